@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package sparsescale builds, tests and runs with (skipping what is
+# already installed), then prepares the public-domain corpus under data/corpus/.
+# Usage: bash deploy/setup.sh        (root, or sudo available)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libsqlite3-dev sqlite3 libboost-dev libboost-system-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libeigen3-dev libceres-dev
+  libdnnl-dev
+  python3 python3-scipy python3-numpy
+  sword-text-web libsword-utils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
+else
+  echo "setup: all ${#packages[@]} Debian packages already installed"
+fi
+
+bash "$repo/deploy/prepare_corpus.sh"
