@@ -1,0 +1,42 @@
+// Softmax cross-entropy fused with its gradient, one row at a time. Each row's maximum and
+// normaliser are computed before anything is written, so dlogits may alias logits.
+#include <cmath>
+#include <cstddef>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/fast_math.h"
+
+namespace sparsescale::kernels::cpu {
+
+void CrossEntropyForwardBackward(float* losses, float* dlogits, const float* logits,
+                                 const int32_t* targets, int BT, int V, int Vp,
+                                 float dloss_scale) {
+  for (int r = 0; r < BT; ++r) {
+    const float* x = logits + static_cast<size_t>(r) * Vp;
+    const int target = targets[r];
+    float maxv = x[0];
+    for (int i = 1; i < V; ++i) {
+      maxv = x[i] > maxv ? x[i] : maxv;
+    }
+    float sum = 0.0f;
+    for (int i = 0; i < V; ++i) {
+      sum += ExpF(x[i] - maxv);
+    }
+    const float x_target = x[target];
+    losses[r] = std::log(sum) + maxv - x_target;
+    if (dlogits == nullptr) {
+      continue;
+    }
+    float* d = dlogits + static_cast<size_t>(r) * Vp;
+    const float scale = dloss_scale / sum;
+    for (int i = 0; i < V; ++i) {
+      d[i] = ExpF(x[i] - maxv) * scale;
+    }
+    d[target] -= dloss_scale;
+    for (int i = V; i < Vp; ++i) {
+      d[i] = 0.0f;
+    }
+  }
+}
+
+}  // namespace sparsescale::kernels::cpu
