@@ -1,0 +1,237 @@
+#include "law/fitter.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include <ceres/gradient_problem.h>
+#include <ceres/gradient_problem_solver.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+
+namespace sparsescale::law {
+namespace {
+
+// Adapts HuberObjective to Ceres over the free coefficients only, and rescales it by
+// 1/delta^2 so that Ceres' absolute tolerances mean the same thing for every delta.
+class FreeCoefficientFunction : public ceres::FirstOrderFunction {
+ public:
+  FreeCoefficientFunction(const HuberObjective* objective, std::array<double, 7> full,
+                          std::vector<int> free, double scale)
+      : objective_(objective), full_(full), free_(std::move(free)), scale_(scale) {}
+
+  bool Evaluate(const double* x, double* cost, double* gradient) const override {
+    std::array<double, 7> p = full_;
+    for (size_t i = 0; i < free_.size(); ++i) {
+      p[free_[i]] = x[i];
+    }
+    std::array<double, 7> full_gradient{};
+    if (!objective_->Evaluate(p.data(), cost, gradient ? full_gradient.data() : nullptr)) {
+      return false;
+    }
+    *cost *= scale_;
+    if (gradient != nullptr) {
+      for (size_t i = 0; i < free_.size(); ++i) {
+        gradient[i] = full_gradient[free_[i]] * scale_;
+      }
+    }
+    return true;
+  }
+  int NumParameters() const override { return static_cast<int>(free_.size()); }
+
+ private:
+  const HuberObjective* objective_;
+  std::array<double, 7> full_;
+  std::vector<int> free_;
+  double scale_;
+};
+
+struct StartResult {
+  std::array<double, 7> p{};
+  double objective = std::numeric_limits<double>::infinity();
+};
+
+ceres::GradientProblemSolver::Options SolverOptions(int max_iterations) {
+  ceres::GradientProblemSolver::Options options;
+  options.line_search_direction_type = ceres::BFGS;
+  options.max_num_iterations = max_iterations;
+  options.function_tolerance = 1e-14;
+  options.gradient_tolerance = 1e-12;
+  options.parameter_tolerance = 1e-12;
+  options.logging_type = ceres::SILENT;
+  return options;
+}
+
+StartResult RunStart(const HuberObjective& objective, const FitOptions& options,
+                     const std::array<double, 7>& start) {
+  std::array<double, 7> full = start;
+  std::vector<int> free;
+  for (int k = 0; k < 7; ++k) {
+    if (options.fixed[k].has_value()) {
+      full[k] = *options.fixed[k];
+    } else {
+      free.push_back(k);
+    }
+  }
+  std::vector<double> x;
+  for (int k : free) {
+    x.push_back(full[k]);
+  }
+  const double scale = 1.0 / (options.delta * options.delta);
+  ceres::GradientProblem problem(new FreeCoefficientFunction(&objective, full, free, scale));
+  ceres::GradientProblemSolver::Summary summary;
+  ceres::Solve(SolverOptions(options.max_iterations), problem, x.data(), &summary);
+  StartResult result;
+  for (size_t i = 0; i < free.size(); ++i) {
+    full[free[i]] = x[i];
+  }
+  result.p = full;
+  double value = 0;
+  if (objective.Evaluate(full.data(), &value, nullptr)) {
+    result.objective = value;
+  }
+  return result;
+}
+
+absl::Status ValidateOptions(const FitOptions& options, int runs) {
+  if (!(options.delta > 0) || !std::isfinite(options.delta)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("delta must be finite and positive, got %g", options.delta));
+  }
+  if (options.starts < 0 || options.starts + options.extra_starts.size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("starts must be at least 1, got %d", options.starts));
+  }
+  if (options.max_iterations < 1) {
+    return absl::InvalidArgumentError("max_iterations must be at least 1");
+  }
+  if (!options.weights.empty() && static_cast<int>(options.weights.size()) != runs) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "weights has %d entries for %d runs", options.weights.size(), runs));
+  }
+  return absl::OkStatus();
+}
+
+int ThreadCount(const FitOptions& options, int starts) {
+  int threads = options.threads > 0 ? options.threads
+                                    : static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(threads, 1, std::max(1, starts));
+}
+
+// Runs every start on a pool of threads; result i belongs to start i whatever thread ran it.
+std::vector<StartResult> RunStarts(const std::vector<RunRecord>& runs, const Normalisation& scales,
+                                   const FitOptions& options,
+                                   const std::vector<std::array<double, 7>>& starts) {
+  std::vector<StartResult> results(starts.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    const HuberObjective objective(runs, scales, options.residual, options.delta,
+                                   options.weights);
+    for (size_t i = next++; i < starts.size(); i = next++) {
+      results[i] = RunStart(objective, options, starts[i]);
+    }
+  };
+  const int threads = ThreadCount(options, static_cast<int>(starts.size()));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) {
+    pool.emplace_back(work);
+  }
+  work();
+  for (std::thread& thread : pool) {
+    thread.join();
+  }
+  return results;
+}
+
+}  // namespace
+
+std::array<double, 7> RandomStart(uint64_t seed, int index) {
+  // SplitMix64: a portable generator, so starts are identical on every platform.
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull;
+  std::array<double, 7> start{};
+  for (double& value : start) {
+    state += 0x9E3779B97F4A7C15ull;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    value = static_cast<double>(z >> 11) * 0x1.0p-53;
+  }
+  return start;
+}
+
+int FreeCoefficientCount(const FitOptions& options) {
+  return static_cast<int>(std::count_if(options.fixed.begin(), options.fixed.end(),
+                                        [](const auto& v) { return !v.has_value(); }));
+}
+
+void ScoreFit(const std::vector<RunRecord>& runs, FitResult& result) {
+  result.residuals.clear();
+  double square_sum = 0, relative_sum = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunRecord& run = runs[i];
+    PointResidual point;
+    point.index = static_cast<int>(i);
+    point.label = run.label;
+    point.sparsity = run.sparsity;
+    point.nonzeros = run.nonzeros;
+    point.data = run.data;
+    point.measured = run.loss;
+    point.predicted = PredictLoss(result.norm, result.scales, run.sparsity, run.nonzeros, run.data);
+    point.relative_error = (point.predicted - run.loss) / run.loss;
+    square_sum += (point.predicted - run.loss) * (point.predicted - run.loss);
+    relative_sum += std::fabs(point.relative_error);
+    result.residuals.push_back(point);
+  }
+  const double n = std::max<size_t>(runs.size(), 1);
+  result.rmse = std::sqrt(square_sum / n);
+  result.mean_relative_error = relative_sum / n;
+}
+
+absl::StatusOr<FitResult> FitLaw(const std::vector<RunRecord>& runs, const Normalisation& scales,
+                                 const FitOptions& options) {
+  RETURN_IF_ERROR(ValidateRuns(runs, FreeCoefficientCount(options)));
+  RETURN_IF_ERROR(ValidateOptions(options, static_cast<int>(runs.size())));
+  std::vector<std::array<double, 7>> starts;
+  for (int i = 0; i < options.starts; ++i) {
+    starts.push_back(RandomStart(options.seed, i));
+  }
+  for (const NormCoeffs& extra : options.extra_starts) {
+    starts.push_back(extra.p);
+  }
+  const std::vector<StartResult> outcomes = RunStarts(runs, scales, options, starts);
+
+  FitResult result;
+  result.scales = scales;
+  result.starts = static_cast<int>(starts.size());
+  result.objective = std::numeric_limits<double>::infinity();
+  for (const StartResult& outcome : outcomes) {
+    if (!std::isfinite(outcome.objective)) {
+      continue;
+    }
+    result.start_objectives.push_back(outcome.objective);
+    if (outcome.objective < result.objective) {
+      result.objective = outcome.objective;
+      result.norm.p = outcome.p;
+    }
+  }
+  if (result.start_objectives.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("no start of %d reached a finite objective", result.starts));
+  }
+  std::sort(result.start_objectives.begin(), result.start_objectives.end());
+  result.starts_finished = static_cast<int>(result.start_objectives.size());
+  result.starts_within_1pct = static_cast<int>(std::count_if(
+      result.start_objectives.begin(), result.start_objectives.end(),
+      [&](double v) { return v <= result.objective * 1.01; }));
+  if (absl::StatusOr<PaperCoeffs> paper = ToPaper(result.norm, scales); paper.ok()) {
+    result.paper = *paper;
+  }
+  ScoreFit(runs, result);
+  return result;
+}
+
+}  // namespace sparsescale::law
