@@ -1,0 +1,52 @@
+// JobSpec handling shared by the trainer, the worker daemon, the CLI and the coordinator:
+// parsing a JSON config, filling documented defaults, validating, and the canonical hash that
+// names a sweep cell. Pure functions (no file access except CheckJobInputs); thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sparsescale/v1/job.pb.h"
+
+namespace sparsescale::trainer {
+
+// Parses a JSON JobSpec (protobuf JSON mapping; unknown fields are an InvalidArgument naming
+// the field). Does not normalise or validate.
+absl::StatusOr<sparsescale::v1::JobSpec> ParseJobSpecJson(const std::string& json);
+
+// Reads and parses a JSON config file (NotFound when it cannot be read; the message names it).
+absl::StatusOr<sparsescale::v1::JobSpec> ReadJobSpecFile(const std::string& path);
+
+// The spec as JSON (proto field names, every field printed), e.g. for checkpoint metadata.
+std::string JobSpecToJson(const sparsescale::v1::JobSpec& spec);
+
+// Fills every unset optional field with its documented default (see job.proto) and resolves
+// enum UNSPECIFIED values, so two specs that mean the same job compare and hash equal.
+// For n:m pruning with sparsity 0, sparsity becomes 1 - n/m. Idempotent.
+void NormalizeJobSpec(sparsescale::v1::JobSpec* spec);
+
+// Checks a NORMALISED spec without touching files. InvalidArgument naming the field (e.g.
+// "model.width: must be divisible by model.heads (8), got 100").
+absl::Status ValidateJobSpec(const sparsescale::v1::JobSpec& spec);
+
+// Derived quantities of a normalised, valid spec.
+int64_t TotalSteps(const sparsescale::v1::JobSpec& spec);  // tokens / (batch * context)
+
+// Expands the glob patterns of one shard list; sorted, de-duplicated. InvalidArgument naming
+// `field` when a pattern matches nothing.
+absl::StatusOr<std::vector<std::string>> ExpandShardPatterns(
+    const google::protobuf::RepeatedPtrField<std::string>& patterns, const std::string& field);
+
+// Checks the files a spec names: every shard pattern matches, every shard header is valid
+// (magic, version, size), there are enough tokens for one window, and init_checkpoint (if
+// any) has a readable safetensors header. Errors name the field and file.
+absl::Status CheckJobInputs(const sparsescale::v1::JobSpec& spec);
+
+// Hex SHA-256 of the normalised spec serialised deterministically, with the fields that do
+// not change what is trained cleared first: name, device, gpus, threads, checkpoint. The
+// coordinator uses it as the content address of a sweep cell; resume requires it to match.
+std::string CanonicalJobSpecHash(const sparsescale::v1::JobSpec& spec);
+
+}  // namespace sparsescale::trainer

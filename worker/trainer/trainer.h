@@ -1,0 +1,109 @@
+// The pruning trainer's entry point: runs one JobSpec (GPT, AdamW, gradual magnitude pruning)
+// on one compute backend, reporting every loss point and checkpoint to an observer. The worker
+// daemon and `sparsescale train` both call RunTraining; neither sees the model internals.
+//
+// RunTraining is thread-compatible: concurrent calls on different out_dirs are independent
+// (each owns its Ops backend); the observer is called only from the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sparsescale/v1/job.pb.h"
+
+namespace sparsescale::trainer {
+
+// One point of the loss curve, recorded every spec.log_interval_steps steps and at the last step.
+struct LossPoint {
+  int64_t step = 0;    // optimiser steps completed (1-based).
+  int64_t tokens = 0;  // training tokens seen so far (step * batch_size * context).
+  double train_loss = 0;           // mean cross-entropy (nats/token) of this step's batch.
+  std::optional<double> eval_loss;  // held-out loss, present when evaluated at this step.
+  double sparsity = 0;   // scheduled sparsity S(t) of the body's pruned matrices after this step.
+  double lr = 0;         // learning rate used for this step.
+  // Paper convention: round(12 * width^2 * layers * (1 - sparsity)) (body only).
+  int64_t nonzeros_paper = 0;
+  // Exact count of non-zero values over ALL parameters (embeddings, norms, biases, head).
+  int64_t nonzeros_exact = 0;
+  // Cumulative training FLOPs: dense-equivalent (6 * N_matmul * tokens + attention) and
+  // sparsity-exploited (pruned matmuls counted at the density they had during each step).
+  double flops_dense = 0;
+  double flops_sparse = 0;
+  double wall_s = 0;  // training wall time so far, carried across resumes.
+};
+
+// A cheap snapshot for progress displays and heartbeats (every step).
+struct TrainProgress {
+  int64_t step = 0;
+  int64_t total_steps = 0;
+  int64_t tokens = 0;
+  double train_loss = 0;
+  double sparsity = 0;
+  double lr = 0;
+  double tokens_per_s = 0;  // measured over this process's steps so far.
+  double eta_s = 0;         // remaining steps at the current rate.
+  double wall_s = 0;
+};
+
+// Callbacks from RunTraining. All methods are called on the training thread.
+class TrainObserver {
+ public:
+  virtual ~TrainObserver() = default;
+  // An error aborts training (returned from RunTraining as is).
+  virtual absl::Status OnLossPoint(const LossPoint& point) {
+    (void)point;
+    return absl::OkStatus();
+  }
+  // Called after `path` is durably written (fsync + rename). An error aborts training. Old
+  // checkpoints beyond spec.checkpoint.keep_last are deleted only after this returns OK.
+  virtual absl::Status OnCheckpoint(int64_t step, const std::string& path) {
+    (void)step;
+    (void)path;
+    return absl::OkStatus();
+  }
+  // Polled once per step; true => checkpoint (when TrainOptions::checkpoint_on_stop) and
+  // return absl::CancelledError from RunTraining.
+  virtual bool StopRequested() { return false; }
+  virtual void OnProgress(const TrainProgress& progress) { (void)progress; }
+};
+
+struct TrainOptions {
+  // Directory for ckpt-<step>.safetensors. Created (with parents) only after the spec, the
+  // data and any checkpoint have been validated, so bad input writes nothing.
+  std::string out_dir;
+  // A checkpoint written by RunTraining to continue from (bit-exact on the same backend), or
+  // empty for a fresh start. Its job spec must hash equal (CanonicalJobSpecHash) to `spec`.
+  std::string resume_from;
+  // "cpu" or "cuda" force a backend; "auto" (or empty) defers to spec.device, whose own
+  // "auto" picks CUDA when a GPU is usable.
+  std::string device = "auto";
+  // CPU threads; 0 defers to spec.threads (default 1).
+  int threads = 0;
+  // Write a checkpoint before returning Cancelled when StopRequested() turns true.
+  bool checkpoint_on_stop = true;
+};
+
+struct TrainSummary {
+  int64_t steps = 0;  // total steps of the job (the last step completed).
+  double final_train_loss = 0;
+  std::optional<double> final_eval_loss;  // always set when training completes.
+  double final_sparsity = 0;
+  int64_t nonzeros_paper = 0;
+  int64_t nonzeros_exact = 0;
+  std::string last_checkpoint;  // path of the final checkpoint.
+  double wall_s = 0;
+};
+
+// Trains `spec` (normalised and validated here; callers need not do it first). The last step
+// always gets an eval loss, a loss point and a checkpoint.
+// Errors: InvalidArgument (bad spec, data or checkpoint; names the field or file, nothing is
+// written), NotFound (missing shard or checkpoint), Unavailable (device), Cancelled (stop
+// requested; a checkpoint was written first), Internal (non-finite loss: diverged),
+// or the observer's own error.
+absl::StatusOr<TrainSummary> RunTraining(const sparsescale::v1::JobSpec& spec,
+                                         const TrainOptions& options, TrainObserver* observer);
+
+}  // namespace sparsescale::trainer
