@@ -1,14 +1,13 @@
 #include "worker/trainer/job_spec.h"
 
 #include <glob.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <cmath>
 #include <set>
-
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -35,12 +34,11 @@ absl::Status Positive(const std::string& field, double value) {
   return absl::OkStatus();
 }
 
-absl::Status InRange(const std::string& field, double value, double lo, double hi,
-                     bool hi_open) {
+absl::Status InRange(const std::string& field, double value, double lo, double hi, bool hi_open) {
   const bool ok = value >= lo && (hi_open ? value < hi : value <= hi);
   if (!ok) {
-    return Invalid(field, absl::StrFormat("must be in [%g, %g%s, got %g", lo, hi,
-                                          hi_open ? ")" : "]", value));
+    return Invalid(
+        field, absl::StrFormat("must be in [%g, %g%s, got %g", lo, hi, hi_open ? ")" : "]", value));
   }
   return absl::OkStatus();
 }
@@ -79,11 +77,11 @@ absl::Status ValidateData(const JobSpec& spec) {
   RETURN_IF_ERROR(Positive("data.tokens", static_cast<double>(d.tokens())));
   const int64_t step_tokens = int64_t{d.batch_size()} * spec.model().context();
   if (d.tokens() < step_tokens) {
-    return Invalid("data.tokens",
-                   absl::StrFormat("budget %d is smaller than one step (batch_size %d x "
-                                   "context %d = %d tokens)",
-                                   d.tokens(), d.batch_size(), spec.model().context(),
-                                   step_tokens));
+    return Invalid(
+        "data.tokens",
+        absl::StrFormat("budget %d is smaller than one step (batch_size %d x "
+                        "context %d = %d tokens)",
+                        d.tokens(), d.batch_size(), spec.model().context(), step_tokens));
   }
   if (d.eval_shards().empty()) {
     RETURN_IF_ERROR(InRange("data.eval_fraction", d.eval_fraction(), 0, 1, true));
@@ -135,8 +133,7 @@ absl::Status ValidatePruning(const JobSpec& spec) {
     return Invalid("pruning.n", "n and m are only used with structure SPARSITY_STRUCTURE_NM");
   }
   RETURN_IF_ERROR(InRange("pruning.start_fraction", p.start_fraction(), 0, 1, false));
-  RETURN_IF_ERROR(
-      InRange("pruning.end_fraction", p.end_fraction(), p.start_fraction(), 1, false));
+  RETURN_IF_ERROR(InRange("pruning.end_fraction", p.end_fraction(), p.start_fraction(), 1, false));
   RETURN_IF_ERROR(Positive("pruning.power", p.power()));
   return Positive("pruning.update_interval_steps", p.update_interval_steps());
 }
@@ -220,17 +217,33 @@ void NormalizeJobSpec(JobSpec* spec) {
     data->set_eval_batches(8);
   }
   auto* optim = spec->mutable_optim();
-  if (!optim->has_lr()) optim->set_lr(1e-3);
-  if (!optim->has_warmup_fraction()) optim->set_warmup_fraction(0.05);
+  if (!optim->has_lr()) {
+    optim->set_lr(1e-3);
+  }
+  if (!optim->has_warmup_fraction()) {
+    optim->set_warmup_fraction(0.05);
+  }
   if (optim->schedule() == sparsescale::v1::LR_SCHEDULE_UNSPECIFIED) {
     optim->set_schedule(sparsescale::v1::LR_SCHEDULE_COSINE);
   }
-  if (!optim->has_min_lr_fraction()) optim->set_min_lr_fraction(0.1);
-  if (!optim->has_weight_decay()) optim->set_weight_decay(0.1);
-  if (!optim->has_beta1()) optim->set_beta1(0.9);
-  if (!optim->has_beta2()) optim->set_beta2(0.95);
-  if (!optim->has_eps()) optim->set_eps(1e-8);
-  if (!optim->has_grad_clip()) optim->set_grad_clip(1.0);
+  if (!optim->has_min_lr_fraction()) {
+    optim->set_min_lr_fraction(0.1);
+  }
+  if (!optim->has_weight_decay()) {
+    optim->set_weight_decay(0.1);
+  }
+  if (!optim->has_beta1()) {
+    optim->set_beta1(0.9);
+  }
+  if (!optim->has_beta2()) {
+    optim->set_beta2(0.95);
+  }
+  if (!optim->has_eps()) {
+    optim->set_eps(1e-8);
+  }
+  if (!optim->has_grad_clip()) {
+    optim->set_grad_clip(1.0);
+  }
   auto* pruning = spec->mutable_pruning();
   if (pruning->structure() == sparsescale::v1::SPARSITY_STRUCTURE_UNSPECIFIED) {
     pruning->set_structure(sparsescale::v1::SPARSITY_STRUCTURE_UNSTRUCTURED);
@@ -239,10 +252,18 @@ void NormalizeJobSpec(JobSpec* spec) {
       pruning->m() > 0 && pruning->n() > 0 && pruning->n() < pruning->m()) {
     pruning->set_sparsity(1.0 - static_cast<double>(pruning->n()) / pruning->m());
   }
-  if (!pruning->has_start_fraction()) pruning->set_start_fraction(0.25);
-  if (!pruning->has_end_fraction()) pruning->set_end_fraction(0.75);
-  if (!pruning->has_power()) pruning->set_power(3.0);
-  if (!pruning->has_update_interval_steps()) pruning->set_update_interval_steps(100);
+  if (!pruning->has_start_fraction()) {
+    pruning->set_start_fraction(0.25);
+  }
+  if (!pruning->has_end_fraction()) {
+    pruning->set_end_fraction(0.75);
+  }
+  if (!pruning->has_power()) {
+    pruning->set_power(3.0);
+  }
+  if (!pruning->has_update_interval_steps()) {
+    pruning->set_update_interval_steps(100);
+  }
   if (pruning->embedding() == sparsescale::v1::EMBEDDING_PRUNING_UNSPECIFIED) {
     pruning->set_embedding(sparsescale::v1::EMBEDDING_PRUNING_SQRT);
   }
@@ -250,11 +271,21 @@ void NormalizeJobSpec(JobSpec* spec) {
   if (!ckpt->has_interval_steps()) {
     ckpt->set_interval_steps(static_cast<int32_t>(std::max<int64_t>(1, steps / 4)));
   }
-  if (!ckpt->has_keep_last()) ckpt->set_keep_last(2);
-  if (spec->device().empty()) spec->set_device("auto");
-  if (!spec->has_gpus()) spec->set_gpus(spec->device() == "cpu" ? 0 : 1);
-  if (!spec->has_log_interval_steps()) spec->set_log_interval_steps(1);
-  if (!spec->has_threads()) spec->set_threads(1);
+  if (!ckpt->has_keep_last()) {
+    ckpt->set_keep_last(2);
+  }
+  if (spec->device().empty()) {
+    spec->set_device("auto");
+  }
+  if (!spec->has_gpus()) {
+    spec->set_gpus(spec->device() == "cpu" ? 0 : 1);
+  }
+  if (!spec->has_log_interval_steps()) {
+    spec->set_log_interval_steps(1);
+  }
+  if (!spec->has_threads()) {
+    spec->set_threads(1);
+  }
 }
 
 absl::Status ValidateJobSpec(const JobSpec& spec) {
@@ -295,8 +326,8 @@ absl::Status CheckJobInputs(const JobSpec& spec) {
   if (!spec.pruning().init_checkpoint().empty()) {
     auto header = SafetensorsFile::ReadHeader(spec.pruning().init_checkpoint());
     if (!header.ok()) {
-      return absl::Status(header.status().code(), "pruning.init_checkpoint: " +
-                                                      std::string(header.status().message()));
+      return absl::Status(header.status().code(),
+                          "pruning.init_checkpoint: " + std::string(header.status().message()));
     }
   }
   return absl::OkStatus();

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -92,9 +91,9 @@ absl::StatusOr<uint64_t> ReadHeaderLength(const std::string& bytes, uint64_t fil
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   if (n > kMaxHeaderBytes || n > file_bytes - 8) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": corrupt or truncated safetensors file: header length ", n, " but the file has ",
-        file_bytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": corrupt or truncated safetensors file: header length ", n,
+                     " but the file has ", file_bytes, " bytes"));
   }
   return n;
 }
@@ -180,14 +179,13 @@ absl::Status SafetensorsWriter::WriteAtomically(const std::string& path) const {
 
 absl::StatusOr<SafetensorsFile> SafetensorsFile::ParseHeader(std::string bytes,
                                                              const std::string& name,
-                                                             uint64_t file_bytes,
-                                                             bool with_data) {
+                                                             uint64_t file_bytes, bool with_data) {
   ASSIGN_OR_RETURN(uint64_t n, ReadHeaderLength(bytes, file_bytes, name));
   if (bytes.size() < 8 + n) {
     return absl::InvalidArgumentError(name + ": truncated safetensors header");
   }
-  nlohmann::json header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n,
-                                                nullptr, /*allow_exceptions=*/false);
+  nlohmann::json header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n, nullptr,
+                                                /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) {
     return absl::InvalidArgumentError(name + ": corrupt safetensors header (not a JSON object)");
   }
@@ -223,8 +221,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::ParseHeader(std::string bytes,
   return file;
 }
 
-absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::string bytes,
-                                                       const std::string& name) {
+absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::string bytes, const std::string& name) {
   const uint64_t size = bytes.size();
   return ParseHeader(std::move(bytes), name, size, /*with_data=*/true);
 }
@@ -275,9 +272,9 @@ absl::Status SafetensorsFile::CopyF32(const std::string& name, const std::vector
     return absl::InvalidArgumentError(name_ + ": tensor \"" + name + "\" is missing");
   }
   if (view->dtype != DType::kF32 || view->shape != shape) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name_, ": tensor \"", name, "\" is ", DTypeName(view->dtype), " ", ShapeText(view->shape),
-        ", expected F32 ", ShapeText(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name_, ": tensor \"", name, "\" is ", DTypeName(view->dtype), " ",
+                     ShapeText(view->shape), ", expected F32 ", ShapeText(shape)));
   }
   if (view->data == nullptr) {
     return absl::FailedPreconditionError(name_ + ": only the header was read");

@@ -54,9 +54,9 @@ absl::StatusOr<ShardFile> OpenShard(const std::string& path) {
     return absl::NotFoundError(path + ": cannot open token shard");
   }
   if (file_bytes < static_cast<uintmax_t>(kShardHeaderBytes)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: truncated shard: %d bytes, smaller than the %d-byte header", path,
-        static_cast<int64_t>(file_bytes), kShardHeaderBytes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: truncated shard: %d bytes, smaller than the %d-byte header", path,
+                        static_cast<int64_t>(file_bytes), kShardHeaderBytes));
   }
   int32_t header[kShardHeaderInts];
   shard.in.read(reinterpret_cast<char*>(header), kShardHeaderBytes);
@@ -113,8 +113,8 @@ absl::StatusOr<PrepareResult> PrepareShards(const PrepareOptions& options) {
     return absl::InvalidArgumentError("--input: at least one text file is required");
   }
   if (!(options.eval_fraction >= 0 && options.eval_fraction < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--eval-fraction: must be in [0, 1), got ", options.eval_fraction));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--eval-fraction: must be in [0, 1), got ", options.eval_fraction));
   }
   if (options.shard_tokens <= 0 || options.shard_tokens > INT32_MAX) {
     return absl::InvalidArgumentError("shard_tokens: must be in [1, 2^31-1]");
@@ -144,8 +144,9 @@ absl::StatusOr<PrepareResult> PrepareShards(const PrepareOptions& options) {
   result.eval_tokens = eval_tokens;
   for (int64_t begin = 0, index = 0; begin < result.train_tokens; ++index) {
     const int64_t end = std::min(result.train_tokens, begin + options.shard_tokens);
-    std::string path = (std::filesystem::path(options.out_dir) /
-                        absl::StrFormat("train_%06d.bin", index)).string();
+    std::string path =
+        (std::filesystem::path(options.out_dir) / absl::StrFormat("train_%06d.bin", index))
+            .string();
     RETURN_IF_ERROR(
         WriteShard(path, std::vector<uint16_t>(tokens.begin() + begin, tokens.begin() + end)));
     result.train_shards.push_back(path);

@@ -33,9 +33,9 @@ std::vector<uint16_t> ByteTokens(const std::string& text);
 
 // Options of `sparsescale prepare`.
 struct PrepareOptions {
-  std::vector<std::string> inputs;  // text files, concatenated in order.
-  std::string out_dir;              // created if absent.
-  double eval_fraction = 0.05;      // last fraction of the tokens goes to val_000000.bin.
+  std::vector<std::string> inputs;     // text files, concatenated in order.
+  std::string out_dir;                 // created if absent.
+  double eval_fraction = 0.05;         // last fraction of the tokens goes to val_000000.bin.
   int64_t shard_tokens = 100'000'000;  // tokens per train shard at most.
 };
 

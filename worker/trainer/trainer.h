@@ -18,12 +18,12 @@ namespace sparsescale::trainer {
 
 // One point of the loss curve, recorded every spec.log_interval_steps steps and at the last step.
 struct LossPoint {
-  int64_t step = 0;    // optimiser steps completed (1-based).
-  int64_t tokens = 0;  // training tokens seen so far (step * batch_size * context).
-  double train_loss = 0;           // mean cross-entropy (nats/token) of this step's batch.
+  int64_t step = 0;                 // optimiser steps completed (1-based).
+  int64_t tokens = 0;               // training tokens seen so far (step * batch_size * context).
+  double train_loss = 0;            // mean cross-entropy (nats/token) of this step's batch.
   std::optional<double> eval_loss;  // held-out loss, present when evaluated at this step.
-  double sparsity = 0;   // scheduled sparsity S(t) of the body's pruned matrices after this step.
-  double lr = 0;         // learning rate used for this step.
+  double sparsity = 0;  // scheduled sparsity S(t) of the body's pruned matrices after this step.
+  double lr = 0;        // learning rate used for this step.
   // Paper convention: round(12 * width^2 * layers * (1 - sparsity)) (body only).
   int64_t nonzeros_paper = 0;
   // Exact count of non-zero values over ALL parameters (embeddings, norms, biases, head).
