@@ -58,9 +58,9 @@ struct HeadView {
   const float* q;
   const float* k;
   const float* v;
-  size_t att_offset;   // into att / datt
-  size_t out_offset;   // into out / dout
-  size_t qkv_offset;   // of q within qkv / dqkv
+  size_t att_offset;  // into att / datt
+  size_t out_offset;  // into out / dout
+  size_t qkv_offset;  // of q within qkv / dqkv
 };
 
 HeadView View(const float* qkv, const AttentionShape& s, int b, int h) {
@@ -74,8 +74,7 @@ HeadView View(const float* qkv, const AttentionShape& s, int b, int h) {
                   qkv_offset};
 }
 
-void ForwardHead(float* out, float* att, const float* qkv, const AttentionShape& s, int b,
-                 int h) {
+void ForwardHead(float* out, float* att, const float* qkv, const AttentionShape& s, int b, int h) {
   const int C = s.NH * s.HS;
   const int T = s.T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.HS));
@@ -86,8 +85,8 @@ void ForwardHead(float* out, float* att, const float* qkv, const AttentionShape&
   Gemm(false, false, T, s.HS, T, 1.0f, p, T, hv.v, 3 * C, 0.0f, out + hv.out_offset, C, 1);
 }
 
-void BackwardHead(float* dqkv, float* datt, const float* dout, const float* qkv,
-                  const float* att, const AttentionShape& s, int b, int h) {
+void BackwardHead(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
+                  const AttentionShape& s, int b, int h) {
   const int C = s.NH * s.HS;
   const int T = s.T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.HS));

@@ -25,15 +25,15 @@ void GemmPlain(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 // matmul.cc
 void MatmulForward(float* out, const float* inp, const float* weight, const float* bias, int BT,
                    int C, int OC, int threads);
-void MatmulBackward(float* dinp, float* dweight, float* dbias, const float* dout,
-                    const float* inp, const float* weight, int BT, int C, int OC, int threads);
+void MatmulBackward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                    const float* weight, int BT, int C, int OC, int threads);
 
 // layernorm.cc
 void LayerNormForward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                       const float* bias, int N, int C, float eps);
 void LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* dout,
-                       const float* inp, const float* weight, const float* mean,
-                       const float* rstd, int N, int C);
+                       const float* inp, const float* weight, const float* mean, const float* rstd,
+                       int N, int C);
 
 // elementwise.cc
 void GeluForward(float* out, const float* inp, size_t n);
@@ -56,8 +56,7 @@ void AttentionBackward(float* dqkv, float* datt, const float* dout, const float*
 
 // cross_entropy.cc: dlogits may alias logits or be null.
 void CrossEntropyForwardBackward(float* losses, float* dlogits, const float* logits,
-                                 const int32_t* targets, int BT, int V, int Vp,
-                                 float dloss_scale);
+                                 const int32_t* targets, int BT, int V, int Vp, float dloss_scale);
 
 // optimizer.cc
 double SumSquares(const float* x, size_t n);

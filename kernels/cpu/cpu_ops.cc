@@ -67,7 +67,8 @@ absl::Status IndicesInRange(const char* op, const char* arg, const int32_t* idx,
                             int64_t limit) {
   for (size_t i = 0; i < n; ++i) {
     if (idx[i] < 0 || idx[i] >= limit) {
-      return Invalid(op, arg, absl::StrCat("entry ", i, " is ", idx[i], ", outside [0, ", limit, ")"));
+      return Invalid(op, arg,
+                     absl::StrCat("entry ", i, " is ", idx[i], ", outside [0, ", limit, ")"));
     }
   }
   return absl::OkStatus();
@@ -163,7 +164,8 @@ class CpuOps final : public Ops {
     }
     void* p = std::aligned_alloc(kAlignmentBytes, rounded == 0 ? kAlignmentBytes : rounded);
     if (p == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat("Allocate: out of host memory for ", bytes, " bytes"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("Allocate: out of host memory for ", bytes, " bytes"));
     }
     std::memset(p, 0, rounded == 0 ? kAlignmentBytes : rounded);
     return std::unique_ptr<DeviceBuffer>(std::make_unique<CpuBuffer>(p, bytes));
@@ -243,8 +245,8 @@ class CpuOps final : public Ops {
                                  const float* inp, const float* weight, const float* mean,
                                  const float* rstd, int N, int C) override {
     constexpr const char* kOp = "LayerNormBackward";
-    RETURN_IF_ERROR(AllNotNull(kOp, "dinp", dinp, "dweight", dweight, "dbias", dbias, "dout",
-                               dout, "inp", inp, "weight", weight, "mean", mean, "rstd", rstd));
+    RETURN_IF_ERROR(AllNotNull(kOp, "dinp", dinp, "dweight", dweight, "dbias", dbias, "dout", dout,
+                               "inp", inp, "weight", weight, "mean", mean, "rstd", rstd));
     RETURN_IF_ERROR(AtLeast(kOp, "N", N, 1));
     RETURN_IF_ERROR(AtLeast(kOp, "C", C, 1));
     cpu::LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
@@ -275,8 +277,8 @@ class CpuOps final : public Ops {
     return absl::OkStatus();
   }
 
-  absl::Status EncoderForward(float* out, const int32_t* tokens, const float* wte,
-                              const float* wpe, int B, int T, int C, int V) override {
+  absl::Status EncoderForward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
+                              int B, int T, int C, int V) override {
     constexpr const char* kOp = "EncoderForward";
     RETURN_IF_ERROR(AllNotNull(kOp, "out", out, "tokens", tokens, "wte", wte, "wpe", wpe));
     RETURN_IF_ERROR(Positive(kOp, "B", B, "T", T, "C", C));
@@ -310,8 +312,8 @@ class CpuOps final : public Ops {
                                  const float* qkv, const float* att,
                                  const AttentionShape& s) override {
     constexpr const char* kOp = "AttentionBackward";
-    RETURN_IF_ERROR(AllNotNull(kOp, "dqkv", dqkv, "datt_scratch", datt_scratch, "dout", dout,
-                               "qkv", qkv, "att", att));
+    RETURN_IF_ERROR(AllNotNull(kOp, "dqkv", dqkv, "datt_scratch", datt_scratch, "dout", dout, "qkv",
+                               qkv, "att", att));
     RETURN_IF_ERROR(CheckAttention(kOp, s));
     cpu::AttentionBackward(dqkv, datt_scratch, dout, qkv, att, s, threads_);
     return absl::OkStatus();

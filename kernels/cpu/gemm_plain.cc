@@ -27,7 +27,8 @@ float Dot(const float* a, const float* b, int K) {
       part[u] += a[k + u] * b[k + u];
     }
   }
-  float sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  float sum =
+      ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
   for (; k < K; ++k) {
     sum += a[k] * b[k];
   }

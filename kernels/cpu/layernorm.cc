@@ -31,8 +31,8 @@ void LayerNormForward(float* out, float* mean, float* rstd, const float* inp, co
 }
 
 void LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* dout,
-                       const float* inp, const float* weight, const float* mean,
-                       const float* rstd, int N, int C) {
+                       const float* inp, const float* weight, const float* mean, const float* rstd,
+                       int N, int C) {
   for (int r = 0; r < N; ++r) {
     const float* x = inp + static_cast<size_t>(r) * C;
     const float* dy = dout + static_cast<size_t>(r) * C;

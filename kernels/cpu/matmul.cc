@@ -21,8 +21,8 @@ void MatmulForward(float* out, const float* inp, const float* weight, const floa
   Gemm(false, true, BT, OC, C, 1.0f, inp, C, weight, C, beta, out, OC, threads);
 }
 
-void MatmulBackward(float* dinp, float* dweight, float* dbias, const float* dout,
-                    const float* inp, const float* weight, int BT, int C, int OC, int threads) {
+void MatmulBackward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                    const float* weight, int BT, int C, int OC, int threads) {
   if (dinp != nullptr) {
     Gemm(false, false, BT, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C, threads);
   }

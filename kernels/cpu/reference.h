@@ -16,14 +16,16 @@ namespace sparsescale::kernels::reference {
 // C[M,N] = alpha * op(A) @ op(B) + beta * C (row-major, leading dimensions). beta == 0 never
 // reads C, as in BLAS.
 template <typename T>
-void Gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
-          const T* B, int ldb, T beta, T* C, int ldc) {
+void Gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+          int ldb, T beta, T* C, int ldc) {
   for (int i = 0; i < M; ++i) {
     for (int j = 0; j < N; ++j) {
       T sum = 0;
       for (int k = 0; k < K; ++k) {
-        const T a = trans_a ? A[static_cast<size_t>(k) * lda + i] : A[static_cast<size_t>(i) * lda + k];
-        const T b = trans_b ? B[static_cast<size_t>(j) * ldb + k] : B[static_cast<size_t>(k) * ldb + j];
+        const T a =
+            trans_a ? A[static_cast<size_t>(k) * lda + i] : A[static_cast<size_t>(i) * lda + k];
+        const T b =
+            trans_b ? B[static_cast<size_t>(j) * ldb + k] : B[static_cast<size_t>(k) * ldb + j];
         sum += a * b;
       }
       T& c = C[static_cast<size_t>(i) * ldc + j];
@@ -65,8 +67,8 @@ void MatmulBackward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, 
 }
 
 template <typename T>
-void LayerNormForward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
-                      int N, int C, T eps) {
+void LayerNormForward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int N,
+                      int C, T eps) {
   for (int r = 0; r < N; ++r) {
     const T* x = inp + static_cast<size_t>(r) * C;
     T m = 0;
@@ -89,8 +91,8 @@ void LayerNormForward(T* out, T* mean, T* rstd, const T* inp, const T* weight, c
 }
 
 template <typename T>
-void LayerNormBackward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
-                       const T* weight, const T* mean, const T* rstd, int N, int C) {
+void LayerNormBackward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                       const T* mean, const T* rstd, int N, int C) {
   for (int r = 0; r < N; ++r) {
     const T* x = inp + static_cast<size_t>(r) * C;
     const T* dy = dout + static_cast<size_t>(r) * C;
@@ -109,7 +111,8 @@ void LayerNormBackward(T* dinp, T* dweight, T* dbias, const T* dout, const T* in
       const T dnorm = weight[c] * dy[c];
       dbias[c] += dy[c];
       dweight[c] += norm * dy[c];
-      dinp[static_cast<size_t>(r) * C + c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rstd[r];
+      dinp[static_cast<size_t>(r) * C + c] +=
+          (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rstd[r];
     }
   }
 }
@@ -165,8 +168,7 @@ void EncoderForward(T* out, const int32_t* tokens, const T* wte, const T* wpe, i
 }
 
 template <typename T>
-void EncoderBackward(T* dwte, T* dwpe, const T* dout, const int32_t* tokens, int B, int T_,
-                     int C) {
+void EncoderBackward(T* dwte, T* dwpe, const T* dout, const int32_t* tokens, int B, int T_, int C) {
   for (int b = 0; b < B; ++b) {
     for (int t = 0; t < T_; ++t) {
       const size_t bt = static_cast<size_t>(b) * T_ + t;
@@ -294,8 +296,8 @@ void SumSquares(T* accum, const T* x, size_t n) {
 }
 
 template <typename T>
-void AdamW(T* params, const T* grads, T* m, T* v, const T* mask, size_t n, T lr, T beta1,
-           T beta2, T eps, T weight_decay, int64_t step, T grad_scale) {
+void AdamW(T* params, const T* grads, T* m, T* v, const T* mask, size_t n, T lr, T beta1, T beta2,
+           T eps, T weight_decay, int64_t step, T grad_scale) {
   const T bc1 = T(1) - std::pow(beta1, T(step));
   const T bc2 = T(1) - std::pow(beta2, T(step));
   for (size_t i = 0; i < n; ++i) {
