@@ -1,16 +1,16 @@
 #include "law/fitter.h"
 
-#include <algorithm>
-#include <atomic>
-#include <cmath>
-#include <thread>
-
 #include <ceres/gradient_problem.h>
 #include <ceres/gradient_problem_solver.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "law/parallel_for.h"
+#include "law/split_mix.h"
 
 namespace sparsescale::law {
 namespace {
@@ -109,56 +109,34 @@ absl::Status ValidateOptions(const FitOptions& options, int runs) {
     return absl::InvalidArgumentError("max_iterations must be at least 1");
   }
   if (!options.weights.empty() && static_cast<int>(options.weights.size()) != runs) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "weights has %d entries for %d runs", options.weights.size(), runs));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("weights has %d entries for %d runs", options.weights.size(), runs));
   }
   return absl::OkStatus();
-}
-
-int ThreadCount(const FitOptions& options, int starts) {
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
-  return std::clamp(threads, 1, std::max(1, starts));
 }
 
 // Runs every start on a pool of threads; result i belongs to start i whatever thread ran it.
 std::vector<StartResult> RunStarts(const std::vector<RunRecord>& runs, const Normalisation& scales,
                                    const FitOptions& options,
                                    const std::vector<std::array<double, 7>>& starts) {
+  const int count = static_cast<int>(starts.size());
+  const int workers = WorkerCount(options.threads, count);
+  std::vector<HuberObjective> objectives(
+      workers, HuberObjective(runs, scales, options.residual, options.delta, options.weights));
   std::vector<StartResult> results(starts.size());
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    const HuberObjective objective(runs, scales, options.residual, options.delta,
-                                   options.weights);
-    for (size_t i = next++; i < starts.size(); i = next++) {
-      results[i] = RunStart(objective, options, starts[i]);
-    }
-  };
-  const int threads = ThreadCount(options, static_cast<int>(starts.size()));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) {
-    pool.emplace_back(work);
-  }
-  work();
-  for (std::thread& thread : pool) {
-    thread.join();
-  }
+  ParallelFor(count, workers, [&](int worker, int i) {
+    results[i] = RunStart(objectives[worker], options, starts[i]);
+  });
   return results;
 }
 
 }  // namespace
 
 std::array<double, 7> RandomStart(uint64_t seed, int index) {
-  // SplitMix64: a portable generator, so starts are identical on every platform.
-  uint64_t state = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull;
+  SplitMix64 rng(SplitMix64::StreamSeed(seed, static_cast<uint64_t>(index)));
   std::array<double, 7> start{};
   for (double& value : start) {
-    state += 0x9E3779B97F4A7C15ull;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    value = static_cast<double>(z >> 11) * 0x1.0p-53;
+    value = rng.Uniform();
   }
   return start;
 }
@@ -224,9 +202,9 @@ absl::StatusOr<FitResult> FitLaw(const std::vector<RunRecord>& runs, const Norma
   }
   std::sort(result.start_objectives.begin(), result.start_objectives.end());
   result.starts_finished = static_cast<int>(result.start_objectives.size());
-  result.starts_within_1pct = static_cast<int>(std::count_if(
-      result.start_objectives.begin(), result.start_objectives.end(),
-      [&](double v) { return v <= result.objective * 1.01; }));
+  result.starts_within_1pct =
+      static_cast<int>(std::count_if(result.start_objectives.begin(), result.start_objectives.end(),
+                                     [&](double v) { return v <= result.objective * 1.01; }));
   if (absl::StatusOr<PaperCoeffs> paper = ToPaper(result.norm, scales); paper.ok()) {
     result.paper = *paper;
   }

@@ -21,20 +21,20 @@ namespace sparsescale::law {
 
 struct FitOptions {
   ResidualKind residual = ResidualKind::kLog;
-  double delta = 1e-3;                 // Huber threshold on the residual
-  int starts = 200;                    // random starts
+  double delta = 1e-3;  // Huber threshold on the residual
+  int starts = 200;     // random starts
   uint64_t seed = 1;
-  int threads = 0;                     // 0: one per hardware thread
-  int max_iterations = 1000;           // BFGS iterations per start
+  int threads = 0;            // 0: one per hardware thread
+  int max_iterations = 1000;  // BFGS iterations per start
   // Normalised coefficients held at these values instead of fitted (per-structure refits).
   std::array<std::optional<double>, NormCoeffs::kCount> fixed{};
   // Extra starting points tried in addition to the random ones (e.g. a previous optimum).
   std::vector<NormCoeffs> extra_starts;
-  std::vector<double> weights;         // per-run weights (bootstrap multiplicities); empty = 1
+  std::vector<double> weights;  // per-run weights (bootstrap multiplicities); empty = 1
 };
 
 struct PointResidual {
-  int index = 0;         // position in the input runs
+  int index = 0;  // position in the input runs
   std::string label;
   double sparsity = 0, nonzeros = 0, data = 0;
   double measured = 0, predicted = 0;
@@ -44,14 +44,14 @@ struct PointResidual {
 struct FitResult {
   NormCoeffs norm;
   Normalisation scales;
-  std::optional<PaperCoeffs> paper;  // absent when the optimum has e <= 0 (no paper form)
-  double objective = 0;              // the Huber objective at the optimum
-  int starts = 0;                    // starts tried (random + extra)
-  int starts_finished = 0;           // starts that ended at a finite objective
-  int starts_within_1pct = 0;        // starts ending within 1% of the best objective
+  std::optional<PaperCoeffs> paper;      // absent when the optimum has e <= 0 (no paper form)
+  double objective = 0;                  // the Huber objective at the optimum
+  int starts = 0;                        // starts tried (random + extra)
+  int starts_finished = 0;               // starts that ended at a finite objective
+  int starts_within_1pct = 0;            // starts ending within 1% of the best objective
   std::vector<double> start_objectives;  // per start, sorted ascending (finite ones)
-  double rmse = 0;                   // root mean square of predicted - measured loss
-  double mean_relative_error = 0;    // mean |predicted - measured| / measured
+  double rmse = 0;                       // root mean square of predicted - measured loss
+  double mean_relative_error = 0;        // mean |predicted - measured| / measured
   std::vector<PointResidual> residuals;
 };
 

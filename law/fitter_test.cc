@@ -1,9 +1,9 @@
 #include "law/fitter.h"
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cmath>
-
-#include <gtest/gtest.h>
 
 #include "law/paper_data_for_test.h"
 #include "law/run_io.h"
@@ -22,7 +22,8 @@ TEST(FitterTest, VitFitReproducesReleasedCoefficients) {
   EXPECT_LE(fit.objective, 4.93e-4);
   const LawPreset released = *FindPreset("vit");
   for (int k = 0; k < NormCoeffs::kCount; ++k) {
-    EXPECT_NEAR(fit.norm.p[k] / released.norm.p[k], 1.0, 5e-3) << "coefficient " << "abcdefg"[k];
+    EXPECT_NEAR(fit.norm.p[k] / released.norm.p[k], 1.0, 5e-3) << "coefficient "
+                                                               << "abcdefg"[k];
   }
   ASSERT_TRUE(fit.paper.has_value());
   EXPECT_NEAR(fit.paper->a_s / released.paper.a_s, 1.0, 5e-3);

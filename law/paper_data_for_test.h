@@ -2,11 +2,11 @@
 // (in CI the repository is cloned with shared/ beside it). Header-only; used by tests only.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace sparsescale::law::testing {
 

@@ -4,9 +4,8 @@
 #include <cmath>
 #include <fstream>
 #include <map>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -61,9 +60,9 @@ CsvTable SplitCsv(const std::string& text) {
 }
 
 // Index of each required column in the header, or an error naming the first missing one.
-absl::StatusOr<std::map<std::string, size_t>> FindColumns(
-    const std::vector<std::string>& header, const std::vector<std::string>& required,
-    const std::string& format) {
+absl::StatusOr<std::map<std::string, size_t>> FindColumns(const std::vector<std::string>& header,
+                                                          const std::vector<std::string>& required,
+                                                          const std::string& format) {
   std::map<std::string, size_t> index;
   for (const std::string& name : required) {
     auto it = std::find(header.begin(), header.end(), name);
@@ -96,9 +95,8 @@ class RowReader {
   absl::StatusOr<std::string> Text(const std::string& field) const {
     const size_t column = columns_.at(field);
     if (column >= row_.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: field '%s' is missing (row has %d fields)", where_, field,
-                          row_.size()));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: field '%s' is missing (row has %d fields)", where_, field, row_.size()));
     }
     return row_[column];
   }
@@ -131,8 +129,8 @@ absl::StatusOr<RunRecord> ParseT5Row(const RowReader& row) {
 }
 
 absl::StatusOr<RunSet> ParseT5Csv(const CsvTable& table) {
-  ASSIGN_OR_RETURN(auto columns, FindColumns(table.header, {"sparsity", "scale", "val-loss", "steps"},
-                                             "T5 CSV"));
+  ASSIGN_OR_RETURN(auto columns,
+                   FindColumns(table.header, {"sparsity", "scale", "val-loss", "steps"}, "T5 CSV"));
   RunSet set;
   set.format = "t5-csv";
   set.data_unit = "steps";
@@ -156,9 +154,9 @@ absl::Status ParseStructure(const RowReader& row, RunRecord& run) {
     return absl::OkStatus();
   }
   if (structure != "nm" && structure != "n:m") {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: field 'structure' must be dense, unstructured or nm, got '%s'", row.where(),
-        structure));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: field 'structure' must be dense, unstructured or nm, got '%s'",
+                        row.where(), structure));
   }
   if (!absl::SimpleAtoi(n_text, &run.n) || !absl::SimpleAtoi(m_text, &run.m) || run.m <= 0 ||
       run.n <= 0 || run.n >= run.m) {
@@ -184,15 +182,6 @@ absl::StatusOr<RunRecord> ParseExportRow(const RowReader& row) {
   return run;
 }
 
-// The power of ten nearest the geometric mean of D, so D' is of order one.
-double DefaultDataScale(const std::vector<RunRecord>& runs) {
-  double log_sum = 0;
-  for (const RunRecord& run : runs) {
-    log_sum += std::log10(run.data);
-  }
-  return runs.empty() ? 1.0 : std::pow(10.0, std::round(log_sum / runs.size()));
-}
-
 absl::StatusOr<RunSet> ParseExportCsv(const CsvTable& table) {
   const std::vector<std::string> required(std::begin(kExportColumns), std::end(kExportColumns));
   ASSIGN_OR_RETURN(auto columns, FindColumns(table.header, required, "sparsescale CSV"));
@@ -205,7 +194,7 @@ absl::StatusOr<RunSet> ParseExportCsv(const CsvTable& table) {
     set.runs.push_back(std::move(run));
   }
   RETURN_IF_ERROR(ValidateRuns(set.runs, 0));
-  set.scales = Normalisation{1e6, DefaultDataScale(set.runs)};
+  set.scales = DefaultNormalisation(set.runs);
   return set;
 }
 
@@ -213,8 +202,7 @@ absl::StatusOr<double> JsonNumber(const nlohmann::json& column, const std::strin
                                   const std::string& field) {
   auto it = column.find(key);
   if (it == column.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("row %s: field '%s' is missing", key, field));
+    return absl::InvalidArgumentError(absl::StrFormat("row %s: field '%s' is missing", key, field));
   }
   if (!it->is_number()) {
     return absl::InvalidArgumentError(
@@ -253,9 +241,8 @@ absl::StatusOr<RunSet> ParseVitJson(const std::string& text) {
     ASSIGN_OR_RETURN(run.data, JsonNumber(doc["total_examples"], key, "total_examples"));
     ASSIGN_OR_RETURN(run.loss, JsonNumber(doc["val-loss"], key, "val-loss"));
     if (!(scale > 0) || !std::isfinite(scale)) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: field 'scale' must be finite and positive, got %g", run.label,
-                          scale));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: field 'scale' must be finite and positive, got %g", run.label, scale));
     }
     run.nonzeros = kVitParamCount * scale * (1.0 - run.sparsity);
     run.structure = run.sparsity == 0 ? "dense" : "unstructured";
@@ -314,6 +301,16 @@ absl::StatusOr<RunSet> LoadRuns(const std::string& path, std::optional<double> d
     set->scales.d_scale = *d_scale;
   }
   return set;
+}
+
+Normalisation DefaultNormalisation(const std::vector<RunRecord>& runs) {
+  // The power of ten nearest the geometric mean of D keeps D' of order one.
+  double log_sum = 0;
+  for (const RunRecord& run : runs) {
+    log_sum += std::log10(run.data);
+  }
+  const double d_scale = runs.empty() ? 1.0 : std::pow(10.0, std::round(log_sum / runs.size()));
+  return Normalisation{1e6, d_scale};
 }
 
 std::string FormatExportCsv(const std::vector<RunRecord>& runs) {

@@ -27,9 +27,9 @@ inline constexpr double kT5ParamCount = 169'869'312;  // 24 layers x 12 x 768^2
 inline constexpr double kVitParamCount = 84'934'656;  // 12 layers x 12 x 768^2
 
 // The column names of sparsescale's own CSV export, in the order the exporter writes them.
-inline constexpr const char* kExportColumns[] = {
-    "job_id", "sweep_id", "structure", "n", "m", "sparsity", "nonzeros", "tokens",
-    "final_eval_loss"};
+inline constexpr const char* kExportColumns[] = {"job_id",   "sweep_id", "structure",
+                                                 "n",        "m",        "sparsity",
+                                                 "nonzeros", "tokens",   "final_eval_loss"};
 
 // Parses `text` in whichever of the three formats it is. Returns InvalidArgument naming the
 // row and field of the first bad value or the missing column; runs are validated.
@@ -39,6 +39,10 @@ absl::StatusOr<RunSet> ParseRuns(const std::string& text);
 // the format's default D normalisation.
 absl::StatusOr<RunSet> LoadRuns(const std::string& path,
                                 std::optional<double> d_scale = std::nullopt);
+
+// N' = N / 1e6 and D' = D / (the power of ten nearest the geometric mean of D): the
+// normalisation used for runs that have no paper convention (sparsescale's own sweeps).
+Normalisation DefaultNormalisation(const std::vector<RunRecord>& runs);
 
 // Writes runs in sparsescale's own CSV export format (header first).
 std::string FormatExportCsv(const std::vector<RunRecord>& runs);

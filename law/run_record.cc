@@ -30,9 +30,9 @@ absl::Status ValidateRun(const RunRecord& run) {
     return FieldError(run, "loss", "must be finite and positive", run.loss);
   }
   if (IsNmStructured(run) && (run.n <= 0 || run.n >= run.m)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: field 'n' must satisfy 0 < n < m for an n:m pattern, got %d:%d", run.label, run.n,
-        run.m));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: field 'n' must satisfy 0 < n < m for an n:m pattern, got %d:%d",
+                        run.label, run.n, run.m));
   }
   return absl::OkStatus();
 }
@@ -46,9 +46,9 @@ absl::Status ValidateRuns(const std::vector<RunRecord>& runs, int min_runs) {
     }
   }
   if (static_cast<int>(runs.size()) < min_runs) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%d runs are too few: the fit needs at least %d (one per free coefficient)",
-        runs.size(), min_runs));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d runs are too few: the fit needs at least %d (one per free coefficient)",
+                        runs.size(), min_runs));
   }
   return absl::OkStatus();
 }

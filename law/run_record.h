@@ -11,21 +11,21 @@
 namespace sparsescale::law {
 
 struct RunRecord {
-  std::string label;                     // "line 12", "row 7" or "line 3 (job j-12)": for errors
-  std::string job_id;                    // empty for the released data
-  std::string sweep_id;                  // empty for the released data
+  std::string label;                       // "line 12", "row 7" or "line 3 (job j-12)": for errors
+  std::string job_id;                      // empty for the released data
+  std::string sweep_id;                    // empty for the released data
   std::string structure = "unstructured";  // "dense", "unstructured" or "n:m"
-  int n = 0, m = 0;                      // the n:m pattern; 0 when unstructured
-  double sparsity = 0;                   // final sparsity S of the pruned tensors, in [0, 1)
-  double nonzeros = 0;                   // N, non-zero parameters (convention: see RunSet)
-  double data = 0;                       // D in RunSet::data_unit
-  double loss = 0;                       // final validation loss
+  int n = 0, m = 0;                        // the n:m pattern; 0 when unstructured
+  double sparsity = 0;                     // final sparsity S of the pruned tensors, in [0, 1)
+  double nonzeros = 0;                     // N, non-zero parameters (convention: see RunSet)
+  double data = 0;                         // D in RunSet::data_unit
+  double loss = 0;                         // final validation loss
 };
 
 struct RunSet {
-  std::string format;      // "t5-csv", "vit-json" or "sparsescale-csv"
-  std::string data_unit;   // "steps", "images" or "tokens"
-  Normalisation scales;    // the normalisation the fitter should use for these runs
+  std::string format;     // "t5-csv", "vit-json" or "sparsescale-csv"
+  std::string data_unit;  // "steps", "images" or "tokens"
+  Normalisation scales;   // the normalisation the fitter should use for these runs
   // Compute per data unit in tokens (65,536 for T5 steps), for cost models.
   double tokens_per_data_unit = 1;
   std::vector<RunRecord> runs;

@@ -30,9 +30,12 @@ absl::StatusOr<PaperCoeffs> ToPaper(const NormCoeffs& norm, const Normalisation&
 NormCoeffs ToNormalised(const PaperCoeffs& paper, const Normalisation& scales) {
   const double n_pow = std::pow(scales.n_scale, paper.b_n);
   NormCoeffs norm;
-  norm.p = {paper.a_s / n_pow, paper.b_s,
-            paper.c_s / n_pow, paper.b_n,
-            std::pow(paper.a_d / scales.d_scale, paper.b_d), paper.b_d,
+  norm.p = {paper.a_s / n_pow,
+            paper.b_s,
+            paper.c_s / n_pow,
+            paper.b_n,
+            std::pow(paper.a_d / scales.d_scale, paper.b_d),
+            paper.b_d,
             paper.c};
   return norm;
 }
@@ -76,16 +79,16 @@ LawPreset MakePreset(std::string name, std::string unit, std::array<double, 7> p
 
 absl::StatusOr<LawPreset> FindPreset(const std::string& name) {
   if (name == "vit") {
-    return MakePreset("vit", "images",
-                      {1.30485411, 0.82101251, 2.07506343, 0.39222675, 0.27818217, 0.88979104,
-                       4.51669257},
-                      1e9, 1.0);
+    return MakePreset(
+        "vit", "images",
+        {1.30485411, 0.82101251, 2.07506343, 0.39222675, 0.27818217, 0.88979104, 4.51669257}, 1e9,
+        1.0);
   }
   if (name == "t5") {
-    return MakePreset("t5", "steps",
-                      {0.56778512, 0.72161276, 1.52265016, 0.24513173, 0.63361517, 0.20270772,
-                       0.65074219},
-                      1e5, 65536.0);
+    return MakePreset(
+        "t5", "steps",
+        {0.56778512, 0.72161276, 1.52265016, 0.24513173, 0.63361517, 0.20270772, 0.65074219}, 1e5,
+        65536.0);
   }
   return absl::NotFoundError(absl::StrFormat("unknown law preset '%s' (expected t5 or vit)", name));
 }

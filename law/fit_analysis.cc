@@ -1,0 +1,222 @@
+#include "law/fit_analysis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "law/parallel_for.h"
+#include "law/split_mix.h"
+
+namespace sparsescale::law {
+namespace {
+
+// Multiplicities of a resample with replacement of `count` runs, from (seed, resample).
+std::vector<double> ResampleWeights(int count, uint64_t seed, int resample) {
+  std::vector<double> weights(count, 0.0);
+  SplitMix64 rng(SplitMix64::StreamSeed(seed ^ 0xB5297A4D3F84D5B5ull, resample));
+  for (int drawn = 0; drawn < count; ++drawn) {
+    weights[std::min(count - 1, static_cast<int>(rng.Uniform() * count))] += 1.0;
+  }
+  return weights;
+}
+
+// Linear-interpolated quantile of sorted values.
+double Quantile(const std::vector<double>& sorted, double q) {
+  const double position = q * (sorted.size() - 1);
+  const size_t below = static_cast<size_t>(std::floor(position));
+  const size_t above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (position - below) * (sorted[above] - sorted[below]);
+}
+
+absl::Status ValidateBootstrap(const BootstrapOptions& options, const FitResult& base) {
+  if (options.resamples < 1 || options.starts < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bootstrap needs resamples >= 1 and starts >= 0, got %d and %d",
+                        options.resamples, options.starts));
+  }
+  if (!(options.level > 0 && options.level < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bootstrap level must be in (0, 1), got %g", options.level));
+  }
+  if (!base.paper.has_value()) {
+    return absl::InvalidArgumentError("bootstrap needs a full fit with a paper form");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::array<double, 7> PaperArray(const PaperCoeffs& p) {
+  return {p.a_s, p.b_s, p.c_s, p.b_n, p.a_d, p.b_d, p.c};
+}
+
+absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>& runs,
+                                                   const Normalisation& scales,
+                                                   const FitOptions& fit_options,
+                                                   const FitResult& base,
+                                                   const BootstrapOptions& options) {
+  RETURN_IF_ERROR(ValidateBootstrap(options, base));
+  std::vector<std::optional<PaperCoeffs>> fits(options.resamples);
+  const int workers = WorkerCount(options.threads, options.resamples);
+  std::vector<absl::Status> errors(workers);
+  ParallelFor(options.resamples, workers, [&](int worker, int b) {
+    FitOptions resample = fit_options;
+    resample.starts = options.starts;
+    resample.seed = fit_options.seed + 7919 * (b + 1);
+    resample.threads = 1;  // parallel over resamples instead
+    resample.extra_starts = {base.norm};
+    resample.weights = ResampleWeights(static_cast<int>(runs.size()), options.seed, b);
+    absl::StatusOr<FitResult> fit = FitLaw(runs, scales, resample);
+    if (fit.ok()) {
+      fits[b] = fit->paper;
+    } else {
+      errors[worker] = fit.status();
+    }
+  });
+  BootstrapResult result;
+  result.resamples = options.resamples;
+  result.level = options.level;
+  std::array<std::vector<double>, 7> samples;
+  for (const auto& fit : fits) {
+    if (!fit.has_value()) {
+      continue;
+    }
+    ++result.usable;
+    const std::array<double, 7> values = PaperArray(*fit);
+    for (int k = 0; k < 7; ++k) {
+      samples[k].push_back(values[k]);
+    }
+  }
+  if (result.usable == 0) {
+    for (const absl::Status& error : errors) {
+      RETURN_IF_ERROR(error);
+    }
+    return absl::InvalidArgumentError("no bootstrap resample produced a fit with a paper form");
+  }
+  const std::array<double, 7> estimate = PaperArray(*base.paper);
+  const double tail = 0.5 * (1.0 - options.level);
+  for (int k = 0; k < 7; ++k) {
+    std::sort(samples[k].begin(), samples[k].end());
+    result.paper[k] = {estimate[k], Quantile(samples[k], tail), Quantile(samples[k], 1.0 - tail)};
+  }
+  return result;
+}
+
+absl::StatusOr<ExtrapolationResult> LeaveLargestOut(const std::vector<RunRecord>& runs,
+                                                    const Normalisation& scales,
+                                                    const FitOptions& options) {
+  RETURN_IF_ERROR(ValidateRuns(runs, FreeCoefficientCount(options)));
+  ExtrapolationResult result;
+  for (const RunRecord& run : runs) {
+    result.held_out_nonzeros = std::max(result.held_out_nonzeros, run.nonzeros);
+  }
+  // Runs within a relative 1e-9 of the largest N count as the same model size.
+  const double cut = result.held_out_nonzeros * (1.0 - 1e-9);
+  std::vector<RunRecord> fitted, held_out;
+  for (const RunRecord& run : runs) {
+    (run.nonzeros >= cut ? held_out : fitted).push_back(run);
+  }
+  result.fitted_runs = static_cast<int>(fitted.size());
+  absl::StatusOr<FitResult> fit = FitLaw(fitted, scales, options);
+  if (!fit.ok()) {
+    return absl::Status(fit.status().code(),
+                        absl::StrFormat("leave-largest-out fit (N < %g): %s",
+                                        result.held_out_nonzeros, fit.status().message()));
+  }
+  result.fit = *std::move(fit);
+  FitResult scored = result.fit;
+  ScoreFit(held_out, scored);
+  result.held_out = scored.residuals;
+  for (const PointResidual& point : result.held_out) {
+    result.mean_abs_relative_error += std::fabs(point.relative_error) / result.held_out.size();
+    result.max_abs_relative_error =
+        std::max(result.max_abs_relative_error, std::fabs(point.relative_error));
+  }
+  return result;
+}
+
+std::optional<double> EquivalentUnstructuredSparsity(const NormCoeffs& unstructured,
+                                                     double factor) {
+  const double a = unstructured.p[0], b = unstructured.p[1], c = unstructured.p[2];
+  const double density_power = (factor - c) / a;  // (1 - S)^b
+  if (!(density_power > 0 && density_power <= 1) || b == 0) {
+    return std::nullopt;
+  }
+  const double sparsity = 1.0 - std::pow(density_power, 1.0 / b);
+  if (!(sparsity >= 0 && sparsity < 1)) {
+    return std::nullopt;
+  }
+  return sparsity;
+}
+
+namespace {
+
+absl::StatusOr<StructureFit> FitFamily(int m, const std::vector<RunRecord>& family,
+                                       const std::set<std::pair<int, int>>& patterns,
+                                       const Normalisation& scales, FitOptions options,
+                                       const FitResult& unstructured) {
+  StructureFit fit;
+  fit.m = m;
+  fit.runs = static_cast<int>(family.size());
+  for (int k = 3; k < 7; ++k) {
+    options.fixed[k] = unstructured.norm.p[k];
+  }
+  // One pattern gives one sparsity level besides dense: too little to fit the exponent too.
+  fit.b_s_shared = patterns.size() < 2;
+  if (fit.b_s_shared) {
+    options.fixed[1] = unstructured.norm.p[1];
+  }
+  options.extra_starts = {unstructured.norm};
+  options.weights.clear();
+  absl::StatusOr<FitResult> result = FitLaw(family, scales, options);
+  if (!result.ok()) {
+    return absl::Status(result.status().code(),
+                        absl::StrFormat("n:%d refit: %s", m, result.status().message()));
+  }
+  fit.norm = result->norm;
+  fit.paper = result->paper;
+  fit.objective = result->objective;
+  for (const auto& [n, pattern_m] : patterns) {
+    PatternEquivalent equivalent;
+    equivalent.pattern = absl::StrFormat("%d:%d", n, pattern_m);
+    equivalent.sparsity = 1.0 - static_cast<double>(n) / pattern_m;
+    const double factor =
+        fit.norm.p[0] * std::pow(1.0 - equivalent.sparsity, fit.norm.p[1]) + fit.norm.p[2];
+    equivalent.equivalent_unstructured = EquivalentUnstructuredSparsity(unstructured.norm, factor);
+    fit.patterns.push_back(equivalent);
+  }
+  return fit;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<StructureFit>> FitStructures(const std::vector<RunRecord>& runs,
+                                                        const Normalisation& scales,
+                                                        const FitOptions& options,
+                                                        const FitResult& unstructured) {
+  std::vector<RunRecord> dense;
+  std::map<int, std::vector<RunRecord>> families;
+  std::map<int, std::set<std::pair<int, int>>> patterns;
+  for (const RunRecord& run : runs) {
+    if (IsNmStructured(run)) {
+      families[run.m].push_back(run);
+      patterns[run.m].insert({run.n, run.m});
+    } else if (run.sparsity == 0) {
+      dense.push_back(run);
+    }
+  }
+  std::vector<StructureFit> fits;
+  for (auto& [m, family] : families) {
+    family.insert(family.end(), dense.begin(), dense.end());
+    ASSIGN_OR_RETURN(StructureFit fit,
+                     FitFamily(m, family, patterns[m], scales, options, unstructured));
+    fits.push_back(std::move(fit));
+  }
+  return fits;
+}
+
+}  // namespace sparsescale::law

@@ -1,0 +1,93 @@
+// Analyses beyond the paper's single fit: bootstrap confidence intervals over runs,
+// leave-largest-out extrapolation, and per-structure refits of the sparsity term for n:m runs.
+// Stateless functions; thread-safe (each runs its own fits).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "law/fitter.h"
+
+namespace sparsescale::law {
+
+// Names of the paper-form coefficients, in PaperCoeffs order.
+inline constexpr std::array<const char*, 7> kPaperNames = {"a_S", "b_S", "c_S", "b_N",
+                                                           "a_D", "b_D", "c"};
+std::array<double, 7> PaperArray(const PaperCoeffs& paper);
+
+struct BootstrapOptions {
+  int resamples = 100;
+  int starts = 16;  // random starts per resample, besides the full fit's optimum
+  uint64_t seed = 1;
+  double level = 0.95;  // central interval
+  int threads = 0;      // 0: one per hardware thread
+};
+
+struct CoefficientInterval {
+  double estimate = 0, low = 0, high = 0;
+};
+
+struct BootstrapResult {
+  int resamples = 0;
+  int usable = 0;  // resamples whose fit has a paper form
+  double level = 0.95;
+  std::array<CoefficientInterval, 7> paper;  // in kPaperNames order
+};
+
+// Refits `base` (the full fit, which must have a paper form) on runs resampled with replacement
+// and returns percentile intervals of the paper-form coefficients. Resample b depends only on
+// (seed, b). Fails if options are out of range or no resample fits.
+absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>& runs,
+                                                   const Normalisation& scales,
+                                                   const FitOptions& fit_options,
+                                                   const FitResult& base,
+                                                   const BootstrapOptions& options);
+
+struct ExtrapolationResult {
+  double held_out_nonzeros = 0;  // the largest N, whose runs were left out
+  int fitted_runs = 0;
+  FitResult fit;                        // the fit without them
+  std::vector<PointResidual> held_out;  // predictions for the held-out runs
+  double mean_abs_relative_error = 0;
+  double max_abs_relative_error = 0;
+};
+
+// Fits without the runs at the largest N and predicts them. Fails when fewer runs than free
+// coefficients remain.
+absl::StatusOr<ExtrapolationResult> LeaveLargestOut(const std::vector<RunRecord>& runs,
+                                                    const Normalisation& scales,
+                                                    const FitOptions& options);
+
+struct PatternEquivalent {
+  std::string pattern;  // "2:4"
+  double sparsity = 0;  // 1 - n/m
+  // Unstructured sparsity with the same capacity factor; absent when no S in [0, 1) matches.
+  std::optional<double> equivalent_unstructured;
+};
+
+struct StructureFit {
+  int m = 0;                // the family n:m for this m
+  int runs = 0;             // structured runs plus the dense runs they share
+  bool b_s_shared = false;  // true when only one pattern was run, so b_S stays unstructured's
+  NormCoeffs norm;          // a, b, c refitted; d..g shared with the unstructured fit
+  std::optional<PaperCoeffs> paper;
+  double objective = 0;
+  std::vector<PatternEquivalent> patterns;
+};
+
+// For each family of n:m runs with the same m: refits a_S, b_S, c_S on that family's runs plus
+// the dense runs, holding b_N, a_D, b_D, c at `unstructured`'s values, and converts each pattern
+// to its equivalent unstructured sparsity. Returns an empty list when no run is n:m.
+absl::StatusOr<std::vector<StructureFit>> FitStructures(const std::vector<RunRecord>& runs,
+                                                        const Normalisation& scales,
+                                                        const FitOptions& options,
+                                                        const FitResult& unstructured);
+
+// The unstructured sparsity whose capacity factor a (1-S)^b + c equals `factor`, if any.
+std::optional<double> EquivalentUnstructuredSparsity(const NormCoeffs& unstructured, double factor);
+
+}  // namespace sparsescale::law
