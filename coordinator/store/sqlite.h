@@ -1,0 +1,136 @@
+// Thin RAII layer over the SQLite C API used by the store: a connection (Db) with a cache of
+// prepared statements, a Query handle that resets its cached statement when it goes out of
+// scope, and Transaction / Savepoint objects that roll back unless committed.
+// Thread-safety: a Db and everything obtained from it belong to one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace sparsescale::store {
+
+// Durability of commits in WAL mode (see docs/ARCHITECTURE.md, "Store durability").
+enum class SyncMode { kNormal, kFull };
+
+struct DbOptions {
+  SyncMode sync = SyncMode::kNormal;
+  int busy_timeout_ms = 5000;
+  int cache_size_kib = 64 * 1024;
+  bool read_only = false;
+};
+
+// A blob parameter (text parameters are plain string_views).
+struct Blob {
+  std::string_view bytes;
+};
+
+class Db;
+
+// One use of a cached prepared statement: bind, step, read columns. Destruction resets the
+// statement and clears its bindings so the cache can hand it out again.
+class Query {
+ public:
+  Query(Query&& other) noexcept;
+  Query& operator=(Query&&) = delete;
+  ~Query();
+
+  Query& Bind(int index, int64_t value);
+  Query& Bind(int index, int value) { return Bind(index, int64_t{value}); }
+  Query& Bind(int index, double value);
+  Query& Bind(int index, std::string_view text);
+  Query& Bind(int index, const char* text) { return Bind(index, std::string_view(text)); }
+  Query& Bind(int index, const std::string& text) { return Bind(index, std::string_view(text)); }
+  Query& Bind(int index, Blob blob);
+  Query& Bind(int index, std::optional<double> value);
+  Query& BindNull(int index);
+
+  // Advances: true when a row is available, false when done; an error status otherwise.
+  absl::StatusOr<bool> Step();
+  // Steps until done (for statements without result rows).
+  absl::Status Run();
+
+  int64_t Int(int column) const;
+  double Double(int column) const;
+  std::optional<double> OptionalDouble(int column) const;
+  std::string Text(int column) const;
+  std::string BlobBytes(int column) const;
+  bool IsNull(int column) const;
+
+ private:
+  friend class Db;
+  Query(Db* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+
+  Db* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class Db {
+ public:
+  // Opens (creating when allowed) the database file and applies connection settings: WAL,
+  // synchronous level, busy timeout. Unavailable with the path and SQLite's message on failure.
+  static absl::StatusOr<std::unique_ptr<Db>> Open(const std::string& path,
+                                                  const DbOptions& options);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  // Runs one or more SQL statements without results (schema migrations, pragmas only).
+  absl::Status Exec(std::string_view sql);
+  // The cached prepared statement for `sql` (prepared on first use).
+  absl::StatusOr<Query> Prepare(std::string_view sql);
+
+  int64_t Changes() const;
+  int64_t LastInsertRowid() const;
+  const std::string& path() const { return path_; }
+
+  // A status for SQLite result code `rc`, with SQLite's message and `what` as context.
+  absl::Status Error(int rc, std::string_view what) const;
+
+ private:
+  struct StmtDeleter {
+    void operator()(sqlite3_stmt* stmt) const;
+  };
+  explicit Db(std::string path) : path_(std::move(path)) {}
+
+  std::string path_;
+  sqlite3* handle_ = nullptr;
+  std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtDeleter>> statements_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; the destructor rolls back an uncommitted transaction.
+class Transaction {
+ public:
+  static absl::StatusOr<std::unique_ptr<Transaction>> Begin(Db* db);
+  ~Transaction();
+  absl::Status Commit();
+
+ private:
+  explicit Transaction(Db* db) : db_(db) {}
+  Db* db_;
+  bool open_ = true;
+};
+
+// A nested savepoint inside a transaction; rolls back to its start unless released.
+class Savepoint {
+ public:
+  static absl::StatusOr<std::unique_ptr<Savepoint>> Begin(Db* db);
+  ~Savepoint();
+  absl::Status Release();
+
+ private:
+  explicit Savepoint(Db* db) : db_(db) {}
+  Db* db_;
+  bool open_ = true;
+};
+
+}  // namespace sparsescale::store

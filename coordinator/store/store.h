@@ -1,0 +1,130 @@
+// The coordinator's durable state in one SQLite file: jobs, attempts, workers, loss points,
+// checkpoints (chunked payloads), sweeps, idempotent requests, fits and an event trail.
+// Opening a Store applies the numbered migrations from sql/ (or refuses a database whose schema
+// is newer than this binary). Every query is a cached prepared statement.
+//
+// Thread-safety: a Store is one connection and belongs to one thread at a time. The coordinator
+// has exactly one writing Store (inside StoreWriter) and a pool of reading ones; WAL lets the
+// readers see the last committed state while the writer works.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "coordinator/store/records.h"
+#include "coordinator/store/sqlite.h"
+
+namespace sparsescale::store {
+
+struct StoreOptions {
+  DbOptions db;
+  // Apply pending migrations (the writer); readers only check the version.
+  bool migrate = true;
+  // Complete checkpoints kept per job (the newest by step); older ones are deleted on commit.
+  int checkpoints_kept_per_job = 2;
+};
+
+// A stored answer of the idempotency ledger.
+struct StoredResponse {
+  std::string fingerprint;
+  std::string response;
+};
+
+class Store {
+ public:
+  // Opens `path`, migrating or checking the schema. FailedPrecondition when the database was
+  // written by a newer schema; Unavailable / DataLoss when the file cannot be used.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+                                                     const StoreOptions& options);
+
+  // The newest schema version this binary knows (the last file in sql/).
+  static int LatestSchemaVersion();
+  int schema_version() const { return schema_version_; }
+  Db* db() { return db_.get(); }
+  // Forgets cached lookups; called after a rollback, which may undo rows they describe.
+  void InvalidateCaches() { job_seq_cache_.clear(); }
+
+  // Jobs. Unknown job ids give NotFound naming the id.
+  absl::StatusOr<bool> InsertJobIfAbsent(JobRow* job);  // true when created; fills job->seq
+  absl::StatusOr<std::optional<JobRow>> FindJob(std::string_view id);
+  absl::StatusOr<std::vector<JobRow>> ListJobs(const JobFilter& filter, int64_t after_seq,
+                                               int limit);
+  absl::StatusOr<std::vector<JobRow>> LoadActiveJobs();  // QUEUED and RUNNING, in seq order
+  absl::Status RecordGrant(const GrantRecord& grant, int64_t now_unix_ms);
+  absl::Status RecordAttemptEnd(const AttemptEndRecord& end, int64_t now_unix_ms);
+  absl::Status SetCancelRequested(std::string_view job_id, int64_t now_unix_ms);
+  absl::Status RecordProgress(std::string_view job_id, int64_t step, int64_t now_unix_ms);
+  absl::StatusOr<StateCounts> CountJobsByState(std::string_view sweep_id);  // "" = all jobs
+  absl::Status AddEvent(std::string_view job_id, std::string_view kind, std::string_view detail,
+                        int64_t now_unix_ms);
+  absl::StatusOr<int64_t> JobSeq(std::string_view job_id);
+
+  // Loss points. InsertPoints ignores exact repeats (same job, step and attempt: a retried
+  // report) and returns how many rows were new; it also advances the job's progress columns.
+  absl::StatusOr<int64_t> InsertPoints(std::string_view job_id, int attempt,
+                                       const std::vector<PointRow>& points, int64_t now_unix_ms);
+  // The clean curve (superseded points excluded) with step > after_step, by step.
+  absl::StatusOr<std::vector<PointRow>> ReadCurve(std::string_view job_id, int64_t after_step = -1,
+                                                  int limit = -1);
+  absl::StatusOr<int64_t> CountCurvePoints(std::string_view job_id);
+  absl::StatusOr<int64_t> LossPointsStored();
+
+  // Checkpoints: staged (incomplete) rows first, chunks appended, then committed atomically.
+  absl::StatusOr<int64_t> BeginCheckpoint(const CheckpointRow& meta, int64_t now_unix_ms);
+  absl::Status AppendCheckpointChunk(int64_t checkpoint_id, int chunk, std::string_view data);
+  // Marks it complete, replaces an older checkpoint of the same step, prunes to the newest
+  // `checkpoints_kept_per_job`, and records the job's checkpoint_step.
+  absl::Status CommitCheckpoint(int64_t checkpoint_id);
+  absl::Status AbortCheckpoint(int64_t checkpoint_id);
+  absl::Status DeleteIncompleteCheckpoints();
+  absl::StatusOr<std::vector<CheckpointRow>> ListCheckpoints(std::string_view job_id);
+  // The complete checkpoint at `step` (0 = the latest); nullopt when there is none.
+  absl::StatusOr<std::optional<CheckpointRow>> FindCheckpoint(std::string_view job_id,
+                                                              int64_t step);
+  absl::StatusOr<std::optional<std::string>> ReadCheckpointChunk(int64_t checkpoint_id, int chunk);
+
+  // Workers.
+  absl::Status UpsertWorker(const WorkerRow& worker);
+  absl::Status TouchWorker(std::string_view worker_id, bool draining, int64_t now_unix_ms);
+  absl::StatusOr<std::vector<WorkerRow>> LoadWorkers();
+
+  // Sweeps.
+  absl::StatusOr<bool> InsertSweepIfAbsent(const SweepRow& sweep);  // true when created
+  absl::Status AddSweepJob(std::string_view sweep_id, int64_t job_seq);
+  absl::StatusOr<std::optional<SweepRow>> FindSweep(std::string_view id);
+  // Sweeps after the one with rowid `after_rowid`, oldest first; pairs of (rowid, sweep).
+  absl::StatusOr<std::vector<std::pair<int64_t, SweepRow>>> ListSweeps(int64_t after_rowid,
+                                                                       int limit);
+  absl::StatusOr<std::vector<std::string>> SweepJobIds(std::string_view sweep_id);
+
+  // Idempotency ledger.
+  absl::StatusOr<std::optional<StoredResponse>> FindRequest(std::string_view request_id);
+  absl::Status InsertRequest(std::string_view request_id, std::string_view fingerprint,
+                             std::string_view response, int64_t now_unix_ms);
+
+  // Fits.
+  absl::Status InsertFit(const FitRow& fit);
+  absl::StatusOr<std::optional<FitRow>> FindFit(std::string_view id);
+
+ private:
+  Store(std::unique_ptr<Db> db, const StoreOptions& options)
+      : db_(std::move(db)), options_(options) {}
+  absl::Status Migrate();
+  absl::Status CheckVersion();
+  absl::Status AdjustPointCounter(int64_t delta);
+  absl::Status DeleteCheckpointRows(int64_t checkpoint_id);
+
+  std::unique_ptr<Db> db_;
+  StoreOptions options_;
+  int schema_version_ = 0;
+  std::unordered_map<std::string, int64_t> job_seq_cache_;
+};
+
+}  // namespace sparsescale::store

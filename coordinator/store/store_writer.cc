@@ -1,0 +1,96 @@
+#include "coordinator/store/store_writer.h"
+
+#include <future>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sparsescale::store {
+
+StoreWriter::StoreWriter(std::unique_ptr<Store> store, const StoreWriterOptions& options)
+    : store_(std::move(store)), options_(options) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+StoreWriter::~StoreWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void StoreWriter::Submit(Apply apply, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Op{std::move(apply), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+absl::Status StoreWriter::RunSync(Apply apply) {
+  std::promise<absl::Status> result;
+  Submit(std::move(apply), [&result](absl::Status status) { result.set_value(status); });
+  return result.get_future().get();
+}
+
+StoreWriterStats StoreWriter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void StoreWriter::Loop() {
+  while (true) {
+    std::deque<Op> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;  // stopping, and everything queued has been committed
+      }
+      const size_t take = std::min(queue_.size(), static_cast<size_t>(options_.max_ops_per_commit));
+      batch.insert(batch.end(), std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + take));
+      queue_.erase(queue_.begin(), queue_.begin() + take);
+    }
+    CommitBatch(batch);
+  }
+}
+
+void StoreWriter::CommitBatch(std::deque<Op>& batch) {
+  std::vector<absl::Status> results(batch.size());
+  absl::Status commit_status;
+  {
+    auto txn = Transaction::Begin(store_->db());
+    if (!txn.ok()) {
+      commit_status = txn.status();
+    } else {
+      bool rolled_back = false;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto savepoint = Savepoint::Begin(store_->db());
+        results[i] = savepoint.ok() ? batch[i].apply(*store_) : savepoint.status();
+        if (results[i].ok() && savepoint.ok()) {
+          results[i] = (*savepoint)->Release();
+        }
+        rolled_back |= !results[i].ok();
+      }
+      commit_status = (*txn)->Commit();
+      if (rolled_back || !commit_status.ok()) {
+        store_->InvalidateCaches();
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.commits += 1;
+    stats_.ops += static_cast<int64_t>(batch.size());
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].done) {
+      batch[i].done(commit_status.ok() ? results[i] : commit_status);
+    }
+  }
+}
+
+}  // namespace sparsescale::store

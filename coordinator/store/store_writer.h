@@ -1,0 +1,75 @@
+// The coordinator's single SQLite writer with group commit. Callers submit write operations
+// from any thread; a dedicated thread takes every operation queued so far, runs each inside its
+// own savepoint of one shared transaction, COMMITs once, and only then calls each operation's
+// completion. So a caller that answers its client from the completion acknowledges only
+// committed data, and concurrent requests share one commit instead of paying one each.
+//
+// Thread-safety: Submit() may be called from any thread; operations run on the writer thread
+// (they must not block on anything that waits for the writer). Completions run on the writer
+// thread and should be short (post elsewhere for real work).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "coordinator/store/store.h"
+
+namespace sparsescale::store {
+
+struct StoreWriterOptions {
+  // Bound on operations per transaction, so one commit never grows without limit.
+  int max_ops_per_commit = 4096;
+};
+
+struct StoreWriterStats {
+  int64_t commits = 0;
+  int64_t ops = 0;
+};
+
+class StoreWriter {
+ public:
+  using Apply = std::function<absl::Status(Store&)>;
+  using Done = std::function<void(absl::Status)>;
+
+  StoreWriter(std::unique_ptr<Store> store, const StoreWriterOptions& options);
+  // Runs every operation still queued, then stops the thread.
+  ~StoreWriter();
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // Queues `apply`; `done` gets OK after the commit that includes it, `apply`'s own error (its
+  // writes rolled back, other operations unaffected), or the commit's error.
+  void Submit(Apply apply, Done done);
+
+  // Runs `apply` and waits for its commit (start-up and tests; never on the writer thread).
+  absl::Status RunSync(Apply apply);
+
+  StoreWriterStats stats() const;
+
+ private:
+  struct Op {
+    Apply apply;
+    Done done;
+  };
+
+  void Loop();
+  void CommitBatch(std::deque<Op>& batch);
+
+  std::unique_ptr<Store> store_;
+  const StoreWriterOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  StoreWriterStats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace sparsescale::store
