@@ -1,0 +1,197 @@
+// Scheduler: leases, heartbeats, completion, cancellation, expiry and retries.
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "coordinator/scheduler/scheduler.h"
+
+namespace sparsescale::scheduler {
+
+absl::StatusOr<LeaseView> Scheduler::ValidateLease(const std::string& job_id, int attempt,
+                                                   const std::string& worker_id) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second.phase != JobPhase::kRunning) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("attempt: job ", job_id, " has no running attempt ", attempt,
+                     " (finished, requeued or unknown); the lease is no longer valid"));
+  }
+  Job& job = it->second;
+  if (job.init.attempt != attempt) {
+    return absl::FailedPreconditionError(absl::StrCat("attempt: ", attempt, " is stale; job ",
+                                                      job_id, " is at attempt ", job.init.attempt));
+  }
+  if (job.worker_id != worker_id) {
+    return absl::FailedPreconditionError(absl::StrCat("worker_id: job ", job_id, " attempt ",
+                                                      attempt, " is leased to another worker"));
+  }
+  job.lease_expiry_ms = clock_->NowMs() + options_.lease_ttl_ms;
+  job.awaiting_reattach = false;
+  return LeaseView{job.init.attempt, job.resume_step, job.init.checkpoint_step};
+}
+
+void Scheduler::NoteProgress(const std::string& job_id, int64_t step) {
+  auto it = jobs_.find(job_id);
+  if (it != jobs_.end() && step > it->second.step) {
+    it->second.step = step;
+    it->second.last_progress_ms = clock_->NowMs();
+  }
+}
+
+void Scheduler::NoteCheckpoint(const std::string& job_id, int64_t step) {
+  auto it = jobs_.find(job_id);
+  if (it != jobs_.end()) {
+    it->second.init.checkpoint_step = step;
+  }
+}
+
+HeartbeatResult Scheduler::Heartbeat(const std::string& worker_id,
+                                     const std::vector<LeaseProgress>& leases, bool draining) {
+  HeartbeatResult result;
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end()) {
+    result.known = false;
+    return result;
+  }
+  w->second.last_heartbeat_ms = clock_->NowMs();
+  w->second.draining = draining;
+  for (const LeaseProgress& lease : leases) {
+    if (!ValidateLease(lease.job_id, lease.attempt, worker_id).ok()) {
+      result.orders.push_back({lease.job_id, lease.attempt, OrderKind::kAbandon});
+      continue;
+    }
+    NoteProgress(lease.job_id, lease.step);
+    if (jobs_.at(lease.job_id).init.cancel_requested) {
+      result.orders.push_back({lease.job_id, lease.attempt, OrderKind::kCancel});
+    }
+  }
+  return result;
+}
+
+void Scheduler::ReleaseFromWorker(Job& job) {
+  auto w = workers_.find(job.worker_id);
+  if (w != workers_.end()) {
+    w->second.gpus_used -= job.gpus_held;
+    w->second.memory_used -= job.memory_held;
+    w->second.running.erase(job.init.id);
+  }
+  running_.erase(job.init.id);
+  job.gpus_held = 0;
+  job.memory_held = 0;
+}
+
+Transition Scheduler::EndAttempt(Job& job, JobPhase state, JobPhase outcome, Failure failure,
+                                 const std::string& reason) {
+  Transition t;
+  t.kind = Transition::Kind::kAttemptEnded;
+  t.job_id = job.init.id;
+  t.attempt = job.phase == JobPhase::kRunning ? job.init.attempt : 0;
+  t.worker_id = job.worker_id;
+  t.step = job.init.checkpoint_step;
+  t.state = state;
+  t.outcome = outcome;
+  t.failure = failure;
+  t.reason = reason;
+  t.infra_failures = job.init.infra_failures;
+  t.job_failures = job.init.job_failures;
+  if (job.phase == JobPhase::kRunning) {
+    ReleaseFromWorker(job);
+  } else {
+    queue_.erase(KeyOf(job.init));
+  }
+  if (state == JobPhase::kQueued) {
+    job.phase = JobPhase::kQueued;
+    job.worker_id.clear();
+    job.step = job.init.checkpoint_step;
+    job.awaiting_reattach = false;
+    queue_.emplace(KeyOf(job.init), job.init.id);
+  } else {
+    jobs_.erase(t.job_id);  // `job` dangles from here on
+  }
+  return t;
+}
+
+Transition Scheduler::Fail(Job& job, Failure failure, const std::string& reason) {
+  if (failure == Failure::kJob) {
+    job.init.job_failures += 1;
+  } else {
+    job.init.infra_failures += 1;
+  }
+  if (job.init.cancel_requested) {
+    return EndAttempt(job, JobPhase::kCancelled, JobPhase::kFailed, failure, reason);
+  }
+  const bool final =
+      (failure == Failure::kJob && job.init.job_failures > options_.job_failure_retries) ||
+      job.init.infra_failures + job.init.job_failures >= job.init.max_attempts;
+  return EndAttempt(job, final ? JobPhase::kFailed : JobPhase::kQueued, JobPhase::kFailed, failure,
+                    reason);
+}
+
+absl::StatusOr<Transition> Scheduler::Complete(const std::string& job_id, int attempt,
+                                               const std::string& worker_id, Outcome outcome,
+                                               Failure failure, const std::string& reason) {
+  RETURN_IF_ERROR(ValidateLease(job_id, attempt, worker_id).status());
+  Job& job = jobs_.at(job_id);
+  switch (outcome) {
+    case Outcome::kSucceeded:
+      return EndAttempt(job, JobPhase::kSucceeded, JobPhase::kSucceeded, Failure::kNone, "");
+    case Outcome::kCancelled:
+      return EndAttempt(job, JobPhase::kCancelled, JobPhase::kCancelled, Failure::kNone, reason);
+    case Outcome::kReleased:
+      if (job.init.cancel_requested) {
+        return EndAttempt(job, JobPhase::kCancelled, JobPhase::kCancelled, Failure::kNone, reason);
+      }
+      return EndAttempt(job, JobPhase::kQueued, JobPhase::kQueued, Failure::kNone,
+                        reason.empty() ? "released by worker" : reason);
+    case Outcome::kFailed:
+      return Fail(job, failure == Failure::kNone ? Failure::kJob : failure, reason);
+  }
+  return absl::InternalError("unreachable outcome");
+}
+
+absl::StatusOr<std::optional<Transition>> Scheduler::Cancel(const std::string& job_id) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("id: job ", job_id, " is not active"));
+  }
+  Job& job = it->second;
+  if (job.phase == JobPhase::kQueued) {
+    return EndAttempt(job, JobPhase::kCancelled, JobPhase::kCancelled, Failure::kNone,
+                      "cancelled while queued");
+  }
+  if (job.init.cancel_requested) {
+    return std::nullopt;
+  }
+  job.init.cancel_requested = true;
+  Transition t;
+  t.kind = Transition::Kind::kCancelRequested;
+  t.job_id = job_id;
+  t.attempt = job.init.attempt;
+  t.worker_id = job.worker_id;
+  t.state = JobPhase::kRunning;
+  return t;
+}
+
+std::vector<Transition> Scheduler::Tick() {
+  const int64_t now = clock_->NowMs();
+  std::vector<std::pair<std::string, std::string>> doomed;  // (job id, reason)
+  for (const std::string& id : running_) {
+    const Job& job = jobs_.at(id);
+    if (job.awaiting_reattach && now >= job.lease_expiry_ms) {
+      doomed.emplace_back(id, absl::StrCat("not re-attached within the restart grace of ",
+                                           options_.restart_grace_ms, " ms"));
+    } else if (now >= job.lease_expiry_ms) {
+      doomed.emplace_back(id, absl::StrCat("lease expired: worker ", job.worker_id, " silent for ",
+                                           options_.lease_ttl_ms, " ms"));
+    } else if (options_.hang_timeout_ms > 0 &&
+               now - job.last_progress_ms >= options_.hang_timeout_ms) {
+      doomed.emplace_back(id, absl::StrCat("hang: no step progress for ",
+                                           now - job.last_progress_ms, " ms at step ", job.step));
+    }
+  }
+  std::vector<Transition> transitions;
+  for (const auto& [id, reason] : doomed) {
+    transitions.push_back(Fail(jobs_.at(id), Failure::kInfra, reason));
+  }
+  ForgetSilentWorkers();
+  return transitions;
+}
+
+}  // namespace sparsescale::scheduler

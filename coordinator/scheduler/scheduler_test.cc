@@ -1,0 +1,307 @@
+#include "coordinator/scheduler/scheduler.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace sparsescale::scheduler {
+namespace {
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() : scheduler_(Options(), &clock_) {}
+
+  static SchedulerOptions Options() {
+    SchedulerOptions options;
+    options.lease_ttl_ms = 10'000;
+    options.hang_timeout_ms = 60'000;
+    options.restart_grace_ms = 20'000;
+    return options;
+  }
+
+  JobInit Job(const std::string& id, int priority = 0, const std::string& device = "auto",
+              int gpus = 1, int64_t memory = 0) {
+    JobInit job;
+    job.id = id;
+    job.seq = ++seq_;
+    job.priority = priority;
+    job.requirements = {device, gpus, memory};
+    job.max_attempts = 3;
+    return job;
+  }
+
+  void Cpu(const std::string& id, int slots = 1) {
+    scheduler_.RegisterWorker(id, {"cpu", 0, 0, slots});
+  }
+
+  std::vector<std::string> AcquireIds(const std::string& worker, int max = 0) {
+    auto grants = scheduler_.Acquire(worker, max);
+    EXPECT_TRUE(grants.ok()) << grants.status();
+    std::vector<std::string> ids;
+    for (const Transition& t : *grants) {
+      ids.push_back(t.job_id);
+    }
+    return ids;
+  }
+
+  FakeClock clock_;
+  Scheduler scheduler_;
+  int64_t seq_ = 0;
+};
+
+TEST_F(SchedulerTest, HigherPriorityFirstThenFifo) {
+  scheduler_.AddQueuedJob(Job("low-1", 0));
+  scheduler_.AddQueuedJob(Job("high-1", 5));
+  scheduler_.AddQueuedJob(Job("low-2", 0));
+  scheduler_.AddQueuedJob(Job("high-2", 5));
+  Cpu("w", 4);
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"high-1", "high-2", "low-1", "low-2"}));
+}
+
+TEST_F(SchedulerTest, SlotsBoundLeasesPerWorker) {
+  for (int i = 0; i < 5; ++i) {
+    scheduler_.AddQueuedJob(Job("j" + std::to_string(i)));
+  }
+  Cpu("w", 2);
+  EXPECT_EQ(AcquireIds("w").size(), 2u);
+  EXPECT_TRUE(AcquireIds("w").empty());
+  EXPECT_EQ(AcquireIds("w", 1).size(), 0u);
+  EXPECT_EQ(scheduler_.queued(), 3u);
+}
+
+TEST_F(SchedulerTest, CudaJobsOnlyGoToCudaWorkersWithEnoughFreeGpus) {
+  scheduler_.AddQueuedJob(Job("gang4", 9, "cuda", 4));
+  scheduler_.AddQueuedJob(Job("cuda1", 0, "cuda", 1));
+  scheduler_.AddQueuedJob(Job("cpu", 0, "cpu", 0));
+  Cpu("cpu-worker", 4);
+  EXPECT_EQ(AcquireIds("cpu-worker"), (std::vector<std::string>{"cpu"}));
+  scheduler_.RegisterWorker("gpu2", {"cuda", 2, 0, 4});
+  // The 4-GPU gang cannot be split: the 2-GPU worker gets only the 1-GPU job.
+  EXPECT_EQ(AcquireIds("gpu2"), (std::vector<std::string>{"cuda1"}));
+  scheduler_.RegisterWorker("gpu8", {"cuda", 8, 0, 4});
+  EXPECT_EQ(AcquireIds("gpu8"), (std::vector<std::string>{"gang4"}));
+}
+
+TEST_F(SchedulerTest, GangWaitsUntilAllItsGpusAreFree) {
+  scheduler_.RegisterWorker("gpu4", {"cuda", 4, 0, 4});
+  scheduler_.AddQueuedJob(Job("one", 0, "cuda", 1));
+  ASSERT_EQ(AcquireIds("gpu4").size(), 1u);
+  scheduler_.AddQueuedJob(Job("gang4", 0, "cuda", 4));
+  EXPECT_TRUE(AcquireIds("gpu4").empty());
+  ASSERT_TRUE(scheduler_.Complete("one", 1, "gpu4", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_EQ(AcquireIds("gpu4"), (std::vector<std::string>{"gang4"}));
+}
+
+TEST_F(SchedulerTest, MemoryRequirementIsRespected) {
+  scheduler_.RegisterWorker("small", {"cpu", 0, 1000, 4});
+  scheduler_.AddQueuedJob(Job("big", 0, "cpu", 0, 5000));
+  scheduler_.AddQueuedJob(Job("fits", 0, "cpu", 0, 600));
+  scheduler_.AddQueuedJob(Job("fits-too", 0, "cpu", 0, 600));
+  // The second 600-byte job no longer fits beside the first.
+  EXPECT_EQ(AcquireIds("small"), (std::vector<std::string>{"fits"}));
+}
+
+TEST_F(SchedulerTest, UnknownWorkerIsNotFoundAndDrainingWorkerGetsNothing) {
+  scheduler_.AddQueuedJob(Job("j"));
+  EXPECT_EQ(scheduler_.Acquire("ghost", 0).status().code(), absl::StatusCode::kNotFound);
+  Cpu("w");
+  scheduler_.Heartbeat("w", {}, /*draining=*/true);
+  EXPECT_TRUE(AcquireIds("w").empty());
+}
+
+TEST_F(SchedulerTest, ExpiredLeaseIsRequeuedAsInfraFailureAndResumesFromCheckpoint) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("w1");
+  ASSERT_EQ(AcquireIds("w1").size(), 1u);
+  scheduler_.NoteCheckpoint("j", 40);
+  clock_.AdvanceMs(9'999);
+  EXPECT_TRUE(scheduler_.Tick().empty());
+  clock_.AdvanceMs(1);
+  auto transitions = scheduler_.Tick();
+  ASSERT_EQ(transitions.size(), 1u);
+  EXPECT_EQ(transitions[0].state, JobPhase::kQueued);
+  EXPECT_EQ(transitions[0].failure, Failure::kInfra);
+  EXPECT_EQ(transitions[0].step, 40);
+  EXPECT_EQ(transitions[0].infra_failures, 1);
+  Cpu("w2");
+  auto grants = scheduler_.Acquire("w2", 0);
+  ASSERT_EQ(grants->size(), 1u);
+  EXPECT_EQ((*grants)[0].attempt, 2);
+  EXPECT_EQ((*grants)[0].step, 40);
+}
+
+TEST_F(SchedulerTest, HeartbeatsRenewTheLease) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w").size(), 1u);
+  for (int i = 0; i < 10; ++i) {
+    clock_.AdvanceMs(5'000);
+    auto result = scheduler_.Heartbeat("w", {{"j", 1, 10 * (i + 1)}}, false);
+    EXPECT_TRUE(result.orders.empty());
+    EXPECT_TRUE(scheduler_.Tick().empty());
+  }
+  EXPECT_EQ(scheduler_.running(), 1u);
+}
+
+TEST_F(SchedulerTest, JobWithoutStepProgressIsRequeuedAsHung) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w").size(), 1u);
+  std::vector<Transition> transitions;
+  for (int i = 0; i < 13 && transitions.empty(); ++i) {
+    clock_.AdvanceMs(5'000);
+    scheduler_.Heartbeat("w", {{"j", 1, 7}}, false);  // alive, but stuck at step 7
+    transitions = scheduler_.Tick();
+  }
+  ASSERT_EQ(transitions.size(), 1u);
+  EXPECT_NE(transitions[0].reason.find("hang"), std::string::npos);
+  EXPECT_EQ(transitions[0].state, JobPhase::kQueued);
+  // The hung worker is told to abandon its stale lease.
+  auto result = scheduler_.Heartbeat("w", {{"j", 1, 7}}, false);
+  ASSERT_EQ(result.orders.size(), 1u);
+  EXPECT_EQ(result.orders[0].kind, OrderKind::kAbandon);
+}
+
+TEST_F(SchedulerTest, InfraFailuresAreRetriedUpToMaxAttempts) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("w");
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    auto grants = scheduler_.Acquire("w", 0);
+    ASSERT_EQ(grants->size(), 1u);
+    EXPECT_EQ((*grants)[0].attempt, attempt);
+    auto end = scheduler_.Complete("j", attempt, "w", Outcome::kFailed, Failure::kInfra, "oom");
+    ASSERT_TRUE(end.ok());
+    EXPECT_EQ(end->state, attempt < 3 ? JobPhase::kQueued : JobPhase::kFailed);
+  }
+  EXPECT_FALSE(scheduler_.HasJob("j"));
+}
+
+TEST_F(SchedulerTest, JobFailureIsFinalWithoutRetryBudget) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w").size(), 1u);
+  auto end = scheduler_.Complete("j", 1, "w", Outcome::kFailed, Failure::kJob, "bad shard");
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(end->state, JobPhase::kFailed);
+  EXPECT_EQ(end->failure, Failure::kJob);
+  EXPECT_EQ(end->job_failures, 1);
+}
+
+TEST_F(SchedulerTest, JobFailureRetriesAreBoundedByTheirOwnBudget) {
+  SchedulerOptions options = Options();
+  options.job_failure_retries = 1;
+  Scheduler scheduler(options, &clock_);
+  scheduler.AddQueuedJob(Job("j"));
+  scheduler.RegisterWorker("w", {"cpu", 0, 0, 1});
+  ASSERT_EQ(scheduler.Acquire("w", 0)->size(), 1u);
+  EXPECT_EQ(scheduler.Complete("j", 1, "w", Outcome::kFailed, Failure::kJob, "x")->state,
+            JobPhase::kQueued);
+  ASSERT_EQ(scheduler.Acquire("w", 0)->size(), 1u);
+  EXPECT_EQ(scheduler.Complete("j", 2, "w", Outcome::kFailed, Failure::kJob, "x")->state,
+            JobPhase::kFailed);
+}
+
+TEST_F(SchedulerTest, ReleasedLeaseRequeuesWithoutCountingAFailure) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w").size(), 1u);
+  auto end = scheduler_.Complete("j", 1, "w", Outcome::kReleased, Failure::kNone, "");
+  EXPECT_EQ(end->state, JobPhase::kQueued);
+  EXPECT_EQ(end->infra_failures + end->job_failures, 0);
+}
+
+TEST_F(SchedulerTest, StaleAttemptIsFencedOff) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("zombie");
+  Cpu("fresh");
+  ASSERT_EQ(AcquireIds("zombie").size(), 1u);
+  clock_.AdvanceMs(10'000);
+  ASSERT_EQ(scheduler_.Tick().size(), 1u);
+  ASSERT_EQ(AcquireIds("fresh").size(), 1u);
+  auto stale = scheduler_.ValidateLease("j", 1, "zombie");
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(stale.status().message().find("stale"), std::string::npos);
+  EXPECT_EQ(scheduler_.Complete("j", 1, "zombie", Outcome::kSucceeded, Failure::kNone, "")
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scheduler_.ValidateLease("j", 2, "zombie").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(scheduler_.ValidateLease("j", 2, "fresh").ok());
+}
+
+TEST_F(SchedulerTest, CancelOfQueuedJobIsImmediateAndOfRunningJobIsAnOrder) {
+  scheduler_.AddQueuedJob(Job("queued"));
+  scheduler_.AddQueuedJob(Job("running", 1));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w"), (std::vector<std::string>{"running"}));
+  auto queued = scheduler_.Cancel("queued");
+  ASSERT_TRUE(queued.ok() && queued->has_value());
+  EXPECT_EQ((*queued)->state, JobPhase::kCancelled);
+  EXPECT_EQ((*queued)->attempt, 0);
+  auto running = scheduler_.Cancel("running");
+  ASSERT_TRUE(running.ok() && running->has_value());
+  EXPECT_EQ((*running)->kind, Transition::Kind::kCancelRequested);
+  EXPECT_FALSE(scheduler_.Cancel("running")->has_value());  // asked already
+  auto result = scheduler_.Heartbeat("w", {{"running", 1, 3}}, false);
+  ASSERT_EQ(result.orders.size(), 1u);
+  EXPECT_EQ(result.orders[0].kind, OrderKind::kCancel);
+  EXPECT_EQ(scheduler_.Complete("running", 1, "w", Outcome::kCancelled, Failure::kNone, "")->state,
+            JobPhase::kCancelled);
+  EXPECT_EQ(scheduler_.Cancel("running").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, CancelledJobWhoseWorkerDiesEndsCancelledNotRequeued) {
+  scheduler_.AddQueuedJob(Job("j"));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w").size(), 1u);
+  ASSERT_TRUE(scheduler_.Cancel("j").ok());
+  clock_.AdvanceMs(10'000);
+  auto transitions = scheduler_.Tick();
+  ASSERT_EQ(transitions.size(), 1u);
+  EXPECT_EQ(transitions[0].state, JobPhase::kCancelled);
+}
+
+TEST_F(SchedulerTest, UnknownWorkerHeartbeatAsksToRegisterAgain) {
+  EXPECT_FALSE(scheduler_.Heartbeat("ghost", {}, false).known);
+}
+
+TEST_F(SchedulerTest, RestoredAttemptReattachesByHeartbeatWithinGrace) {
+  JobInit job = Job("j");
+  job.attempt = 4;
+  scheduler_.RestoreWorker("w", {"cpu", 0, 0, 1});
+  scheduler_.RestoreRunningJob(job, "w");
+  clock_.AdvanceMs(15'000);
+  EXPECT_TRUE(scheduler_.Heartbeat("w", {{"j", 4, 100}}, false).orders.empty());
+  clock_.AdvanceMs(9'000);  // past the grace, within the renewed lease
+  EXPECT_TRUE(scheduler_.Tick().empty());
+  EXPECT_TRUE(scheduler_.ValidateLease("j", 4, "w").ok());
+}
+
+TEST_F(SchedulerTest, RestoredAttemptNotReattachedIsRequeuedAfterGrace) {
+  JobInit job = Job("j");
+  job.attempt = 2;
+  job.checkpoint_step = 50;
+  scheduler_.RestoreWorker("w", {"cpu", 0, 0, 1});
+  scheduler_.RestoreRunningJob(job, "w");
+  clock_.AdvanceMs(19'999);
+  EXPECT_TRUE(scheduler_.Tick().empty());
+  clock_.AdvanceMs(1);
+  auto transitions = scheduler_.Tick();
+  ASSERT_EQ(transitions.size(), 1u);
+  EXPECT_EQ(transitions[0].state, JobPhase::kQueued);
+  EXPECT_EQ(transitions[0].attempt, 2);
+  EXPECT_EQ(transitions[0].step, 50);
+  EXPECT_NE(transitions[0].reason.find("grace"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, SilentIdleWorkersAreForgotten) {
+  Cpu("w");
+  clock_.AdvanceMs(600'001);
+  scheduler_.Tick();
+  EXPECT_FALSE(scheduler_.HasWorker("w"));
+}
+
+}  // namespace
+}  // namespace sparsescale::scheduler
