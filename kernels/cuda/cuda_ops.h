@@ -1,0 +1,34 @@
+// The CUDA backend of the Ops interface (kernels/ops.h) and the entry points ops_factory.cc
+// calls. This header is included by plain C++ files: it declares no CUDA types.
+//
+// Every op runs on one GPU stream in issue order; the conventions are ops.h's, with these
+// backend-specific choices (each documented again at its op):
+// - Gemm / MatmulForward / MatmulBackward convert fp32 operands to bf16 (scratch) and run
+//   cuBLASLt with fp32 accumulation: expect about 1e-2 relative difference from the CPU.
+// - AttentionForward keeps only the logsumexp of each query row in `att` (B*NH*T floats of
+//   it are used); AttentionBackward uses B*NH*T floats of `datt_scratch`.
+// - CountNonZero synchronises (its result is a host value); everything else is asynchronous
+//   until CopyToHost.
+// A CudaOps is not thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "kernels/ops.h"
+
+namespace sparsescale::kernels::cuda {
+
+class CudaContext;
+
+// Number of usable CUDA devices; 0 when there is no GPU or no driver (any CUDA error).
+int DeviceCount();
+
+// The CUDA backend on `device_index`; Unavailable when that device cannot be used.
+absl::StatusOr<std::unique_ptr<Ops>> MakeCudaOps(int device_index);
+
+// The context (stream, scratch) behind a CUDA Ops, for CUDA-only extensions such as the 2:4
+// kernels and NCCL; null when `ops` is not the CUDA backend.
+CudaContext* ContextOf(Ops& ops);
+
+}  // namespace sparsescale::kernels::cuda
