@@ -1,0 +1,306 @@
+#include "worker/agent/agent.h"
+
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/status.h"
+#include "worker/agent/log.h"
+#include "worker/agent/retry.h"
+
+namespace sparsescale::agent {
+
+namespace v1 = sparsescale::v1;
+
+struct Agent::Slot {
+  std::unique_ptr<JobRunner> runner;
+  std::thread thread;
+  bool finished = false;  // guarded by Agent::mu_
+};
+
+std::string NewRequestId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrCat("w-", absl::Hex(rng(), absl::kZeroPad16),
+                      absl::Hex(rng() & 0xffffffffu, absl::kZeroPad8));
+}
+
+Agent::Agent(AgentOptions options, std::unique_ptr<WorkerRpc> rpc)
+    : options_(std::move(options)),
+      rpc_(std::move(rpc)),
+      heartbeat_period_(options_.default_heartbeat_period) {
+  SS_CHECK(options_.slots > 0);
+}
+
+Agent::~Agent() {
+  Drain();
+  {
+    absl::MutexLock lock(&mu_);
+    stop_heartbeat_ = true;
+  }
+  if (heartbeat_thread_.joinable()) {
+    heartbeat_thread_.join();
+  }
+  DrainJobs();
+}
+
+void Agent::Drain() {
+  absl::MutexLock lock(&mu_);
+  if (!draining_) {
+    draining_ = true;
+    heartbeat_now_ = true;  // Tell the coordinator at once: no more leases for this worker.
+    for (auto& slot : slots_) {
+      slot->runner->Order(JobOrder::kDrain);
+    }
+  }
+}
+
+AgentStats Agent::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+std::string Agent::WorkerId() const {
+  absl::MutexLock lock(&mu_);
+  return worker_id_;
+}
+
+absl::Status Agent::Run() {
+  RETURN_IF_ERROR(Register());
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  LeaseLoop();
+  DrainJobs();  // Heartbeats go on meanwhile, so the leases stay alive while jobs release.
+  {
+    absl::MutexLock lock(&mu_);
+    stop_heartbeat_ = true;
+  }
+  heartbeat_thread_.join();
+  AgentStats s = stats();
+  Logf("drained: %d jobs started, %d succeeded, %d released, %d other", s.jobs_started,
+       s.jobs_succeeded, s.jobs_released, s.jobs_other);
+  return absl::OkStatus();
+}
+
+// Registers, retrying while the coordinator is unreachable (a worker may start first).
+absl::Status Agent::Register() {
+  std::string request_id = NewRequestId();
+  Backoff backoff(options_.retry_initial, options_.retry_max);
+  while (true) {
+    absl::Status s = RegisterOnce(request_id);
+    if (s.ok()) {
+      return s;
+    }
+    if (!IsTransient(s)) {
+      return absl::Status(s.code(), absl::StrCat("RegisterWorker: ", s.message()));
+    }
+    if (!SleepUnlessDraining(backoff.Next())) {
+      return absl::OkStatus();  // Drained before the coordinator ever answered.
+    }
+  }
+}
+
+absl::Status Agent::RegisterOnce(const std::string& request_id) {
+  v1::RegisterWorkerRequest request;
+  request.set_request_id(request_id);
+  request.set_name(options_.name);
+  request.set_version(options_.version);
+  v1::Resources* r = request.mutable_resources();
+  r->set_device_kind(options_.device_kind);
+  r->set_gpus(options_.gpus);
+  r->set_memory_bytes(options_.memory_bytes);
+  r->set_slots(options_.slots);
+  ASSIGN_OR_RETURN(v1::RegisterWorkerResponse response, rpc_->RegisterWorker(request));
+  absl::MutexLock lock(&mu_);
+  worker_id_ = response.worker_id();
+  if (response.heartbeat_period_ms() > 0) {
+    heartbeat_period_ = std::chrono::milliseconds(response.heartbeat_period_ms());
+  }
+  ++stats_.registrations;
+  Logf("registered as %s (%s, %d slots)", worker_id_, options_.device_kind, options_.slots);
+  return absl::OkStatus();
+}
+
+void Agent::HeartbeatLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_heartbeat_ || heartbeat_now_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(heartbeat_period_));
+      if (stop_heartbeat_) {
+        return;
+      }
+      heartbeat_now_ = false;
+    }
+    SendHeartbeat();
+  }
+}
+
+void Agent::SendHeartbeat() {
+  v1::HeartbeatRequest request;
+  {
+    absl::MutexLock lock(&mu_);
+    request.set_worker_id(worker_id_);
+    request.set_draining(draining_);
+    for (auto& slot : slots_) {
+      if (!slot->finished) {
+        *request.add_leases() = slot->runner->Progress();
+      }
+    }
+  }
+  absl::StatusOr<v1::HeartbeatResponse> response = rpc_->Heartbeat(request);
+  if (!response.ok()) {
+    if (response.status().code() == absl::StatusCode::kNotFound) {
+      RegisterOnce(NewRequestId()).IgnoreError();  // Unknown worker: start over.
+    }
+    return;  // Unreachable: try again next period.
+  }
+  if (response->reregister()) {
+    Logf("the coordinator asked this worker to register again");
+    RegisterOnce(NewRequestId()).IgnoreError();
+  }
+  absl::MutexLock lock(&mu_);
+  for (const v1::Order& order : response->orders()) {
+    for (auto& slot : slots_) {
+      JobRunner& runner = *slot->runner;
+      if (runner.job_id() == order.job_id() && runner.attempt() == order.attempt()) {
+        Logf("job %s#%d: order %s", order.job_id(), order.attempt(),
+             v1::OrderKind_Name(order.kind()));
+        runner.Order(order.kind() == v1::ORDER_KIND_CANCEL ? JobOrder::kCancel
+                                                          : JobOrder::kAbandon);
+      }
+    }
+  }
+}
+
+void Agent::LeaseLoop() {
+  Backoff backoff(options_.retry_initial, options_.retry_max);
+  int free_slots = 0;
+  while (WaitForFreeSlot(&free_slots)) {
+    v1::AcquireLeaseRequest request;
+    request.set_worker_id(WorkerId());
+    request.set_wait_ms(options_.lease_wait.count());
+    request.set_free_slots(free_slots);
+    absl::StatusOr<v1::AcquireLeaseResponse> response = rpc_->AcquireLease(request);
+    if (!response.ok()) {
+      if (response.status().code() == absl::StatusCode::kNotFound) {
+        RegisterOnce(NewRequestId()).IgnoreError();
+      }
+      SleepUnlessDraining(backoff.Next());
+      continue;
+    }
+    backoff.Reset();
+    for (const v1::Lease& lease : response->leases()) {
+      StartJob(lease);
+    }
+  }
+}
+
+// Waits until a slot is free (true, with the count) or the agent drains (false).
+bool Agent::WaitForFreeSlot(int* free_slots) {
+  while (true) {
+    ReapFinished();
+    absl::MutexLock lock(&mu_);
+    if (draining_) {
+      return false;
+    }
+    *free_slots = options_.slots - static_cast<int>(slots_.size());
+    if (*free_slots > 0) {
+      return true;
+    }
+    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return draining_ || finished_unreaped_ > 0;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
+  }
+}
+
+void Agent::StartJob(const v1::Lease& lease) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!draining_ && static_cast<int>(slots_.size()) < options_.slots) {
+      auto slot = std::make_unique<Slot>();
+      slot->runner = std::make_unique<JobRunner>(lease, options_.runner, rpc_.get(),
+                                                 [this] { return WorkerId(); });
+      Slot* raw = slot.get();
+      slots_.push_back(std::move(slot));
+      ++stats_.jobs_started;
+      raw->thread = std::thread([this, raw] { RunSlot(raw); });
+      return;
+    }
+  }
+  ReleaseLease(lease);  // Granted as the drain began (or more than asked for).
+}
+
+void Agent::RunSlot(Slot* slot) {
+  JobEnd end = slot->runner->Run();
+  absl::MutexLock lock(&mu_);
+  slot->finished = true;
+  ++finished_unreaped_;
+  if (end == JobEnd::kSucceeded) {
+    ++stats_.jobs_succeeded;
+  } else if (end == JobEnd::kReleased) {
+    ++stats_.jobs_released;
+  } else {
+    ++stats_.jobs_other;
+  }
+}
+
+void Agent::ReleaseLease(const v1::Lease& lease) {
+  v1::CompleteJobRequest request;
+  request.set_request_id(absl::StrCat("release-", lease.job_id(), "-", lease.attempt()));
+  request.set_worker_id(WorkerId());
+  request.set_job_id(lease.job_id());
+  request.set_attempt(lease.attempt());
+  request.set_outcome(v1::JOB_STATE_QUEUED);
+  absl::Status s = rpc_->CompleteJob(request);
+  Logf("job %s#%d: released unstarted (%s)", lease.job_id(), lease.attempt(), s.ToString());
+}
+
+void Agent::ReapFinished() {
+  std::vector<std::unique_ptr<Slot>> done;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = slots_.begin(); it != slots_.end();) {
+      if ((*it)->finished) {
+        done.push_back(std::move(*it));
+        it = slots_.erase(it);
+        --finished_unreaped_;
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& slot : done) {
+    slot->thread.join();
+  }
+}
+
+void Agent::DrainJobs() {
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& slot : slots_) {
+      slot->runner->Order(JobOrder::kDrain);
+    }
+  }
+  while (true) {
+    ReapFinished();
+    absl::MutexLock lock(&mu_);
+    if (slots_.empty()) {
+      return;
+    }
+    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_unreaped_ > 0; };
+    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
+  }
+}
+
+// Sleeps for `delay` unless a drain starts first. Returns false when draining.
+bool Agent::SleepUnlessDraining(std::chrono::milliseconds delay) {
+  absl::MutexLock lock(&mu_);
+  auto draining = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return draining_; };
+  return !mu_.AwaitWithTimeout(absl::Condition(&draining), absl::FromChrono(delay));
+}
+
+}  // namespace sparsescale::agent

@@ -1,0 +1,99 @@
+// The worker daemon: registers with the coordinator, pulls leases (long-poll) while it has free
+// slots, runs each leased attempt with a JobRunner on its own thread, heartbeats every period
+// with every attempt's progress and carries out the coordinator's orders (cancel, abandon,
+// re-register after a coordinator restart). Drain() stops taking work, asks every job to
+// checkpoint and release its lease, and lets Run() return once they have.
+//
+// Thread-safe: Run() blocks the calling thread; Drain() may be called from any other thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "sparsescale/v1/coordinator.pb.h"
+#include "worker/agent/job_runner.h"
+#include "worker/agent/worker_rpc.h"
+
+namespace sparsescale::agent {
+
+struct AgentOptions {
+  std::string name;                 // shown in cluster status
+  int slots = 1;                    // jobs at once
+  std::string device_kind = "cpu";  // "cpu" or "cuda"
+  int gpus = 0;
+  int64_t memory_bytes = 0;
+  std::string version;
+  std::chrono::milliseconds lease_wait{2000};  // AcquireLease long-poll
+  std::chrono::milliseconds default_heartbeat_period{1000};  // until the coordinator says
+  std::chrono::milliseconds retry_initial{100};
+  std::chrono::milliseconds retry_max{2000};
+  JobRunnerOptions runner;
+};
+
+// Counters for logs and tests.
+struct AgentStats {
+  int jobs_started = 0;
+  int jobs_succeeded = 0;
+  int jobs_released = 0;
+  int jobs_other = 0;  // failed, cancelled, abandoned, lease lost
+  int registrations = 0;
+};
+
+class Agent {
+ public:
+  Agent(AgentOptions options, std::unique_ptr<WorkerRpc> rpc);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Works until drained. OK after a clean drain; an error only when registration is refused
+  // for good (e.g. INVALID_ARGUMENT).
+  absl::Status Run();
+
+  // Starts the drain (idempotent).
+  void Drain();
+
+  AgentStats stats() const;
+
+ private:
+  struct Slot;
+
+  absl::Status Register();
+  absl::Status RegisterOnce(const std::string& request_id);
+  void HeartbeatLoop();
+  void SendHeartbeat();
+  void LeaseLoop();
+  bool WaitForFreeSlot(int* free_slots);
+  void StartJob(const sparsescale::v1::Lease& lease);
+  void RunSlot(Slot* slot);
+  void ReleaseLease(const sparsescale::v1::Lease& lease);
+  void ReapFinished();
+  void DrainJobs();
+  bool SleepUnlessDraining(std::chrono::milliseconds delay);
+  std::string WorkerId() const;
+
+  const AgentOptions options_;
+  const std::unique_ptr<WorkerRpc> rpc_;
+  mutable absl::Mutex mu_;
+  std::string worker_id_ ABSL_GUARDED_BY(mu_);
+  std::chrono::milliseconds heartbeat_period_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_heartbeat_ ABSL_GUARDED_BY(mu_) = false;
+  bool heartbeat_now_ ABSL_GUARDED_BY(mu_) = false;
+  int finished_unreaped_ ABSL_GUARDED_BY(mu_) = 0;
+  std::list<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  AgentStats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread heartbeat_thread_;
+};
+
+// A random request id ("w-" + 24 hex digits).
+std::string NewRequestId();
+
+}  // namespace sparsescale::agent

@@ -1,0 +1,247 @@
+// An in-memory coordinator for the agent's tests: stores points, checkpoints and completions,
+// hands out scripted leases, and can be told to fail calls. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/status.h"
+#include "worker/agent/file_digest.h"
+#include "worker/agent/worker_rpc.h"
+
+namespace sparsescale::agent {
+
+namespace v1 = sparsescale::v1;
+
+class FakeWorkerRpc : public WorkerRpc {
+ public:
+  struct Call {
+    std::string method;
+    int64_t step = 0;  // last point's step (ReportPoints) or checkpoint step
+  };
+
+  absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
+      const v1::RegisterWorkerRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    registrations_.push_back(request);
+    v1::RegisterWorkerResponse response;
+    response.set_worker_id(absl::StrCat("w", registrations_.size()));
+    response.set_heartbeat_period_ms(50);
+    return response;
+  }
+
+  absl::StatusOr<v1::AcquireLeaseResponse> AcquireLease(
+      const v1::AcquireLeaseRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    v1::AcquireLeaseResponse response;
+    for (int i = 0; i < request.free_slots() && !leases_.empty(); ++i) {
+      *response.add_leases() = leases_.front();
+      leases_.pop_front();
+    }
+    if (response.leases().empty()) {
+      mu_.AwaitWithTimeout(absl::Condition(+[](std::deque<v1::Lease>* l) { return !l->empty(); },
+                                           &leases_),
+                           absl::Milliseconds(20));
+    }
+    return response;
+  }
+
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    heartbeats_.push_back(request);
+    v1::HeartbeatResponse response;
+    response.set_reregister(reregister_once_);
+    reregister_once_ = false;
+    for (const v1::Order& o : orders_) {
+      *response.add_orders() = o;
+    }
+    orders_.clear();
+    return response;
+  }
+
+  absl::StatusOr<v1::ReportPointsResponse> ReportPoints(
+      const v1::ReportPointsRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = NextFailure(&report_failures_); !s.ok()) {
+      return s;
+    }
+    for (const v1::LossPoint& p : request.points()) {
+      points_[request.job_id()].push_back(p);
+    }
+    calls_.push_back({"points", request.points().empty() ? 0 : request.points().rbegin()->step()});
+    v1::ReportPointsResponse response;
+    response.set_points_stored(request.points_size());
+    return response;
+  }
+
+  absl::StatusOr<v1::CheckpointInfo> UploadCheckpoint(const std::string& worker_id,
+                                                      const v1::CheckpointInfo& info,
+                                                      const ChunkSource& source) override {
+    (void)worker_id;
+    std::string data, chunk;
+    while (true) {
+      absl::StatusOr<bool> more = source(&chunk);
+      if (!more.ok()) {
+        return more.status();
+      }
+      if (!*more) {
+        break;
+      }
+      data += chunk;
+    }
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = NextFailure(&upload_failures_); !s.ok()) {
+      return s;
+    }
+    Sha256 sha;
+    sha.Update(data);
+    if (static_cast<int64_t>(data.size()) != info.size_bytes() || sha.HexDigest() != info.sha256()) {
+      return absl::DataLossError("upload does not match its size and sha256");
+    }
+    checkpoints_[info.job_id()][info.step()] = data;
+    calls_.push_back({"checkpoint", info.step()});
+    return info;
+  }
+
+  absl::Status DownloadCheckpoint(const v1::DownloadCheckpointRequest& request,
+                                  const InfoSink& on_info, const DataSink& on_data) override {
+    std::string data;
+    v1::CheckpointInfo info;
+    {
+      absl::MutexLock lock(&mu_);
+      auto& steps = checkpoints_[request.job_id()];
+      auto it = steps.find(request.step());
+      if (it == steps.end()) {
+        return absl::NotFoundError("no such checkpoint");
+      }
+      data = it->second;
+      Sha256 sha;
+      sha.Update(data);
+      info.set_sha256(sha.HexDigest());
+      if (damaged_downloads_ > 0) {
+        --damaged_downloads_;
+        data += "x";
+      }
+    }
+    info.set_job_id(request.job_id());
+    info.set_step(request.step());
+    info.set_size_bytes(static_cast<int64_t>(data.size()));
+    RETURN_IF_ERROR(on_info(info));
+    return on_data(data);
+  }
+
+  absl::Status CompleteJob(const v1::CompleteJobRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = NextFailure(&complete_failures_); !s.ok()) {
+      return s;
+    }
+    completions_.push_back(request);
+    calls_.push_back({"complete", request.steps()});
+    return absl::OkStatus();
+  }
+
+  // Scripting and inspection.
+  void AddLease(const v1::Lease& lease) {
+    absl::MutexLock lock(&mu_);
+    leases_.push_back(lease);
+  }
+  void AddOrder(const v1::Order& order) {
+    absl::MutexLock lock(&mu_);
+    orders_.push_back(order);
+  }
+  void FailReports(std::vector<absl::Status> failures) {
+    absl::MutexLock lock(&mu_);
+    report_failures_.assign(failures.begin(), failures.end());
+  }
+  void FailUploads(std::vector<absl::Status> failures) {
+    absl::MutexLock lock(&mu_);
+    upload_failures_.assign(failures.begin(), failures.end());
+  }
+  void DamageDownloads(int count) {
+    absl::MutexLock lock(&mu_);
+    damaged_downloads_ = count;
+  }
+  void RequestReregister() {
+    absl::MutexLock lock(&mu_);
+    reregister_once_ = true;
+  }
+  void StoreCheckpoint(const std::string& job_id, int64_t step, const std::string& data) {
+    absl::MutexLock lock(&mu_);
+    checkpoints_[job_id][step] = data;
+  }
+  // Waits until `job_id` has at least `count` points stored. False on timeout.
+  bool WaitForPoints(const std::string& job_id, size_t count, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() { return points_[job_id].size() >= count; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  bool WaitForCompletions(size_t count, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() { return completions_.size() >= count; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  bool WaitForRegistrations(size_t count, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() { return registrations_.size() >= count; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  std::vector<int64_t> PointSteps(const std::string& job_id) {
+    absl::MutexLock lock(&mu_);
+    std::vector<int64_t> steps;
+    for (const auto& p : points_[job_id]) {
+      steps.push_back(p.step());
+    }
+    return steps;
+  }
+  std::map<int64_t, std::string> Checkpoints(const std::string& job_id) {
+    absl::MutexLock lock(&mu_);
+    return checkpoints_[job_id];
+  }
+  std::vector<v1::CompleteJobRequest> completions() {
+    absl::MutexLock lock(&mu_);
+    return completions_;
+  }
+  std::vector<Call> calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  std::vector<v1::HeartbeatRequest> heartbeats() {
+    absl::MutexLock lock(&mu_);
+    return heartbeats_;
+  }
+  size_t registrations() {
+    absl::MutexLock lock(&mu_);
+    return registrations_.size();
+  }
+
+ private:
+  static absl::Status NextFailure(std::deque<absl::Status>* failures) {
+    if (failures->empty()) {
+      return absl::OkStatus();
+    }
+    absl::Status s = failures->front();
+    failures->pop_front();
+    return s;
+  }
+
+  absl::Mutex mu_;
+  std::deque<v1::Lease> leases_;
+  std::vector<v1::Order> orders_;
+  std::deque<absl::Status> report_failures_, upload_failures_, complete_failures_;
+  int damaged_downloads_ = 0;
+  bool reregister_once_ = false;
+  std::vector<v1::RegisterWorkerRequest> registrations_;
+  std::vector<v1::HeartbeatRequest> heartbeats_;
+  std::map<std::string, std::vector<v1::LossPoint>> points_;
+  std::map<std::string, std::map<int64_t, std::string>> checkpoints_;
+  std::vector<v1::CompleteJobRequest> completions_;
+  std::vector<Call> calls_;
+};
+
+}  // namespace sparsescale::agent

@@ -1,0 +1,493 @@
+#include "worker/agent/job_runner.h"
+
+#include <signal.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <utility>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "worker/agent/file_digest.h"
+#include "worker/agent/log.h"
+#include "worker/agent/point_buffer.h"
+#include "worker/agent/retry.h"
+#include "worker/agent/subprocess.h"
+
+namespace sparsescale::agent {
+
+namespace fs = std::filesystem;
+namespace v1 = sparsescale::v1;
+using Clock = std::chrono::steady_clock;
+
+const char* JobEndName(JobEnd end) {
+  switch (end) {
+    case JobEnd::kSucceeded:
+      return "succeeded";
+    case JobEnd::kFailed:
+      return "failed";
+    case JobEnd::kCancelled:
+      return "cancelled";
+    case JobEnd::kReleased:
+      return "released";
+    case JobEnd::kAbandoned:
+      return "abandoned";
+    case JobEnd::kLeaseLost:
+      return "lease lost";
+  }
+  return "?";
+}
+
+// A checkpoint the job process wrote, waiting for upload. It may be uploaded once the first
+// `points_before` points of the attempt are acknowledged (every point up to its step).
+struct JobRunner::PendingCheckpoint {
+  int64_t step = 0;
+  std::string path;
+  int64_t points_before = 0;
+};
+
+// The state of one Run(): directories, the job process, unacknowledged points and checkpoints.
+class JobRunner::Session {
+ public:
+  explicit Session(JobRunner& runner)
+      : r_(runner),
+        points_(runner.options_.points_batch_max, runner.options_.points_max_delay),
+        backoff_(runner.options_.retry_initial, runner.options_.retry_max) {
+    dir_ = fs::path(r_.options_.work_dir) / "jobs" / r_.job_id() /
+           absl::StrCat("a", r_.attempt());
+  }
+
+  JobEnd Run();
+
+ private:
+  JobOrder order() const { return static_cast<JobOrder>(r_.order_.load()); }
+  std::string Tag() const { return absl::StrCat(r_.job_id(), "#", r_.attempt()); }
+
+  absl::Status Prepare();
+  absl::Status DownloadResume(const std::string& path);
+  absl::StatusOr<Subprocess> StartChild();
+  JobEnd Pump(Subprocess& child);
+  absl::Status HandleLine(const std::string& line);
+  absl::Status TrySend(Clock::time_point now);
+  absl::Status SendOnce(bool force);
+  absl::Status UploadFront();
+  absl::Status FlushAll();
+  absl::Status Retry(const std::function<absl::Status()>& call);
+  std::chrono::milliseconds Budget() const;
+  JobEnd Finish(const ExitInfo& exit);
+  JobEnd Complete(v1::JobState outcome, v1::FailureClass failure, const std::string& error);
+  void Cleanup(JobEnd end);
+
+  JobRunner& r_;
+  fs::path dir_;
+  std::string resume_path_;
+  PointBuffer points_;
+  int64_t points_added_ = 0;
+  int64_t points_acked_ = 0;
+  std::deque<PendingCheckpoint> checkpoints_;
+  std::optional<JobSummary> done_;
+  bool stopped_ = false;
+  bool drain_sent_ = false;
+  absl::Status error_;  // the job's own error (error event, bad event, rejected data)
+  Backoff backoff_;
+  Clock::time_point next_try_{};
+};
+
+JobRunner::JobRunner(v1::Lease lease, JobRunnerOptions options, WorkerRpc* rpc,
+                     std::function<std::string()> worker_id)
+    : lease_(std::move(lease)),
+      options_(std::move(options)),
+      rpc_(rpc),
+      worker_id_(std::move(worker_id)) {
+  absl::MutexLock lock(&mu_);
+  step_ = lease_.resume_step();
+}
+
+JobEnd JobRunner::Run() {
+  Session session(*this);
+  return session.Run();
+}
+
+void JobRunner::Order(JobOrder order) {
+  int wanted = static_cast<int>(order);
+  int current = order_.load();
+  while (wanted > current && !order_.compare_exchange_weak(current, wanted)) {
+  }
+}
+
+v1::LeaseProgress JobRunner::Progress() const {
+  v1::LeaseProgress p;
+  p.set_job_id(lease_.job_id());
+  p.set_attempt(lease_.attempt());
+  absl::MutexLock lock(&mu_);
+  p.set_step(step_);
+  p.set_tokens(tokens_);
+  return p;
+}
+
+JobEnd JobRunner::Session::Run() {
+  Logf("job %s: starting (resume step %d)", Tag(), r_.lease_.resume_step());
+  JobEnd end;
+  absl::Status prepared = Prepare();
+  if (!prepared.ok()) {
+    Logf("job %s: set-up failed: %s", Tag(), prepared.ToString());
+    if (order() == JobOrder::kAbandon || IsLeaseLost(prepared)) {
+      end = order() == JobOrder::kAbandon ? JobEnd::kAbandoned : JobEnd::kLeaseLost;
+    } else {
+      end = Complete(v1::JOB_STATE_FAILED, v1::FAILURE_CLASS_INFRA,
+                     absl::StrCat("worker set-up: ", prepared.ToString()));
+    }
+  } else if (absl::StatusOr<Subprocess> child = StartChild(); !child.ok()) {
+    end = Complete(v1::JOB_STATE_FAILED, v1::FAILURE_CLASS_INFRA,
+                   absl::StrCat("starting the job process: ", child.status().ToString()));
+  } else {
+    end = Pump(*child);
+  }
+  Logf("job %s: %s", Tag(), JobEndName(end));
+  Cleanup(end);
+  return end;
+}
+
+absl::Status JobRunner::Session::Prepare() {
+  std::error_code ec;
+  fs::create_directories(dir_ / "ckpt", ec);
+  fs::create_directories(dir_ / "upload", ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", dir_.string(), ": ", ec.message()));
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  auto printed = google::protobuf::util::MessageToJsonString(r_.lease_.spec(), &json, print);
+  if (!printed.ok()) {
+    return absl::InternalError(absl::StrCat("cannot print the job spec: ", printed.ToString()));
+  }
+  std::ofstream(dir_ / "spec.json") << json << "\n";
+  if (r_.lease_.resume_step() > 0) {
+    resume_path_ =
+        (dir_ / absl::StrCat("resume-", r_.lease_.resume_step(), ".safetensors")).string();
+    return Retry([&] { return DownloadResume(resume_path_); });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobRunner::Session::DownloadResume(const std::string& path) {
+  v1::DownloadCheckpointRequest request;
+  request.set_job_id(r_.job_id());
+  request.set_step(r_.lease_.resume_step());
+  std::string tmp = path + ".part";
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  Sha256 sha;
+  v1::CheckpointInfo info;
+  int64_t received = 0;
+  absl::Status s = r_.rpc_->DownloadCheckpoint(
+      request,
+      [&](const v1::CheckpointInfo& i) {
+        info = i;
+        return absl::OkStatus();
+      },
+      [&](std::string_view data) {
+        sha.Update(data);
+        received += static_cast<int64_t>(data.size());
+        out.write(data.data(), static_cast<std::streamsize>(data.size()));
+        return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", tmp));
+      });
+  out.close();
+  RETURN_IF_ERROR(s);
+  std::string digest = sha.HexDigest();
+  if (received != info.size_bytes() || digest != info.sha256()) {
+    // A transfer that arrived damaged is retried like a network error.
+    return absl::UnavailableError(absl::StrCat(
+        "checkpoint step ", info.step(), " arrived damaged: ", received, " bytes sha256 ",
+        digest, ", expected ", info.size_bytes(), " bytes sha256 ", info.sha256()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
+  }
+  Logf("job %s: downloaded checkpoint step %d (%d bytes)", Tag(), info.step(), received);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Subprocess> JobRunner::Session::StartChild() {
+  const JobRunnerOptions& o = r_.options_;
+  SpawnOptions spawn;
+  spawn.argv = {o.worker_exe,
+                "run-job",
+                "--spec",
+                (dir_ / "spec.json").string(),
+                "--out",
+                (dir_ / "ckpt").string(),
+                "--upload-dir",
+                (dir_ / "upload").string(),
+                "--device",
+                o.device,
+                "--threads",
+                absl::StrCat(o.threads)};
+  if (!resume_path_.empty()) {
+    spawn.argv.push_back("--resume");
+    spawn.argv.push_back(resume_path_);
+  }
+  spawn.capture_stdout = true;
+  spawn.stderr_path = (dir_ / "job.log").string();
+  spawn.kill_on_parent_death = true;
+  return Subprocess::Spawn(spawn);
+}
+
+JobEnd JobRunner::Session::Pump(Subprocess& child) {
+  while (true) {
+    JobOrder o = order();
+    if (o == JobOrder::kAbandon || o == JobOrder::kCancel) {
+      child.Signal(SIGKILL);
+      break;
+    }
+    if (o == JobOrder::kDrain && !drain_sent_) {
+      child.Signal(SIGTERM);  // The job process checkpoints and reports "stopped".
+      drain_sent_ = true;
+    }
+    std::vector<std::string> lines;
+    bool open = child.ReadLines(r_.options_.poll_interval, &lines);
+    for (const std::string& line : lines) {
+      absl::Status handled = HandleLine(line);
+      if (!handled.ok() && error_.ok()) {
+        error_ = handled;
+        child.Signal(SIGKILL);
+      }
+    }
+    absl::Status sent = TrySend(Clock::now());
+    if (IsLeaseLost(sent)) {
+      Logf("job %s: the coordinator rejected this attempt: %s", Tag(), sent.ToString());
+      child.Signal(SIGKILL);
+      child.Wait();
+      return JobEnd::kLeaseLost;
+    }
+    if (!sent.ok() && error_.ok()) {
+      error_ = absl::Status(sent.code(), absl::StrCat("report rejected: ", sent.message()));
+      child.Signal(SIGKILL);
+    }
+    if (!open) {
+      break;
+    }
+  }
+  return Finish(child.Wait());
+}
+
+absl::Status JobRunner::Session::HandleLine(const std::string& line) {
+  ASSIGN_OR_RETURN(ChildEvent event, ParseChildEvent(line));
+  switch (event.kind) {
+    case ChildEvent::Kind::kPoint: {
+      points_.Add(event.point, Clock::now());
+      ++points_added_;
+      absl::MutexLock lock(&r_.mu_);
+      r_.step_ = std::max(r_.step_, event.point.step());
+      r_.tokens_ = std::max(r_.tokens_, event.point.tokens());
+      break;
+    }
+    case ChildEvent::Kind::kCheckpoint:
+      checkpoints_.push_back(PendingCheckpoint{event.step, event.path, points_added_});
+      break;
+    case ChildEvent::Kind::kProgress: {
+      absl::MutexLock lock(&r_.mu_);
+      r_.step_ = event.progress.step;
+      r_.tokens_ = event.progress.tokens;
+      break;
+    }
+    case ChildEvent::Kind::kDone:
+      done_ = event.summary;
+      break;
+    case ChildEvent::Kind::kStopped:
+      stopped_ = true;
+      break;
+    case ChildEvent::Kind::kError:
+      error_ = event.error;
+      break;
+  }
+  return absl::OkStatus();
+}
+
+// One non-blocking round of reporting while the job runs; transient failures only delay the
+// next round.
+absl::Status JobRunner::Session::TrySend(Clock::time_point now) {
+  if (now < next_try_) {
+    return absl::OkStatus();
+  }
+  absl::Status s = SendOnce(/*force=*/false);
+  if (IsTransient(s)) {
+    next_try_ = now + backoff_.Next();
+    return absl::OkStatus();
+  }
+  if (s.ok()) {
+    backoff_.Reset();
+  }
+  return s;
+}
+
+absl::Status JobRunner::Session::SendOnce(bool force) {
+  bool checkpoint_waits = !checkpoints_.empty() &&
+                          points_acked_ < checkpoints_.front().points_before;
+  if (!points_.empty() && (force || checkpoint_waits || points_.Due(Clock::now()))) {
+    v1::ReportPointsRequest request;
+    request.set_worker_id(r_.worker_id_());
+    request.set_job_id(r_.job_id());
+    request.set_attempt(r_.attempt());
+    std::vector<v1::LossPoint> batch = points_.NextBatch();
+    for (v1::LossPoint& p : batch) {
+      *request.add_points() = std::move(p);
+    }
+    RETURN_IF_ERROR(r_.rpc_->ReportPoints(request).status());
+    points_.Ack(batch.size());
+    points_acked_ += static_cast<int64_t>(batch.size());
+  }
+  if (!checkpoints_.empty() && points_acked_ >= checkpoints_.front().points_before) {
+    return UploadFront();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobRunner::Session::UploadFront() {
+  const PendingCheckpoint& ckpt = checkpoints_.front();
+  ASSIGN_OR_RETURN(FileDigest digest, DigestFile(ckpt.path));
+  v1::CheckpointInfo info;
+  info.set_job_id(r_.job_id());
+  info.set_attempt(r_.attempt());
+  info.set_step(ckpt.step);
+  info.set_size_bytes(digest.size_bytes);
+  info.set_sha256(digest.sha256);
+  auto in = std::make_shared<std::ifstream>(ckpt.path, std::ios::binary);
+  auto source = [in](std::string* chunk) -> absl::StatusOr<bool> {
+    chunk->resize(kCheckpointChunkBytes);
+    in->read(chunk->data(), static_cast<std::streamsize>(chunk->size()));
+    chunk->resize(static_cast<size_t>(in->gcount()));
+    if (in->bad()) {
+      return absl::DataLossError("checkpoint read failed");
+    }
+    return !chunk->empty();
+  };
+  RETURN_IF_ERROR(r_.rpc_->UploadCheckpoint(r_.worker_id_(), info, source).status());
+  std::error_code ec;
+  fs::remove(ckpt.path, ec);  // The upload link only; the job keeps its own copy.
+  checkpoints_.pop_front();
+  return absl::OkStatus();
+}
+
+std::chrono::milliseconds JobRunner::Session::Budget() const {
+  return drain_sent_ || order() == JobOrder::kDrain ? r_.options_.drain_budget
+                                                    : r_.options_.finish_budget;
+}
+
+// Repeats `call` while it fails transiently, within the budget, unless the job is abandoned.
+absl::Status JobRunner::Session::Retry(const std::function<absl::Status()>& call) {
+  auto deadline = Clock::now() + Budget();
+  Backoff backoff(r_.options_.retry_initial, r_.options_.retry_max);
+  while (true) {
+    absl::Status s = call();
+    if (s.ok() || !IsTransient(s)) {
+      return s;
+    }
+    auto delay = backoff.Next();
+    if (order() == JobOrder::kAbandon || Clock::now() + delay > deadline) {
+      return s;
+    }
+    std::this_thread::sleep_for(delay);
+  }
+}
+
+absl::Status JobRunner::Session::FlushAll() {
+  return Retry([&]() -> absl::Status {
+    while (!points_.empty() || !checkpoints_.empty()) {
+      RETURN_IF_ERROR(SendOnce(/*force=*/true));
+    }
+    return absl::OkStatus();
+  });
+}
+
+JobEnd JobRunner::Session::Finish(const ExitInfo& exit) {
+  JobOrder o = order();
+  if (o == JobOrder::kAbandon) {
+    return JobEnd::kAbandoned;
+  }
+  if (o == JobOrder::kCancel) {
+    return Complete(v1::JOB_STATE_CANCELLED, v1::FAILURE_CLASS_UNSPECIFIED, "cancelled");
+  }
+  absl::Status flushed = FlushAll();
+  if (IsLeaseLost(flushed)) {
+    return JobEnd::kLeaseLost;
+  }
+  if (!error_.ok()) {
+    // The trainer's own error; a device that cannot be used is the machine's fault.
+    auto failure = error_.code() == absl::StatusCode::kUnavailable ? v1::FAILURE_CLASS_INFRA
+                                                                   : v1::FAILURE_CLASS_JOB;
+    return Complete(v1::JOB_STATE_FAILED, failure, error_.ToString());
+  }
+  if (!flushed.ok()) {
+    // Everything ran but the results could not be delivered: let the coordinator's lease
+    // expiry requeue the job rather than report a success whose points are missing.
+    Logf("job %s: could not deliver results: %s", Tag(), flushed.ToString());
+    return JobEnd::kLeaseLost;
+  }
+  if (done_.has_value()) {
+    return Complete(v1::JOB_STATE_SUCCEEDED, v1::FAILURE_CLASS_UNSPECIFIED, "");
+  }
+  if (stopped_ || drain_sent_) {
+    return Complete(v1::JOB_STATE_QUEUED, v1::FAILURE_CLASS_UNSPECIFIED, "");
+  }
+  return Complete(v1::JOB_STATE_FAILED, v1::FAILURE_CLASS_INFRA,
+                  absl::StrCat("job process ended without a result: ", exit.ToString()));
+}
+
+JobEnd JobRunner::Session::Complete(v1::JobState outcome, v1::FailureClass failure,
+                                    const std::string& error) {
+  v1::CompleteJobRequest request;
+  request.set_request_id(absl::StrCat("complete-", r_.job_id(), "-", r_.attempt()));
+  request.set_worker_id(r_.worker_id_());
+  request.set_job_id(r_.job_id());
+  request.set_attempt(r_.attempt());
+  request.set_outcome(outcome);
+  request.set_failure(failure);
+  request.set_error(error);
+  if (done_.has_value()) {
+    request.set_final_train_loss(done_->final_train_loss);
+    if (done_->final_eval_loss.has_value()) {
+      request.set_final_eval_loss(*done_->final_eval_loss);
+    }
+    request.set_steps(done_->steps);
+  }
+  absl::Status s = Retry([&] {
+    request.set_worker_id(r_.worker_id_());
+    return r_.rpc_->CompleteJob(request);
+  });
+  if (!s.ok()) {
+    Logf("job %s: CompleteJob failed: %s", Tag(), s.ToString());
+    return order() == JobOrder::kAbandon ? JobEnd::kAbandoned : JobEnd::kLeaseLost;
+  }
+  switch (outcome) {
+    case v1::JOB_STATE_SUCCEEDED:
+      return JobEnd::kSucceeded;
+    case v1::JOB_STATE_CANCELLED:
+      return JobEnd::kCancelled;
+    case v1::JOB_STATE_QUEUED:
+      return JobEnd::kReleased;
+    default:
+      return JobEnd::kFailed;
+  }
+}
+
+void JobRunner::Session::Cleanup(JobEnd end) {
+  if (r_.options_.keep_files) {
+    return;
+  }
+  std::error_code ec;
+  fs::remove_all(dir_ / "ckpt", ec);
+  fs::remove_all(dir_ / "upload", ec);
+  if (!resume_path_.empty()) {
+    fs::remove(resume_path_, ec);
+  }
+  (void)end;  // spec.json and job.log stay for inspection.
+}
+
+}  // namespace sparsescale::agent

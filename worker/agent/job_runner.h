@@ -1,0 +1,97 @@
+// Runs one leased job attempt on this worker: fetches the checkpoint to resume from, starts the
+// job process (`sparsescale-worker run-job`), turns its JSON-lines events into ReportPoints /
+// UploadCheckpoint calls, and ends the attempt with CompleteJob. Points are dropped only once
+// the coordinator acknowledged them, and every point up to a checkpoint's step is acknowledged
+// before that checkpoint is uploaded, so a resume from it never leaves a gap in the curve.
+//
+// Run() blocks on the calling thread (one runner thread per job); Order() and Progress() are
+// thread-safe and are called by the agent's heartbeat and lease threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "sparsescale/v1/coordinator.pb.h"
+#include "worker/agent/job_events.h"
+#include "worker/agent/worker_rpc.h"
+
+namespace sparsescale::agent {
+
+struct JobRunnerOptions {
+  std::string worker_exe;  // the sparsescale-worker binary, started in run-job mode
+  std::string work_dir;    // attempts run in work_dir/jobs/<job_id>/a<attempt>
+  std::string device = "auto";
+  int threads = 0;  // CPU threads per job; 0 = the spec's
+  size_t points_batch_max = 256;
+  std::chrono::milliseconds points_max_delay{500};
+  std::chrono::milliseconds retry_initial{100};
+  std::chrono::milliseconds retry_max{2000};
+  // How long the end of an attempt keeps retrying a coordinator that cannot be reached;
+  // shorter when the worker is draining.
+  std::chrono::milliseconds finish_budget{600000};
+  std::chrono::milliseconds drain_budget{30000};
+  std::chrono::milliseconds poll_interval{100};  // how often orders are checked
+  bool keep_files = false;  // keep checkpoints on disk after the attempt (debugging)
+};
+
+// What the agent tells a running attempt.
+enum class JobOrder {
+  kNone = 0,
+  kDrain,    // stop with a checkpoint, upload it, release the lease (worker shutting down)
+  kCancel,   // the user cancelled the job: kill it, report CANCELLED
+  kAbandon,  // the lease is no longer ours: kill it, report nothing
+};
+
+// How an attempt ended, from this worker's side.
+enum class JobEnd {
+  kSucceeded,
+  kFailed,     // reported FAILED (the job's own error or an infrastructure failure)
+  kCancelled,  // reported CANCELLED
+  kReleased,   // drained: checkpoint uploaded and the lease released (outcome QUEUED)
+  kAbandoned,  // killed on the coordinator's order; nothing reported
+  kLeaseLost,  // the coordinator rejected this attempt, or could not be reached in time
+};
+
+const char* JobEndName(JobEnd end);
+
+class JobRunner {
+ public:
+  // `worker_id` returns the current worker id (it changes when the worker re-registers).
+  JobRunner(sparsescale::v1::Lease lease, JobRunnerOptions options, WorkerRpc* rpc,
+            std::function<std::string()> worker_id);
+
+  // Runs the attempt to its end.
+  JobEnd Run();
+
+  // Stronger orders replace weaker ones (abandon > cancel > drain).
+  void Order(JobOrder order);
+
+  // The latest step and tokens, for heartbeats.
+  sparsescale::v1::LeaseProgress Progress() const;
+
+  const std::string& job_id() const { return lease_.job_id(); }
+  int attempt() const { return lease_.attempt(); }
+
+ private:
+  struct PendingCheckpoint;
+  class Session;
+
+  sparsescale::v1::Lease lease_;
+  JobRunnerOptions options_;
+  WorkerRpc* rpc_;
+  std::function<std::string()> worker_id_;
+  std::atomic<int> order_{static_cast<int>(JobOrder::kNone)};
+  mutable absl::Mutex mu_;
+  int64_t step_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t tokens_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace sparsescale::agent

@@ -1,0 +1,171 @@
+#include "worker/agent/run_job.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "worker/agent/job_events.h"
+#include "worker/trainer/job_spec.h"
+#include "worker/trainer/trainer.h"
+
+namespace sparsescale::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+void OnTerm(int) { g_stop_requested = 1; }
+
+// Writes one event line to stdout with write(2) (no stdio buffering: the daemon must see
+// each event as it happens). Fails when the daemon is gone.
+absl::Status Emit(const std::string& line) {
+  std::string data = line + "\n";
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(STDOUT_FILENO, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return absl::UnavailableError("the worker daemon closed the event pipe");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+sparsescale::v1::LossPoint ToProto(const trainer::LossPoint& p) {
+  sparsescale::v1::LossPoint out;
+  out.set_step(p.step);
+  out.set_tokens(p.tokens);
+  out.set_train_loss(p.train_loss);
+  if (p.eval_loss.has_value()) {
+    out.set_eval_loss(*p.eval_loss);
+  }
+  out.set_sparsity(p.sparsity);
+  out.set_lr(p.lr);
+  out.set_nonzeros_paper(p.nonzeros_paper);
+  out.set_nonzeros_exact(p.nonzeros_exact);
+  out.set_flops_dense(p.flops_dense);
+  out.set_flops_sparse(p.flops_sparse);
+  out.set_wall_s(p.wall_s);
+  return out;
+}
+
+class EventObserver : public trainer::TrainObserver {
+ public:
+  explicit EventObserver(std::string upload_dir) : upload_dir_(std::move(upload_dir)) {}
+
+  absl::Status OnLossPoint(const trainer::LossPoint& point) override {
+    if (absl::Status s = Emit(EncodePoint(ToProto(point))); !s.ok()) {
+      return s;
+    }
+    last_point_step_ = point.step;
+    return EmitReadyCheckpoints(/*all=*/false);
+  }
+
+  absl::Status OnCheckpoint(int64_t step, const std::string& path) override {
+    fs::path link = fs::path(upload_dir_) / absl::StrCat("ckpt-", step, ".safetensors");
+    std::error_code ec;
+    fs::remove(link, ec);
+    fs::create_hard_link(path, link, ec);
+    if (ec) {
+      fs::copy_file(path, link, fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        return absl::InternalError(
+            absl::StrCat("cannot link ", path, " into ", upload_dir_, ": ", ec.message()));
+      }
+    }
+    deferred_.emplace_back(step, link.string());
+    last_checkpoint_step_ = step;
+    return EmitReadyCheckpoints(/*all=*/false);
+  }
+
+  bool StopRequested() override { return g_stop_requested != 0; }
+
+  void OnProgress(const trainer::TrainProgress& p) override {
+    auto now = std::chrono::steady_clock::now();
+    if (p.step < p.total_steps && now - last_progress_ < std::chrono::milliseconds(250)) {
+      return;
+    }
+    last_progress_ = now;
+    JobProgress out{p.step, p.total_steps, p.tokens, p.train_loss, p.tokens_per_s, p.eta_s};
+    Emit(EncodeProgress(out)).IgnoreError();  // A dead pipe shows at the next point.
+  }
+
+  // Announces checkpoints whose step's loss point has been sent (or all of them).
+  absl::Status EmitReadyCheckpoints(bool all) {
+    while (!deferred_.empty() && (all || deferred_.front().first <= last_point_step_)) {
+      auto [step, path] = deferred_.front();
+      deferred_.erase(deferred_.begin());
+      if (absl::Status s = Emit(EncodeCheckpoint(step, path)); !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  int64_t last_checkpoint_step() const { return last_checkpoint_step_; }
+
+ private:
+  std::string upload_dir_;
+  int64_t last_point_step_ = 0;
+  int64_t last_checkpoint_step_ = 0;
+  std::vector<std::pair<int64_t, std::string>> deferred_;
+  std::chrono::steady_clock::time_point last_progress_{};
+};
+
+JobSummary ToSummary(const trainer::TrainSummary& s) {
+  JobSummary out;
+  out.steps = s.steps;
+  out.final_train_loss = s.final_train_loss;
+  out.final_eval_loss = s.final_eval_loss;
+  out.final_sparsity = s.final_sparsity;
+  out.nonzeros_paper = s.nonzeros_paper;
+  out.nonzeros_exact = s.nonzeros_exact;
+  out.wall_s = s.wall_s;
+  return out;
+}
+
+}  // namespace
+
+int RunJob(const RunJobOptions& options) {
+  std::signal(SIGTERM, OnTerm);
+  std::signal(SIGINT, SIG_IGN);
+  absl::StatusOr<sparsescale::v1::JobSpec> spec = trainer::ReadJobSpecFile(options.spec_path);
+  if (!spec.ok()) {
+    Emit(EncodeError(spec.status())).IgnoreError();
+    return 2;
+  }
+  std::error_code ec;
+  fs::create_directories(options.upload_dir, ec);
+  trainer::TrainOptions train;
+  train.out_dir = options.out_dir;
+  train.resume_from = options.resume_from;
+  train.device = options.device;
+  train.threads = options.threads;
+  train.checkpoint_on_stop = true;
+  EventObserver observer(options.upload_dir);
+  absl::StatusOr<trainer::TrainSummary> summary = trainer::RunTraining(*spec, train, &observer);
+  absl::Status flushed = observer.EmitReadyCheckpoints(/*all=*/true);
+  if (summary.ok()) {
+    return flushed.ok() && Emit(EncodeDone(ToSummary(*summary))).ok() ? 0 : 1;
+  }
+  if (absl::IsCancelled(summary.status()) && g_stop_requested != 0) {
+    Emit(EncodeStopped(observer.last_checkpoint_step())).IgnoreError();
+    return 0;
+  }
+  Emit(EncodeError(summary.status())).IgnoreError();
+  return 1;
+}
+
+}  // namespace sparsescale::agent

@@ -1,0 +1,26 @@
+// The job process: `sparsescale-worker run-job ...` trains one JobSpec with RunTraining and
+// writes every event to stdout as one JSON line (job_events.h) for the worker daemon, which
+// started it. SIGTERM asks it to stop with a checkpoint ("stopped"); SIGINT is ignored (a
+// terminal's Ctrl-C reaches the daemon, which drains in order). Each checkpoint is hard-linked
+// into upload_dir before it is announced, so the trainer can delete old checkpoints while the
+// daemon still uploads them; a checkpoint is announced only after the loss point of its step.
+#pragma once
+
+#include <string>
+
+namespace sparsescale::agent {
+
+struct RunJobOptions {
+  std::string spec_path;   // JSON JobSpec
+  std::string out_dir;     // the trainer's checkpoint directory
+  std::string upload_dir;  // where checkpoints are linked for the daemon to upload
+  std::string resume_from; // checkpoint to resume from, or empty
+  std::string device = "auto";
+  int threads = 0;
+};
+
+// Runs the job. Returns the process exit code: 0 when done or stopped on request, 1 when
+// training failed (an "error" event says why), 2 for an unreadable spec.
+int RunJob(const RunJobOptions& options);
+
+}  // namespace sparsescale::agent
