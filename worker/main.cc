@@ -5,14 +5,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
 #include <string>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "worker/agent/agent.h"
@@ -73,11 +72,10 @@ int RunDaemon(const DaemonFlags& flags) {
     return 1;
   }
   options.runner.worker_exe = *exe;
-  options.runner.work_dir = flags.work_dir.empty()
-                                ? (fs::temp_directory_path() / absl::StrCat("sparsescale-worker-",
-                                                                             getpid()))
-                                      .string()
-                                : flags.work_dir;
+  options.runner.work_dir =
+      flags.work_dir.empty()
+          ? (fs::temp_directory_path() / absl::StrCat("sparsescale-worker-", getpid())).string()
+          : flags.work_dir;
   options.runner.device = options.device_kind;
   options.runner.threads = flags.threads;
 
@@ -99,8 +97,8 @@ int RunDaemon(const DaemonFlags& flags) {
       }
     }
   });
-  agent::Logf("coordinator %s, work dir %s, device %s", flags.coordinator,
-              options.runner.work_dir, options.device_kind);
+  agent::Logf("coordinator %s, work dir %s, device %s", flags.coordinator, options.runner.work_dir,
+              options.device_kind);
   absl::Status status = daemon.Run();
   done.store(true);
   signal_thread.join();

@@ -169,7 +169,7 @@ void Agent::SendHeartbeat() {
         Logf("job %s#%d: order %s", order.job_id(), order.attempt(),
              v1::OrderKind_Name(order.kind()));
         runner.Order(order.kind() == v1::ORDER_KIND_CANCEL ? JobOrder::kCancel
-                                                          : JobOrder::kAbandon);
+                                                           : JobOrder::kAbandon);
       }
     }
   }

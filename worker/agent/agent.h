@@ -30,7 +30,7 @@ struct AgentOptions {
   int gpus = 0;
   int64_t memory_bytes = 0;
   std::string version;
-  std::chrono::milliseconds lease_wait{2000};  // AcquireLease long-poll
+  std::chrono::milliseconds lease_wait{2000};                // AcquireLease long-poll
   std::chrono::milliseconds default_heartbeat_period{1000};  // until the coordinator says
   std::chrono::milliseconds retry_initial{100};
   std::chrono::milliseconds retry_max{2000};

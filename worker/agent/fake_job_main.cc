@@ -3,6 +3,7 @@
 //   "steps=20 ckpt=5 sleep_ms=10 fail_at=0 crash_at=0 garbage_at=0"
 // A checkpoint file holds "step=N"; --resume continues after that step. SIGTERM stops with a
 // checkpoint at the current step, like the real trainer.
+#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,8 +16,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "worker/agent/job_events.h"

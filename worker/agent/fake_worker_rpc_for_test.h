@@ -45,8 +45,8 @@ class FakeWorkerRpc : public WorkerRpc {
       leases_.pop_front();
     }
     if (response.leases().empty()) {
-      mu_.AwaitWithTimeout(absl::Condition(+[](std::deque<v1::Lease>* l) { return !l->empty(); },
-                                           &leases_),
+      mu_.AwaitWithTimeout(absl::Condition(
+                               +[](std::deque<v1::Lease>* l) { return !l->empty(); }, &leases_),
                            absl::Milliseconds(20));
     }
     return response;
@@ -101,7 +101,8 @@ class FakeWorkerRpc : public WorkerRpc {
     }
     Sha256 sha;
     sha.Update(data);
-    if (static_cast<int64_t>(data.size()) != info.size_bytes() || sha.HexDigest() != info.sha256()) {
+    if (static_cast<int64_t>(data.size()) != info.size_bytes() ||
+        sha.HexDigest() != info.sha256()) {
       return absl::DataLossError("upload does not match its size and sha256");
     }
     checkpoints_[info.job_id()][info.step()] = data;

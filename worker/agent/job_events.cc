@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -17,9 +16,7 @@ using sparsescale::v1::LossPoint;
 // JSON has no NaN or infinity; nlohmann writes them as null, which reads back as NaN.
 json Number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 absl::StatusOr<const json*> Field(const json& j, const char* name) {
   auto it = j.find(name);

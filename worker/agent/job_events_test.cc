@@ -1,8 +1,8 @@
 #include "worker/agent/job_events.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace sparsescale::agent {
 namespace {
@@ -83,11 +83,13 @@ TEST(JobEventsTest, BadLinesNameTheProblem) {
             std::string::npos);
   EXPECT_NE(ParseChildEvent(R"({"event":"boom"})").status().message().find("unknown event"),
             std::string::npos);
-  EXPECT_NE(ParseChildEvent(R"({"event":"checkpoint","path":"x"})").status().message().find(
-                "\"step\""),
-            std::string::npos);
-  EXPECT_NE(ParseChildEvent(R"({"event":"stopped","step":"7"})").status().message().find(
-                "must be an integer"),
+  EXPECT_NE(
+      ParseChildEvent(R"({"event":"checkpoint","path":"x"})").status().message().find("\"step\""),
+      std::string::npos);
+  EXPECT_NE(ParseChildEvent(R"({"event":"stopped","step":"7"})")
+                .status()
+                .message()
+                .find("must be an integer"),
             std::string::npos);
   EXPECT_EQ(ParseChildEvent("[1,2]").status().code(), absl::StatusCode::kInvalidArgument);
 }

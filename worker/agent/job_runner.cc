@@ -1,5 +1,6 @@
 #include "worker/agent/job_runner.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
 #include <deque>
@@ -7,8 +8,6 @@
 #include <fstream>
 #include <thread>
 #include <utility>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
@@ -57,8 +56,7 @@ class JobRunner::Session {
       : r_(runner),
         points_(runner.options_.points_batch_max, runner.options_.points_max_delay),
         backoff_(runner.options_.retry_initial, runner.options_.retry_max) {
-    dir_ = fs::path(r_.options_.work_dir) / "jobs" / r_.job_id() /
-           absl::StrCat("a", r_.attempt());
+    dir_ = fs::path(r_.options_.work_dir) / "jobs" / r_.job_id() / absl::StrCat("a", r_.attempt());
   }
 
   JobEnd Run();
@@ -202,8 +200,8 @@ absl::Status JobRunner::Session::DownloadResume(const std::string& path) {
   if (received != info.size_bytes() || digest != info.sha256()) {
     // A transfer that arrived damaged is retried like a network error.
     return absl::UnavailableError(absl::StrCat(
-        "checkpoint step ", info.step(), " arrived damaged: ", received, " bytes sha256 ",
-        digest, ", expected ", info.size_bytes(), " bytes sha256 ", info.sha256()));
+        "checkpoint step ", info.step(), " arrived damaged: ", received, " bytes sha256 ", digest,
+        ", expected ", info.size_bytes(), " bytes sha256 ", info.sha256()));
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
@@ -217,18 +215,12 @@ absl::Status JobRunner::Session::DownloadResume(const std::string& path) {
 absl::StatusOr<Subprocess> JobRunner::Session::StartChild() {
   const JobRunnerOptions& o = r_.options_;
   SpawnOptions spawn;
-  spawn.argv = {o.worker_exe,
-                "run-job",
-                "--spec",
-                (dir_ / "spec.json").string(),
-                "--out",
-                (dir_ / "ckpt").string(),
-                "--upload-dir",
-                (dir_ / "upload").string(),
-                "--device",
-                o.device,
-                "--threads",
-                absl::StrCat(o.threads)};
+  spawn.argv = {o.worker_exe,   "run-job",
+                "--spec",       (dir_ / "spec.json").string(),
+                "--out",        (dir_ / "ckpt").string(),
+                "--upload-dir", (dir_ / "upload").string(),
+                "--device",     o.device,
+                "--threads",    absl::StrCat(o.threads)};
   if (!resume_path_.empty()) {
     spawn.argv.push_back("--resume");
     spawn.argv.push_back(resume_path_);
@@ -328,8 +320,8 @@ absl::Status JobRunner::Session::TrySend(Clock::time_point now) {
 }
 
 absl::Status JobRunner::Session::SendOnce(bool force) {
-  bool checkpoint_waits = !checkpoints_.empty() &&
-                          points_acked_ < checkpoints_.front().points_before;
+  bool checkpoint_waits =
+      !checkpoints_.empty() && points_acked_ < checkpoints_.front().points_before;
   if (!points_.empty() && (force || checkpoint_waits || points_.Due(Clock::now()))) {
     v1::ReportPointsRequest request;
     request.set_worker_id(r_.worker_id_());

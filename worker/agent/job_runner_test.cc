@@ -1,9 +1,9 @@
 #include "worker/agent/job_runner.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "worker/agent/fake_worker_rpc_for_test.h"
 

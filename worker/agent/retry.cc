@@ -9,7 +9,7 @@ bool IsTransient(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnknown:  // gRPC's "Stream removed" when a server dies mid-call
+    case absl::StatusCode::kUnknown:    // gRPC's "Stream removed" when a server dies mid-call
     case absl::StatusCode::kCancelled:  // the same, seen from the client side
       return true;
     default:
@@ -33,8 +33,8 @@ Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds ma
     : initial_(initial),
       max_(max),
       current_(initial),
-      rng_state_(static_cast<uint64_t>(
-          std::chrono::steady_clock::now().time_since_epoch().count()) | 1) {}
+      rng_state_(
+          static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1) {}
 
 std::chrono::milliseconds Backoff::Next() {
   // xorshift64: cheap jitter, no shared generator between threads.

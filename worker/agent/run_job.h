@@ -11,10 +11,10 @@
 namespace sparsescale::agent {
 
 struct RunJobOptions {
-  std::string spec_path;   // JSON JobSpec
-  std::string out_dir;     // the trainer's checkpoint directory
-  std::string upload_dir;  // where checkpoints are linked for the daemon to upload
-  std::string resume_from; // checkpoint to resume from, or empty
+  std::string spec_path;    // JSON JobSpec
+  std::string out_dir;      // the trainer's checkpoint directory
+  std::string upload_dir;   // where checkpoints are linked for the daemon to upload
+  std::string resume_from;  // checkpoint to resume from, or empty
   std::string device = "auto";
   int threads = 0;
 };

@@ -236,8 +236,7 @@ bool Subprocess::ReadLines(std::chrono::milliseconds timeout, std::vector<std::s
   }
   partial_.append(buf, static_cast<size_t>(n));
   size_t start = 0;
-  for (size_t nl = partial_.find('\n'); nl != std::string::npos;
-       nl = partial_.find('\n', start)) {
+  for (size_t nl = partial_.find('\n'); nl != std::string::npos; nl = partial_.find('\n', start)) {
     lines->push_back(partial_.substr(start, nl - start));
     start = nl + 1;
   }

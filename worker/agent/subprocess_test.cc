@@ -1,11 +1,10 @@
 #include "worker/agent/subprocess.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 namespace sparsescale::agent {
 namespace {
