@@ -106,23 +106,24 @@ void BackwardHead(float* dqkv, float* datt, const float* dout, const float* qkv,
 
 }  // namespace
 
+// Heads are independent and write disjoint slices of out / att / dqkv, so they run in
+// parallel (static schedule, one thread per head's whole computation) with identical results
+// for any thread count.
 void AttentionForward(float* out, float* att, const float* qkv, const AttentionShape& s,
                       int threads) {
-  (void)threads;
-  for (int b = 0; b < s.B; ++b) {
-    for (int h = 0; h < s.NH; ++h) {
-      ForwardHead(out, att, qkv, s, b, h);
-    }
+  const int heads = s.B * s.NH;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int bh = 0; bh < heads; ++bh) {
+    ForwardHead(out, att, qkv, s, bh / s.NH, bh % s.NH);
   }
 }
 
 void AttentionBackward(float* dqkv, float* datt, const float* dout, const float* qkv,
                        const float* att, const AttentionShape& s, int threads) {
-  (void)threads;
-  for (int b = 0; b < s.B; ++b) {
-    for (int h = 0; h < s.NH; ++h) {
-      BackwardHead(dqkv, datt, dout, qkv, att, s, b, h);
-    }
+  const int heads = s.B * s.NH;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int bh = 0; bh < heads; ++bh) {
+    BackwardHead(dqkv, datt, dout, qkv, att, s, bh / s.NH, bh % s.NH);
   }
 }
 

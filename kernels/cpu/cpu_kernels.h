@@ -17,6 +17,16 @@ void Gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
           const float* B, int ldb, float beta, float* C, int ldc, int threads);
 // The name of the library Gemm uses ("onednn", "plain", ...), for logs and benchmarks.
 const char* GemmLibraryName();
+// gemm_onednn.cc / gemm_blis.cc: the same contract through one library (plain loops when the
+// build did not find it); `threads` >= 1.
+bool OneDnnAvailable();
+bool OneDnnHasAvx512();
+void GemmOneDnn(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
+                int lda, const float* B, int ldb, float beta, float* C, int ldc, int threads);
+bool BlisAvailable();
+const char* BlisKernelConfig();  // the sub-configuration BLIS picked for this CPU, e.g. "zen3"
+void GemmBlis(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+              const float* B, int ldb, float beta, float* C, int ldc, int threads);
 // gemm_plain.cc: the same contract in plain loops (single thread); the fallback and the
 // benchmarks' baseline.
 void GemmPlain(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,

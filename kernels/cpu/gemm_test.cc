@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -29,8 +32,18 @@ struct GemmCase {
   float alpha, beta;
 };
 
+using GemmFn = std::function<void(bool, bool, int, int, int, float, const float*, int, const float*,
+                                  int, float, float*, int)>;
+
+GemmFn ViaOps(Ops& ops) {
+  return [&ops](bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+                const float* B, int ldb, float beta, float* C, int ldc) {
+    ASSERT_TRUE(ops.Gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc).ok());
+  };
+}
+
 // Runs one case with every leading dimension padded by 3 and checks the padding is untouched.
-void CheckGemm(Ops& ops, const GemmCase& c, uint32_t seed) {
+void CheckGemm(const GemmFn& gemm, const GemmCase& c, uint32_t seed) {
   const int a_rows = c.trans_a ? c.K : c.M, a_cols = c.trans_a ? c.M : c.K;
   const int b_rows = c.trans_b ? c.N : c.K, b_cols = c.trans_b ? c.K : c.N;
   const int lda = a_cols + 3, ldb = b_cols + 3, ldc = c.N + 3;
@@ -47,9 +60,8 @@ void CheckGemm(Ops& ops, const GemmCase& c, uint32_t seed) {
   }
   reference::Gemm<double>(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(),
                           ldb, c.beta, C.data(), ldc);
-  ASSERT_TRUE(ops.Gemm(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, ToFloat(A).data(), lda,
-                       ToFloat(B).data(), ldb, c.beta, fC.data(), ldc)
-                  .ok());
+  gemm(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, ToFloat(A).data(), lda, ToFloat(B).data(), ldb,
+       c.beta, fC.data(), ldc);
   ExpectClose(fC, C, 1e-4, "C");  // the padding columns compare exactly (untouched).
 }
 
@@ -67,17 +79,17 @@ TEST_P(GemmTest, AllTransposeCombinationsWithWideLeadingDimensions) {
       for (float beta : {0.0f, 1.0f, -0.5f}) {
         SCOPED_TRACE(::testing::Message()
                      << "trans_a=" << ta << " trans_b=" << tb << " beta=" << beta);
-        CheckGemm(*ops_, {ta, tb, 13, 11, 7, 1.0f, beta}, seed += 3);
-        CheckGemm(*ops_, {ta, tb, 70, 45, 130, 0.75f, beta}, seed += 3);
+        CheckGemm(ViaOps(*ops_), {ta, tb, 13, 11, 7, 1.0f, beta}, seed += 3);
+        CheckGemm(ViaOps(*ops_), {ta, tb, 70, 45, 130, 0.75f, beta}, seed += 3);
       }
     }
   }
 }
 
 TEST_P(GemmTest, LargeProductsMatchReference) {
-  CheckGemm(*ops_, {false, true, 256, 96, 128, 1.0f, 0.0f}, 7);
-  CheckGemm(*ops_, {true, false, 96, 128, 256, 1.0f, 1.0f}, 8);
-  CheckGemm(*ops_, {false, false, 256, 128, 96, 1.0f, 1.0f}, 9);
+  CheckGemm(ViaOps(*ops_), {false, true, 256, 96, 128, 1.0f, 0.0f}, 7);
+  CheckGemm(ViaOps(*ops_), {true, false, 96, 128, 256, 1.0f, 1.0f}, 8);
+  CheckGemm(ViaOps(*ops_), {false, false, 256, 128, 96, 1.0f, 1.0f}, 9);
 }
 
 TEST_P(GemmTest, EmptyInnerDimensionScalesC) {
@@ -98,20 +110,51 @@ TEST_P(GemmTest, RepeatedCallsAreBitwiseIdentical) {
   EXPECT_EQ(first, second);
 }
 
-TEST(GemmPlainTest, MatchesReference) {
-  const int M = 9, N = 10, K = 11;
+// Every library behind Gemm, called directly, so the ones the dispatcher did not pick on this
+// CPU are checked too (they fall back to plain loops when the build lacks them).
+struct Library {
+  const char* name;
+  GemmFn gemm;
+};
+
+void PrintTo(const Library& library, std::ostream* os) { *os << library.name; }
+
+class GemmLibraryTest : public ::testing::TestWithParam<Library> {};
+
+INSTANTIATE_TEST_SUITE_P(
+    Libraries, GemmLibraryTest,
+    ::testing::Values(Library{"plain", cpu::GemmPlain},
+                      Library{"onednn_1", [](auto... a) { cpu::GemmOneDnn(a..., 1); }},
+                      Library{"onednn_2", [](auto... a) { cpu::GemmOneDnn(a..., 2); }},
+                      Library{"blis_1", [](auto... a) { cpu::GemmBlis(a..., 1); }},
+                      Library{"blis_2", [](auto... a) { cpu::GemmBlis(a..., 2); }}),
+    [](const ::testing::TestParamInfo<Library>& info) { return info.param.name; });
+
+TEST_P(GemmLibraryTest, MatchesReferenceForEveryTransposeAndBeta) {
+  uint32_t seed = 500;
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
-      const Vec A = RoundToFloat(RandomVector(M * K, 1)), B = RoundToFloat(RandomVector(K * N, 2));
-      Vec C(M * N, 1.0);
-      FVec fC(M * N, 1.0f);
-      const int lda = ta ? M : K, ldb = tb ? K : N;
-      reference::Gemm<double>(ta, tb, M, N, K, 2.0, A.data(), lda, B.data(), ldb, 0.5, C.data(), N);
-      cpu::GemmPlain(ta, tb, M, N, K, 2.0f, ToFloat(A).data(), lda, ToFloat(B).data(), ldb, 0.5f,
-                     fC.data(), N);
-      ExpectClose(fC, C, 1e-5, "C");
+      for (float beta : {0.0f, 1.0f, -0.5f}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "trans_a=" << ta << " trans_b=" << tb << " beta=" << beta);
+        CheckGemm(GetParam().gemm, {ta, tb, 19, 37, 23, 1.5f, beta}, seed += 3);
+        CheckGemm(GetParam().gemm, {ta, tb, 130, 70, 300, 1.0f, beta}, seed += 3);
+      }
     }
   }
+}
+
+TEST_P(GemmLibraryTest, EmptyInnerDimensionScalesC) {
+  FVec C = {1, 2, 3, 4};
+  const FVec unused(4, 1.0f);
+  GetParam().gemm(false, false, 2, 2, 0, 1.0f, unused.data(), 1, unused.data(), 2, 0.5f, C.data(),
+                  2);
+  EXPECT_EQ(C, (FVec{0.5f, 1, 1.5f, 2}));
+}
+
+TEST(GemmDispatchTest, NamesALibrary) {
+  const std::string name = cpu::GemmLibraryName();
+  EXPECT_TRUE(name == "onednn" || name == "blis" || name == "plain") << name;
 }
 
 TEST(GemmShapeTest, BadShapesAreInvalidArgumentNamingTheArgument) {

@@ -1,0 +1,174 @@
+// Single-precision GEMM on the trainer's shapes, every candidate library in one run: prints a
+// markdown table of GFLOP/s (best of repeated runs) with each library's speed-up over the
+// plain loops, after checking every library's result against the plain loops.
+//
+//   gemm_bench [--threads N] [--min-seconds S]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/kernels/gemm_providers.h"
+#include "kernels/cpu/cpu_kernels.h"
+
+namespace sparsescale::bench {
+namespace {
+
+struct Options {
+  int threads = 1;
+  double min_seconds = 0.3;
+};
+
+// One product of a linear layer y[BT, OC] = x[BT, C] @ w[OC, C]^T.
+struct Product {
+  const char* what;
+  bool trans_a;
+  bool trans_b;
+  int M, N, K;
+};
+
+std::vector<Product> TrainerProducts() {
+  const int BT = 4096;
+  std::vector<Product> products;
+  for (auto [C, OC] : {std::pair{128, 384}, {128, 512}, {256, 1024}, {256, 256}}) {
+    products.push_back({"fwd  NT", false, true, BT, OC, C});   // out = inp @ w^T
+    products.push_back({"dinp NN", false, false, BT, C, OC});  // dinp += dout @ w
+    products.push_back({"dw   TN", true, false, OC, C, BT});   // dw += dout^T @ inp
+  }
+  return products;
+}
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    x = dist(rng);
+  }
+  return v;
+}
+
+// Best wall time of one call, repeating until min_seconds have passed (at least 3 calls).
+double BestSeconds(const GemmFn& gemm, const Product& p, const float* A, const float* B, float* C,
+                   double min_seconds) {
+  using Clock = std::chrono::steady_clock;
+  const int lda = p.trans_a ? p.M : p.K, ldb = p.trans_b ? p.K : p.N;
+  double best = 1e30, total = 0.0;
+  for (int rep = 0; rep < 3 || total < min_seconds; ++rep) {
+    const auto start = Clock::now();
+    gemm(p.trans_a, p.trans_b, p.M, p.N, p.K, 1.0f, A, lda, B, ldb, 0.0f, C, p.N);
+    const double s = std::chrono::duration<double>(Clock::now() - start).count();
+    best = std::min(best, s);
+    total += s;
+  }
+  return best;
+}
+
+// Max |got - want| relative to max |want|.
+double RelativeError(const std::vector<float>& got, const std::vector<float>& want) {
+  double err = 0.0, scale = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, static_cast<double>(std::abs(got[i] - want[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(want[i])));
+  }
+  return err / std::max(scale, 1e-30);
+}
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--threads") == 0) {
+      o.threads = std::max(1, std::atoi(argv[i + 1]));
+    } else if (std::strcmp(argv[i], "--min-seconds") == 0) {
+      o.min_seconds = std::atof(argv[i + 1]);
+    }
+  }
+  return o;
+}
+
+int Run(const Options& o) {
+  std::vector<GemmProvider> libs;
+  libs.push_back({"plain", kernels::cpu::GemmPlain, "plain loops, 1 thread"});
+  libs.push_back(MakeOpenBlasProvider(o.threads));
+  libs.push_back(MakeBlisProvider(o.threads));
+  libs.push_back(MakeOneDnnProvider(o.threads));
+  libs.push_back(MakeEigenBaselineProvider());
+  libs.push_back(MakeEigenAvx2Provider());
+  libs.push_back(MakeEigenAvx512Provider());
+  const int threads = o.threads;
+  libs.push_back({"sparsescale",
+                  [threads](bool ta, bool tb, int M, int N, int K, float alpha, const float* A,
+                            int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+                    kernels::cpu::Gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                                       threads);
+                  },
+                  std::string("kernels::cpu::Gemm via ") + kernels::cpu::GemmLibraryName()});
+
+  std::printf("threads=%d min_seconds=%.2f; GFLOP/s, best run (x = speed-up over plain)\n\n",
+              o.threads, o.min_seconds);
+  std::printf("| product | M x N x K |");
+  for (const auto& l : libs) {
+    std::printf(" %s |", l.name.c_str());
+  }
+  std::printf("\n|---|---|");
+  for (size_t i = 0; i < libs.size(); ++i) {
+    std::printf("---|");
+  }
+  std::printf("\n");
+
+  std::vector<double> log_speedup_sum(libs.size(), 0.0);
+  int wrong = 0;
+  const auto products = TrainerProducts();
+  for (const Product& p : products) {
+    const auto A = Random(static_cast<size_t>(p.M) * p.K, 1);
+    const auto B = Random(static_cast<size_t>(p.K) * p.N, 2);
+    std::vector<float> want(static_cast<size_t>(p.M) * p.N), C(want.size());
+    const double flops = 2.0 * p.M * p.N * p.K;
+    std::printf("| %s | %d x %d x %d |", p.what, p.M, p.N, p.K);
+    double plain_s = 0.0;
+    for (size_t li = 0; li < libs.size(); ++li) {
+      const GemmProvider& lib = libs[li];
+      if (!lib.gemm) {
+        std::printf(" n/a |");
+        continue;
+      }
+      std::vector<float>& out = li == 0 ? want : C;
+      const double s = BestSeconds(lib.gemm, p, A.data(), B.data(), out.data(), o.min_seconds);
+      if (li == 0) {
+        plain_s = s;
+      } else if (RelativeError(C, want) > 1e-5) {
+        std::printf(" WRONG (%.1e) |", RelativeError(C, want));
+        ++wrong;
+        continue;
+      }
+      log_speedup_sum[li] += std::log(plain_s / s);
+      std::printf(" %.1f (%.1fx) |", flops / s * 1e-9, plain_s / s);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  std::printf("\ngeometric-mean speed-up over plain:");
+  for (size_t li = 1; li < libs.size(); ++li) {
+    if (libs[li].gemm) {
+      std::printf(" %s %.1fx;", libs[li].name.c_str(),
+                  std::exp(log_speedup_sum[li] / static_cast<double>(products.size())));
+    }
+  }
+  std::printf("\n\n");
+  for (const auto& l : libs) {
+    std::printf("- %s: %s\n", l.name.c_str(), l.note.c_str());
+  }
+  return wrong == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace sparsescale::bench
+
+int main(int argc, char** argv) {
+  return sparsescale::bench::Run(sparsescale::bench::ParseArgs(argc, argv));
+}
