@@ -42,6 +42,11 @@ absl::Status LaunchGemm(CudaContext& ctx, bool trans_a, bool trans_b, int M, int
                         float* C, int ldc);
 absl::Status LaunchMatmulForward(CudaContext& ctx, float* out, const float* inp,
                                  const float* weight, const float* bias, int BT, int C, int OC);
+// The same product from operands already in bf16 (inp16 [BT, C], weight16 [OC, C], as
+// __nv_bfloat16): the entry point for a bf16-activation path, and the benchmarks' baseline.
+absl::Status LaunchMatmulForwardBf16(CudaContext& ctx, float* out, const void* inp16,
+                                     const void* weight16, const float* bias, int BT, int C,
+                                     int OC);
 absl::Status LaunchMatmulBackward(CudaContext& ctx, float* dinp, float* dweight, float* dbias,
                                   const float* dout, const float* inp, const float* weight,
                                   int BT, int C, int OC);

@@ -285,6 +285,20 @@ absl::Status LaunchMatmulForward(CudaContext& ctx, float* out, const float* inp,
                          bias);
 }
 
+absl::Status LaunchMatmulForwardBf16(CudaContext& ctx, float* out, const void* inp16,
+                                     const void* weight16, const float* bias, int BT, int C,
+                                     int OC) {
+  if (BT <= 0 || C <= 0 || OC <= 0) {
+    return absl::InvalidArgumentError("MatmulForwardBf16: BT, C and OC must be positive");
+  }
+  if (out == nullptr || inp16 == nullptr || weight16 == nullptr) {
+    return absl::InvalidArgumentError("MatmulForwardBf16: out, inp and weight must be non-null");
+  }
+  return RowMajorProduct(ctx, false, true, BT, OC, C, 1.0f,
+                         static_cast<const __nv_bfloat16*>(inp16), C,
+                         static_cast<const __nv_bfloat16*>(weight16), C, 0.0f, out, OC, bias);
+}
+
 absl::Status LaunchMatmulBackward(CudaContext& ctx, float* dinp, float* dweight, float* dbias,
                                   const float* dout, const float* inp, const float* weight,
                                   int BT, int C, int OC) {

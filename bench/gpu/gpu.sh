@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The GPU check, self-contained for a fresh GPU machine (CUDA 13, CMake; no network; the
+# Debian -dev packages not required): configures a CUDA-only build (SPARSESCALE_GPU_ONLY: common,
+# kernels, bench/gpu; Abseil and GoogleTest stand-ins when those are missing), builds it, runs
+# the CUDA parity tests, the 2:4 microbenchmark and the GPT-2-124M throughput benchmark, and
+# prints their tables. About 2-4 minutes on a 16-core H100 machine.
+#
+# Usage: bash bench/gpu/gpu.sh [BUILD_DIR]
+# Environment: SPARSESCALE_GPU_CMAKE_ARGS (extra cmake arguments), GPT_BENCH_ARGS (extra
+# gpt_bench flags, e.g. "--batch 16"), SPARSESCALE_GPU_SKIP_BENCH=1 (tests only).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${1:-$repo/build-gpu}"
+start=$(date +%s)
+stamp() { echo "[gpu.sh +$(( $(date +%s) - start ))s] $*"; }
+
+nvcc="${CUDACXX:-}"
+if [ -z "$nvcc" ]; then
+  if command -v nvcc >/dev/null 2>&1; then nvcc="$(command -v nvcc)"; else nvcc=/usr/local/cuda/bin/nvcc; fi
+fi
+if [ ! -x "$nvcc" ]; then
+  echo "gpu.sh: no nvcc (looked on PATH and at /usr/local/cuda/bin/nvcc)" >&2
+  exit 1
+fi
+generator=()
+if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+
+# NCCL: the toolkit's folders first, else the nvidia-nccl Python wheel if one is installed.
+nccl_args=()
+cuda_root="$(cd "$(dirname "$nvcc")/.." && pwd)"
+if [ ! -f "$cuda_root/include/nccl.h" ] && command -v python3 >/dev/null 2>&1; then
+  nccl_root="$(python3 - <<'PY' 2>/dev/null || true
+import os
+try:
+    import nvidia
+    for p in nvidia.__path__:
+        if os.path.isfile(os.path.join(p, "nccl", "include", "nccl.h")):
+            print(os.path.join(p, "nccl"))
+            break
+except Exception:
+    pass
+PY
+)"
+  if [ -n "$nccl_root" ]; then
+    nccl_args=(-DNCCL_ROOT="$nccl_root")
+    export LD_LIBRARY_PATH="$nccl_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+fi
+
+if command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+else
+  echo "gpu.sh: nvidia-smi not found; the GPU tests will skip and the benchmarks measure nothing"
+fi
+
+mkdir -p "$build"
+stamp "configure ($build)"
+# shellcheck disable=SC2086
+cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DSPARSESCALE_GPU_ONLY=ON -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 \
+  "${nccl_args[@]}" ${SPARSESCALE_GPU_CMAKE_ARGS:-} >"$build/gpu_sh.configure.log" 2>&1 ||
+  { cat "$build/gpu_sh.configure.log"; exit 1; }
+grep -E "sparsescale:" "$build/gpu_sh.configure.log" || true
+
+stamp "build"
+cmake --build "$build" -j "$(nproc)" --target kernels_cuda_test gpt_bench sparse24_bench \
+  >"$build/gpu_sh.build.log" 2>&1 || { tail -60 "$build/gpu_sh.build.log"; exit 1; }
+
+stamp "CUDA backend tests"
+test_status=0
+timeout 300 "$build/kernels/cuda/kernels_cuda_test" >"$build/gpu_sh.test.log" 2>&1 || test_status=$?
+grep -E "^\[  (FAILED|SKIPPED) |Failure|passed|PASSED|FAILED" "$build/gpu_sh.test.log" | sort -u | head -40 || true
+tail -3 "$build/gpu_sh.test.log"
+
+if [ "${SPARSESCALE_GPU_SKIP_BENCH:-0}" != 1 ]; then
+  stamp "2:4 sparse tensor cores vs dense cuBLASLt (forward product, BT=8192)"
+  timeout 120 "$build/bench/gpu/sparse24_bench" 8192
+  stamp "GPT-2-124M training step (12 layers, width 768, 12 heads, context 1024, vocab 50257)"
+  # shellcheck disable=SC2086
+  timeout 300 "$build/bench/gpu/gpt_bench" --mode both ${GPT_BENCH_ARGS:-}
+fi
+stamp "done (tests exit status $test_status)"
+exit "$test_status"
