@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    // A command's own failure (a ParseError subclass in CLI11): its exit code as is.
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with exit code 0 in CLI11.
     return app.exit(e) == 0 ? sparsescale::cli::kExitOk : sparsescale::cli::kExitUsage;
