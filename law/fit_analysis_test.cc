@@ -1,0 +1,148 @@
+#include "law/fit_analysis.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "law/paper_data_for_test.h"
+#include "law/run_io.h"
+#include "law/synthetic_runs_for_test.h"
+
+namespace sparsescale::law {
+namespace {
+
+using testing::PaperDataFile;
+using testing::SyntheticRuns;
+
+FitOptions QuickOptions(int starts) {
+  FitOptions options;
+  options.starts = starts;
+  return options;
+}
+
+TEST(FitAnalysisTest, BootstrapIntervalsCoverTrueCoefficientsAndAreReproducible) {
+  const LawPreset truth = *FindPreset("vit");
+  const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.005, 3);
+  const FitOptions options = QuickOptions(30);
+  const FitResult base = *FitLaw(runs, truth.scales, options);
+  BootstrapOptions bootstrap;
+  bootstrap.resamples = 40;
+  bootstrap.starts = 4;
+  const BootstrapResult result = *BootstrapIntervals(runs, truth.scales, options, base, bootstrap);
+  EXPECT_EQ(result.resamples, 40);
+  EXPECT_GE(result.usable, 38);
+  const std::array<double, 7> want = PaperArray(truth.paper);
+  // b_N, b_D and c are the well-determined ones; their 95% intervals must hold the truth.
+  for (int k : {3, 5, 6}) {
+    EXPECT_LE(result.paper[k].low, want[k]) << kPaperNames[k];
+    EXPECT_GE(result.paper[k].high, want[k]) << kPaperNames[k];
+  }
+  for (int k = 0; k < 7; ++k) {
+    EXPECT_LE(result.paper[k].low, result.paper[k].high) << kPaperNames[k];
+  }
+  const BootstrapResult again = *BootstrapIntervals(runs, truth.scales, options, base, bootstrap);
+  for (int k = 0; k < 7; ++k) {
+    EXPECT_EQ(result.paper[k].low, again.paper[k].low);
+    EXPECT_EQ(result.paper[k].high, again.paper[k].high);
+  }
+}
+
+TEST(FitAnalysisTest, BootstrapRejectsBadOptions) {
+  const LawPreset truth = *FindPreset("vit");
+  const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.0, 3);
+  FitResult base;
+  base.paper = truth.paper;
+  BootstrapOptions bootstrap;
+  bootstrap.resamples = 0;
+  EXPECT_EQ(
+      BootstrapIntervals(runs, truth.scales, QuickOptions(1), base, bootstrap).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FitAnalysisTest, LeaveLargestOutPredictsNoiselessRunsExactly) {
+  const LawPreset truth = *FindPreset("t5");
+  const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.0, 1);
+  const ExtrapolationResult result = *LeaveLargestOut(runs, truth.scales, QuickOptions(30));
+  EXPECT_DOUBLE_EQ(result.held_out_nonzeros, 3e8);
+  EXPECT_EQ(result.fitted_runs, 100);
+  EXPECT_EQ(result.held_out.size(), 20u);
+  EXPECT_LT(result.max_abs_relative_error, 1e-4);
+}
+
+TEST(FitAnalysisTest, LeaveLargestOutOnReleasedVitDataExtrapolatesWithinTwoPercent) {
+  const RunSet vit = *LoadRuns(PaperDataFile("vit-jft.json"));
+  FitOptions options = QuickOptions(50);
+  options.residual = ResidualKind::kAbs;
+  options.delta = 1e-2;
+  const ExtrapolationResult result = *LeaveLargestOut(vit.runs, vit.scales, options);
+  EXPECT_DOUBLE_EQ(result.held_out_nonzeros, 84934656.0 * 0.5);
+  EXPECT_FALSE(result.held_out.empty());
+  EXPECT_LT(result.mean_abs_relative_error, 0.02);
+}
+
+// Unstructured runs from law U, n:4 runs (2:4 and 1:4) from a weaker sparsity term sharing
+// U's b_N, a_D, b_D and c: the refit must recover that term and the equivalent sparsities.
+TEST(FitAnalysisTest, StructureRefitRecoversSparsityTermAndEquivalentSparsity) {
+  const LawPreset truth = *FindPreset("vit");
+  std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.0, 1);
+  NormCoeffs structured = truth.norm;
+  structured.p[0] = 1.0, structured.p[1] = 0.6, structured.p[2] = 2.38;  // a + c unchanged
+  for (const RunRecord& run :
+       SyntheticRuns(structured, truth.scales, 0.0, 1, std::vector<double>{0.5, 0.75})) {
+    RunRecord nm = run;
+    nm.m = 4;
+    nm.n = run.sparsity == 0.5 ? 2 : 1;
+    nm.structure = nm.n == 2 ? "2:4" : "1:4";
+    runs.push_back(nm);
+  }
+  std::vector<RunRecord> unstructured_runs;
+  for (const RunRecord& run : runs) {
+    if (!IsNmStructured(run)) {
+      unstructured_runs.push_back(run);
+    }
+  }
+  const FitOptions options = QuickOptions(30);
+  const FitResult unstructured = *FitLaw(unstructured_runs, truth.scales, options);
+  const std::vector<StructureFit> fits = *FitStructures(runs, truth.scales, options, unstructured);
+  ASSERT_EQ(fits.size(), 1u);
+  const StructureFit& fit = fits[0];
+  EXPECT_EQ(fit.m, 4);
+  EXPECT_FALSE(fit.b_s_shared);
+  EXPECT_EQ(fit.runs, 60 + 30);  // 60 n:4 runs plus the 30 dense runs
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_NEAR(fit.norm.p[k] / structured.p[k], 1.0, 1e-3) << "abc"[k];
+  }
+  for (int k = 3; k < 7; ++k) {
+    EXPECT_EQ(fit.norm.p[k], unstructured.norm.p[k]);
+  }
+  ASSERT_EQ(fit.patterns.size(), 2u);
+  for (const PatternEquivalent& pattern : fit.patterns) {
+    const double factor =
+        structured.p[0] * std::pow(1 - pattern.sparsity, structured.p[1]) + structured.p[2];
+    const double want =
+        1 - std::pow((factor - truth.norm.p[2]) / truth.norm.p[0], 1 / truth.norm.p[1]);
+    ASSERT_TRUE(pattern.equivalent_unstructured.has_value()) << pattern.pattern;
+    EXPECT_NEAR(*pattern.equivalent_unstructured, want, 1e-3) << pattern.pattern;
+    EXPECT_LT(*pattern.equivalent_unstructured, pattern.sparsity) << pattern.pattern;
+  }
+}
+
+TEST(FitAnalysisTest, NoStructuredRunsGiveNoStructureFits) {
+  const LawPreset truth = *FindPreset("t5");
+  const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.0, 1);
+  FitResult unstructured;
+  unstructured.norm = truth.norm;
+  EXPECT_TRUE(FitStructures(runs, truth.scales, QuickOptions(1), unstructured)->empty());
+}
+
+TEST(FitAnalysisTest, EquivalentSparsityInvertsTheCapacityFactor) {
+  const NormCoeffs law = FindPreset("t5")->norm;
+  const double s = 0.6;
+  const double factor = law.p[0] * std::pow(1 - s, law.p[1]) + law.p[2];
+  EXPECT_NEAR(*EquivalentUnstructuredSparsity(law, factor), s, 1e-12);
+  EXPECT_FALSE(EquivalentUnstructuredSparsity(law, law.p[2] * 0.9).has_value());  // beyond S=1
+  EXPECT_FALSE(EquivalentUnstructuredSparsity(law, (law.p[0] + law.p[2]) * 1.1).has_value());
+}
+
+}  // namespace
+}  // namespace sparsescale::law
