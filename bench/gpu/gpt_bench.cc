@@ -191,7 +191,8 @@ std::vector<LinearRef> Linears(const Config& c, const Layout::LayerOffsets& o) {
 
 class GptBench {
  public:
-  GptBench(Ops& ops, Config c, bool sparse) : ops_(ops), c_(c), sparse_(sparse), l_(MakeLayout(c)) {}
+  GptBench(Ops& ops, Config c, bool sparse)
+      : ops_(ops), c_(c), sparse_(sparse), l_(MakeLayout(c)) {}
 
   absl::Status Init(int B) {
     B_ = B;
@@ -264,8 +265,8 @@ class GptBench {
     size_t i = 0;
     for (const auto& o : l_.layers) {
       for (const LinearRef& r : Linears(c_, o)) {
-        RETURN_IF_ERROR(kernels::cuda::RecompressSparse24(ops_, compressed_[i++], P(r.w),
-                                                          mask_->f32() + r.w));
+        RETURN_IF_ERROR(
+            kernels::cuda::RecompressSparse24(ops_, compressed_[i++], P(r.w), mask_->f32() + r.w));
       }
     }
     return absl::OkStatus();
@@ -335,8 +336,8 @@ class GptBench {
     RETURN_IF_ERROR(ops_.MatmulBackward(acts_.datty, G(o.attw), G(o.attb), acts_.dres, a.atty,
                                         P(o.attw), BT, C, C));
     RETURN_IF_ERROR(Zero(acts_.dqkv, 3 * n));
-    RETURN_IF_ERROR(ops_.AttentionBackward(acts_.dqkv, acts_.datt_scratch, acts_.datty, a.qkv,
-                                           a.lse, s));
+    RETURN_IF_ERROR(
+        ops_.AttentionBackward(acts_.dqkv, acts_.datt_scratch, acts_.datty, a.qkv, a.lse, s));
     RETURN_IF_ERROR(Zero(acts_.dln, n));
     RETURN_IF_ERROR(ops_.MatmulBackward(acts_.dln, G(o.qkvw), G(o.qkvb), acts_.dqkv, a.ln1,
                                         P(o.qkvw), BT, C, 3 * C));
@@ -444,8 +445,8 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "gpt_bench: %s\n", ops.status().ToString().c_str());
     return 1;
   }
-  std::printf("GPT L=%d C=%d NH=%d T=%d V=%d, %d timed steps after %d warm-up\n\n", c.L, c.C,
-              c.NH, c.T, c.V, c.steps, c.warmup);
+  std::printf("GPT L=%d C=%d NH=%d T=%d V=%d, %d timed steps after %d warm-up\n\n", c.L, c.C, c.NH,
+              c.T, c.V, c.steps, c.warmup);
   std::printf("| mode     |   B | step ms  | tokens/s  |  MFU   | loss first -> last |\n");
   std::printf("|----------|-----|----------|-----------|--------|--------------------|\n");
   for (const bool sparse : {false, true}) {

@@ -69,8 +69,10 @@ cmake --build "$build" -j "$(nproc)" --target kernels_cuda_test gpt_bench sparse
 stamp "CUDA backend tests"
 test_status=0
 timeout 300 "$build/kernels/cuda/kernels_cuda_test" >"$build/gpu_sh.test.log" 2>&1 || test_status=$?
-grep -E "^\[  (FAILED|SKIPPED) |Failure|passed|PASSED|FAILED" "$build/gpu_sh.test.log" | sort -u | head -40 || true
-tail -3 "$build/gpu_sh.test.log"
+# Failures with their messages, then the summary (GoogleTest's or the stand-in's).
+grep -E -A4 "Failure$" "$build/gpu_sh.test.log" | head -80 || true
+grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]( [0-9]+ tests?)|^[0-9]+ passed, [0-9]+ failed" \
+  "$build/gpu_sh.test.log" || tail -5 "$build/gpu_sh.test.log"
 
 if [ "${SPARSESCALE_GPU_SKIP_BENCH:-0}" != 1 ]; then
   stamp "2:4 sparse tensor cores vs dense cuBLASLt (forward product, BT=8192)"

@@ -102,15 +102,17 @@ absl::Status BenchShape(Ops& ops, int BT, int C, int OC) {
                    kernels::cuda::CompressSparse24(ops, g_w->f32(), g_mask->f32(), OC, C));
 
   ASSIGN_OR_RETURN(double fp32_ms, TimeMs(ctx, [&] {
-    return ops.MatmulForward(g_dense->f32(), g_inp->f32(), g_w->f32(), nullptr, BT, C, OC);
-  }));
+                     return ops.MatmulForward(g_dense->f32(), g_inp->f32(), g_w->f32(), nullptr, BT,
+                                              C, OC);
+                   }));
   ASSIGN_OR_RETURN(double bf16_ms, TimeMs(ctx, [&] {
-    return kernels::cuda::LaunchMatmulForwardBf16(ctx, g_dense->f32(), g_inp16->data(),
-                                                  g_w16->data(), nullptr, BT, C, OC);
-  }));
+                     return kernels::cuda::LaunchMatmulForwardBf16(
+                         ctx, g_dense->f32(), g_inp16->data(), g_w16->data(), nullptr, BT, C, OC);
+                   }));
   ASSIGN_OR_RETURN(double sparse_ms, TimeMs(ctx, [&] {
-    return kernels::cuda::Sparse24MatmulForward(ops, g_sparse->f32(), g_inp->f32(), sw, nullptr, BT);
-  }));
+                     return kernels::cuda::Sparse24MatmulForward(ops, g_sparse->f32(), g_inp->f32(),
+                                                                 sw, nullptr, BT);
+                   }));
   std::vector<float> dense(size_t(BT) * OC), sparse(dense.size());
   RETURN_IF_ERROR(ops.CopyToHost(dense.data(), g_dense->data(), dense.size() * 4));
   RETURN_IF_ERROR(ops.CopyToHost(sparse.data(), g_sparse->data(), sparse.size() * 4));
@@ -121,9 +123,10 @@ absl::Status BenchShape(Ops& ops, int BT, int C, int OC) {
     max_diff = std::isnan(d) ? INFINITY : std::max(max_diff, d);
   }
   const double flops = 2.0 * BT * C * OC;
-  std::printf("| %5d x %4d -> %4d | %7.3f | %7.3f (%5.0f TF/s) | %7.3f (%5.0f TF/s) | %5.2fx | %.1e |\n",
-              BT, C, OC, fp32_ms, bf16_ms, flops / bf16_ms / 1e9, sparse_ms,
-              flops / sparse_ms / 1e9, bf16_ms / sparse_ms, max_diff / max_ref);
+  std::printf(
+      "| %5d x %4d -> %4d | %7.3f | %7.3f (%5.0f TF/s) | %7.3f (%5.0f TF/s) | %5.2fx | %.1e |\n",
+      BT, C, OC, fp32_ms, bf16_ms, flops / bf16_ms / 1e9, sparse_ms, flops / sparse_ms / 1e9,
+      bf16_ms / sparse_ms, max_diff / max_ref);
   std::fflush(stdout);
   return absl::OkStatus();
 }
@@ -139,10 +142,12 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "sparse24_bench: %s\n", ops.status().ToString().c_str());
     return 1;
   }
-  std::printf("| BT x C -> OC        | fp32 API ms | dense bf16 cuBLASLt ms | 2:4 mma.sp ms       | "
-              "2:4 speed-up | max rel err |\n");
-  std::printf("|--------------------|-------------|------------------------|---------------------|"
-              "--------------|-------------|\n");
+  std::printf(
+      "| BT x C -> OC        | fp32 API ms | dense bf16 cuBLASLt ms | 2:4 mma.sp ms       | "
+      "2:4 speed-up | max rel err |\n");
+  std::printf(
+      "|--------------------|-------------|------------------------|---------------------|"
+      "--------------|-------------|\n");
   const int shapes[4][2] = {{768, 2304}, {768, 3072}, {3072, 768}, {768, 768}};
   for (const auto& s : shapes) {
     const absl::Status st = BenchShape(**ops, BT, s[0], s[1]);

@@ -22,13 +22,13 @@
 namespace sparsescale::kernels::cuda {
 namespace {
 
-constexpr int kTile = 32;          // queries per block and keys per tile
-constexpr int kWarps = 4;          // 8 rows per warp
+constexpr int kTile = 32;  // queries per block and keys per tile
+constexpr int kWarps = 4;  // 8 rows per warp
 constexpr int kRowsPerWarp = kTile / kWarps;
 constexpr int kThreads = kWarps * 32;
 constexpr int kMaxHs = 128;
 constexpr int kMaxDPerLane = kMaxHs / 32;
-constexpr int kPad = 4;            // keeps float4 rows aligned and lane-strided reads conflict-free
+constexpr int kPad = 4;  // keeps float4 rows aligned and lane-strided reads conflict-free
 
 struct Dims {
   int T, NH, HS, C3;
@@ -81,9 +81,9 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
   extern __shared__ float4 smem4[];
   float* smem = reinterpret_cast<float*>(smem4);
   const int hs_pad = d.HS + kPad;
-  float* q_tile = smem;                         // [32][HS+pad], read broadcast
-  float* k_tile = q_tile + kTile * hs_pad;      // [32][HS+pad], lane = key
-  float* v_tile = k_tile + kTile * hs_pad;      // [32][HS+pad], lane = column
+  float* q_tile = smem;                     // [32][HS+pad], read broadcast
+  float* k_tile = q_tile + kTile * hs_pad;  // [32][HS+pad], lane = key
+  float* v_tile = k_tile + kTile * hs_pad;  // [32][HS+pad], lane = column
   const int q0 = blockIdx.x * kTile;
   const int b = blockIdx.y / d.NH;
   const int h = blockIdx.y % d.NH;
@@ -113,8 +113,8 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
       }
       const int j = k0 + lane;
       const bool valid = j <= tq;
-      const float s = valid ? d.scale * Dot(q_tile + r * hs_pad, k_tile + lane * hs_pad, d.HS)
-                            : -INFINITY;
+      const float s =
+          valid ? d.scale * Dot(q_tile + r * hs_pad, k_tile + lane * hs_pad, d.HS) : -INFINITY;
       const float m_new = fmaxf(m[rr], WarpMax(s));
       const float p = valid ? expf(s - m_new) : 0.0f;
       const float corr = expf(m[rr] - m_new);  // 0 for the first tile (m = -inf)
@@ -245,9 +245,9 @@ __global__ void AttentionBackwardKeyKernel(float* dqkv, const float* dsum, const
   extern __shared__ float4 smem4[];
   float* smem = reinterpret_cast<float*>(smem4);
   const int hs_pad = d.HS + kPad;
-  float* k_tile = smem;                      // read broadcast (one key row per step)
+  float* k_tile = smem;  // read broadcast (one key row per step)
   float* v_tile = k_tile + kTile * hs_pad;
-  float* q_tile = v_tile + kTile * hs_pad;   // lane = query
+  float* q_tile = v_tile + kTile * hs_pad;  // lane = query
   float* do_tile = q_tile + kTile * hs_pad;
   float* lse_tile = do_tile + kTile * hs_pad;
   float* d_tile = lse_tile + kTile;

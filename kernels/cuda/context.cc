@@ -39,7 +39,8 @@ absl::StatusOr<std::unique_ptr<CudaContext>> CudaContext::Create(int device) {
   CUDA_RETURN_IF_ERROR(
       cudaDeviceGetAttribute(&ctx->sm_count_, cudaDevAttrMultiProcessorCount, device));
   int smem = 0;
-  CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  CUDA_RETURN_IF_ERROR(
+      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   ctx->max_shared_bytes_ = static_cast<size_t>(smem);
   return ctx;
 }

@@ -41,15 +41,15 @@ class CudaBuffer final : public DeviceBuffer {
 // The scratch buffers an op may ask for. Two ops never hold the same slot at once because ops
 // run one after another on the stream and a slot's content does not outlive its op.
 enum class ScratchSlot : int {
-  kBf16A = 0,       // bf16 copy of a product's first operand
-  kBf16B,           // bf16 copy of the second operand
-  kBf16C,           // bf16 copy of a third operand (dout in MatmulBackward)
-  kLtWorkspace,     // cuBLASLt workspace
-  kReduce,          // per-block partial sums / counts
-  kSelectKeys,      // 32-bit keys of a top-k selection
-  kSelectState,     // radix-select state and per-block tie counts
-  kSort,            // radix sort buffers (encoder backward)
-  kSortTemp,        // CUB temporary storage
+  kBf16A = 0,    // bf16 copy of a product's first operand
+  kBf16B,        // bf16 copy of the second operand
+  kBf16C,        // bf16 copy of a third operand (dout in MatmulBackward)
+  kLtWorkspace,  // cuBLASLt workspace
+  kReduce,       // per-block partial sums / counts
+  kSelectKeys,   // 32-bit keys of a top-k selection
+  kSelectState,  // radix-select state and per-block tie counts
+  kSort,         // radix sort buffers (encoder backward)
+  kSortTemp,     // CUB temporary storage
   kCount,
 };
 

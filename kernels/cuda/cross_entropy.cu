@@ -80,12 +80,13 @@ __global__ void CrossEntropyKernel(float* losses, float* dlogits, const float* l
 }  // namespace
 
 absl::Status LaunchCrossEntropy(CudaContext& ctx, float* losses, float* dlogits,
-                                const float* logits, const int32_t* targets, int BT, int V,
-                                int Vp, float dloss_scale) {
+                                const float* logits, const int32_t* targets, int BT, int V, int Vp,
+                                float dloss_scale) {
   if (BT <= 0 || V <= 0 || Vp < V) {
-    return absl::InvalidArgumentError("CrossEntropyForwardBackward: need BT > 0, V > 0 and Vp >= V"
-                                      ", got BT=" + std::to_string(BT) + " V=" + std::to_string(V) +
-                                      " Vp=" + std::to_string(Vp));
+    return absl::InvalidArgumentError(
+        "CrossEntropyForwardBackward: need BT > 0, V > 0 and Vp >= V"
+        ", got BT=" +
+        std::to_string(BT) + " V=" + std::to_string(V) + " Vp=" + std::to_string(Vp));
   }
   if (losses == nullptr || logits == nullptr || targets == nullptr) {
     return absl::InvalidArgumentError(

@@ -14,12 +14,11 @@ namespace sparsescale::kernels::cuda {
 
 inline absl::Status CudaError(cudaError_t err, const char* expr, const char* file, int line) {
   return absl::InternalError(std::string(file) + ":" + std::to_string(line) + ": " + expr +
-                             " failed: " + cudaGetErrorName(err) + " (" +
-                             cudaGetErrorString(err) + ")");
+                             " failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) +
+                             ")");
 }
 
-inline absl::Status CublasError(cublasStatus_t err, const char* expr, const char* file,
-                                int line) {
+inline absl::Status CublasError(cublasStatus_t err, const char* expr, const char* file, int line) {
   return absl::InternalError(std::string(file) + ":" + std::to_string(line) + ": " + expr +
                              " failed: cuBLAS status " + std::to_string(static_cast<int>(err)));
 }
@@ -32,22 +31,20 @@ inline unsigned int BlocksFor(size_t n, unsigned int threads) {
 
 }  // namespace sparsescale::kernels::cuda
 
-#define CUDA_RETURN_IF_ERROR(expr)                                                  \
-  do {                                                                              \
-    const cudaError_t ss_cuda_err_ = (expr);                                        \
-    if (ss_cuda_err_ != cudaSuccess) {                                              \
-      return ::sparsescale::kernels::cuda::CudaError(ss_cuda_err_, #expr, __FILE__, \
-                                                     __LINE__);                     \
-    }                                                                               \
+#define CUDA_RETURN_IF_ERROR(expr)                                                             \
+  do {                                                                                         \
+    const cudaError_t ss_cuda_err_ = (expr);                                                   \
+    if (ss_cuda_err_ != cudaSuccess) {                                                         \
+      return ::sparsescale::kernels::cuda::CudaError(ss_cuda_err_, #expr, __FILE__, __LINE__); \
+    }                                                                                          \
   } while (false)
 
-#define CUBLAS_RETURN_IF_ERROR(expr)                                                  \
-  do {                                                                                \
-    const cublasStatus_t ss_cublas_err_ = (expr);                                     \
-    if (ss_cublas_err_ != CUBLAS_STATUS_SUCCESS) {                                    \
-      return ::sparsescale::kernels::cuda::CublasError(ss_cublas_err_, #expr, __FILE__, \
-                                                       __LINE__);                     \
-    }                                                                                 \
+#define CUBLAS_RETURN_IF_ERROR(expr)                                                               \
+  do {                                                                                             \
+    const cublasStatus_t ss_cublas_err_ = (expr);                                                  \
+    if (ss_cublas_err_ != CUBLAS_STATUS_SUCCESS) {                                                 \
+      return ::sparsescale::kernels::cuda::CublasError(ss_cublas_err_, #expr, __FILE__, __LINE__); \
+    }                                                                                              \
   } while (false)
 
 // Checks the launch just issued (configuration errors and earlier asynchronous faults).

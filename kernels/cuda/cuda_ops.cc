@@ -89,8 +89,8 @@ class CudaOps final : public Ops {
     return LaunchAccumulate(*ctx_, y, x, n);
   }
 
-  absl::Status EncoderForward(float* out, const int32_t* tokens, const float* wte,
-                              const float* wpe, int B, int T, int C, int V) override {
+  absl::Status EncoderForward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
+                              int B, int T, int C, int V) override {
     return LaunchEncoderForward(*ctx_, out, tokens, wte, wpe, B, T, C, V);
   }
 
@@ -143,8 +143,7 @@ class CudaOps final : public Ops {
   }
 
  private:
-  absl::Status Copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                    const char* op) {
+  absl::Status Copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* op) {
     if (bytes == 0) {
       return absl::OkStatus();
     }

@@ -30,8 +30,8 @@ TEST_F(CudaOpsTest, MatmulForwardMatchesCpuWithinBf16Tolerance) {
   std::vector<float> want(size_t(BT) * OC);
   ASSERT_TRUE(cpu_->MatmulForward(want.data(), inp.data(), w.data(), bias.data(), BT, C, OC).ok());
   auto d_inp = Up(inp), d_w = Up(w), d_bias = Up(bias), d_out = Up(std::vector<float>(want.size()));
-  ASSERT_TRUE(gpu_->MatmulForward(d_out->f32(), d_inp->f32(), d_w->f32(), d_bias->f32(), BT, C, OC)
-                  .ok());
+  ASSERT_TRUE(
+      gpu_->MatmulForward(d_out->f32(), d_inp->f32(), d_w->f32(), d_bias->f32(), BT, C, OC).ok());
   EXPECT_EQ(ExpectClose(Down(*d_out, want.size()), want, kBf16Tol, "out"), 0);
 }
 
@@ -44,9 +44,11 @@ TEST_F(CudaOpsTest, MatmulBackwardAccumulatesLikeCpu) {
   auto g_dinp = Up(dinp), g_dw = Up(dw), g_db = Up(db);
   auto g_dout = Up(dout), g_inp = Up(inp), g_w = Up(w);
   ASSERT_TRUE(cpu_->MatmulBackward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(),
-                                   w.data(), BT, C, OC).ok());
+                                   w.data(), BT, C, OC)
+                  .ok());
   ASSERT_TRUE(gpu_->MatmulBackward(g_dinp->f32(), g_dw->f32(), g_db->f32(), g_dout->f32(),
-                                   g_inp->f32(), g_w->f32(), BT, C, OC).ok());
+                                   g_inp->f32(), g_w->f32(), BT, C, OC)
+                  .ok());
   EXPECT_EQ(ExpectClose(Down(*g_dinp, dinp.size()), dinp, kBf16Tol, "dinp"), 0);
   EXPECT_EQ(ExpectClose(Down(*g_dw, dw.size()), dw, kBf16Tol, "dweight"), 0);
   EXPECT_EQ(ExpectClose(Down(*g_db, db.size()), db, kFp32Tol, "dbias"), 0);
@@ -61,33 +63,41 @@ TEST_F(CudaOpsTest, GemmMatchesCpuForEveryTransposeWithPaddedLeadingDimensions) 
       auto B = RandomFloats(size_t(tb ? N : K) * ldb, 20 + tb);
       auto Cm = RandomFloats(size_t(M) * ldc, 30);
       auto gA = Up(A), gB = Up(B), gC = Up(Cm);
-      ASSERT_TRUE(cpu_->Gemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, Cm.data(),
-                             ldc).ok());
-      ASSERT_TRUE(gpu_->Gemm(ta, tb, M, N, K, 0.5f, gA->f32(), lda, gB->f32(), ldb, 2.0f,
-                             gC->f32(), ldc).ok());
-      EXPECT_EQ(ExpectClose(Down(*gC, Cm.size()), Cm, kBf16Tol,
-                            "C(trans_a=" + std::to_string(ta) + ",trans_b=" + std::to_string(tb) + ")"),
-                0);
+      ASSERT_TRUE(
+          cpu_->Gemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, Cm.data(), ldc)
+              .ok());
+      ASSERT_TRUE(
+          gpu_->Gemm(ta, tb, M, N, K, 0.5f, gA->f32(), lda, gB->f32(), ldb, 2.0f, gC->f32(), ldc)
+              .ok());
+      EXPECT_EQ(
+          ExpectClose(Down(*gC, Cm.size()), Cm, kBf16Tol,
+                      "C(trans_a=" + std::to_string(ta) + ",trans_b=" + std::to_string(tb) + ")"),
+          0);
     }
   }
 }
 
 TEST_F(CudaOpsTest, LayerNormForwardAndBackwardMatchCpu) {
   const int N = 50, C = 200;
-  auto x = RandomFloats(size_t(N) * C, 40, -2.0f, 3.0f), w = RandomFloats(C, 41), b = RandomFloats(C, 42);
+  auto x = RandomFloats(size_t(N) * C, 40, -2.0f, 3.0f), w = RandomFloats(C, 41),
+       b = RandomFloats(C, 42);
   auto dout = RandomFloats(x.size(), 43);
   std::vector<float> out(x.size()), mean(N), rstd(N);
   auto dinp = RandomFloats(x.size(), 44), dw = RandomFloats(C, 45), db = RandomFloats(C, 46);
   auto gx = Up(x), gw = Up(w), gb = Up(b), gout = Up(out), gmean = Up(mean), grstd = Up(rstd);
   auto gdout = Up(dout), gdinp = Up(dinp), gdw = Up(dw), gdb = Up(db);
   ASSERT_TRUE(cpu_->LayerNormForward(out.data(), mean.data(), rstd.data(), x.data(), w.data(),
-                                     b.data(), N, C, 1e-5f).ok());
+                                     b.data(), N, C, 1e-5f)
+                  .ok());
   ASSERT_TRUE(cpu_->LayerNormBackward(dinp.data(), dw.data(), db.data(), dout.data(), x.data(),
-                                      w.data(), mean.data(), rstd.data(), N, C).ok());
+                                      w.data(), mean.data(), rstd.data(), N, C)
+                  .ok());
   ASSERT_TRUE(gpu_->LayerNormForward(gout->f32(), gmean->f32(), grstd->f32(), gx->f32(), gw->f32(),
-                                     gb->f32(), N, C, 1e-5f).ok());
-  ASSERT_TRUE(gpu_->LayerNormBackward(gdinp->f32(), gdw->f32(), gdb->f32(), gdout->f32(),
-                                      gx->f32(), gw->f32(), gmean->f32(), grstd->f32(), N, C).ok());
+                                     gb->f32(), N, C, 1e-5f)
+                  .ok());
+  ASSERT_TRUE(gpu_->LayerNormBackward(gdinp->f32(), gdw->f32(), gdb->f32(), gdout->f32(), gx->f32(),
+                                      gw->f32(), gmean->f32(), grstd->f32(), N, C)
+                  .ok());
   EXPECT_EQ(ExpectClose(Down(*gout, out.size()), out, kFp32Tol * 10, "out"), 0);
   EXPECT_EQ(ExpectClose(Down(*grstd, N), rstd, kFp32Tol * 10, "rstd"), 0);
   EXPECT_EQ(ExpectClose(Down(*gdinp, dinp.size()), dinp, kLongSumTol, "dinp"), 0);
@@ -137,15 +147,18 @@ TEST_F(CudaOpsTest, EncoderMatchesCpuAndBackwardIsDeterministic) {
   auto dout = RandomFloats(size_t(B) * T * C, 73);
   std::vector<float> out(dout.size()), dwte(wte.size()), dwpe(wpe.size());
   auto gtok = Up(tokens), gwte = Up(wte), gwpe = Up(wpe), gdout = Up(dout), gout = Up(out);
-  ASSERT_TRUE(cpu_->EncoderForward(out.data(), tokens.data(), wte.data(), wpe.data(), B, T, C, V).ok());
-  ASSERT_TRUE(gpu_->EncoderForward(gout->f32(), gtok->i32(), gwte->f32(), gwpe->f32(), B, T, C, V).ok());
+  ASSERT_TRUE(
+      cpu_->EncoderForward(out.data(), tokens.data(), wte.data(), wpe.data(), B, T, C, V).ok());
+  ASSERT_TRUE(
+      gpu_->EncoderForward(gout->f32(), gtok->i32(), gwte->f32(), gwpe->f32(), B, T, C, V).ok());
   EXPECT_EQ(Down(*gout, out.size()), out);
-  ASSERT_TRUE(cpu_->EncoderBackward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), B, T, C).ok());
+  ASSERT_TRUE(
+      cpu_->EncoderBackward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), B, T, C).ok());
   std::vector<float> first;
   for (int run = 0; run < 2; ++run) {
     auto gdwte = Up(std::vector<float>(wte.size())), gdwpe = Up(std::vector<float>(wpe.size()));
-    ASSERT_TRUE(gpu_->EncoderBackward(gdwte->f32(), gdwpe->f32(), gdout->f32(), gtok->i32(), B, T,
-                                      C).ok());
+    ASSERT_TRUE(
+        gpu_->EncoderBackward(gdwte->f32(), gdwpe->f32(), gdout->f32(), gtok->i32(), B, T, C).ok());
     auto got = Down(*gdwte, dwte.size());
     EXPECT_EQ(ExpectClose(got, dwte, kFp32Tol, "dwte"), 0);
     EXPECT_EQ(ExpectClose(Down(*gdwpe, dwpe.size()), dwpe, kFp32Tol, "dwpe"), 0);
@@ -172,11 +185,13 @@ TEST_F(CudaOpsTest, AttentionForwardAndBackwardMatchCpu) {
   auto gqkv = Up(qkv), gdout = Up(dout), gdqkv = Up(dqkv), gout = Up(out), gatt = Up(att),
        gdatt = Up(datt);
   ASSERT_TRUE(cpu_->AttentionForward(out.data(), att.data(), qkv.data(), s).ok());
-  ASSERT_TRUE(cpu_->AttentionBackward(dqkv.data(), datt.data(), dout.data(), qkv.data(), att.data(),
-                                      s).ok());
+  ASSERT_TRUE(
+      cpu_->AttentionBackward(dqkv.data(), datt.data(), dout.data(), qkv.data(), att.data(), s)
+          .ok());
   ASSERT_TRUE(gpu_->AttentionForward(gout->f32(), gatt->f32(), gqkv->f32(), s).ok());
-  ASSERT_TRUE(gpu_->AttentionBackward(gdqkv->f32(), gdatt->f32(), gdout->f32(), gqkv->f32(),
-                                      gatt->f32(), s).ok());
+  ASSERT_TRUE(
+      gpu_->AttentionBackward(gdqkv->f32(), gdatt->f32(), gdout->f32(), gqkv->f32(), gatt->f32(), s)
+          .ok());
   EXPECT_EQ(ExpectClose(Down(*gout, n_out), out, kLongSumTol, "out"), 0);
   EXPECT_EQ(ExpectClose(Down(*gdqkv, n_qkv), dqkv, kLongSumTol, "dqkv"), 0);
 }
@@ -187,10 +202,12 @@ TEST_F(CudaOpsTest, CrossEntropyInPlaceMatchesCpu) {
   auto targets = RandomTokens(BT, V, 91);
   std::vector<float> losses(BT), dlogits(logits.size());
   ASSERT_TRUE(cpu_->CrossEntropyForwardBackward(losses.data(), dlogits.data(), logits.data(),
-                                                targets.data(), BT, V, Vp, 1.0f / BT).ok());
+                                                targets.data(), BT, V, Vp, 1.0f / BT)
+                  .ok());
   auto glogits = Up(logits), gtargets = Up(targets), glosses = Up(losses);
   ASSERT_TRUE(gpu_->CrossEntropyForwardBackward(glosses->f32(), glogits->f32(), glogits->f32(),
-                                                gtargets->i32(), BT, V, Vp, 1.0f / BT).ok());
+                                                gtargets->i32(), BT, V, Vp, 1.0f / BT)
+                  .ok());
   EXPECT_EQ(ExpectClose(Down(*glosses, BT), losses, kLongSumTol, "losses"), 0);
   EXPECT_EQ(ExpectClose(Down(*glogits, logits.size()), dlogits, kLongSumTol, "dlogits"), 0);
 }
@@ -209,7 +226,8 @@ TEST_F(CudaOpsTest, AdamWMatchesCpuAndZeroesMaskedEntries) {
   params.grad_scale = 0.5f;
   auto gp = Up(p), gg = Up(g), gm = Up(m), gv = Up(v), gmask = Up(mask);
   ASSERT_TRUE(cpu_->AdamW(p.data(), g.data(), m.data(), v.data(), mask.data(), n, params).ok());
-  ASSERT_TRUE(gpu_->AdamW(gp->f32(), gg->f32(), gm->f32(), gv->f32(), gmask->f32(), n, params).ok());
+  ASSERT_TRUE(
+      gpu_->AdamW(gp->f32(), gg->f32(), gm->f32(), gv->f32(), gmask->f32(), n, params).ok());
   const auto got = Down(*gp, n);
   EXPECT_EQ(ExpectClose(got, p, kFp32Tol, "params"), 0);
   EXPECT_EQ(ExpectClose(Down(*gm, n), m, kFp32Tol, "m"), 0);
@@ -244,15 +262,15 @@ TEST_F(CudaOpsTest, BadShapesAreInvalidArgument) {
       gpu_->MatmulForward(buf->f32(), buf->f32(), buf->f32(), nullptr, 0, 4, 4)));
   EXPECT_TRUE(absl::IsInvalidArgument(
       gpu_->Gemm(false, false, 4, 4, 4, 1.0f, buf->f32(), 2, buf->f32(), 4, 0.0f, buf->f32(), 4)));
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      gpu_->NmMask(buf->f32(), buf->f32(), 2, 6, 2, 4, 6)));
+  EXPECT_TRUE(absl::IsInvalidArgument(gpu_->NmMask(buf->f32(), buf->f32(), 2, 6, 2, 4, 6)));
   EXPECT_TRUE(absl::IsInvalidArgument(gpu_->MagnitudeMask(buf->f32(), buf->f32(), 8, 9)));
   AttentionShape s;
   s.B = 1;
   s.T = 2;
   s.NH = 1;
   s.HS = 6;  // not a multiple of 4
-  EXPECT_TRUE(absl::IsInvalidArgument(gpu_->AttentionForward(buf->f32(), buf->f32(), buf->f32(), s)));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(gpu_->AttentionForward(buf->f32(), buf->f32(), buf->f32(), s)));
 }
 
 }  // namespace

@@ -85,7 +85,8 @@ class CudaTest : public ::testing::Test {
       ADD_FAILURE() << buffer.status().ToString();
       return nullptr;
     }
-    const absl::Status s = gpu_->CopyToDevice((*buffer)->data(), host.data(), host.size() * sizeof(T));
+    const absl::Status s =
+        gpu_->CopyToDevice((*buffer)->data(), host.data(), host.size() * sizeof(T));
     EXPECT_TRUE(s.ok()) << s.ToString();
     return std::move(buffer).value();
   }

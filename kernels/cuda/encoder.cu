@@ -23,9 +23,9 @@ __global__ void EncoderForwardKernel(float* out, const int32_t* tokens, const fl
     const int c = static_cast<int>(i % C);
     const int t = static_cast<int>(bt % T);
     const int token = tokens[bt];
-    out[i] = (token < 0 || token >= V) ? __int_as_float(0x7fc00000)
-                                       : wte[static_cast<size_t>(token) * C + c] +
-                                             wpe[static_cast<size_t>(t) * C + c];
+    out[i] = (token < 0 || token >= V)
+                 ? __int_as_float(0x7fc00000)
+                 : wte[static_cast<size_t>(token) * C + c] + wpe[static_cast<size_t>(t) * C + c];
   }
 }
 
@@ -87,13 +87,11 @@ absl::Status WteBackward(CudaContext& ctx, float* dwte, const float* dout, const
   IotaKernel<<<(BT + kThreads - 1) / kThreads, kThreads, 0, ctx.stream()>>>(positions, BT);
   RETURN_IF_LAUNCH_FAILED();
   size_t temp_bytes = 0;
-  CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, tokens, sorted_tokens,
-                                                       positions, sorted_pos, BT, 0, 32,
-                                                       ctx.stream()));
+  CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(
+      nullptr, temp_bytes, tokens, sorted_tokens, positions, sorted_pos, BT, 0, 32, ctx.stream()));
   ASSIGN_OR_RETURN(void* temp, ctx.Scratch(ScratchSlot::kSortTemp, temp_bytes));
-  CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, tokens, sorted_tokens,
-                                                       positions, sorted_pos, BT, 0, 32,
-                                                       ctx.stream()));
+  CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(
+      temp, temp_bytes, tokens, sorted_tokens, positions, sorted_pos, BT, 0, 32, ctx.stream()));
   WteBackwardKernel<<<BT, kThreads, 0, ctx.stream()>>>(dwte, dout, sorted_tokens, sorted_pos, BT,
                                                        C);
   RETURN_IF_LAUNCH_FAILED();
@@ -103,8 +101,7 @@ absl::Status WteBackward(CudaContext& ctx, float* dwte, const float* dout, const
 }  // namespace
 
 absl::Status LaunchEncoderForward(CudaContext& ctx, float* out, const int32_t* tokens,
-                                  const float* wte, const float* wpe, int B, int T, int C,
-                                  int V) {
+                                  const float* wte, const float* wpe, int B, int T, int C, int V) {
   RETURN_IF_ERROR(CheckShape("EncoderForward", B, T, C));
   if (V <= 0) {
     return absl::InvalidArgumentError("EncoderForward: V must be positive");
@@ -113,8 +110,8 @@ absl::Status LaunchEncoderForward(CudaContext& ctx, float* out, const int32_t* t
     return absl::InvalidArgumentError("EncoderForward: out, tokens, wte and wpe must be non-null");
   }
   const size_t total = static_cast<size_t>(B) * T * C;
-  EncoderForwardKernel<<<Blocks(total), kThreads, 0, ctx.stream()>>>(out, tokens, wte, wpe,
-                                                                     B * T, T, C, V);
+  EncoderForwardKernel<<<Blocks(total), kThreads, 0, ctx.stream()>>>(out, tokens, wte, wpe, B * T,
+                                                                     T, C, V);
   RETURN_IF_LAUNCH_FAILED();
   return absl::OkStatus();
 }
@@ -129,8 +126,8 @@ absl::Status LaunchEncoderBackward(CudaContext& ctx, float* dwte, float* dwpe, c
     RETURN_IF_ERROR(WteBackward(ctx, dwte, dout, tokens, B * T, C));
   }
   if (dwpe != nullptr) {
-    WpeBackwardKernel<<<Blocks(static_cast<size_t>(T) * C), kThreads, 0, ctx.stream()>>>(
-        dwpe, dout, B, T, C);
+    WpeBackwardKernel<<<Blocks(static_cast<size_t>(T) * C), kThreads, 0, ctx.stream()>>>(dwpe, dout,
+                                                                                         B, T, C);
     RETURN_IF_LAUNCH_FAILED();
   }
   return absl::OkStatus();

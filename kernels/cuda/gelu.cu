@@ -53,8 +53,8 @@ absl::Status LaunchGeluForward(CudaContext& ctx, float* out, const float* inp, s
   return absl::OkStatus();
 }
 
-absl::Status LaunchGeluBackward(CudaContext& ctx, float* dinp, const float* inp,
-                                const float* dout, size_t n) {
+absl::Status LaunchGeluBackward(CudaContext& ctx, float* dinp, const float* inp, const float* dout,
+                                size_t n) {
   if (n == 0) {
     return absl::OkStatus();
   }

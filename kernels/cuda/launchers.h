@@ -24,13 +24,13 @@ absl::Status LaunchApplyMask(CudaContext& ctx, float* x, const float* mask, size
 
 // gelu.cu
 absl::Status LaunchGeluForward(CudaContext& ctx, float* out, const float* inp, size_t n);
-absl::Status LaunchGeluBackward(CudaContext& ctx, float* dinp, const float* inp,
-                                const float* dout, size_t n);
+absl::Status LaunchGeluBackward(CudaContext& ctx, float* dinp, const float* inp, const float* dout,
+                                size_t n);
 
 // layernorm.cu
 absl::Status LaunchLayerNormForward(CudaContext& ctx, float* out, float* mean, float* rstd,
-                                    const float* inp, const float* weight, const float* bias,
-                                    int N, int C, float eps);
+                                    const float* inp, const float* weight, const float* bias, int N,
+                                    int C, float eps);
 absl::Status LaunchLayerNormBackward(CudaContext& ctx, float* dinp, float* dweight, float* dbias,
                                      const float* dout, const float* inp, const float* weight,
                                      const float* mean, const float* rstd, int N, int C);
@@ -48,8 +48,8 @@ absl::Status LaunchMatmulForwardBf16(CudaContext& ctx, float* out, const void* i
                                      const void* weight16, const float* bias, int BT, int C,
                                      int OC);
 absl::Status LaunchMatmulBackward(CudaContext& ctx, float* dinp, float* dweight, float* dbias,
-                                  const float* dout, const float* inp, const float* weight,
-                                  int BT, int C, int OC);
+                                  const float* dout, const float* inp, const float* weight, int BT,
+                                  int C, int OC);
 
 // encoder.cu
 absl::Status LaunchEncoderForward(CudaContext& ctx, float* out, const int32_t* tokens,
@@ -67,8 +67,8 @@ absl::Status LaunchAttentionBackward(CudaContext& ctx, float* dqkv, float* scrat
 
 // cross_entropy.cu
 absl::Status LaunchCrossEntropy(CudaContext& ctx, float* losses, float* dlogits,
-                                const float* logits, const int32_t* targets, int BT, int V,
-                                int Vp, float dloss_scale);
+                                const float* logits, const int32_t* targets, int BT, int V, int Vp,
+                                float dloss_scale);
 
 // adamw.cu
 absl::Status LaunchAdamW(CudaContext& ctx, float* params, const float* grads, float* m, float* v,

@@ -133,8 +133,8 @@ absl::Status CheckShape(const char* op, int N, int C) {
 }  // namespace
 
 absl::Status LaunchLayerNormForward(CudaContext& ctx, float* out, float* mean, float* rstd,
-                                    const float* inp, const float* weight, const float* bias,
-                                    int N, int C, float eps) {
+                                    const float* inp, const float* weight, const float* bias, int N,
+                                    int C, float eps) {
   RETURN_IF_ERROR(CheckShape("LayerNormForward", N, C));
   if (out == nullptr || mean == nullptr || rstd == nullptr || inp == nullptr || weight == nullptr) {
     return absl::InvalidArgumentError(
@@ -168,8 +168,8 @@ absl::Status LaunchLayerNormBackward(CudaContext& ctx, float* dinp, float* dweig
   if (dweight == nullptr && dbias == nullptr) {
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(void* scratch, ctx.Scratch(ScratchSlot::kReduce,
-                                               sizeof(float2) * kRowChunks * static_cast<size_t>(C)));
+  ASSIGN_OR_RETURN(void* scratch, ctx.Scratch(ScratchSlot::kReduce, sizeof(float2) * kRowChunks *
+                                                                        static_cast<size_t>(C)));
   float2* partial = static_cast<float2*>(scratch);
   constexpr unsigned int kThreads = 128;
   const dim3 grid((C + kThreads - 1) / kThreads, kRowChunks);

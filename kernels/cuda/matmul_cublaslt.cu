@@ -118,9 +118,7 @@ struct LtLayoutDeleter {
   void operator()(cublasLtMatrixLayoutOpaque_t* d) const { cublasLtMatrixLayoutDestroy(d); }
 };
 struct LtPreferenceDeleter {
-  void operator()(cublasLtMatmulPreferenceOpaque_t* d) const {
-    cublasLtMatmulPreferenceDestroy(d);
-  }
+  void operator()(cublasLtMatmulPreferenceOpaque_t* d) const { cublasLtMatmulPreferenceDestroy(d); }
 };
 using LtMatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, LtMatmulDescDeleter>;
 using LtLayout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LtLayoutDeleter>;
@@ -149,12 +147,21 @@ struct LtProduct {
 };
 
 absl::StatusOr<cublasLtMatmulAlgo_t> ChooseAlgo(CudaContext& ctx, const LtProduct& p,
-                                                cublasLtMatmulDesc_t desc,
-                                                cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                                cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                                                cublasLtMatrixLayout_t b,
                                                 cublasLtMatrixLayout_t d) {
-  const CudaContext::LtKey key = {p.trans_a, p.trans_b, p.m, p.n, p.k, p.lda, p.ldb, p.ldd,
-                                  p.bias != nullptr, AlignmentOf(p.A) * 1000 + AlignmentOf(p.B),
-                                  AlignmentOf(p.D), p.beta != 0.0f};
+  const CudaContext::LtKey key = {p.trans_a,
+                                  p.trans_b,
+                                  p.m,
+                                  p.n,
+                                  p.k,
+                                  p.lda,
+                                  p.ldb,
+                                  p.ldd,
+                                  p.bias != nullptr,
+                                  AlignmentOf(p.A) * 1000 + AlignmentOf(p.B),
+                                  AlignmentOf(p.D),
+                                  p.beta != 0.0f};
   auto it = ctx.lt_algo_cache().find(key);
   if (it != ctx.lt_algo_cache().end()) {
     return it->second;
@@ -194,21 +201,21 @@ absl::Status RunLt(CudaContext& ctx, const LtProduct& p) {
   LtMatmulDesc desc(raw_desc);
   const cublasOperation_t op_a = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSA,
-                                                        &op_a, sizeof(op_a)));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSB,
-                                                        &op_b, sizeof(op_b)));
+  CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
+  CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
   if (p.bias != nullptr) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
-        raw_desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                          &epilogue, sizeof(epilogue)));
     CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
         raw_desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)));
   }
-  ASSIGN_OR_RETURN(LtLayout a, MakeLayout(CUDA_R_16BF, p.trans_a ? p.k : p.m,
-                                          p.trans_a ? p.m : p.k, p.lda));
-  ASSIGN_OR_RETURN(LtLayout b, MakeLayout(CUDA_R_16BF, p.trans_b ? p.n : p.k,
-                                          p.trans_b ? p.k : p.n, p.ldb));
+  ASSIGN_OR_RETURN(LtLayout a,
+                   MakeLayout(CUDA_R_16BF, p.trans_a ? p.k : p.m, p.trans_a ? p.m : p.k, p.lda));
+  ASSIGN_OR_RETURN(LtLayout b,
+                   MakeLayout(CUDA_R_16BF, p.trans_b ? p.n : p.k, p.trans_b ? p.k : p.n, p.ldb));
   ASSIGN_OR_RETURN(LtLayout d, MakeLayout(CUDA_R_32F, p.m, p.n, p.ldd));
   ASSIGN_OR_RETURN(cublasLtMatmulAlgo_t algo,
                    ChooseAlgo(ctx, p, raw_desc, a.get(), b.get(), d.get()));
@@ -221,9 +228,8 @@ absl::Status RunLt(CudaContext& ctx, const LtProduct& p) {
 
 // Row-major C[M,N] = alpha op(A) op(B) + beta C (+ bias[N] per column) from bf16 operands.
 absl::Status RowMajorProduct(CudaContext& ctx, bool trans_a, bool trans_b, int M, int N, int K,
-                             float alpha, const __nv_bfloat16* A, int lda,
-                             const __nv_bfloat16* B, int ldb, float beta, float* C, int ldc,
-                             const float* bias) {
+                             float alpha, const __nv_bfloat16* A, int lda, const __nv_bfloat16* B,
+                             int ldb, float beta, float* C, int ldc, const float* bias) {
   const LtProduct p{trans_b, trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, bias};
   return RunLt(ctx, p);
 }
@@ -231,14 +237,14 @@ absl::Status RowMajorProduct(CudaContext& ctx, bool trans_a, bool trans_b, int M
 absl::Status CheckGemmShape(bool trans_a, bool trans_b, int M, int N, int K, int lda, int ldb,
                             int ldc) {
   if (M <= 0 || N <= 0 || K <= 0) {
-    return absl::InvalidArgumentError("Gemm: M, N and K must be positive, got M=" +
-                                      std::to_string(M) + " N=" + std::to_string(N) +
-                                      " K=" + std::to_string(K));
+    return absl::InvalidArgumentError(
+        "Gemm: M, N and K must be positive, got M=" + std::to_string(M) +
+        " N=" + std::to_string(N) + " K=" + std::to_string(K));
   }
   if (lda < (trans_a ? M : K) || ldb < (trans_b ? K : N) || ldc < N) {
-    return absl::InvalidArgumentError("Gemm: leading dimension too small (lda=" +
-                                      std::to_string(lda) + " ldb=" + std::to_string(ldb) +
-                                      " ldc=" + std::to_string(ldc) + ")");
+    return absl::InvalidArgumentError(
+        "Gemm: leading dimension too small (lda=" + std::to_string(lda) +
+        " ldb=" + std::to_string(ldb) + " ldc=" + std::to_string(ldc) + ")");
   }
   return absl::OkStatus();
 }
@@ -281,8 +287,7 @@ absl::Status LaunchMatmulForward(CudaContext& ctx, float* out, const float* inp,
   ASSIGN_OR_RETURN(__nv_bfloat16 * w16, Bf16Scratch(ctx, ScratchSlot::kBf16B, n_w));
   const ConvertJob jobs[2] = {{inp, inp16, n_inp}, {weight, w16, n_w}};
   RETURN_IF_ERROR(Convert(ctx, 2, jobs));
-  return RowMajorProduct(ctx, false, true, BT, OC, C, 1.0f, inp16, C, w16, C, 0.0f, out, OC,
-                         bias);
+  return RowMajorProduct(ctx, false, true, BT, OC, C, 1.0f, inp16, C, w16, C, 0.0f, out, OC, bias);
 }
 
 absl::Status LaunchMatmulForwardBf16(CudaContext& ctx, float* out, const void* inp16,
@@ -300,8 +305,8 @@ absl::Status LaunchMatmulForwardBf16(CudaContext& ctx, float* out, const void* i
 }
 
 absl::Status LaunchMatmulBackward(CudaContext& ctx, float* dinp, float* dweight, float* dbias,
-                                  const float* dout, const float* inp, const float* weight,
-                                  int BT, int C, int OC) {
+                                  const float* dout, const float* inp, const float* weight, int BT,
+                                  int C, int OC) {
   if (BT <= 0 || C <= 0 || OC <= 0) {
     return absl::InvalidArgumentError("MatmulBackward: BT, C and OC must be positive");
   }
@@ -327,14 +332,14 @@ absl::Status LaunchMatmulBackward(CudaContext& ctx, float* dinp, float* dweight,
                                   dweight, C, nullptr));
   if (dbias != nullptr) {
     ASSIGN_OR_RETURN(void* scratch, ctx.Scratch(ScratchSlot::kReduce,
-                                                 sizeof(float) * kBiasRowChunks * size_t(OC)));
+                                                sizeof(float) * kBiasRowChunks * size_t(OC)));
     float* partial = static_cast<float*>(scratch);
     constexpr unsigned int kThreads = 128;
     BiasPartialKernel<<<dim3((OC + kThreads - 1) / kThreads, kBiasRowChunks), kThreads, 0,
                         ctx.stream()>>>(partial, dout, BT, OC);
     RETURN_IF_LAUNCH_FAILED();
-    BiasFinishKernel<<<(OC + kThreads - 1) / kThreads, kThreads, 0, ctx.stream()>>>(dbias,
-                                                                                   partial, OC);
+    BiasFinishKernel<<<(OC + kThreads - 1) / kThreads, kThreads, 0, ctx.stream()>>>(dbias, partial,
+                                                                                    OC);
     RETURN_IF_LAUNCH_FAILED();
   }
   return absl::OkStatus();

@@ -29,8 +29,8 @@ absl::StatusOr<int> EnvInt(const char* name, int fallback) {
   errno = 0;
   const long parsed = std::strtol(v, &end, 10);
   if (errno != 0 || *end != '\0' || parsed < 0 || parsed > 1 << 20) {
-    return absl::InvalidArgumentError(std::string(name) + ": must be a non-negative integer, got \"" +
-                                      v + "\"");
+    return absl::InvalidArgumentError(std::string(name) +
+                                      ": must be a non-negative integer, got \"" + v + "\"");
   }
   return static_cast<int>(parsed);
 }
@@ -129,9 +129,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Ops& ops,
                                                                    const std::string& unique_id,
                                                                    int rank, int world_size) {
   if (world_size < 1 || rank < 0 || rank >= world_size) {
-    return absl::InvalidArgumentError("NCCL: need 0 <= rank < world_size, got rank=" +
-                                      std::to_string(rank) + " world_size=" +
-                                      std::to_string(world_size));
+    return absl::InvalidArgumentError(
+        "NCCL: need 0 <= rank < world_size, got rank=" + std::to_string(rank) +
+        " world_size=" + std::to_string(world_size));
   }
   CudaContext* ctx = ContextOf(ops);
   if (ctx == nullptr) {

@@ -105,8 +105,10 @@ TEST_F(NcclSingleRankTest, AllReduceOverOneRankLeavesDataUnchanged) {
 }
 
 TEST_F(NcclSingleRankTest, BadRankIsInvalidArgument) {
-  EXPECT_TRUE(absl::IsInvalidArgument(MakeNcclCommunicator(*gpu_, std::string(128, 'a'), 1, 1).status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(MakeNcclCommunicator(*cpu_, std::string(128, 'a'), 0, 1).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(MakeNcclCommunicator(*gpu_, std::string(128, 'a'), 1, 1).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(MakeNcclCommunicator(*cpu_, std::string(128, 'a'), 0, 1).status()));
 }
 
 }  // namespace

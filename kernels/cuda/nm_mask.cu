@@ -14,8 +14,8 @@ namespace {
 constexpr int kMaxM = 64;
 
 // One thread per group: rank each element within its group by (key desc, index asc).
-__global__ void GroupKeepKernel(float* mask, uint32_t* keys, const float* w, size_t groups,
-                                int n, int m) {
+__global__ void GroupKeepKernel(float* mask, uint32_t* keys, const float* w, size_t groups, int n,
+                                int m) {
   for (size_t g = blockIdx.x * size_t{blockDim.x} + threadIdx.x; g < groups;
        g += size_t{gridDim.x} * blockDim.x) {
     const size_t base = g * m;

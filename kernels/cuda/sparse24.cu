@@ -25,9 +25,9 @@
 namespace sparsescale::kernels::cuda {
 namespace {
 
-constexpr int kBM = 64;    // output features per block
-constexpr int kBN = 128;   // tokens per block
-constexpr int kBK = 64;    // input features per stage
+constexpr int kBM = 64;                // output features per block
+constexpr int kBN = 128;               // tokens per block
+constexpr int kBK = 64;                // input features per stage
 constexpr int kAStride = kBK / 2 + 8;  // bf16 per row of the compressed tile (padded)
 constexpr int kBStride = kBK + 8;      // bf16 per token row of the input tile (padded)
 constexpr int kThreads = 128;
@@ -162,7 +162,8 @@ __global__ void __launch_bounds__(kThreads)
                 (static_cast<uint32_t>(meta_s[(r + 8) * 4 + word]) << 16);
       }
       for (int nt = 0; nt < 8; ++nt) {
-        const __nv_bfloat16* brow = b_s + (warp_n + nt * 8 + group) * kBStride + step * 32 + 2 * tig;
+        const __nv_bfloat16* brow =
+            b_s + (warp_n + nt * 8 + group) * kBStride + step * 32 + 2 * tig;
         const uint32_t b[4] = {Pack(brow), Pack(brow + 8), Pack(brow + 16), Pack(brow + 24)};
         MmaSp(acc[0][nt], a[0], b, e[0]);
         MmaSp(acc[1][nt], a[1], b, e[1]);
@@ -209,8 +210,8 @@ absl::Status RecompressSparse24(Ops& ops, Sparse24Weight& sw, const float* w, co
   CUDA_RETURN_IF_ERROR(cudaMemsetAsync(bad, 0, sizeof(int), ctx->stream()));
   const size_t threads_total = static_cast<size_t>(sw.rows) * (sw.cols / 16);
   CompressKernel<<<BlocksFor(threads_total, 256), 256, 0, ctx->stream()>>>(
-      static_cast<__nv_bfloat16*>(sw.values->data()), static_cast<uint16_t*>(sw.meta->data()),
-      bad, w, mask, sw.rows, sw.cols);
+      static_cast<__nv_bfloat16*>(sw.values->data()), static_cast<uint16_t*>(sw.meta->data()), bad,
+      w, mask, sw.rows, sw.cols);
   RETURN_IF_LAUNCH_FAILED();
   int bad_host = 0;
   CUDA_RETURN_IF_ERROR(
@@ -226,8 +227,10 @@ absl::Status RecompressSparse24(Ops& ops, Sparse24Weight& sw, const float* w, co
 absl::StatusOr<Sparse24Weight> CompressSparse24(Ops& ops, const float* w, const float* mask,
                                                 int rows, int cols) {
   if (!Sparse24ShapeSupported(rows, cols)) {
-    return absl::InvalidArgumentError("sparse24: rows and cols must be positive multiples of 64, "
-                                      "got " + std::to_string(rows) + "x" + std::to_string(cols));
+    return absl::InvalidArgumentError(
+        "sparse24: rows and cols must be positive multiples of 64, "
+        "got " +
+        std::to_string(rows) + "x" + std::to_string(cols));
   }
   Sparse24Weight sw;
   sw.rows = rows;
@@ -245,7 +248,8 @@ absl::Status Sparse24MatmulForward(Ops& ops, float* out, const float* inp, const
     return absl::InvalidArgumentError("sparse24: BT must be positive and the weight compressed");
   }
   if (out == nullptr || inp == nullptr || reinterpret_cast<uintptr_t>(inp) % 16 != 0) {
-    return absl::InvalidArgumentError("sparse24: out and inp must be non-null, inp 16-byte aligned");
+    return absl::InvalidArgumentError(
+        "sparse24: out and inp must be non-null, inp 16-byte aligned");
   }
   const dim3 grid((BT + kBN - 1) / kBN, w.rows / kBM);
   Sparse24MatmulKernel<<<grid, kThreads, 0, ctx->stream()>>>(

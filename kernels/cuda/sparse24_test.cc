@@ -33,11 +33,13 @@ TEST_F(Sparse24Test, ForwardMatchesCpuDenseProductOfMaskedWeight) {
   for (size_t i = 0; i < w.size(); ++i) {
     masked[i] = w[i] * mask[i];
   }
-  ASSERT_TRUE(cpu_->MatmulForward(want.data(), inp.data(), masked.data(), bias.data(), BT, C, OC).ok());
+  ASSERT_TRUE(
+      cpu_->MatmulForward(want.data(), inp.data(), masked.data(), bias.data(), BT, C, OC).ok());
   auto gw = Up(w), gmask = Up(mask), ginp = Up(inp), gbias = Up(bias), gout = Up(want);
   auto compressed = CompressSparse24(*gpu_, gw->f32(), gmask->f32(), OC, C);
   ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
-  ASSERT_TRUE(Sparse24MatmulForward(*gpu_, gout->f32(), ginp->f32(), *compressed, gbias->f32(), BT).ok());
+  ASSERT_TRUE(
+      Sparse24MatmulForward(*gpu_, gout->f32(), ginp->f32(), *compressed, gbias->f32(), BT).ok());
   EXPECT_EQ(ExpectClose(Down(*gout, want.size()), want, 1e-2, "sparse out"), 0);
 }
 
@@ -53,7 +55,8 @@ TEST_F(Sparse24Test, MaskWithFewerThanTwoPerGroupStillMatches) {
   auto gw = Up(w), gmask = Up(mask), ginp = Up(inp), gout = Up(want);
   auto compressed = CompressSparse24(*gpu_, gw->f32(), gmask->f32(), OC, C);
   ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
-  ASSERT_TRUE(Sparse24MatmulForward(*gpu_, gout->f32(), ginp->f32(), *compressed, nullptr, BT).ok());
+  ASSERT_TRUE(
+      Sparse24MatmulForward(*gpu_, gout->f32(), ginp->f32(), *compressed, nullptr, BT).ok());
   EXPECT_EQ(ExpectClose(Down(*gout, want.size()), want, 1e-2, "sparse out"), 0);
 }
 

@@ -155,14 +155,15 @@ absl::Status LaunchSelectTopK(CudaContext& ctx, float* mask, const uint32_t* key
     return absl::OkStatus();
   }
   const unsigned int chunks = static_cast<unsigned int>((n + kChunk - 1) / kChunk);
-  ASSIGN_OR_RETURN(void* mem, ctx.Scratch(ScratchSlot::kSelectState,
-                                           sizeof(SelectState) + sizeof(unsigned long long) * chunks));
+  ASSIGN_OR_RETURN(void* mem,
+                   ctx.Scratch(ScratchSlot::kSelectState,
+                               sizeof(SelectState) + sizeof(unsigned long long) * chunks));
   SelectState* state = static_cast<SelectState*>(mem);
   unsigned long long* block_ties = reinterpret_cast<unsigned long long*>(state + 1);
   InitStateKernel<<<1, 1, 0, ctx.stream()>>>(state, k);
   RETURN_IF_LAUNCH_FAILED();
-  const unsigned int hist_blocks = BlocksFor(n, kThreads) < kHistBlocks ? BlocksFor(n, kThreads)
-                                                                        : kHistBlocks;
+  const unsigned int hist_blocks =
+      BlocksFor(n, kThreads) < kHistBlocks ? BlocksFor(n, kThreads) : kHistBlocks;
   for (int shift = 24; shift >= 0; shift -= 8) {
     HistogramKernel<<<hist_blocks, kThreads, 0, ctx.stream()>>>(state, keys, n, shift);
     RETURN_IF_LAUNCH_FAILED();

@@ -65,7 +65,8 @@ class Helper {
 template <typename T, typename = void>
 struct Streamable : std::false_type {};
 template <typename T>
-struct Streamable<T, std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
+struct Streamable<T,
+                  std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
     : std::true_type {};
 
 template <typename T>
@@ -90,8 +91,8 @@ Result Compare(const char* sa, const char* sb, const char* op, const A& a, const
   if (f(a, b)) {
     return {true, ""};
   }
-  return {false, std::string("Expected: (") + sa + ") " + op + " (" + sb + "), actual: " +
-                     Print(a) + " vs " + Print(b)};
+  return {false, std::string("Expected: (") + sa + ") " + op + " (" + sb +
+                     "), actual: " + Print(a) + " vs " + Print(b)};
 }
 
 inline Result Near(const char* sa, const char* sb, double a, double b, double tol) {
@@ -110,55 +111,56 @@ inline Result Near(const char* sa, const char* sb, double a, double b, double to
 #define RUN_ALL_TESTS() ::testing::RunAllTests()
 
 #define SS_GTEST_CLASS_(suite, name) suite##_##name##_Test
-#define SS_GTEST_DEFINE_(suite, name, base)                                               \
-  class SS_GTEST_CLASS_(suite, name) : public base {                                     \
-   public:                                                                                \
-    void TestBody() override;                                                             \
-  };                                                                                      \
-  [[maybe_unused]] static const bool ss_gtest_registered_##suite##_##name =               \
-      ::testing::internal::Register(#suite, #name,                                        \
-                                    [] { return new SS_GTEST_CLASS_(suite, name)(); });   \
+#define SS_GTEST_DEFINE_(suite, name, base)                                             \
+  class SS_GTEST_CLASS_(suite, name) : public base {                                    \
+   public:                                                                              \
+    void TestBody() override;                                                           \
+  };                                                                                    \
+  [[maybe_unused]] static const bool ss_gtest_registered_##suite##_##name =             \
+      ::testing::internal::Register(#suite, #name,                                      \
+                                    [] { return new SS_GTEST_CLASS_(suite, name)(); }); \
   void SS_GTEST_CLASS_(suite, name)::TestBody()
 
 #define TEST(suite, name) SS_GTEST_DEFINE_(suite, name, ::testing::Test)
 #define TEST_F(fixture, name) SS_GTEST_DEFINE_(fixture, name, fixture)
 
-#define SS_GTEST_CHECK_(result_expr, kind, ret)                                          \
-  if (::testing::internal::Result ss_gtest_r_ = (result_expr)) {                        \
-  } else                                                                                \
-    ret ::testing::internal::Helper(__FILE__, __LINE__, kind, ss_gtest_r_.text) = ::testing::Message()
+#define SS_GTEST_CHECK_(result_expr, kind, ret)                                   \
+  if (::testing::internal::Result ss_gtest_r_ = (result_expr)) {                  \
+  } else                                                                          \
+    ret ::testing::internal::Helper(__FILE__, __LINE__, kind, ss_gtest_r_.text) = \
+        ::testing::Message()
 
 #define SS_GTEST_BOOL_(cond, text, kind, ret) \
   SS_GTEST_CHECK_((::testing::internal::Result{static_cast<bool>(cond), text}), kind, ret)
-#define SS_GTEST_CMP_(a, b, op, kind, ret)                                                 \
-  SS_GTEST_CHECK_(::testing::internal::Compare(#a, #b, #op, (a), (b),                     \
-                                               [](const auto& x, const auto& y) {         \
-                                                 return x op y;                           \
-                                               }),                                        \
+#define SS_GTEST_CMP_(a, b, op, kind, ret)                                                         \
+  SS_GTEST_CHECK_(::testing::internal::Compare(                                                    \
+                      #a, #b, #op, (a), (b), [](const auto& x, const auto& y) { return x op y; }), \
                   kind, ret)
 
 #define EXPECT_TRUE(c) SS_GTEST_BOOL_(c, "Expected true: " #c, 0, )
 #define EXPECT_FALSE(c) SS_GTEST_BOOL_(!(c), "Expected false: " #c, 0, )
-#define ASSERT_TRUE(c) SS_GTEST_BOOL_(c, "Expected true: " #c, 1, return)
-#define ASSERT_FALSE(c) SS_GTEST_BOOL_(!(c), "Expected false: " #c, 1, return)
+#define ASSERT_TRUE(c) SS_GTEST_BOOL_(c, "Expected true: " #c, 1, return )
+#define ASSERT_FALSE(c) SS_GTEST_BOOL_(!(c), "Expected false: " #c, 1, return )
 #define EXPECT_EQ(a, b) SS_GTEST_CMP_(a, b, ==, 0, )
 #define EXPECT_NE(a, b) SS_GTEST_CMP_(a, b, !=, 0, )
 #define EXPECT_LT(a, b) SS_GTEST_CMP_(a, b, <, 0, )
 #define EXPECT_LE(a, b) SS_GTEST_CMP_(a, b, <=, 0, )
 #define EXPECT_GT(a, b) SS_GTEST_CMP_(a, b, >, 0, )
 #define EXPECT_GE(a, b) SS_GTEST_CMP_(a, b, >=, 0, )
-#define ASSERT_EQ(a, b) SS_GTEST_CMP_(a, b, ==, 1, return)
-#define ASSERT_NE(a, b) SS_GTEST_CMP_(a, b, !=, 1, return)
-#define ASSERT_LT(a, b) SS_GTEST_CMP_(a, b, <, 1, return)
-#define ASSERT_LE(a, b) SS_GTEST_CMP_(a, b, <=, 1, return)
-#define ASSERT_GT(a, b) SS_GTEST_CMP_(a, b, >, 1, return)
-#define ASSERT_GE(a, b) SS_GTEST_CMP_(a, b, >=, 1, return)
+#define ASSERT_EQ(a, b) SS_GTEST_CMP_(a, b, ==, 1, return )
+#define ASSERT_NE(a, b) SS_GTEST_CMP_(a, b, !=, 1, return )
+#define ASSERT_LT(a, b) SS_GTEST_CMP_(a, b, <, 1, return )
+#define ASSERT_LE(a, b) SS_GTEST_CMP_(a, b, <=, 1, return )
+#define ASSERT_GT(a, b) SS_GTEST_CMP_(a, b, >, 1, return )
+#define ASSERT_GE(a, b) SS_GTEST_CMP_(a, b, >=, 1, return )
 #define EXPECT_NEAR(a, b, tol) \
   SS_GTEST_CHECK_(::testing::internal::Near(#a, #b, (a), (b), (tol)), 0, )
 #define ASSERT_NEAR(a, b, tol) \
-  SS_GTEST_CHECK_(::testing::internal::Near(#a, #b, (a), (b), (tol)), 1, return)
-#define ADD_FAILURE() ::testing::internal::Helper(__FILE__, __LINE__, 0, "Failed") = ::testing::Message()
-#define FAIL() return ::testing::internal::Helper(__FILE__, __LINE__, 1, "Failed") = ::testing::Message()
+  SS_GTEST_CHECK_(::testing::internal::Near(#a, #b, (a), (b), (tol)), 1, return )
+#define ADD_FAILURE() \
+  ::testing::internal::Helper(__FILE__, __LINE__, 0, "Failed") = ::testing::Message()
+#define FAIL() \
+  return ::testing::internal::Helper(__FILE__, __LINE__, 1, "Failed") = ::testing::Message()
 #define SUCCEED() static_cast<void>(0)
 #define GTEST_SKIP() \
   return ::testing::internal::Helper(__FILE__, __LINE__, 2, "Skipped") = ::testing::Message()

@@ -33,12 +33,23 @@ enum class StatusCode : int {
 };
 
 inline std::string StatusCodeToString(StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",          "CANCELLED",          "UNKNOWN",      "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",  "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return (i >= 0 && i <= 16) ? kNames[i] : "UNKNOWN";
 }
@@ -53,9 +64,7 @@ class Status {
   StatusCode code() const { return code_; }
   int raw_code() const { return static_cast<int>(code_); }
   std::string_view message() const { return message_; }
-  std::string ToString() const {
-    return ok() ? "OK" : StatusCodeToString(code_) + ": " + message_;
-  }
+  std::string ToString() const { return ok() ? "OK" : StatusCodeToString(code_) + ": " + message_; }
   void IgnoreError() const {}
   friend bool operator==(const Status& a, const Status& b) {
     return a.code_ == b.code_ && a.message_ == b.message_;
@@ -70,7 +79,7 @@ class Status {
 inline std::ostream& operator<<(std::ostream& out, const Status& s) { return out << s.ToString(); }
 inline Status OkStatus() { return Status(); }
 
-#define SS_ABSL_COMPAT_ERROR_(Name)                                                \
+#define SS_ABSL_COMPAT_ERROR_(Name)                                                        \
   inline Status Name##Error(std::string_view m) { return Status(StatusCode::k##Name, m); } \
   inline bool Is##Name(const Status& s) { return s.code() == StatusCode::k##Name; }
 SS_ABSL_COMPAT_ERROR_(Cancelled)

@@ -16,15 +16,14 @@ template <typename T>
 class StatusOr {
  public:
   StatusOr() : status_(StatusCode::kUnknown, "") {}
-  StatusOr(const Status& status) : status_(status) { CheckNotOk(); }  // NOLINT
+  StatusOr(const Status& status) : status_(status) { CheckNotOk(); }        // NOLINT
   StatusOr(Status&& status) : status_(std::move(status)) { CheckNotOk(); }  // NOLINT
-  template <typename U = T,
-            typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
-                                        !std::is_same_v<std::decay_t<U>, Status> &&
-                                        !std::is_same_v<std::decay_t<U>, StatusOr>>>
+  template <typename U = T, typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
+                                                        !std::is_same_v<std::decay_t<U>, Status> &&
+                                                        !std::is_same_v<std::decay_t<U>, StatusOr>>>
   StatusOr(U&& value) : value_(std::forward<U>(value)) {}  // NOLINT
-  template <typename U, typename = std::enable_if_t<!std::is_same_v<U, T> &&
-                                                    std::is_constructible_v<T, U&&>>>
+  template <typename U,
+            typename = std::enable_if_t<!std::is_same_v<U, T> && std::is_constructible_v<T, U&&>>>
   StatusOr(StatusOr<U>&& other)  // NOLINT
       : status_(other.status()) {
     if (other.ok()) {
