@@ -64,6 +64,8 @@ class Scheduler {
   // and `worker_id` holds it. A passing check also renews the lease.
   absl::StatusOr<LeaseView> ValidateLease(const std::string& job_id, int attempt,
                                           const std::string& worker_id);
+  // True when `attempt` is the job's current running attempt (no worker check, no renewal).
+  bool IsCurrentAttempt(const std::string& job_id, int attempt) const;
   void NoteProgress(const std::string& job_id, int64_t step);
   void NoteCheckpoint(const std::string& job_id, int64_t step);
 

@@ -27,6 +27,12 @@ absl::StatusOr<LeaseView> Scheduler::ValidateLease(const std::string& job_id, in
   return LeaseView{job.init.attempt, job.resume_step, job.init.checkpoint_step};
 }
 
+bool Scheduler::IsCurrentAttempt(const std::string& job_id, int attempt) const {
+  auto it = jobs_.find(job_id);
+  return it != jobs_.end() && it->second.phase == JobPhase::kRunning &&
+         it->second.init.attempt == attempt;
+}
+
 void Scheduler::NoteProgress(const std::string& job_id, int64_t step) {
   auto it = jobs_.find(job_id);
   if (it != jobs_.end() && step > it->second.step) {

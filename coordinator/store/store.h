@@ -74,6 +74,8 @@ class Store {
   absl::StatusOr<std::vector<PointRow>> ReadCurve(std::string_view job_id, int64_t after_step = -1,
                                                   int limit = -1);
   absl::StatusOr<int64_t> CountCurvePoints(std::string_view job_id);
+  // The clean curve's last point; nullopt when the job has none.
+  absl::StatusOr<std::optional<PointRow>> ReadLastPoint(std::string_view job_id);
   absl::StatusOr<int64_t> LossPointsStored();
 
   // Checkpoints: staged (incomplete) rows first, chunks appended, then committed atomically.
@@ -109,7 +111,7 @@ class Store {
   absl::Status InsertRequest(std::string_view request_id, std::string_view fingerprint,
                              std::string_view response, int64_t now_unix_ms);
 
-  // Fits.
+  // Fits (inserting an existing fit id again is a no-op: ids are content hashes).
   absl::Status InsertFit(const FitRow& fit);
   absl::StatusOr<std::optional<FitRow>> FindFit(std::string_view id);
 

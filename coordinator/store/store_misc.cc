@@ -143,13 +143,15 @@ absl::Status Store::InsertRequest(std::string_view request_id, std::string_view 
 
 absl::Status Store::InsertFit(const FitRow& fit) {
   ASSIGN_OR_RETURN(Query q, db_->Prepare("INSERT INTO fits (id, sweep_id, options, result, "
-                                         "created_unix_ms) VALUES (?, ?, ?, ?, ?)"));
+                                         "created_unix_ms) VALUES (?, ?, ?, ?, ?) "
+                                         "ON CONFLICT (id) DO NOTHING"));
   q.Bind(1, fit.id).Bind(2, fit.sweep_id).Bind(3, Blob{fit.options}).Bind(4, Blob{fit.result});
   RETURN_IF_ERROR(q.Bind(5, fit.created_unix_ms).Run());
   for (const FitInputRow& in : fit.inputs) {
     ASSIGN_OR_RETURN(Query row, db_->Prepare("INSERT INTO fit_inputs (fit_id, job_id, "
                                              "config_hash, sparsity, nonzeros, tokens, loss) "
-                                             "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+                                             "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                                             "ON CONFLICT (fit_id, job_id) DO NOTHING"));
     row.Bind(1, fit.id).Bind(2, in.job_id).Bind(3, in.config_hash).Bind(4, in.sparsity);
     RETURN_IF_ERROR(row.Bind(5, in.nonzeros).Bind(6, in.tokens).Bind(7, in.loss).Run());
   }

@@ -79,6 +79,22 @@ absl::StatusOr<std::vector<PointRow>> Store::ReadCurve(std::string_view job_id, 
   }
 }
 
+absl::StatusOr<std::optional<PointRow>> Store::ReadLastPoint(std::string_view job_id) {
+  ASSIGN_OR_RETURN(const int64_t seq, JobSeq(job_id));
+  ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT MAX(step) FROM loss_points WHERE job_seq = ? "
+                                         "AND superseded = 0"));
+  q.Bind(1, seq);
+  ASSIGN_OR_RETURN(const bool row, q.Step());
+  if (!row || q.IsNull(0)) {
+    return std::nullopt;
+  }
+  ASSIGN_OR_RETURN(std::vector<PointRow> last, ReadCurve(job_id, q.Int(0) - 1, 1));
+  if (last.empty()) {
+    return std::nullopt;
+  }
+  return last.front();
+}
+
 absl::StatusOr<int64_t> Store::CountCurvePoints(std::string_view job_id) {
   ASSIGN_OR_RETURN(const int64_t seq, JobSeq(job_id));
   ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT COUNT(*) FROM loss_points WHERE job_seq = ? "

@@ -1,0 +1,56 @@
+// CoordinatorServer: the coordinator as one object - core (store, scheduler) plus the gRPC
+// server with both services on one port. Used by main.cc, the tests and the benchmarks.
+// Thread-safety: Start/Shutdown from one thread; the running server is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "coordinator/api/core.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace sparsescale::coordinator {
+
+class WorkerServiceImpl;
+class ClientServiceImpl;
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free port
+  int max_receive_message_bytes = 16 << 20;
+  int64_t shutdown_grace_ms = 2000;  // in-flight calls get this long to finish
+  CoordinatorOptions coordinator;
+};
+
+class CoordinatorServer {
+ public:
+  // Starts the core and the gRPC server. Errors: the database cannot be opened or is newer than
+  // this binary (FailedPrecondition), or the address cannot be bound (Unavailable).
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const ServerOptions& options);
+  // Shuts down (answers long-polls, lets in-flight calls finish within the grace).
+  ~CoordinatorServer();
+  void Shutdown();
+  // Blocks until Shutdown() is called from another thread.
+  void Wait();
+
+  int port() const { return port_; }
+  std::string address() const;
+  CoordinatorCore& core() { return *core_; }
+
+ private:
+  CoordinatorServer() = default;
+
+  ServerOptions options_;
+  std::unique_ptr<CoordinatorCore> core_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<ClientServiceImpl> client_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace sparsescale::coordinator

@@ -1,0 +1,390 @@
+// Streaming reactors: checkpoint upload (client stream), checkpoint download and job watch
+// (server streams). Each keeps at most one read, write or store operation outstanding, so its
+// callbacks never run concurrently, and finishes exactly once.
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "common/status.h"
+#include "coordinator/api/convert.h"
+#include "coordinator/api/services.h"
+#include "coordinator/api/validate.h"
+
+namespace sparsescale::coordinator {
+namespace {
+
+// Receives info, then chunks; stages them, verifies size and SHA-256 at the end, and commits
+// (fencing checked at both ends). Any failure aborts the staged rows: the previous checkpoint
+// stays the latest.
+class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
+ public:
+  UploadReactor(CoordinatorCore* core, v1::UploadCheckpointResponse* response)
+      : core_(core), response_(response) {
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      EndOfStream();
+    } else if (first_) {
+      first_ = false;
+      Start();
+    } else if (message_.has_info() || !message_.worker_id().empty()) {
+      Fail(absl::InvalidArgumentError("info: only the first message carries info and worker_id"));
+    } else {
+      absl::Status valid = ValidateChunk(message_.data(), "data");
+      valid.ok() ? Consume() : Fail(valid);
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Start() {
+    absl::Status valid = ValidateUploadStart(message_);
+    if (!valid.ok()) {
+      Fail(valid);
+      return;
+    }
+    worker_id_ = message_.worker_id();
+    info_ = message_.info();
+    core_->BeginUpload(worker_id_, info_, [this](absl::StatusOr<int64_t> id) {
+      if (!id.ok()) {
+        Fail(id.status());
+        return;
+      }
+      upload_id_ = *id;
+      Consume();
+    });
+  }
+
+  // Stages the current message's data, then reads the next message.
+  void Consume() {
+    std::string data = std::move(*message_.mutable_data());
+    if (data.empty()) {
+      StartRead(&message_);
+      return;
+    }
+    received_ += static_cast<int64_t>(data.size());
+    if (received_ > info_.size_bytes()) {
+      Fail(absl::InvalidArgumentError(
+          absl::StrCat("data: more than info.size_bytes (", info_.size_bytes(), ") bytes sent")));
+      return;
+    }
+    sha_.Update(data);
+    core_->AppendUpload(upload_id_, chunks_++, std::move(data), [this](absl::Status status) {
+      status.ok() ? StartRead(&message_) : Fail(status);
+    });
+  }
+
+  void EndOfStream() {
+    if (failed_) {
+      return;
+    }
+    if (upload_id_ == 0) {
+      Fail(absl::InvalidArgumentError("info: the upload ended before any message"));
+      return;
+    }
+    if (received_ != info_.size_bytes()) {
+      Fail(absl::DataLossError(absl::StrCat("checkpoint truncated: received ", received_, " of ",
+                                            info_.size_bytes(), " bytes; nothing stored")));
+      return;
+    }
+    const std::string actual = Sha256::ToHex(sha_.Finish());
+    if (actual != info_.sha256()) {
+      Fail(absl::DataLossError(absl::StrCat("checkpoint corrupt: sha256 of the received bytes is ",
+                                            actual, ", info.sha256 says ", info_.sha256(),
+                                            "; nothing stored")));
+      return;
+    }
+    core_->CommitUpload(worker_id_, info_, upload_id_, [this](absl::Status status) {
+      if (status.ok()) {
+        *response_->mutable_info() = info_;
+      }
+      Finish(ToGrpcStatus(status));
+    });
+  }
+
+  void Fail(const absl::Status& status) {
+    failed_ = true;
+    if (upload_id_ != 0) {
+      core_->AbortUpload(upload_id_);
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+  CoordinatorCore* core_;
+  v1::UploadCheckpointResponse* response_;
+  v1::CheckpointUpload message_;
+  bool first_ = true;
+  bool failed_ = false;
+  std::string worker_id_;
+  v1::CheckpointInfo info_;
+  int64_t upload_id_ = 0;
+  int64_t received_ = 0;
+  int chunks_ = 0;
+  Sha256 sha_;
+};
+
+// Sends the info, then each stored chunk in order.
+class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
+ public:
+  DownloadReactor(CoordinatorCore* core, const v1::DownloadCheckpointRequest* request)
+      : core_(core) {
+    absl::Status valid = ValidateDownload(*request);
+    if (!valid.ok()) {
+      Finish(ToGrpcStatus(valid));
+      return;
+    }
+    core_->Read(
+        [this, job = request->job_id(), step = request->step()](store::Store& store) {
+          auto meta = store.FindCheckpoint(job, step);
+          if (absl::IsNotFound(meta.status()) || (meta.ok() && !meta->has_value())) {
+            return absl::NotFoundError(
+                absl::StrCat("job_id: no checkpoint of job ", job,
+                             step == 0 ? std::string() : absl::StrCat(" at step ", step)));
+          }
+          RETURN_IF_ERROR(meta.status());
+          meta_ = **meta;
+          return absl::OkStatus();
+        },
+        [this](absl::Status status) {
+          if (!status.ok()) {
+            Finish(ToGrpcStatus(status));
+            return;
+          }
+          *message_.mutable_info() = CheckpointToProto(meta_);
+          StartWrite(&message_);
+        });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
+      return;
+    }
+    if (next_chunk_ == meta_.chunks) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    message_.Clear();
+    core_->Read(
+        [this](store::Store& store) {
+          ASSIGN_OR_RETURN(std::optional<std::string> data,
+                           store.ReadCheckpointChunk(meta_.id, next_chunk_));
+          if (!data.has_value()) {
+            return absl::AbortedError("the checkpoint was replaced during the download; retry");
+          }
+          *message_.mutable_data() = std::move(*data);
+          return absl::OkStatus();
+        },
+        [this](absl::Status status) {
+          ++next_chunk_;
+          status.ok() ? StartWrite(&message_) : Finish(ToGrpcStatus(status));
+        });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  CoordinatorCore* core_;
+  store::CheckpointRow meta_;
+  v1::CheckpointChunk message_;
+  int next_chunk_ = 0;
+};
+
+class WatchReactor;
+
+// The registry's handle on a watch: outlives the reactor, so a late notification finds null.
+class WatchBridge : public JobWatcher {
+ public:
+  explicit WatchBridge(WatchReactor* reactor) : reactor_(reactor) {}
+  void OnJobChanged() override;
+  void OnShutdown() override;
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reactor_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  WatchReactor* reactor_ ABSL_GUARDED_BY(mu_);
+};
+
+// Streams job events: the job on every state change, plus points committed since the last
+// event (at most kMaxPointsPerEvent each). After a requeue, points after the resume step are
+// sent again (they replace the superseded ones). Ends when the job is final and all is sent.
+class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
+ public:
+  static constexpr int kMaxPointsPerEvent = 5000;
+
+  WatchReactor(CoordinatorCore* core, const v1::WatchJobRequest* request)
+      : core_(core), job_id_(request->id()), bridge_(std::make_shared<WatchBridge>(this)) {
+    absl::Status valid = ValidateId(job_id_, "id");
+    if (!valid.ok()) {
+      finished_ = true;
+      Finish(ToGrpcStatus(valid));
+      return;
+    }
+    core_->AddWatcher(job_id_, bridge_);
+    busy_ = true;
+    Refresh();
+  }
+
+  // A change may be visible in the store: refresh now, or after the operation in flight.
+  void Poke() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) {
+        return;
+      }
+      if (busy_) {
+        dirty_ = true;
+        return;
+      }
+      busy_ = true;
+    }
+    Refresh();
+  }
+
+  void Stop(grpc::Status status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) {
+        return;
+      }
+      if (busy_) {
+        stop_ = status;
+        return;
+      }
+      finished_ = true;
+    }
+    Finish(status);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Idle(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
+      return;
+    }
+    Idle(std::nullopt);
+  }
+
+  void OnCancel() override { Stop(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
+
+  void OnDone() override {
+    core_->RemoveWatcher(job_id_, bridge_.get());
+    bridge_->Detach();
+    delete this;
+  }
+
+ private:
+  void Refresh() {
+    core_->Read([this](store::Store& store) { return Build(store); },
+                [this](absl::Status status) {
+                  if (!status.ok()) {
+                    Idle(ToGrpcStatus(status));
+                  } else if (has_event_) {
+                    StartWrite(&event_);
+                  } else {
+                    Idle(std::nullopt);
+                  }
+                });
+  }
+
+  // Reads the job and new points into event_ (has_event_ when there is something to send).
+  absl::Status Build(store::Store& store) {
+    event_.Clear();
+    has_event_ = false;
+    ASSIGN_OR_RETURN(std::optional<store::JobRow> job, store.FindJob(job_id_));
+    if (!job.has_value()) {
+      return absl::NotFoundError(absl::StrCat("id: job ", job_id_, " does not exist"));
+    }
+    if (job->attempt != last_attempt_) {
+      last_step_ = std::min(last_step_, job->checkpoint_step);
+      last_attempt_ = job->attempt;
+    }
+    ASSIGN_OR_RETURN(std::vector<store::PointRow> points,
+                     store.ReadCurve(job_id_, last_step_, kMaxPointsPerEvent));
+    more_points_ = static_cast<int>(points.size()) == kMaxPointsPerEvent;
+    for (const store::PointRow& p : points) {
+      *event_.add_points() = PointToProto(p);
+      last_step_ = p.step;
+    }
+    final_ = store::IsFinal(job->state) && !more_points_;
+    has_event_ = first_ || job->state != last_state_ || !points.empty();
+    first_ = false;
+    last_state_ = job->state;
+    ASSIGN_OR_RETURN(*event_.mutable_job(), JobToProto(*job));
+    return absl::OkStatus();
+  }
+
+  // The operation in flight ended: finish, continue with pending work, or go idle.
+  void Idle(std::optional<grpc::Status> error) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (error.has_value() || stop_.has_value() || (final_ && !dirty_)) {
+      finished_ = true;
+      lock.unlock();
+      Finish(error.value_or(stop_.value_or(grpc::Status::OK)));
+      return;
+    }
+    if (dirty_ || more_points_) {
+      dirty_ = false;
+      lock.unlock();
+      Refresh();
+      return;
+    }
+    busy_ = false;
+  }
+
+  CoordinatorCore* core_;
+  const std::string job_id_;
+  std::shared_ptr<WatchBridge> bridge_;
+  std::mutex mu_;
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> stop_ ABSL_GUARDED_BY(mu_);
+  // Touched only by the single operation in flight.
+  v1::JobEvent event_;
+  bool has_event_ = false;
+  bool first_ = true;
+  bool final_ = false;
+  bool more_points_ = false;
+  int64_t last_step_ = -1;
+  int last_attempt_ = -1;
+  store::JobState last_state_ = store::JobState::kQueued;
+};
+
+void WatchBridge::OnJobChanged() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) {
+    reactor_->Poke();
+  }
+}
+
+void WatchBridge::OnShutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) {
+    reactor_->Stop(grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"));
+  }
+}
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::CheckpointUpload>* NewUploadReactor(
+    CoordinatorCore* core, v1::UploadCheckpointResponse* response) {
+  return new UploadReactor(core, response);
+}
+
+grpc::ServerWriteReactor<v1::CheckpointChunk>* NewDownloadReactor(
+    CoordinatorCore* core, const v1::DownloadCheckpointRequest* request) {
+  return new DownloadReactor(core, request);
+}
+
+grpc::ServerWriteReactor<v1::JobEvent>* NewWatchReactor(CoordinatorCore* core,
+                                                        const v1::WatchJobRequest* request) {
+  return new WatchReactor(core, request);
+}
+
+}  // namespace sparsescale::coordinator

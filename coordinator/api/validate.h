@@ -1,0 +1,49 @@
+// Validation of every request the coordinator accepts, before anything is stored. Each error
+// is InvalidArgument whose message starts with the offending field, e.g.
+// "points[3].train_loss: must be finite, got nan". Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sparsescale/v1/coordinator.pb.h"
+
+namespace sparsescale::coordinator {
+
+inline constexpr int64_t kMaxChunkBytes = 4 << 20;  // one checkpoint chunk
+inline constexpr int64_t kMaxCheckpointBytes = int64_t{64} << 30;
+inline constexpr int kMaxPointsPerReport = 65'536;
+inline constexpr int64_t kMaxWaitMs = 30'000;
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kDefaultPageSize = 100;
+
+absl::Status ValidateRegisterWorker(const sparsescale::v1::RegisterWorkerRequest& r);
+absl::Status ValidateAcquireLease(const sparsescale::v1::AcquireLeaseRequest& r);
+absl::Status ValidateHeartbeat(const sparsescale::v1::HeartbeatRequest& r);
+absl::Status ValidateReportPoints(const sparsescale::v1::ReportPointsRequest& r);
+absl::Status ValidateCompleteJob(const sparsescale::v1::CompleteJobRequest& r);
+absl::Status ValidateRendezvous(const sparsescale::v1::RendezvousRequest& r);
+// The first message of an upload (worker_id and info).
+absl::Status ValidateUploadStart(const sparsescale::v1::CheckpointUpload& first);
+absl::Status ValidateChunk(const std::string& data, const std::string& field);
+
+absl::Status ValidateCreateSweep(const sparsescale::v1::CreateSweepRequest& r);
+absl::Status ValidateSubmitJob(const sparsescale::v1::SubmitJobRequest& r);
+absl::Status ValidateCancelJob(const sparsescale::v1::CancelJobRequest& r);
+absl::Status ValidateListJobs(const sparsescale::v1::ListJobsRequest& r);
+absl::Status ValidateGetLossCurve(const sparsescale::v1::GetLossCurveRequest& r);
+absl::Status ValidateDownload(const sparsescale::v1::DownloadCheckpointRequest& r);
+absl::Status ValidateFitLaw(const sparsescale::v1::FitLawRequest& r);
+absl::Status ValidateOptimalSparsity(const sparsescale::v1::OptimalSparsityRequest& r);
+
+// An id-like field: non-empty, at most 128 printable ASCII characters.
+absl::Status ValidateId(const std::string& value, const std::string& field);
+
+// Page tokens are decimal positions from a previous response ("" = from the start).
+absl::StatusOr<int64_t> ParsePageToken(const std::string& token, const std::string& field);
+// page_size: 0 = default; otherwise 1..kMaxPageSize.
+absl::StatusOr<int> PageSize(int requested, const std::string& field);
+
+}  // namespace sparsescale::coordinator

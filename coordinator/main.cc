@@ -1,0 +1,105 @@
+// sparsescale-coordinator: the coordinator daemon. Opens (migrating) the SQLite database,
+// serves the client and worker gRPC services, and shuts down cleanly on SIGTERM or SIGINT.
+// Prints "listening on HOST:PORT" on stdout once serving (port 0 picks a free port).
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "coordinator/api/server.h"
+
+namespace {
+
+using sparsescale::coordinator::ServerOptions;
+
+void AddFlags(CLI::App& app, ServerOptions& options, std::string& port_file, std::string& sync) {
+  auto& c = options.coordinator;
+  auto& s = c.scheduler;
+  app.add_option("--db", c.db_path, "SQLite database file (created if missing)")->required();
+  app.add_option("--listen", options.listen, "HOST:PORT to serve on; port 0 picks a free port")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file, "also write the bound port to this file");
+  app.add_option("--lease-ttl-ms", s.lease_ttl_ms, "lease time-to-live without a heartbeat")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{100}, int64_t{86'400'000}));
+  app.add_option("--hang-timeout-ms", s.hang_timeout_ms,
+                 "requeue a job whose step has not advanced for this long (0 = never)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{604'800'000}));
+  app.add_option("--restart-grace-ms", s.restart_grace_ms,
+                 "after a restart, running attempts may re-attach for this long")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{86'400'000}));
+  app.add_option("--max-attempts", c.default_max_attempts,
+                 "default failed attempts before a job fails for good")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  app.add_option("--job-failure-retries", s.job_failure_retries,
+                 "retries after the job's own (JOB-class) failure")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  app.add_option("--heartbeat-period-ms", c.heartbeat_period_ms, "heartbeat period for workers")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{50}, int64_t{60'000}));
+  app.add_option("--sync", sync,
+                 "SQLite synchronous level: normal (durable against process crash) or full "
+                 "(also against power loss)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"normal", "full"}));
+}
+
+bool WritePortFile(const std::string& path, int port) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp);
+    out << port << "\n";
+    if (!out) {
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sparsescale coordinator: sweeps, scheduling and storage over gRPC"};
+  ServerOptions options;
+  std::string port_file;
+  std::string sync = "normal";
+  AddFlags(app, options, port_file, sync);
+  CLI11_PARSE(app, argc, argv);
+  options.coordinator.store.db.sync =
+      sync == "full" ? sparsescale::store::SyncMode::kFull : sparsescale::store::SyncMode::kNormal;
+  // Block the stop signals in every thread; main waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto server = sparsescale::coordinator::CoordinatorServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "sparsescale-coordinator: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
+    std::fprintf(stderr, "sparsescale-coordinator: cannot write --port-file %s\n",
+                 port_file.c_str());
+    return 1;
+  }
+  std::printf("listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  std::fprintf(stderr, "sparsescale-coordinator: signal %d, shutting down\n", signal);
+  (*server)->Shutdown();
+  server->reset();
+  std::fprintf(stderr, "sparsescale-coordinator: stopped\n");
+  return 0;
+}
