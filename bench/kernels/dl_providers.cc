@@ -1,6 +1,7 @@
 // OpenBLAS, BLIS and oneDNN through dlopen: each library keeps its own symbols (RTLD_LOCAL),
 // and each reports which kernel configuration it picked for this CPU.
 #include <dlfcn.h>
+#include <omp.h>
 
 #include <cstdint>
 #include <string>
@@ -125,8 +126,10 @@ GemmProvider MakeOneDnnProvider(int threads) {
   }
   p.note = std::string("max ISA ") + IsaName(isa ? isa() : -1) + ", OpenMP, " +
            std::to_string(threads) + " thread(s)";
-  p.gemm = [sgemm](bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-                   const float* B, int ldb, float beta, float* C, int ldc) {
+  // oneDNN runs omp_get_max_threads() OpenMP threads: pin that to `threads` on every call.
+  p.gemm = [sgemm, threads](bool ta, bool tb, int M, int N, int K, float alpha, const float* A,
+                            int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+    omp_set_num_threads(threads);
     sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   };
   return p;

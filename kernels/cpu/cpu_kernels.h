@@ -11,7 +11,7 @@
 
 namespace sparsescale::kernels::cpu {
 
-// gemm.cc: row-major SGEMM through the fastest library found at build time; `threads` >= 1.
+// gemm.cc: row-major SGEMM through the library chosen by measurement; `threads` >= 1.
 // Results are deterministic for a fixed thread count.
 void Gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc, int threads);

@@ -14,7 +14,7 @@ constexpr float kGeluCubic = 0.044715f;
 }  // namespace
 
 // 0.5 * x * (1 + tanh(u)) == x * sigmoid(2u), u = sqrt(2/pi) * (x + 0.044715 x^3).
-void GeluForward(float* out, const float* inp, size_t n) {
+SS_CPU_CLONES void GeluForward(float* out, const float* inp, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const float x = inp[i];
     const float u = kGeluScale * (x + kGeluCubic * x * x * x);
@@ -24,7 +24,7 @@ void GeluForward(float* out, const float* inp, size_t n) {
 
 // With s = sigmoid(2u): tanh(u) = 2s - 1 and 1 - tanh(u)^2 = 4 s (1 - s), so
 // gelu'(x) = s + 2 x s (1 - s) u'(x).
-void GeluBackward(float* dinp, const float* inp, const float* dout, size_t n) {
+SS_CPU_CLONES void GeluBackward(float* dinp, const float* inp, const float* dout, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const float x = inp[i];
     const float u = kGeluScale * (x + kGeluCubic * x * x * x);

@@ -7,6 +7,15 @@
 #include <bit>
 #include <cstdint>
 
+// Hot element-wise loops are compiled twice, for x86-64-v3 (AVX2 + FMA) and for the x86-64
+// baseline, and the dynamic loader picks one per CPU (GCC function multi-versioning), so one
+// binary runs on any x86-64 machine and a given machine always runs the same code.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SS_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SS_CPU_CLONES
+#endif
+
 namespace sparsescale::kernels::cpu {
 
 inline float ExpF(float x) {

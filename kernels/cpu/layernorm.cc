@@ -1,23 +1,27 @@
 // Layer normalisation over the last dimension, two passes per row (mean, then variance of the
-// centred values, which is more accurate than E[x^2] - E[x]^2).
+// centred values, which is more accurate than E[x^2] - E[x]^2). The row sums are SIMD
+// reductions: a fixed lane order, so results are reproducible for one build.
 #include <cmath>
 #include <cstddef>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/fast_math.h"
 
 namespace sparsescale::kernels::cpu {
 
-void LayerNormForward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+SS_CPU_CLONES void LayerNormForward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                       const float* bias, int N, int C, float eps) {
   for (int r = 0; r < N; ++r) {
     const float* x = inp + static_cast<size_t>(r) * C;
     float* y = out + static_cast<size_t>(r) * C;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int c = 0; c < C; ++c) {
       sum += x[c];
     }
     const float m = sum / static_cast<float>(C);
     float sq = 0.0f;
+#pragma omp simd reduction(+ : sq)
     for (int c = 0; c < C; ++c) {
       sq += (x[c] - m) * (x[c] - m);
     }
@@ -30,7 +34,7 @@ void LayerNormForward(float* out, float* mean, float* rstd, const float* inp, co
   }
 }
 
-void LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* dout,
+SS_CPU_CLONES void LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* dout,
                        const float* inp, const float* weight, const float* mean, const float* rstd,
                        int N, int C) {
   for (int r = 0; r < N; ++r) {
@@ -41,6 +45,7 @@ void LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* d
     const float s = rstd[r];
     float dnorm_sum = 0.0f;
     float dnorm_norm_sum = 0.0f;
+#pragma omp simd reduction(+ : dnorm_sum, dnorm_norm_sum)
     for (int c = 0; c < C; ++c) {
       const float norm = (x[c] - m) * s;
       const float dnorm = weight[c] * dy[c];
