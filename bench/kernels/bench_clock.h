@@ -17,8 +17,6 @@ inline clockid_t ClockFor(int threads) {
   return threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
 }
 
-inline const char* ClockName(int threads) {
-  return threads == 1 ? "thread CPU time" : "wall time";
-}
+inline const char* ClockName(int threads) { return threads == 1 ? "thread CPU time" : "wall time"; }
 
 }  // namespace sparsescale::bench

@@ -36,8 +36,13 @@ std::vector<Product> TrainerProducts() {
   const int BT = 4096;
   std::vector<Product> products;
   // qkv, fc and fcproj of C = 128 and C = 256, and the lm_head over a 256-token vocabulary.
-  for (auto [C, OC] :
-       {std::pair{128, 384}, {128, 512}, {512, 128}, {256, 768}, {256, 1024}, {1024, 256}, {256, 256}}) {
+  for (auto [C, OC] : {std::pair{128, 384},
+                       {128, 512},
+                       {512, 128},
+                       {256, 768},
+                       {256, 1024},
+                       {1024, 256},
+                       {256, 256}}) {
     products.push_back({"fwd  NT", false, true, BT, OC, C});   // out = inp @ w^T
     products.push_back({"dinp NN", false, false, BT, C, OC});  // dinp += dout @ w
     products.push_back({"dw   TN", true, false, OC, C, BT});   // dw += dout^T @ inp
@@ -104,9 +109,10 @@ int Run(const Options& o) {
                   },
                   std::string("kernels::cpu::Gemm via ") + kernels::cpu::GemmLibraryName()});
 
-  std::printf("threads=%d min_seconds=%.2f; GFLOP/s from %s, best run (x = speed-up over "
-              "plain)\n\n",
-              o.threads, o.min_seconds, ClockName(o.threads));
+  std::printf(
+      "threads=%d min_seconds=%.2f; GFLOP/s from %s, best run (x = speed-up over "
+      "plain)\n\n",
+      o.threads, o.min_seconds, ClockName(o.threads));
   std::printf("| product | M x N x K |");
   for (const auto& l : libs) {
     std::printf(" %s |", l.name.c_str());
@@ -137,7 +143,8 @@ int Run(const Options& o) {
           continue;
         }
         std::vector<float>& out = li == 0 ? want : C;
-        const double s = TimeOnce(libs[li].gemm, p, A.data(), B.data(), out.data(), ClockFor(o.threads));
+        const double s =
+            TimeOnce(libs[li].gemm, p, A.data(), B.data(), out.data(), ClockFor(o.threads));
         best[li] = std::min(best[li], s);
         spent[li] += s;
         done = done && spent[li] >= o.min_seconds;

@@ -27,10 +27,9 @@ struct Options {
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  const std::map<std::string, int*> flags = {{"--threads", &o.threads}, {"--B", &o.B},
-                                             {"--T", &o.T},             {"--C", &o.C},
-                                             {"--NH", &o.NH},           {"--V", &o.V},
-                                             {"--reps", &o.reps}};
+  const std::map<std::string, int*> flags = {
+      {"--threads", &o.threads}, {"--B", &o.B}, {"--T", &o.T},      {"--C", &o.C},
+      {"--NH", &o.NH},           {"--V", &o.V}, {"--reps", &o.reps}};
   for (int i = 1; i + 1 < argc; i += 2) {
     auto it = flags.find(argv[i]);
     if (it != flags.end()) {
@@ -84,26 +83,86 @@ int Run(const Options& o) {
   const double attn_flops = 2.0 * mm(T, T, C / NH) * B * NH;  // QK^T and PV (full squares)
 
   std::vector<Step> steps = {
-      {"layernorm fwd", 0, [&] { return ops->LayerNormForward(ln.data(), mean.data(), rstd.data(), x.data(), lnw.data(), lnb.data(), BT, C, 1e-5f); }},
-      {"matmul fwd qkv", mm(BT, 3 * C, C), [&] { return ops->MatmulForward(qkv.data(), ln.data(), wqkv.data(), bias.data(), BT, C, 3 * C); }},
-      {"attention fwd", attn_flops, [&] { return ops->AttentionForward(atty.data(), att.data(), qkv.data(), shape); }},
-      {"matmul fwd proj", mm(BT, C, C), [&] { return ops->MatmulForward(out.data(), atty.data(), wproj.data(), bias.data(), BT, C, C); }},
-      {"residual fwd", 0, [&] { return ops->ResidualForward(res.data(), x.data(), out.data(), bt * C); }},
-      {"matmul fwd fc", mm(BT, 4 * C, C), [&] { return ops->MatmulForward(fch.data(), ln.data(), wfc.data(), bias.data(), BT, C, 4 * C); }},
+      {"layernorm fwd", 0,
+       [&] {
+         return ops->LayerNormForward(ln.data(), mean.data(), rstd.data(), x.data(), lnw.data(),
+                                      lnb.data(), BT, C, 1e-5f);
+       }},
+      {"matmul fwd qkv", mm(BT, 3 * C, C),
+       [&] {
+         return ops->MatmulForward(qkv.data(), ln.data(), wqkv.data(), bias.data(), BT, C, 3 * C);
+       }},
+      {"attention fwd", attn_flops,
+       [&] { return ops->AttentionForward(atty.data(), att.data(), qkv.data(), shape); }},
+      {"matmul fwd proj", mm(BT, C, C),
+       [&] {
+         return ops->MatmulForward(out.data(), atty.data(), wproj.data(), bias.data(), BT, C, C);
+       }},
+      {"residual fwd", 0,
+       [&] { return ops->ResidualForward(res.data(), x.data(), out.data(), bt * C); }},
+      {"matmul fwd fc", mm(BT, 4 * C, C),
+       [&] {
+         return ops->MatmulForward(fch.data(), ln.data(), wfc.data(), bias.data(), BT, C, 4 * C);
+       }},
       {"gelu fwd", 0, [&] { return ops->GeluForward(fchg.data(), fch.data(), bt * 4 * C); }},
-      {"matmul fwd fcproj", mm(BT, C, 4 * C), [&] { return ops->MatmulForward(out.data(), fchg.data(), wfcp.data(), bias.data(), BT, 4 * C, C); }},
-      {"matmul fwd head", mm(BT, V, C), [&] { return ops->MatmulForward(logits.data(), ln.data(), whead.data(), nullptr, BT, C, V); }},
-      {"crossentropy", 0, [&] { return ops->CrossEntropyForwardBackward(losses.data(), logits.data(), logits.data(), targets.data(), BT, V, V, 1.0f / BT); }},
-      {"matmul bwd head", 2 * mm(BT, V, C), [&] { return ops->MatmulBackward(dln.data(), dwhead.data(), nullptr, logits.data(), ln.data(), whead.data(), BT, C, V); }},
-      {"matmul bwd fcproj", 2 * mm(BT, C, 4 * C), [&] { return ops->MatmulBackward(dfchg.data(), dwfcp.data(), dbias.data(), out.data(), fchg.data(), wfcp.data(), BT, 4 * C, C); }},
-      {"gelu bwd", 0, [&] { return ops->GeluBackward(dfch.data(), fch.data(), dfchg.data(), bt * 4 * C); }},
-      {"matmul bwd fc", 2 * mm(BT, 4 * C, C), [&] { return ops->MatmulBackward(dln.data(), dwfc.data(), dbias.data(), dfch.data(), ln.data(), wfc.data(), BT, C, 4 * C); }},
-      {"layernorm bwd", 0, [&] { return ops->LayerNormBackward(dx.data(), dlnw.data(), dlnb.data(), dln.data(), x.data(), lnw.data(), mean.data(), rstd.data(), BT, C); }},
-      {"matmul bwd proj", 2 * mm(BT, C, C), [&] { return ops->MatmulBackward(datty.data(), dwproj.data(), dbias.data(), out.data(), atty.data(), wproj.data(), BT, C, C); }},
-      {"attention bwd", 2 * attn_flops, [&] { return ops->AttentionBackward(dqkv.data(), datt.data(), datty.data(), qkv.data(), att.data(), shape); }},
-      {"matmul bwd qkv", 2 * mm(BT, 3 * C, C), [&] { return ops->MatmulBackward(dln.data(), dwqkv.data(), dbias.data(), dqkv.data(), ln.data(), wqkv.data(), BT, C, 3 * C); }},
+      {"matmul fwd fcproj", mm(BT, C, 4 * C),
+       [&] {
+         return ops->MatmulForward(out.data(), fchg.data(), wfcp.data(), bias.data(), BT, 4 * C, C);
+       }},
+      {"matmul fwd head", mm(BT, V, C),
+       [&] {
+         return ops->MatmulForward(logits.data(), ln.data(), whead.data(), nullptr, BT, C, V);
+       }},
+      {"crossentropy", 0,
+       [&] {
+         return ops->CrossEntropyForwardBackward(losses.data(), logits.data(), logits.data(),
+                                                 targets.data(), BT, V, V, 1.0f / BT);
+       }},
+      {"matmul bwd head", 2 * mm(BT, V, C),
+       [&] {
+         return ops->MatmulBackward(dln.data(), dwhead.data(), nullptr, logits.data(), ln.data(),
+                                    whead.data(), BT, C, V);
+       }},
+      {"matmul bwd fcproj", 2 * mm(BT, C, 4 * C),
+       [&] {
+         return ops->MatmulBackward(dfchg.data(), dwfcp.data(), dbias.data(), out.data(),
+                                    fchg.data(), wfcp.data(), BT, 4 * C, C);
+       }},
+      {"gelu bwd", 0,
+       [&] { return ops->GeluBackward(dfch.data(), fch.data(), dfchg.data(), bt * 4 * C); }},
+      {"matmul bwd fc", 2 * mm(BT, 4 * C, C),
+       [&] {
+         return ops->MatmulBackward(dln.data(), dwfc.data(), dbias.data(), dfch.data(), ln.data(),
+                                    wfc.data(), BT, C, 4 * C);
+       }},
+      {"layernorm bwd", 0,
+       [&] {
+         return ops->LayerNormBackward(dx.data(), dlnw.data(), dlnb.data(), dln.data(), x.data(),
+                                       lnw.data(), mean.data(), rstd.data(), BT, C);
+       }},
+      {"matmul bwd proj", 2 * mm(BT, C, C),
+       [&] {
+         return ops->MatmulBackward(datty.data(), dwproj.data(), dbias.data(), out.data(),
+                                    atty.data(), wproj.data(), BT, C, C);
+       }},
+      {"attention bwd", 2 * attn_flops,
+       [&] {
+         return ops->AttentionBackward(dqkv.data(), datt.data(), datty.data(), qkv.data(),
+                                       att.data(), shape);
+       }},
+      {"matmul bwd qkv", 2 * mm(BT, 3 * C, C),
+       [&] {
+         return ops->MatmulBackward(dln.data(), dwqkv.data(), dbias.data(), dqkv.data(), ln.data(),
+                                    wqkv.data(), BT, C, 3 * C);
+       }},
       {"fill (zero grads)", 0, [&] { return ops->Fill(dfchg.data(), 0.0f, bt * 4 * C); }},
-      {"adamw (block params)", 0, [&] { kernels::AdamWParams p; p.lr = 1e-9f; return ops->AdamW(wfc.data(), dwfc.data(), adam_m.data(), adam_v.data(), nullptr, size_t(4) * C * C, p); }},
+      {"adamw (block params)", 0,
+       [&] {
+         kernels::AdamWParams p;
+         p.lr = 1e-9f;
+         return ops->AdamW(wfc.data(), dwfc.data(), adam_m.data(), adam_v.data(), nullptr,
+                           size_t(4) * C * C, p);
+       }},
   };
   std::vector<double> best(steps.size(), 1e30);
   for (int rep = 0; rep < o.reps; ++rep) {
@@ -127,18 +186,20 @@ int Run(const Options& o) {
       gemm_flops += steps[i].flops;
     }
   }
-  std::printf("B=%d T=%d C=%d NH=%d V=%d threads=%d gemm=%s; best of %d by %s\n\n", B, T, C,
-              NH, V, o.threads, kernels::cpu::GemmLibraryName(), o.reps, ClockName(o.threads));
+  std::printf("B=%d T=%d C=%d NH=%d V=%d threads=%d gemm=%s; best of %d by %s\n\n", B, T, C, NH, V,
+              o.threads, kernels::cpu::GemmLibraryName(), o.reps, ClockName(o.threads));
   std::printf("| op | ms | GFLOP/s | share |\n|---|---|---|---|\n");
   for (size_t i = 0; i < steps.size(); ++i) {
-    std::printf("| %s | %.2f | %s | %.1f%% |\n", steps[i].name.c_str(), best[i] * 1e3,
-                steps[i].flops > 0 ? std::to_string(int(steps[i].flops / best[i] * 1e-9)).c_str() : "-",
-                100.0 * best[i] / total);
+    std::printf(
+        "| %s | %.2f | %s | %.1f%% |\n", steps[i].name.c_str(), best[i] * 1e3,
+        steps[i].flops > 0 ? std::to_string(int(steps[i].flops / best[i] * 1e-9)).c_str() : "-",
+        100.0 * best[i] / total);
   }
-  std::printf("\nblock total %.1f ms; matmuls %.1f GFLOP/s; whole block %.1f GFLOP/s (%.0f%% of "
-              "the matmuls' rate)\n",
-              total * 1e3, gemm_flops / gemm_time * 1e-9, all_flops / total * 1e-9,
-              100.0 * (all_flops / total) / (gemm_flops / gemm_time));
+  std::printf(
+      "\nblock total %.1f ms; matmuls %.1f GFLOP/s; whole block %.1f GFLOP/s (%.0f%% of "
+      "the matmuls' rate)\n",
+      total * 1e3, gemm_flops / gemm_time * 1e-9, all_flops / total * 1e-9,
+      100.0 * (all_flops / total) / (gemm_flops / gemm_time));
   return 0;
 }
 

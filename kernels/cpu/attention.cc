@@ -84,8 +84,7 @@ HeadView View(const float* qkv, const AttentionShape& s, int b, int h) {
                   qkv_offset};
 }
 
-void ForwardHead(float* out, float* att, const float* qkv, const AttentionShape& s, int b,
-                 int h) {
+void ForwardHead(float* out, float* att, const float* qkv, const AttentionShape& s, int b, int h) {
   const int ld = 3 * s.NH * s.HS;
   const int T = s.T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.HS));
@@ -103,8 +102,8 @@ void ForwardHead(float* out, float* att, const float* qkv, const AttentionShape&
   }
 }
 
-void BackwardHead(float* dqkv, float* datt, const float* dout, const float* qkv,
-                  const float* att, const AttentionShape& s, int b, int h) {
+void BackwardHead(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
+                  const AttentionShape& s, int b, int h) {
   const int C = s.NH * s.HS, ld = 3 * C;
   const int T = s.T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.HS));

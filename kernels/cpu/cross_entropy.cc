@@ -9,8 +9,8 @@
 namespace sparsescale::kernels::cpu {
 
 SS_CPU_CLONES void CrossEntropyForwardBackward(float* losses, float* dlogits, const float* logits,
-                                 const int32_t* targets, int BT, int V, int Vp,
-                                 float dloss_scale) {
+                                               const int32_t* targets, int BT, int V, int Vp,
+                                               float dloss_scale) {
   for (int r = 0; r < BT; ++r) {
     const float* x = logits + static_cast<size_t>(r) * Vp;
     const int target = targets[r];

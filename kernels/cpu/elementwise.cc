@@ -18,7 +18,7 @@ SS_CPU_CLONES void GeluForward(float* out, const float* inp, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const float x = inp[i];
     const float u = kGeluScale * (x + kGeluCubic * x * x * x);
-    out[i] = x / (1.0f + ExpF(-2.0f * u));
+    out[i] = x * (1.0f / (1.0f + ExpF(-2.0f * u)));
   }
 }
 

@@ -1,6 +1,9 @@
 // Branch-free float exp that GCC vectorises without -ffast-math (glibc's expf is a call per
 // element). Cephes' range reduction and degree-5 polynomial: relative error about 2e-7 on
-// [-87, 88]; inputs outside are clamped, so exp(-inf) gives about 1.6e-38 rather than 0.
+// [-87, 80]; inputs outside are clamped, so exp(-inf) gives about 1.6e-38 rather than 0.
+// GCC compiles callers with one copy of their arithmetic per clamp case, computed for every
+// element and blended; both clamp values are chosen so that those copies stay clear of
+// denormals (exp(88) made 1 / (1 + e) denormal and GeluForward 6x slower).
 // Stateless; thread-safe.
 #pragma once
 
@@ -19,7 +22,7 @@
 namespace sparsescale::kernels::cpu {
 
 inline float ExpF(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  x = x < -87.0f ? -87.0f : (x > 80.0f ? 80.0f : x);
   // Round x / ln2 to the nearest integer with the 1.5 * 2^23 trick (no call to nearbyint).
   const float kRound = 12582912.0f;
   const float n = (x * 1.44269504088896341f + kRound) - kRound;

@@ -31,8 +31,8 @@ int CopyPadded(const float* src, int rows, int cols, int ld, std::vector<float>&
   const int padded = cols + kPadFloats;
   scratch.resize(std::max(scratch.size(), static_cast<size_t>(rows) * padded));
   for (int r = 0; r < rows; ++r) {
-    std::memcpy(scratch.data() + static_cast<size_t>(r) * padded,
-                src + static_cast<size_t>(r) * ld, sizeof(float) * cols);
+    std::memcpy(scratch.data() + static_cast<size_t>(r) * padded, src + static_cast<size_t>(r) * ld,
+                sizeof(float) * cols);
   }
   return padded;
 }
@@ -66,8 +66,8 @@ void GemmOneDnn(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
     omp_set_num_threads(threads);
   }
   // dnnl_sgemm only fails on arguments CpuOps has already validated.
-  (void)dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
-                   beta, C, ldc);
+  (void)dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta,
+                   C, ldc);
 }
 
 #else

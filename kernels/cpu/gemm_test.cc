@@ -152,8 +152,8 @@ TEST_P(GemmLibraryTest, WeightGradientWithPowerOfTwoStridesMatchesReference) {
   FVec fC = ToFloat(C);
   reference::Gemm<double>(true, false, M, N, K, 1.0, A.data(), lda, B.data(), ldb, 1.0, C.data(),
                           ldc);
-  GetParam().gemm(true, false, M, N, K, 1.0f, ToFloat(A).data(), lda, ToFloat(B).data(), ldb,
-                  1.0f, fC.data(), ldc);
+  GetParam().gemm(true, false, M, N, K, 1.0f, ToFloat(A).data(), lda, ToFloat(B).data(), ldb, 1.0f,
+                  fC.data(), ldc);
   ExpectClose(fC, C, 1e-4, "C");
 }
 

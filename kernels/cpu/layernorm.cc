@@ -9,8 +9,9 @@
 
 namespace sparsescale::kernels::cpu {
 
-SS_CPU_CLONES void LayerNormForward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                      const float* bias, int N, int C, float eps) {
+SS_CPU_CLONES void LayerNormForward(float* out, float* mean, float* rstd, const float* inp,
+                                    const float* weight, const float* bias, int N, int C,
+                                    float eps) {
   for (int r = 0; r < N; ++r) {
     const float* x = inp + static_cast<size_t>(r) * C;
     float* y = out + static_cast<size_t>(r) * C;
@@ -35,8 +36,8 @@ SS_CPU_CLONES void LayerNormForward(float* out, float* mean, float* rstd, const 
 }
 
 SS_CPU_CLONES void LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* dout,
-                       const float* inp, const float* weight, const float* mean, const float* rstd,
-                       int N, int C) {
+                                     const float* inp, const float* weight, const float* mean,
+                                     const float* rstd, int N, int C) {
   for (int r = 0; r < N; ++r) {
     const float* x = inp + static_cast<size_t>(r) * C;
     const float* dy = dout + static_cast<size_t>(r) * C;

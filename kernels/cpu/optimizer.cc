@@ -21,8 +21,8 @@ namespace {
 
 // One AdamW pass; the mask test is a template argument so both loops vectorise.
 template <bool kMasked>
-void AdamWLoop(float* params, const float* grads, float* m, float* v, const float* mask,
-               size_t n, const AdamWParams& p) {
+void AdamWLoop(float* params, const float* grads, float* m, float* v, const float* mask, size_t n,
+               const AdamWParams& p) {
   const float inv_bias1 =
       static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(p.beta1), p.step)));
   const float inv_bias2 =
