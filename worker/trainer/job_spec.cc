@@ -11,10 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/sha256.h"
 #include "common/status.h"
 #include "worker/trainer/file_util.h"
 #include "worker/trainer/safetensors.h"
-#include "worker/trainer/sha256.h"
 #include "worker/trainer/shard.h"
 
 namespace sparsescale::trainer {
@@ -348,7 +348,7 @@ std::string CanonicalJobSpecHash(const JobSpec& spec) {
     coded.SetSerializationDeterministic(true);
     canonical.SerializeToCodedStream(&coded);
   }
-  return Sha256Hex(bytes);
+  return sparsescale::Sha256Hex(bytes);
 }
 
 }  // namespace sparsescale::trainer

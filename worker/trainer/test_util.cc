@@ -1,0 +1,120 @@
+#include "worker/trainer/test_util.h"
+
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "worker/trainer/rng.h"
+#include "worker/trainer/shard.h"
+
+namespace sparsescale::trainer::testing {
+
+std::string MakeTempDir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  const char* base = std::getenv("TMPDIR");
+  std::filesystem::path dir = std::filesystem::path(base != nullptr ? base : "/tmp") /
+                              absl::StrCat("sparsescale-", tag, "-", ::getpid(), "-", counter++);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+std::string SyntheticText(size_t n, uint64_t seed) {
+  static const char* kWords[] = {"the",  "and",  "of",  "to",   "in", "he",   "said", "lord",
+                                 "unto", "them", "for", "that", "is", "with", "his",  "a"};
+  Rng rng(seed);
+  std::string text;
+  while (text.size() < n) {
+    text += kWords[rng.NextU64() % 16];
+    text += (rng.NextU64() % 9 == 0) ? ". " : " ";
+  }
+  text.resize(n);
+  return text;
+}
+
+std::string WriteTextShard(const std::string& dir, const std::string& name,
+                           const std::string& text) {
+  const std::string path = (std::filesystem::path(dir) / name).string();
+  auto status = WriteShard(path, ByteTokens(text));
+  if (!status.ok()) {
+    std::abort();
+  }
+  return path;
+}
+
+sparsescale::v1::JobSpec TinySpec(const std::string& shard, int64_t steps) {
+  sparsescale::v1::JobSpec spec;
+  spec.set_name("tiny");
+  auto* m = spec.mutable_model();
+  m->set_layers(2);
+  m->set_width(32);
+  m->set_heads(2);
+  m->set_context(16);
+  auto* d = spec.mutable_data();
+  d->add_train_shards(shard);
+  d->set_batch_size(4);
+  d->set_tokens(steps * 4 * 16);
+  d->set_eval_batches(2);
+  d->set_eval_interval_steps(static_cast<int32_t>(std::max<int64_t>(1, steps / 4)));
+  spec.mutable_optim()->set_lr(3e-3);
+  spec.mutable_checkpoint()->set_interval_steps(
+      static_cast<int32_t>(std::max<int64_t>(1, steps / 2)));
+  spec.mutable_checkpoint()->set_keep_last(0);
+  spec.set_seed(7);
+  spec.set_device("cpu");
+  spec.set_threads(1);
+  return spec;
+}
+
+absl::Status RecordingObserver::OnLossPoint(const LossPoint& p) {
+  points.push_back(p);
+  return absl::OkStatus();
+}
+
+absl::Status RecordingObserver::OnCheckpoint(int64_t step, const std::string& path) {
+  checkpoints.emplace_back(step, path);
+  return absl::OkStatus();
+}
+
+bool RecordingObserver::StopRequested() { return stop_after_ >= 0 && last_step_ >= stop_after_; }
+
+std::string CliPath() {
+  const char* bin = std::getenv("SPARSESCALE_BINARY_DIR");
+  return (std::filesystem::path(bin != nullptr ? bin : ".") / "client" / "sparsescale").string();
+}
+
+CommandResult RunCli(const std::string& args) {
+  const std::string command = CliPath() + " " + args + " 2>&1";
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    return result;
+  }
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    result.output.append(buffer, n);
+  }
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+}  // namespace sparsescale::trainer::testing
