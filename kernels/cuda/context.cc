@@ -18,7 +18,10 @@ absl::StatusOr<std::unique_ptr<CudaBuffer>> CudaBuffer::Create(size_t bytes) {
                                         " bytes failed: " + cudaGetErrorString(err));
   }
   std::unique_ptr<CudaBuffer> buffer(new CudaBuffer(data, bytes));
+  // cudaMemset runs on the legacy default stream, which the backend's non-blocking stream does
+  // not wait for: finish it here so no later op can see the memory before it is zero.
   CUDA_RETURN_IF_ERROR(cudaMemset(data, 0, alloc_bytes));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(nullptr));
   return buffer;
 }
 
