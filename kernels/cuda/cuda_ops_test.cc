@@ -35,6 +35,21 @@ TEST_F(CudaOpsTest, MatmulForwardMatchesCpuWithinBf16Tolerance) {
   EXPECT_EQ(ExpectClose(Down(*d_out, want.size()), want, kBf16Tol, "out"), 0);
 }
 
+TEST_F(CudaOpsTest, MatmulForwardWithUnalignedBiasMatchesCpu) {
+  const int BT = 32, C = 64, OC = 40;
+  auto inp = RandomFloats(size_t(BT) * C, 11), w = RandomFloats(size_t(OC) * C, 12);
+  auto padded_bias = RandomFloats(OC + 1, 13);  // the bias starts 4 bytes into its buffer
+  const std::vector<float> bias(padded_bias.begin() + 1, padded_bias.end());
+  std::vector<float> want(size_t(BT) * OC);
+  ASSERT_TRUE(cpu_->MatmulForward(want.data(), inp.data(), w.data(), bias.data(), BT, C, OC).ok());
+  auto d_inp = Up(inp), d_w = Up(w), d_bias = Up(padded_bias);
+  auto d_out = Up(std::vector<float>(want.size()));
+  ASSERT_TRUE(
+      gpu_->MatmulForward(d_out->f32(), d_inp->f32(), d_w->f32(), d_bias->f32() + 1, BT, C, OC)
+          .ok());
+  EXPECT_EQ(ExpectClose(Down(*d_out, want.size()), want, kBf16Tol, "out"), 0);
+}
+
 TEST_F(CudaOpsTest, MatmulBackwardAccumulatesLikeCpu) {
   const int BT = 64, C = 48, OC = 72;
   auto inp = RandomFloats(size_t(BT) * C, 4), w = RandomFloats(size_t(OC) * C, 5);

@@ -81,6 +81,16 @@ __global__ void BiasFinishKernel(float* dbias, const float* partial, int cols) {
   dbias[c] += sum;
 }
 
+// out[r, c] += bias[c]: the fallback for a bias that cuBLASLt's epilogue cannot read (it
+// assumes a 16-byte aligned vector).
+__global__ void AddBiasKernel(float* out, const float* bias, size_t rows, int cols) {
+  const size_t total = rows * static_cast<size_t>(cols);
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
+       i += size_t{gridDim.x} * blockDim.x) {
+    out[i] += bias[i % cols];
+  }
+}
+
 // Elements spanned by a row-major [rows, cols] matrix with leading dimension ld.
 size_t Span(int rows, int cols, int ld) {
   return static_cast<size_t>(rows - 1) * static_cast<size_t>(ld) + static_cast<size_t>(cols);
@@ -230,8 +240,22 @@ absl::Status RunLt(CudaContext& ctx, const LtProduct& p) {
 absl::Status RowMajorProduct(CudaContext& ctx, bool trans_a, bool trans_b, int M, int N, int K,
                              float alpha, const __nv_bfloat16* A, int lda, const __nv_bfloat16* B,
                              int ldb, float beta, float* C, int ldc, const float* bias) {
-  const LtProduct p{trans_b, trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, bias};
-  return RunLt(ctx, p);
+  const bool epilogue_bias = bias != nullptr && AlignmentOf(bias) >= 16;
+  const LtProduct p{trans_b, trans_a, N,   M,    K, alpha, B,
+                    ldb,     A,       lda, beta, C, ldc,   epilogue_bias ? bias : nullptr};
+  RETURN_IF_ERROR(RunLt(ctx, p));
+  if (bias != nullptr && !epilogue_bias) {
+    if (ldc != N) {
+      return absl::InvalidArgumentError("Gemm: a bias needs ldc == N");
+    }
+    constexpr unsigned int kThreads = 256;
+    const size_t total = static_cast<size_t>(M) * N;
+    const unsigned int blocks =
+        BlocksFor(total, kThreads) < 65536u ? BlocksFor(total, kThreads) : 65536u;
+    AddBiasKernel<<<blocks, kThreads, 0, ctx.stream()>>>(C, bias, static_cast<size_t>(M), N);
+    RETURN_IF_LAUNCH_FAILED();
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckGemmShape(bool trans_a, bool trans_b, int M, int N, int K, int lda, int ldb,
