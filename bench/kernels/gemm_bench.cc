@@ -91,16 +91,16 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-int Run(const Options& o) {
+// The plain loops first (the baseline and the correctness oracle), then every library.
+std::vector<GemmProvider> Libraries(int threads) {
   std::vector<GemmProvider> libs;
   libs.push_back({"plain", kernels::cpu::GemmPlain, "plain loops, 1 thread"});
-  libs.push_back(MakeOpenBlasProvider(o.threads));
-  libs.push_back(MakeBlisProvider(o.threads));
-  libs.push_back(MakeOneDnnProvider(o.threads));
+  libs.push_back(MakeOpenBlasProvider(threads));
+  libs.push_back(MakeBlisProvider(threads));
+  libs.push_back(MakeOneDnnProvider(threads));
   libs.push_back(MakeEigenBaselineProvider());
   libs.push_back(MakeEigenAvx2Provider());
   libs.push_back(MakeEigenAvx512Provider());
-  const int threads = o.threads;
   libs.push_back({"sparsescale",
                   [threads](bool ta, bool tb, int M, int N, int K, float alpha, const float* A,
                             int lda, const float* B, int ldb, float beta, float* C, int ldc) {
@@ -108,7 +108,10 @@ int Run(const Options& o) {
                                        threads);
                   },
                   std::string("kernels::cpu::Gemm via ") + kernels::cpu::GemmLibraryName()});
+  return libs;
+}
 
+void PrintHeader(const Options& o, const std::vector<GemmProvider>& libs) {
   std::printf(
       "threads=%d min_seconds=%.2f; GFLOP/s from %s, best run (x = speed-up over "
       "plain)\n\n",
@@ -122,49 +125,62 @@ int Run(const Options& o) {
     std::printf("---|");
   }
   std::printf("\n");
+}
 
+// Best seconds per library for one product (negative: unavailable or wrong result). Rounds
+// call every library once each, so load from other processes on this shared machine hits all
+// of them alike.
+std::vector<double> MeasureProduct(const Options& o, const Product& p,
+                                   const std::vector<GemmProvider>& libs) {
+  const auto A = Random(static_cast<size_t>(p.M) * p.K, 1);
+  const auto B = Random(static_cast<size_t>(p.K) * p.N, 2);
+  std::vector<float> want(static_cast<size_t>(p.M) * p.N), C(want.size());
+  std::vector<double> best(libs.size(), 1e30), spent(libs.size(), 0.0);
+  for (size_t li = 0; li < libs.size(); ++li) {
+    if (!libs[li].gemm) {
+      best[li] = -1;
+    }
+  }
+  for (int round = 0;; ++round) {
+    bool done = round >= 3;
+    for (size_t li = 0; li < libs.size(); ++li) {
+      if (best[li] < 0) {
+        continue;
+      }
+      std::vector<float>& out = li == 0 ? want : C;
+      const double s =
+          TimeOnce(libs[li].gemm, p, A.data(), B.data(), out.data(), ClockFor(o.threads));
+      best[li] = std::min(best[li], s);
+      spent[li] += s;
+      done = done && spent[li] >= o.min_seconds;
+      if (round == 0 && li > 0 && RelativeError(C, want) > 1e-5) {
+        best[li] = -2;
+      }
+    }
+    if (done) {
+      return best;
+    }
+  }
+}
+
+int Run(const Options& o) {
+  const std::vector<GemmProvider> libs = Libraries(o.threads);
+  PrintHeader(o, libs);
   std::vector<double> log_speedup_sum(libs.size(), 0.0);
   int wrong = 0;
   const auto products = TrainerProducts();
   for (const Product& p : products) {
-    const auto A = Random(static_cast<size_t>(p.M) * p.K, 1);
-    const auto B = Random(static_cast<size_t>(p.K) * p.N, 2);
-    std::vector<float> want(static_cast<size_t>(p.M) * p.N), C(want.size());
-    const double flops = 2.0 * p.M * p.N * p.K;
+    const std::vector<double> best = MeasureProduct(o, p, libs);
     std::printf("| %s | %d x %d x %d |", p.what, p.M, p.N, p.K);
-    // Rounds call every library once each, so load from other processes on this shared
-    // machine hits all of them alike; the best call of each library is kept.
-    std::vector<double> best(libs.size(), 1e30), spent(libs.size(), 0.0);
-    std::vector<bool> ok(libs.size(), true);
-    for (int round = 0;; ++round) {
-      bool done = round >= 3;
-      for (size_t li = 0; li < libs.size(); ++li) {
-        if (!libs[li].gemm || !ok[li]) {
-          continue;
-        }
-        std::vector<float>& out = li == 0 ? want : C;
-        const double s =
-            TimeOnce(libs[li].gemm, p, A.data(), B.data(), out.data(), ClockFor(o.threads));
-        best[li] = std::min(best[li], s);
-        spent[li] += s;
-        done = done && spent[li] >= o.min_seconds;
-        if (round == 0 && li > 0 && RelativeError(C, want) > 1e-5) {
-          ok[li] = false;
-        }
-      }
-      if (done) {
-        break;
-      }
-    }
     for (size_t li = 0; li < libs.size(); ++li) {
-      if (!libs[li].gemm) {
+      if (best[li] == -1) {
         std::printf(" n/a |");
-      } else if (!ok[li]) {
+      } else if (best[li] < 0) {
         std::printf(" WRONG |");
         ++wrong;
       } else {
         log_speedup_sum[li] += std::log(best[0] / best[li]);
-        std::printf(" %.1f (%.1fx) |", flops / best[li] * 1e-9, best[0] / best[li]);
+        std::printf(" %.1f (%.1fx) |", 2.0 * p.M * p.N * p.K / best[li] * 1e-9, best[0] / best[li]);
       }
     }
     std::printf("\n");
