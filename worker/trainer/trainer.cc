@@ -80,6 +80,11 @@ absl::Status Trainer::Prepare() {
   if (options_.out_dir.empty()) {
     return absl::InvalidArgumentError("out_dir: an output directory is required");
   }
+  if (spec_.gpus() > 1) {
+    // RunTraining drives one device; refusing is better than silently training on one GPU.
+    return absl::UnimplementedError(absl::StrCat("gpus: data parallelism over ", spec_.gpus(),
+                                                 " GPUs is not implemented by the trainer"));
+  }
   RETURN_IF_ERROR(CheckJobInputs(spec_));
   ASSIGN_OR_RETURN(TokenDataset data, TokenDataset::Load(spec_));
   data_.emplace(std::move(data));

@@ -102,7 +102,7 @@ struct TrainSummary {
 // Errors: InvalidArgument (bad spec, data or checkpoint; names the field or file, nothing is
 // written), NotFound (missing shard or checkpoint), Unavailable (device), Cancelled (stop
 // requested; a checkpoint was written first), Internal (non-finite loss: diverged),
-// or the observer's own error.
+// Unimplemented (spec.gpus > 1: one device per run for now), or the observer's own error.
 absl::StatusOr<TrainSummary> RunTraining(const sparsescale::v1::JobSpec& spec,
                                          const TrainOptions& options, TrainObserver* observer);
 
