@@ -87,7 +87,7 @@ TEST(FitterTest, RecoversKnownCoefficientsFromRunsWithHalfPercentNoise) {
     const LawPreset truth = *FindPreset(name);
     const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.005, 7);
     FitOptions options;
-    options.starts = 100;
+    options.starts = 60;
     const FitResult fit = *FitLaw(runs, truth.scales, options);
     for (int k = 0; k < NormCoeffs::kCount; ++k) {
       EXPECT_NEAR(fit.norm.p[k] / truth.norm.p[k], 1.0, tolerance[k])
