@@ -10,6 +10,8 @@
 //
 // Layout: qkv is [B, T, 3C] with q | k | v per token, head h at columns h*HS .. h*HS+HS-1.
 // Limits: HS <= 128 and HS % 4 == 0 (float4 tile loads); qkv, dout and out 16-byte aligned.
+// Columns per lane (1, 2 or 4) are a template argument and the inner loops unroll by 4 only:
+// ptxas then keeps every accumulator in registers (65-143 registers, no spills on sm_90).
 // A tensor-core (bf16 mma) version is the next step for speed; this one is the correct,
 // simple baseline.
 #include <cmath>
@@ -27,7 +29,6 @@ constexpr int kWarps = 4;  // 8 rows per warp
 constexpr int kRowsPerWarp = kTile / kWarps;
 constexpr int kThreads = kWarps * 32;
 constexpr int kMaxHs = 128;
-constexpr int kMaxDPerLane = kMaxHs / 32;
 constexpr int kPad = 4;  // keeps float4 rows aligned and lane-strided reads conflict-free
 
 struct Dims {
@@ -77,6 +78,7 @@ __device__ float Dot(const float* a, const float* b, int HS) {
   return s;
 }
 
+template <int kD>  // columns per lane: HS <= 32 * kD
 __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv, Dims d) {
   extern __shared__ float4 smem4[];
   float* smem = reinterpret_cast<float*>(smem4);
@@ -92,11 +94,13 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
   const int lane = threadIdx.x % 32;
   LoadTile(q_tile, hs_pad, qkv, d.C3, b, q0, h * d.HS, d);
 
-  float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kMaxDPerLane];
+  float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kD];
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     m[rr] = -INFINITY;
     l[rr] = 0.0f;
-    for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+    for (int dd = 0; dd < kD; ++dd) {
       o[rr][dd] = 0.0f;
     }
   }
@@ -105,11 +109,12 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
     LoadTile(k_tile, hs_pad, qkv, d.C3, b, k0, C + h * d.HS, d);
     LoadTile(v_tile, hs_pad, qkv, d.C3, b, k0, 2 * C + h * d.HS, d);
     __syncthreads();
+#pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr;
       const int tq = q0 + r;
       if (tq >= d.T) {
-        break;
+        continue;  // warp-uniform; keeps the loop unrollable
       }
       const int j = k0 + lane;
       const bool valid = j <= tq;
@@ -120,12 +125,15 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
       const float corr = expf(m[rr] - m_new);  // 0 for the first tile (m = -inf)
       l[rr] = l[rr] * corr + WarpSum(p);
       m[rr] = m_new;
-      for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+      for (int dd = 0; dd < kD; ++dd) {
         o[rr][dd] *= corr;
       }
+#pragma unroll 4
       for (int jj = 0; jj < kTile; ++jj) {
         const float pj = __shfl_sync(0xffffffffu, p, jj);
-        for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+        for (int dd = 0; dd < kD; ++dd) {
           const int col = lane + 32 * dd;
           if (col < d.HS) {
             o[rr][dd] += pj * v_tile[jj * hs_pad + col];
@@ -134,14 +142,16 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
       }
     }
   }
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int tq = q0 + warp * kRowsPerWarp + rr;
     if (tq >= d.T) {
-      break;
+      continue;
     }
     const float inv = 1.0f / l[rr];
     float* dst = out + (static_cast<size_t>(b) * d.T + tq) * C + h * d.HS;
-    for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+    for (int dd = 0; dd < kD; ++dd) {
       const int col = lane + 32 * dd;
       if (col < d.HS) {
         dst[col] = o[rr][dd] * inv;
@@ -154,6 +164,7 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
 }
 
 // Per query tile: D_i = sum_j P_ij dP_ij (saved to `dsum`), then dQ += scale * dS K.
+template <int kD>  // columns per lane: HS <= 32 * kD
 __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const float* dout,
                                              const float* qkv, const float* lse, Dims d) {
   extern __shared__ float4 smem4[];
@@ -172,12 +183,14 @@ __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const flo
   LoadTile(q_tile, hs_pad, qkv, d.C3, b, q0, h * d.HS, d);
   LoadTile(do_tile, hs_pad, dout, C, b, q0, h * d.HS, d);
 
-  float row_lse[kRowsPerWarp], row_d[kRowsPerWarp], dq[kRowsPerWarp][kMaxDPerLane];
+  float row_lse[kRowsPerWarp], row_d[kRowsPerWarp], dq[kRowsPerWarp][kD];
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int tq = q0 + warp * kRowsPerWarp + rr;
     row_lse[rr] = tq < d.T ? lse[static_cast<size_t>(blockIdx.y) * d.T + tq] : 0.0f;
     row_d[rr] = 0.0f;
-    for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+    for (int dd = 0; dd < kD; ++dd) {
       dq[rr][dd] = 0.0f;
     }
   }
@@ -188,11 +201,12 @@ __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const flo
       LoadTile(k_tile, hs_pad, qkv, d.C3, b, k0, C + h * d.HS, d);
       LoadTile(v_tile, hs_pad, qkv, d.C3, b, k0, 2 * C + h * d.HS, d);
       __syncthreads();
+#pragma unroll
       for (int rr = 0; rr < kRowsPerWarp; ++rr) {
         const int r = warp * kRowsPerWarp + rr;
         const int tq = q0 + r;
         if (tq >= d.T) {
-          break;
+          continue;  // warp-uniform; keeps the loop unrollable
         }
         const int j = k0 + lane;
         const bool valid = j <= tq;
@@ -204,9 +218,11 @@ __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const flo
           continue;
         }
         const float ds = p * (dp - row_d[rr]);
+#pragma unroll 4
         for (int jj = 0; jj < kTile; ++jj) {
           const float dsj = __shfl_sync(0xffffffffu, ds, jj);
-          for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+          for (int dd = 0; dd < kD; ++dd) {
             const int col = lane + 32 * dd;
             if (col < d.HS) {
               dq[rr][dd] += dsj * k_tile[jj * hs_pad + col];
@@ -216,18 +232,21 @@ __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const flo
       }
     }
     if (sweep == 0) {
+#pragma unroll
       for (int rr = 0; rr < kRowsPerWarp; ++rr) {
         row_d[rr] = WarpSum(row_d[rr]);
       }
     }
   }
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int tq = q0 + warp * kRowsPerWarp + rr;
     if (tq >= d.T) {
-      break;
+      continue;
     }
     float* dst = dqkv + (static_cast<size_t>(b) * d.T + tq) * d.C3 + h * d.HS;
-    for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+    for (int dd = 0; dd < kD; ++dd) {
       const int col = lane + 32 * dd;
       if (col < d.HS) {
         dst[col] += d.scale * dq[rr][dd];
@@ -240,6 +259,7 @@ __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const flo
 }
 
 // Per key tile: dV += P^T dO and dK += scale * dS^T Q over the query tiles at or after it.
+template <int kD>  // columns per lane: HS <= 32 * kD
 __global__ void AttentionBackwardKeyKernel(float* dqkv, const float* dsum, const float* dout,
                                            const float* qkv, const float* lse, Dims d) {
   extern __shared__ float4 smem4[];
@@ -260,9 +280,11 @@ __global__ void AttentionBackwardKeyKernel(float* dqkv, const float* dsum, const
   LoadTile(k_tile, hs_pad, qkv, d.C3, b, k0, C + h * d.HS, d);
   LoadTile(v_tile, hs_pad, qkv, d.C3, b, k0, 2 * C + h * d.HS, d);
 
-  float dk[kRowsPerWarp][kMaxDPerLane], dv[kRowsPerWarp][kMaxDPerLane];
+  float dk[kRowsPerWarp][kD], dv[kRowsPerWarp][kD];
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-    for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+    for (int dd = 0; dd < kD; ++dd) {
       dk[rr][dd] = 0.0f;
       dv[rr][dd] = 0.0f;
     }
@@ -278,11 +300,12 @@ __global__ void AttentionBackwardKeyKernel(float* dqkv, const float* dsum, const
       d_tile[threadIdx.x] = tq < d.T ? dsum[at] : 0.0f;
     }
     __syncthreads();
+#pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int kk = warp * kRowsPerWarp + rr;
       const int j = k0 + kk;
       if (j >= d.T) {
-        break;
+        continue;  // warp-uniform; keeps the loop unrollable
       }
       const int tq = q0 + lane;
       const bool valid = tq < d.T && tq >= j;
@@ -290,10 +313,12 @@ __global__ void AttentionBackwardKeyKernel(float* dqkv, const float* dsum, const
       const float p = valid ? expf(s - lse_tile[lane]) : 0.0f;
       const float dp = Dot(do_tile + lane * hs_pad, v_tile + kk * hs_pad, d.HS);
       const float ds = p * (dp - d_tile[lane]);
+#pragma unroll 4
       for (int ii = 0; ii < kTile; ++ii) {
         const float pi = __shfl_sync(0xffffffffu, p, ii);
         const float dsi = __shfl_sync(0xffffffffu, ds, ii);
-        for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+        for (int dd = 0; dd < kD; ++dd) {
           const int col = lane + 32 * dd;
           if (col < d.HS) {
             dv[rr][dd] += pi * do_tile[ii * hs_pad + col];
@@ -303,13 +328,15 @@ __global__ void AttentionBackwardKeyKernel(float* dqkv, const float* dsum, const
       }
     }
   }
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int j = k0 + warp * kRowsPerWarp + rr;
     if (j >= d.T) {
-      break;
+      continue;
     }
     float* dst = dqkv + (static_cast<size_t>(b) * d.T + j) * d.C3 + h * d.HS;
-    for (int dd = 0; dd < kMaxDPerLane; ++dd) {
+#pragma unroll
+    for (int dd = 0; dd < kD; ++dd) {
       const int col = lane + 32 * dd;
       if (col < d.HS) {
         dst[C + col] += d.scale * dk[rr][dd];
@@ -352,6 +379,36 @@ absl::Status PrepareSmem(CudaContext& ctx, Kernel kernel, size_t bytes) {
   return absl::OkStatus();
 }
 
+template <int kD>
+absl::Status Forward(CudaContext& ctx, float* out, float* lse, const float* qkv,
+                     const AttentionShape& s) {
+  const Dims d = MakeDims(s);
+  const size_t smem = sizeof(float) * 3 * kTile * (s.HS + kPad);
+  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionForwardKernel<kD>, smem));
+  const dim3 grid((s.T + kTile - 1) / kTile, s.B * s.NH);
+  AttentionForwardKernel<kD><<<grid, kThreads, smem, ctx.stream()>>>(out, lse, qkv, d);
+  RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+template <int kD>
+absl::Status Backward(CudaContext& ctx, float* dqkv, float* scratch, const float* dout,
+                      const float* qkv, const float* lse, const AttentionShape& s) {
+  const Dims d = MakeDims(s);
+  const dim3 grid((s.T + kTile - 1) / kTile, s.B * s.NH);
+  const size_t smem_q = sizeof(float) * 4 * kTile * (s.HS + kPad);
+  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardQueryKernel<kD>, smem_q));
+  AttentionBackwardQueryKernel<kD>
+      <<<grid, kThreads, smem_q, ctx.stream()>>>(dqkv, scratch, dout, qkv, lse, d);
+  RETURN_IF_LAUNCH_FAILED();
+  const size_t smem_k = smem_q + sizeof(float) * 2 * kTile;
+  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardKeyKernel<kD>, smem_k));
+  AttentionBackwardKeyKernel<kD>
+      <<<grid, kThreads, smem_k, ctx.stream()>>>(dqkv, scratch, dout, qkv, lse, d);
+  RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status LaunchAttentionForward(CudaContext& ctx, float* out, float* lse, const float* qkv,
@@ -363,13 +420,14 @@ absl::Status LaunchAttentionForward(CudaContext& ctx, float* out, float* lse, co
   if (!Aligned16(out) || !Aligned16(qkv)) {
     return absl::InvalidArgumentError("AttentionForward: out and qkv must be 16-byte aligned");
   }
-  const Dims d = MakeDims(s);
-  const size_t smem = sizeof(float) * 3 * kTile * (s.HS + kPad);
-  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionForwardKernel, smem));
-  const dim3 grid((s.T + kTile - 1) / kTile, s.B * s.NH);
-  AttentionForwardKernel<<<grid, kThreads, smem, ctx.stream()>>>(out, lse, qkv, d);
-  RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  // The per-lane column count is a template argument so the accumulators stay in registers.
+  if (s.HS <= 32) {
+    return Forward<1>(ctx, out, lse, qkv, s);
+  }
+  if (s.HS <= 64) {
+    return Forward<2>(ctx, out, lse, qkv, s);
+  }
+  return Forward<4>(ctx, out, lse, qkv, s);
 }
 
 absl::Status LaunchAttentionBackward(CudaContext& ctx, float* dqkv, float* scratch,
@@ -384,19 +442,13 @@ absl::Status LaunchAttentionBackward(CudaContext& ctx, float* dqkv, float* scrat
   if (!Aligned16(dout) || !Aligned16(qkv)) {
     return absl::InvalidArgumentError("AttentionBackward: dout and qkv must be 16-byte aligned");
   }
-  const Dims d = MakeDims(s);
-  const dim3 grid((s.T + kTile - 1) / kTile, s.B * s.NH);
-  const size_t smem_q = sizeof(float) * 4 * kTile * (s.HS + kPad);
-  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardQueryKernel, smem_q));
-  AttentionBackwardQueryKernel<<<grid, kThreads, smem_q, ctx.stream()>>>(dqkv, scratch, dout, qkv,
-                                                                         lse, d);
-  RETURN_IF_LAUNCH_FAILED();
-  const size_t smem_k = smem_q + sizeof(float) * 2 * kTile;
-  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardKeyKernel, smem_k));
-  AttentionBackwardKeyKernel<<<grid, kThreads, smem_k, ctx.stream()>>>(dqkv, scratch, dout, qkv,
-                                                                       lse, d);
-  RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  if (s.HS <= 32) {
+    return Backward<1>(ctx, dqkv, scratch, dout, qkv, lse, s);
+  }
+  if (s.HS <= 64) {
+    return Backward<2>(ctx, dqkv, scratch, dout, qkv, lse, s);
+  }
+  return Backward<4>(ctx, dqkv, scratch, dout, qkv, lse, s);
 }
 
 }  // namespace sparsescale::kernels::cuda

@@ -147,9 +147,11 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     LoadStage(a_s, meta_s, b_s, values, meta, inp, m0, n0, k0, BT, K);
     __syncthreads();
+#pragma unroll
     for (int step = 0; step < kBK / 32; ++step) {
       uint32_t a[2][4];
       uint32_t e[2];
+#pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
         const int r = warp_m + mt * 16 + group;
         const int c = step * 16 + 2 * tig;
@@ -161,6 +163,7 @@ __global__ void __launch_bounds__(kThreads)
         e[mt] = static_cast<uint32_t>(meta_s[r * 4 + word]) |
                 (static_cast<uint32_t>(meta_s[(r + 8) * 4 + word]) << 16);
       }
+#pragma unroll
       for (int nt = 0; nt < 8; ++nt) {
         const __nv_bfloat16* brow =
             b_s + (warp_n + nt * 8 + group) * kBStride + step * 32 + 2 * tig;
@@ -170,12 +173,15 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
+#pragma unroll
   for (int mt = 0; mt < 2; ++mt) {
     const int row = m0 + warp_m + mt * 16 + group;  // output feature
     const float b_lo = bias == nullptr ? 0.0f : bias[row];
     const float b_hi = bias == nullptr ? 0.0f : bias[row + 8];
+#pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
       const int tok = n0 + warp_n + nt * 8 + 2 * tig;
+#pragma unroll
       for (int j = 0; j < 2; ++j) {
         if (tok + j < BT) {
           out[static_cast<size_t>(tok + j) * M + row] = acc[mt][nt][j] + b_lo;
