@@ -33,9 +33,7 @@ double UnigramEntropy(const std::string& text) {
 }
 
 TEST(LearningTest, TinyModelBeatsTheUnigramEntropyByThirtyPercentOnTheCorpus) {
-  const char* source = std::getenv("SPARSESCALE_SOURCE_DIR");
-  ASSERT_NE(source, nullptr) << "SPARSESCALE_SOURCE_DIR is not set (run through ctest)";
-  const std::string corpus = std::string(source) + "/data/corpus/web.txt";
+  const std::string corpus = testing::SourceDir() + "/data/corpus/web.txt";
   ASSERT_TRUE(std::filesystem::exists(corpus))
       << corpus << " is missing: run deploy/prepare_corpus.sh (part of deploy/setup.sh)";
   std::string text = testing::ReadAll(corpus).substr(0, kSliceBytes);

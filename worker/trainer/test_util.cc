@@ -85,8 +85,24 @@ absl::Status RecordingObserver::OnCheckpoint(int64_t step, const std::string& pa
 bool RecordingObserver::StopRequested() { return stop_after_ >= 0 && last_step_ >= stop_after_; }
 
 std::string CliPath() {
+#ifdef SPARSESCALE_TEST_CLI
+  return SPARSESCALE_TEST_CLI;
+#else
   const char* bin = std::getenv("SPARSESCALE_BINARY_DIR");
   return (std::filesystem::path(bin != nullptr ? bin : ".") / "client" / "sparsescale").string();
+#endif
+}
+
+std::string SourceDir() {
+  const char* source = std::getenv("SPARSESCALE_SOURCE_DIR");
+  if (source != nullptr) {
+    return source;
+  }
+#ifdef SPARSESCALE_TEST_SOURCE_DIR
+  return SPARSESCALE_TEST_SOURCE_DIR;
+#else
+  return ".";
+#endif
 }
 
 CommandResult RunCli(const std::string& args) {

@@ -41,8 +41,11 @@ class RecordingObserver : public TrainObserver {
   int64_t last_step_ = 0;
 };
 
-// Path of the built CLI ($SPARSESCALE_BINARY_DIR/client/sparsescale).
+// Path of the built CLI (compiled in by CMake; else $SPARSESCALE_BINARY_DIR/client/sparsescale).
 std::string CliPath();
+
+// The source tree ($SPARSESCALE_SOURCE_DIR, else the path compiled in by CMake).
+std::string SourceDir();
 
 struct CommandResult {
   int exit_code = -1;
