@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -24,12 +25,32 @@ std::vector<double> ResampleWeights(int count, uint64_t seed, int resample) {
   return weights;
 }
 
-// Linear-interpolated quantile of sorted values.
+// Linear-interpolated quantile of sorted values, which may include +-infinity.
 double Quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   const double position = q * (sorted.size() - 1);
   const size_t below = static_cast<size_t>(std::floor(position));
   const size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (position - below) * (sorted[above] - sorted[below]);
+  const double fraction = position - below;
+  if (fraction == 0 || sorted[below] == sorted[above]) {
+    return sorted[below];
+  }
+  if (!std::isfinite(sorted[below]) || !std::isfinite(sorted[above])) {
+    return fraction < 0.5 ? sorted[below] : sorted[above];
+  }
+  return sorted[below] + fraction * (sorted[above] - sorted[below]);
+}
+
+// Paper-form values of normalised coefficients without failing: a_D is NaN when e <= 0 and
+// +infinity when e^(1/f) overflows (b_D near 0: the data term has become a constant).
+std::array<double, 7> PaperValues(const NormCoeffs& norm, const Normalisation& scales) {
+  const auto& [a, b, c, d, e, f, g] = norm.p;
+  const double n_pow = std::pow(scales.n_scale, d);
+  const double a_d =
+      e > 0 ? std::exp(std::log(e) / f) * scales.d_scale : std::numeric_limits<double>::quiet_NaN();
+  return {a * n_pow, b, c * n_pow, d, a_d, f, g};
 }
 
 absl::Status ValidateBootstrap(const BootstrapOptions& options, const FitResult& base) {
@@ -60,7 +81,7 @@ absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>&
                                                    const FitResult& base,
                                                    const BootstrapOptions& options) {
   RETURN_IF_ERROR(ValidateBootstrap(options, base));
-  std::vector<std::optional<PaperCoeffs>> fits(options.resamples);
+  std::vector<std::optional<NormCoeffs>> fits(options.resamples);
   const int workers = WorkerCount(options.threads, options.resamples);
   std::vector<absl::Status> errors(workers);
   ParallelFor(options.resamples, workers, [&](int worker, int b) {
@@ -72,7 +93,7 @@ absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>&
     resample.weights = ResampleWeights(static_cast<int>(runs.size()), options.seed, b);
     absl::StatusOr<FitResult> fit = FitLaw(runs, scales, resample);
     if (fit.ok()) {
-      fits[b] = fit->paper;
+      fits[b] = fit->norm;
     } else {
       errors[worker] = fit.status();
     }
@@ -86,16 +107,18 @@ absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>&
       continue;
     }
     ++result.usable;
-    const std::array<double, 7> values = PaperArray(*fit);
+    const std::array<double, 7> values = PaperValues(*fit, scales);
     for (int k = 0; k < 7; ++k) {
-      samples[k].push_back(values[k]);
+      if (!std::isnan(values[k])) {
+        samples[k].push_back(values[k]);
+      }
     }
   }
   if (result.usable == 0) {
     for (const absl::Status& error : errors) {
       RETURN_IF_ERROR(error);
     }
-    return absl::InvalidArgumentError("no bootstrap resample produced a fit with a paper form");
+    return absl::InvalidArgumentError("no bootstrap resample produced a fit");
   }
   const std::array<double, 7> estimate = PaperArray(*base.paper);
   const double tail = 0.5 * (1.0 - options.level);

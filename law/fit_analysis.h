@@ -27,13 +27,15 @@ struct BootstrapOptions {
   int threads = 0;      // 0: one per hardware thread
 };
 
+// A bound is +-infinity when the resamples do not bound the coefficient (a_D overflows when
+// b_D goes to 0), and NaN when no resample had a value for it.
 struct CoefficientInterval {
   double estimate = 0, low = 0, high = 0;
 };
 
 struct BootstrapResult {
   int resamples = 0;
-  int usable = 0;  // resamples whose fit has a paper form
+  int usable = 0;  // resamples whose fit succeeded
   double level = 0.95;
   std::array<CoefficientInterval, 7> paper;  // in kPaperNames order
 };

@@ -54,8 +54,12 @@ nlohmann::json IntervalsJson(const std::optional<BootstrapResult>& bootstrap) {
   nlohmann::json out = {{"level", bootstrap->level},
                         {"resamples", bootstrap->resamples},
                         {"usable", bootstrap->usable}};
+  // A bound the resamples leave open (infinite) or never gave (NaN) is written as null.
+  auto bound = [](double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  };
   for (int k = 0; k < 7; ++k) {
-    out[kPaperNames[k]] = {bootstrap->paper[k].low, bootstrap->paper[k].high};
+    out[kPaperNames[k]] = {bound(bootstrap->paper[k].low), bound(bootstrap->paper[k].high)};
   }
   return out;
 }

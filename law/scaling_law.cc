@@ -24,6 +24,12 @@ absl::StatusOr<PaperCoeffs> ToPaper(const NormCoeffs& norm, const Normalisation&
   paper.a_d = std::pow(e, 1.0 / f) * scales.d_scale;
   paper.b_d = f;
   paper.c = g;
+  if (!std::isfinite(paper.a_d) || !std::isfinite(paper.a_s) || !std::isfinite(paper.c_s)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "normalised coefficients have no finite paper form (a_D = e^(1/f) d_scale with e=%g, "
+        "f=%g)",
+        e, f));
+  }
   return paper;
 }
 

@@ -33,7 +33,8 @@ struct Normalisation {
   double d_scale = 1e5;  // D' = D / d_scale (1e5 for T5 steps, 1e9 for ViT images)
 };
 
-// Paper form from normalised coefficients. Fails when e <= 0 or f == 0, where a_D is undefined.
+// Paper form from normalised coefficients. Fails when e <= 0 or f == 0, where a_D is undefined,
+// or when a coefficient overflows (f near 0).
 absl::StatusOr<PaperCoeffs> ToPaper(const NormCoeffs& norm, const Normalisation& scales);
 
 // Normalised coefficients from the paper form (total: a_D, n_scale and d_scale are positive).
