@@ -71,6 +71,119 @@ std::string LineStyle(const SvgSeries& s) {
                          s.dashed ? " stroke-dasharray=\"6,4\"" : "");
 }
 
+// Data ranges of a plot (in log10 units on log axes) and the mapping to pixels.
+struct Frame {
+  Range x, y;
+  bool x_log = true, y_log = true;
+  double Px(double v) const {
+    return kLeft + (Transform(v, x_log) - x.low) / (x.high - x.low) * (kRight - kLeft);
+  }
+  double Py(double v) const {
+    return kBottom - (Transform(v, y_log) - y.low) / (y.high - y.low) * (kBottom - kTop);
+  }
+  bool Shows(double vx, double vy) const { return Showable(vx, x_log) && Showable(vy, y_log); }
+};
+
+Frame FrameFor(const std::vector<SvgSeries>& series, bool x_log, bool y_log) {
+  Frame frame;
+  frame.x_log = x_log;
+  frame.y_log = y_log;
+  for (const SvgSeries& s : series) {
+    for (const auto& [x, y] : s.points) {
+      if (frame.Shows(x, y)) {
+        const double tx = Transform(x, x_log), ty = Transform(y, y_log);
+        frame.x = {std::min(frame.x.low, tx), std::max(frame.x.high, tx)};
+        frame.y = {std::min(frame.y.low, ty), std::max(frame.y.high, ty)};
+      }
+    }
+  }
+  frame.x = Padded(frame.x);
+  frame.y = Padded(frame.y);
+  return frame;
+}
+
+double Untransform(double t, bool log) { return log ? std::pow(10.0, t) : t; }
+
+// Grid lines, ticks and tick labels, the frame, and the axis labels.
+std::string AxesSvg(const Frame& frame, const SvgAxis& x_axis, const SvgAxis& y_axis) {
+  std::string svg;
+  for (double t : AxisTicks(Untransform(frame.x.low, frame.x_log),
+                            Untransform(frame.x.high, frame.x_log), frame.x_log)) {
+    const double x = frame.Px(t);
+    svg += absl::StrFormat(
+        "<line x1=\"%.2f\" y1=\"%g\" x2=\"%.2f\" y2=\"%g\" stroke=\"#ddd\"/>\n"
+        "<line x1=\"%.2f\" y1=\"%g\" x2=\"%.2f\" y2=\"%g\" stroke=\"#000\"/>\n"
+        "<text x=\"%.2f\" y=\"%g\" text-anchor=\"middle\">%s</text>\n",
+        x, kTop, x, kBottom, x, kBottom, x, kBottom + 5, x, kBottom + 20,
+        TickLabel(t, frame.x_log));
+  }
+  for (double t : AxisTicks(Untransform(frame.y.low, frame.y_log),
+                            Untransform(frame.y.high, frame.y_log), frame.y_log)) {
+    const double y = frame.Py(t);
+    svg += absl::StrFormat(
+        "<line x1=\"%g\" y1=\"%.2f\" x2=\"%g\" y2=\"%.2f\" stroke=\"#ddd\"/>\n"
+        "<line x1=\"%g\" y1=\"%.2f\" x2=\"%g\" y2=\"%.2f\" stroke=\"#000\"/>\n"
+        "<text x=\"%g\" y=\"%.2f\" text-anchor=\"end\" dominant-baseline=\"middle\">%s</text>\n",
+        kLeft, y, kRight, y, kLeft - 5, y, kLeft, y, kLeft - 8, y, TickLabel(t, frame.y_log));
+  }
+  svg += absl::StrFormat(
+      "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"#000\"/>\n", kLeft,
+      kTop, kRight - kLeft, kBottom - kTop);
+  svg += absl::StrFormat("<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n",
+                         (kLeft + kRight) / 2, kHeight - 22, EscapeXml(x_axis.label));
+  svg += absl::StrFormat(
+      "<text x=\"22\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 22 %g)\">%s</text>\n",
+      (kTop + kBottom) / 2, (kTop + kBottom) / 2, EscapeXml(y_axis.label));
+  return svg;
+}
+
+// Lines and markers of every series, clipped to the plot area.
+std::string SeriesSvg(const Frame& frame, const std::vector<SvgSeries>& series) {
+  std::string svg = absl::StrFormat(
+      "<clipPath id=\"area\"><rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\"/></clipPath>\n"
+      "<g clip-path=\"url(#area)\">\n",
+      kLeft, kTop, kRight - kLeft, kBottom - kTop);
+  for (const SvgSeries& s : series) {
+    std::string path;
+    for (const auto& [x, y] : s.points) {
+      if (frame.Shows(x, y)) {
+        path += absl::StrFormat("%s%.2f,%.2f", path.empty() ? "M" : " L", frame.Px(x), frame.Py(y));
+      }
+    }
+    if (s.line && !path.empty()) {
+      svg += absl::StrFormat("<path d=\"%s\" %s/>\n", path, LineStyle(s));
+    }
+    for (const auto& [x, y] : s.points) {
+      if (s.markers && frame.Shows(x, y)) {
+        svg += Marker(frame.Px(x), frame.Py(y), s.colour);
+      }
+    }
+  }
+  return svg + "</g>\n";
+}
+
+// The legend, to the right of the plot area; series without a name are left out.
+std::string LegendSvg(const std::vector<SvgSeries>& series) {
+  std::string svg;
+  const double lx = kRight + 16;
+  double ly = kTop + 8;
+  for (const SvgSeries& s : series) {
+    if (s.name.empty()) {
+      continue;
+    }
+    if (s.line) {
+      svg += absl::StrFormat("<path d=\"M%g,%g L%g,%g\" %s/>\n", lx, ly, lx + 24, ly, LineStyle(s));
+    }
+    if (s.markers) {
+      svg += Marker(lx + 12, ly, s.colour);
+    }
+    svg += absl::StrFormat("<text x=\"%g\" y=\"%g\" dominant-baseline=\"middle\">%s</text>\n",
+                           lx + 32, ly, EscapeXml(s.name));
+    ly += 20;
+  }
+  return svg;
+}
+
 }  // namespace
 
 std::vector<double> AxisTicks(double low, double high, bool log) {
@@ -138,25 +251,7 @@ SvgPlot::SvgPlot(std::string title, SvgAxis x, SvgAxis y)
 void SvgPlot::AddSeries(SvgSeries series) { series_.push_back(std::move(series)); }
 
 std::string SvgPlot::Render() const {
-  Range xr, yr;
-  for (const SvgSeries& s : series_) {
-    for (const auto& [x, y] : s.points) {
-      if (Showable(x, x_.log) && Showable(y, y_.log)) {
-        xr = {std::min(xr.low, Transform(x, x_.log)), std::max(xr.high, Transform(x, x_.log))};
-        yr = {std::min(yr.low, Transform(y, y_.log)), std::max(yr.high, Transform(y, y_.log))};
-      }
-    }
-  }
-  xr = Padded(xr);
-  yr = Padded(yr);
-  auto px = [&](double x) {
-    return kLeft + (Transform(x, x_.log) - xr.low) / (xr.high - xr.low) * (kRight - kLeft);
-  };
-  auto py = [&](double y) {
-    return kBottom - (Transform(y, y_.log) - yr.low) / (yr.high - yr.low) * (kBottom - kTop);
-  };
-  auto untransform = [](double t, bool log) { return log ? std::pow(10.0, t) : t; };
-
+  const Frame frame = FrameFor(series_, x_.log, y_.log);
   std::string svg = absl::StrFormat(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g "
       "%g\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n"
@@ -166,72 +261,9 @@ std::string SvgPlot::Render() const {
       "<text x=\"%g\" y=\"28\" text-anchor=\"middle\" font-size=\"16\" "
       "font-weight=\"bold\">%s</text>\n",
       (kLeft + kRight) / 2, EscapeXml(title_));
-  // Grid lines and tick labels.
-  for (double t : AxisTicks(untransform(xr.low, x_.log), untransform(xr.high, x_.log), x_.log)) {
-    const double x = px(t);
-    svg += absl::StrFormat(
-        "<line x1=\"%.2f\" y1=\"%g\" x2=\"%.2f\" y2=\"%g\" stroke=\"#ddd\"/>\n"
-        "<line x1=\"%.2f\" y1=\"%g\" x2=\"%.2f\" y2=\"%g\" stroke=\"#000\"/>\n"
-        "<text x=\"%.2f\" y=\"%g\" text-anchor=\"middle\">%s</text>\n",
-        x, kTop, x, kBottom, x, kBottom, x, kBottom + 5, x, kBottom + 20, TickLabel(t, x_.log));
-  }
-  for (double t : AxisTicks(untransform(yr.low, y_.log), untransform(yr.high, y_.log), y_.log)) {
-    const double y = py(t);
-    svg += absl::StrFormat(
-        "<line x1=\"%g\" y1=\"%.2f\" x2=\"%g\" y2=\"%.2f\" stroke=\"#ddd\"/>\n"
-        "<line x1=\"%g\" y1=\"%.2f\" x2=\"%g\" y2=\"%.2f\" stroke=\"#000\"/>\n"
-        "<text x=\"%g\" y=\"%.2f\" text-anchor=\"end\" dominant-baseline=\"middle\">%s</text>\n",
-        kLeft, y, kRight, y, kLeft - 5, y, kLeft, y, kLeft - 8, y, TickLabel(t, y_.log));
-  }
-  svg += absl::StrFormat(
-      "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"#000\"/>\n", kLeft,
-      kTop, kRight - kLeft, kBottom - kTop);
-  svg += absl::StrFormat("<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n",
-                         (kLeft + kRight) / 2, kHeight - 22, EscapeXml(x_.label));
-  svg += absl::StrFormat(
-      "<text x=\"22\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 22 %g)\">%s</text>\n",
-      (kTop + kBottom) / 2, (kTop + kBottom) / 2, EscapeXml(y_.label));
-  // Data, clipped to the plot area.
-  svg += absl::StrFormat(
-      "<clipPath id=\"area\"><rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\"/></clipPath>\n"
-      "<g clip-path=\"url(#area)\">\n",
-      kLeft, kTop, kRight - kLeft, kBottom - kTop);
-  for (const SvgSeries& s : series_) {
-    std::string path;
-    for (const auto& [x, y] : s.points) {
-      if (Showable(x, x_.log) && Showable(y, y_.log)) {
-        path += absl::StrFormat("%s%.2f,%.2f", path.empty() ? "M" : " L", px(x), py(y));
-      }
-    }
-    if (s.line && !path.empty()) {
-      svg += absl::StrFormat("<path d=\"%s\" %s/>\n", path, LineStyle(s));
-    }
-    if (s.markers) {
-      for (const auto& [x, y] : s.points) {
-        if (Showable(x, x_.log) && Showable(y, y_.log)) {
-          svg += Marker(px(x), py(y), s.colour);
-        }
-      }
-    }
-  }
-  svg += "</g>\n";
-  // Legend to the right of the plot area.
-  double ly = kTop + 8;
-  for (const SvgSeries& s : series_) {
-    if (s.name.empty()) {
-      continue;
-    }
-    const double lx = kRight + 16;
-    if (s.line) {
-      svg += absl::StrFormat("<path d=\"M%g,%g L%g,%g\" %s/>\n", lx, ly, lx + 24, ly, LineStyle(s));
-    }
-    if (s.markers) {
-      svg += Marker(lx + 12, ly, s.colour);
-    }
-    svg += absl::StrFormat("<text x=\"%g\" y=\"%g\" dominant-baseline=\"middle\">%s</text>\n",
-                           lx + 32, ly, EscapeXml(s.name));
-    ly += 20;
-  }
+  svg += AxesSvg(frame, x_, y_);
+  svg += SeriesSvg(frame, series_);
+  svg += LegendSvg(series_);
   svg += "</svg>\n";
   return svg;
 }
