@@ -7,7 +7,8 @@
 #
 # Usage: bash bench/gpu/gpu.sh [BUILD_DIR]
 # Environment: SPARSESCALE_GPU_CMAKE_ARGS (extra cmake arguments), GPT_BENCH_ARGS (extra
-# gpt_bench flags, e.g. "--batch 16"), SPARSESCALE_GPU_SKIP_BENCH=1 (tests only).
+# gpt_bench flags, e.g. "--batch 16"), SPARSESCALE_GPU_SKIP_BENCH=1 (tests only),
+# SPARSESCALE_GPU_SANITIZE=1 (tests under compute-sanitizer memcheck).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:-$repo/build-gpu}"
@@ -68,7 +69,19 @@ cmake --build "$build" -j "$(nproc)" --target kernels_cuda_test gpt_bench sparse
 
 stamp "CUDA backend tests"
 test_status=0
-timeout 300 "$build/kernels/cuda/kernels_cuda_test" >"$build/gpu_sh.test.log" 2>&1 || test_status=$?
+# SPARSESCALE_GPU_SANITIZE=1 runs the tests under compute-sanitizer's memcheck (slower).
+sanitizer=()
+if [ "${SPARSESCALE_GPU_SANITIZE:-0}" = 1 ]; then
+  tool="$cuda_root/bin/compute-sanitizer"
+  [ -x "$tool" ] || tool="$(command -v compute-sanitizer || true)"
+  if [ -n "$tool" ]; then
+    sanitizer=("$tool" --tool memcheck --error-exitcode 3)
+  else
+    echo "gpu.sh: compute-sanitizer not found; running the tests without it"
+  fi
+fi
+timeout 300 "${sanitizer[@]}" "$build/kernels/cuda/kernels_cuda_test" >"$build/gpu_sh.test.log" 2>&1 ||
+  test_status=$?
 # Failures with their messages, then the summary (GoogleTest's or the stand-in's).
 grep -E -A4 "Failure$" "$build/gpu_sh.test.log" | head -80 || true
 grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]( [0-9]+ tests?)|^[0-9]+ passed, [0-9]+ failed" \

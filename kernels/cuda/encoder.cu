@@ -42,7 +42,8 @@ __global__ void WteBackwardKernel(float* dwte, const float* dout, const int32_t*
                                   const int32_t* sorted_pos, int BT, int C) {
   const int i = blockIdx.x;
   const int token = sorted_tokens[i];
-  if (i > 0 && sorted_tokens[i - 1] == token) {
+  // A negative token has no row (EncoderForward gave it NaN); the op has no V to check the top.
+  if (token < 0 || (i > 0 && sorted_tokens[i - 1] == token)) {
     return;
   }
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
