@@ -104,8 +104,7 @@ absl::StatusOr<v1::CheckpointInfo> GrpcWorkerRpc::UploadCheckpoint(const std::st
     if (!*more) {
       break;
     }
-    chunk.set_worker_id(worker_id);
-    open = writer->Write(chunk);
+    open = writer->Write(chunk);  // Only the first message carries worker_id and info.
   }
   writer->WritesDone();
   grpc::Status status = writer->Finish();

@@ -1,0 +1,90 @@
+// `sparsescale up` (a coordinator and K workers on this machine, until Ctrl-C) and
+// `sparsescale status` (workers and queue of a running coordinator).
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/cli_util.h"
+#include "client/command.h"
+#include "client/coordinator_client.h"
+#include "client/local_cluster.h"
+#include "client/output.h"
+
+namespace sparsescale::cli {
+namespace {
+
+using client::CommonFlags;
+
+struct UpFlags {
+  client::LocalClusterOptions cluster;
+};
+
+void RunUp(UpFlags& flags) {
+  client::StopSignal stop;  // Before any child or thread starts.
+  auto cluster = client::OrFail(client::LocalCluster::Start(flags.cluster));
+  std::printf("sparsescale up: coordinator listening on %s\n", cluster->address().c_str());
+  std::printf("  %d workers (%d slots each), database %s, logs in %s/logs\n",
+              flags.cluster.workers, flags.cluster.slots, cluster->options().db_path.c_str(),
+              cluster->options().work_dir.c_str());
+  std::printf("  export SPARSESCALE_COORDINATOR=%s   # for other sparsescale commands\n",
+              cluster->address().c_str());
+  std::printf("  Ctrl-C stops everything (running jobs checkpoint first)\n");
+  std::fflush(stdout);
+  client::CoordinatorClient probe(cluster->address());
+  while (!stop.stopped().load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::printf("sparsescale up: stopping (draining workers)...\n");
+  std::fflush(stdout);
+  absl::Status stopped = cluster->Stop();
+  if (!stopped.ok()) {
+    client::Fail(stopped);
+  }
+  std::printf("sparsescale up: stopped\n");
+}
+
+void InstallUp(CLI::App& root) {
+  static UpFlags flags;
+  flags.cluster.port = 7070;
+  flags.cluster.work_dir = "runs/up";
+  CLI::App* up = root.add_subcommand(
+      "up", "start a coordinator and workers on this machine (stop with Ctrl-C)");
+  up->add_option("--workers", flags.cluster.workers, "worker processes")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  up->add_option("--slots", flags.cluster.slots, "jobs per worker at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  up->add_option("--port", flags.cluster.port, "coordinator port (0 picks a free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  up->add_option("--db", flags.cluster.db_path, "SQLite file (default WORK_DIR/coordinator.db)");
+  up->add_option("--work-dir", flags.cluster.work_dir, "logs, job files, default database")
+      ->capture_default_str();
+  up->add_option("--device", flags.cluster.device, "auto, cpu or cuda")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  up->add_option("--threads", flags.cluster.threads, "CPU threads per job (0: the job's own)")
+      ->capture_default_str();
+  up->callback([] { RunUp(flags); });
+}
+
+void InstallStatus(CLI::App& root) {
+  static CommonFlags flags;
+  CLI::App* status = root.add_subcommand("status", "workers, queue and stored points");
+  client::AddCommonFlags(status, &flags);
+  status->callback([] {
+    client::CoordinatorClient c(flags.coordinator);
+    auto s = client::OrFail(c.GetClusterStatus());
+    std::fputs(flags.json ? (client::MessageToJson(s) + "\n").c_str()
+                          : client::ClusterStatusText(s).c_str(),
+               stdout);
+  });
+}
+
+CommandRegistrar up_registrar(InstallUp);
+CommandRegistrar status_registrar(InstallStatus);
+
+}  // namespace
+}  // namespace sparsescale::cli

@@ -1,0 +1,199 @@
+#include "client/coordinator_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "sparsescale/v1/coordinator.grpc.pb.h"
+
+namespace sparsescale::client {
+
+namespace v1 = sparsescale::v1;
+
+struct CoordinatorClient::Impl {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::ClientService::Stub> stub;
+};
+
+namespace {
+
+using Stub = v1::ClientService::Stub;
+
+absl::Status ToAbsl(const grpc::Status& s, const std::string& address) {
+  if (s.ok()) {
+    return absl::OkStatus();
+  }
+  auto code = static_cast<absl::StatusCode>(s.error_code());
+  if (code == absl::StatusCode::kUnavailable) {
+    return absl::UnavailableError(
+        absl::StrCat("coordinator at ", address, " unreachable: ", s.error_message()));
+  }
+  return absl::Status(code, s.error_message());
+}
+
+}  // namespace
+
+CoordinatorClient::CoordinatorClient(const std::string& address, ClientOptions options)
+    : address_(address), options_(options), impl_(std::make_unique<Impl>()) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetMaxReceiveMessageSize(64 << 20);  // big curves and job lists
+  impl_->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  impl_->stub = v1::ClientService::NewStub(impl_->channel);
+}
+
+CoordinatorClient::~CoordinatorClient() = default;
+
+// Runs one unary call with the configured deadline.
+template <typename Request, typename Response>
+static absl::StatusOr<Response> Call(Stub* stub, const std::string& address,
+                                     std::chrono::milliseconds deadline, const Request& request,
+                                     grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                                  const Request&, Response*)) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  Response response;
+  grpc::Status status = (stub->*method)(&context, request, &response);
+  if (!status.ok()) {
+    return ToAbsl(status, address);
+  }
+  return response;
+}
+
+absl::Status CoordinatorClient::WaitUntilReady(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::system_clock::now() + timeout;
+  if (!impl_->channel->WaitForConnected(deadline)) {
+    return absl::UnavailableError(absl::StrCat("coordinator at ", address_, " unreachable (no ",
+                                               "connection within ", timeout.count(), " ms)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::CreateSweepResponse> CoordinatorClient::CreateSweep(
+    const v1::CreateSweepRequest& request) {
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::CreateSweep);
+}
+
+absl::StatusOr<v1::Sweep> CoordinatorClient::GetSweep(const std::string& id) {
+  v1::GetSweepRequest request;
+  request.set_id(id);
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::GetSweep);
+}
+
+absl::StatusOr<std::vector<v1::Sweep>> CoordinatorClient::ListSweeps() {
+  std::vector<v1::Sweep> sweeps;
+  v1::ListSweepsRequest request;
+  request.set_page_size(100);
+  do {
+    auto page = Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::ListSweeps);
+    if (!page.ok()) {
+      return page.status();
+    }
+    sweeps.insert(sweeps.end(), page->sweeps().begin(), page->sweeps().end());
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  return sweeps;
+}
+
+absl::StatusOr<v1::SubmitJobResponse> CoordinatorClient::SubmitJob(
+    const v1::SubmitJobRequest& request) {
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::SubmitJob);
+}
+
+absl::StatusOr<v1::Job> CoordinatorClient::GetJob(const std::string& id) {
+  v1::GetJobRequest request;
+  request.set_id(id);
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::GetJob);
+}
+
+absl::StatusOr<std::vector<v1::Job>> CoordinatorClient::ListJobs(
+    const std::string& sweep_id, const std::vector<v1::JobState>& states) {
+  std::vector<v1::Job> jobs;
+  v1::ListJobsRequest request;
+  request.set_sweep_id(sweep_id);
+  for (v1::JobState s : states) {
+    request.add_states(s);
+  }
+  request.set_page_size(1000);
+  do {
+    auto page = Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::ListJobs);
+    if (!page.ok()) {
+      return page.status();
+    }
+    jobs.insert(jobs.end(), page->jobs().begin(), page->jobs().end());
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  return jobs;
+}
+
+absl::StatusOr<v1::Job> CoordinatorClient::CancelJob(const std::string& request_id,
+                                                     const std::string& id) {
+  v1::CancelJobRequest request;
+  request.set_request_id(request_id);
+  request.set_id(id);
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::CancelJob);
+}
+
+absl::Status CoordinatorClient::WatchJob(
+    const std::string& id, const std::function<bool(const v1::JobEvent&)>& on_event) {
+  grpc::ClientContext context;
+  v1::WatchJobRequest request;
+  request.set_id(id);
+  auto reader = impl_->stub->WatchJob(&context, request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) {
+    if (!on_event(event)) {
+      context.TryCancel();
+      reader->Finish().ok();
+      return absl::OkStatus();
+    }
+  }
+  return ToAbsl(reader->Finish(), address_);
+}
+
+absl::StatusOr<v1::GetLossCurveResponse> CoordinatorClient::GetLossCurve(
+    const std::string& job_id, int max_points) {
+  v1::GetLossCurveRequest request;
+  request.set_job_id(job_id);
+  request.set_max_points(max_points);
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::GetLossCurve);
+}
+
+absl::StatusOr<v1::ListCheckpointsResponse> CoordinatorClient::ListCheckpoints(
+    const std::string& job_id) {
+  v1::ListCheckpointsRequest request;
+  request.set_job_id(job_id);
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::ListCheckpoints);
+}
+
+absl::StatusOr<v1::GetClusterStatusResponse> CoordinatorClient::GetClusterStatus() {
+  return Call(impl_->stub.get(), address_, options_.deadline, v1::GetClusterStatusRequest(),
+              &Stub::GetClusterStatus);
+}
+
+absl::StatusOr<v1::FitLawResponse> CoordinatorClient::FitLaw(const v1::FitLawRequest& request) {
+  // Fitting runs many starts server-side: allow it more time than a lookup.
+  return Call(impl_->stub.get(), address_, options_.deadline * 8, request, &Stub::FitLaw);
+}
+
+absl::StatusOr<v1::OptimalSparsityResponse> CoordinatorClient::OptimalSparsity(
+    const v1::OptimalSparsityRequest& request) {
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::OptimalSparsity);
+}
+
+std::string NewClientRequestId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrCat("c-", absl::Hex(rng(), absl::kZeroPad16),
+                      absl::Hex(rng() & 0xffffffffu, absl::kZeroPad8));
+}
+
+std::string DefaultCoordinatorAddress() {
+  const char* env = std::getenv("SPARSESCALE_COORDINATOR");
+  return env != nullptr && env[0] != '\0' ? std::string(env) : std::string("127.0.0.1:7070");
+}
+
+}  // namespace sparsescale::client

@@ -1,0 +1,82 @@
+// The C++ client library of the sparsescale.v1 ClientService: one method per RPC, each with a
+// deadline, errors as absl::Status with gRPC's canonical codes (UNAVAILABLE, with the address
+// in the message, when the coordinator cannot be reached). Mutating calls take the caller's
+// request id so that a retry is idempotent; NewClientRequestId() makes a fresh one.
+// gRPC stays in the .cc file.
+//
+// Thread-safe: one client may be shared by threads (gRPC channels and stubs are).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sparsescale/v1/coordinator.pb.h"
+
+namespace sparsescale::client {
+
+struct ClientOptions {
+  std::chrono::milliseconds deadline{15000};  // every unary call
+  // Streams (WatchJob, checkpoint downloads) have no overall deadline; this bounds the wait
+  // for the first connection.
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+class CoordinatorClient {
+ public:
+  // Never fails: connection problems surface as UNAVAILABLE from the calls.
+  CoordinatorClient(const std::string& address, ClientOptions options = {});
+  ~CoordinatorClient();
+  CoordinatorClient(const CoordinatorClient&) = delete;
+  CoordinatorClient& operator=(const CoordinatorClient&) = delete;
+
+  const std::string& address() const { return address_; }
+
+  // Waits up to `timeout` for the channel to connect. UNAVAILABLE when it does not.
+  absl::Status WaitUntilReady(std::chrono::milliseconds timeout);
+
+  absl::StatusOr<sparsescale::v1::CreateSweepResponse> CreateSweep(
+      const sparsescale::v1::CreateSweepRequest& request);
+  absl::StatusOr<sparsescale::v1::Sweep> GetSweep(const std::string& id);
+  // Every sweep (pages through ListSweeps).
+  absl::StatusOr<std::vector<sparsescale::v1::Sweep>> ListSweeps();
+  absl::StatusOr<sparsescale::v1::SubmitJobResponse> SubmitJob(
+      const sparsescale::v1::SubmitJobRequest& request);
+  absl::StatusOr<sparsescale::v1::Job> GetJob(const std::string& id);
+  // Every job matching the filter (pages through ListJobs).
+  absl::StatusOr<std::vector<sparsescale::v1::Job>> ListJobs(
+      const std::string& sweep_id, const std::vector<sparsescale::v1::JobState>& states = {});
+  absl::StatusOr<sparsescale::v1::Job> CancelJob(const std::string& request_id,
+                                                 const std::string& id);
+  // Calls `on_event` for each event until the stream ends (the job is final) or on_event
+  // returns false. OK at the end of the stream.
+  absl::Status WatchJob(const std::string& id,
+                        const std::function<bool(const sparsescale::v1::JobEvent&)>& on_event);
+  absl::StatusOr<sparsescale::v1::GetLossCurveResponse> GetLossCurve(const std::string& job_id,
+                                                                     int max_points);
+  absl::StatusOr<sparsescale::v1::ListCheckpointsResponse> ListCheckpoints(
+      const std::string& job_id);
+  absl::StatusOr<sparsescale::v1::GetClusterStatusResponse> GetClusterStatus();
+  absl::StatusOr<sparsescale::v1::FitLawResponse> FitLaw(
+      const sparsescale::v1::FitLawRequest& request);
+  absl::StatusOr<sparsescale::v1::OptimalSparsityResponse> OptimalSparsity(
+      const sparsescale::v1::OptimalSparsityRequest& request);
+
+ private:
+  struct Impl;
+  std::string address_;
+  ClientOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A fresh random request id ("c-" + 24 hex digits).
+std::string NewClientRequestId();
+
+// The coordinator address from the environment (SPARSESCALE_COORDINATOR) or 127.0.0.1:7070.
+std::string DefaultCoordinatorAddress();
+
+}  // namespace sparsescale::client

@@ -1,0 +1,279 @@
+// End-to-end behaviour of coordinator + workers + SQLite with real processes: a sweep
+// completes with whole curves; a worker killed with -9 mid-job is replaced and the job resumes
+// from its checkpoint with exactly one point per step; a coordinator killed with -9 mid-sweep
+// restarts on the same database without losing an acknowledged point; cancel reaches a running
+// job within seconds; SIGTERM drains a worker and the job finishes elsewhere; a request id
+// repeated through the CLI makes one job.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "client/coordinator_client.h"
+#include "client/export_csv.h"
+#include "client/local_cluster.h"
+#include "tests/e2e/e2e_support.h"
+
+namespace sparsescale::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = sparsescale::v1;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class E2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           absl::StrCat("sparsescale_e2e_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    shards_ = PrepareCorpusSlice(dir_.string(), 200'000);
+  }
+
+  void TearDown() override {
+    client_.reset();
+    cluster_.reset();
+    if (HasFailure()) {
+      std::fprintf(stderr, "e2e: logs kept in %s/cluster/logs\n", dir_.c_str());
+    } else {
+      fs::remove_all(dir_);
+    }
+  }
+
+  void StartCluster(int workers) {
+    client::LocalClusterOptions o;
+    o.work_dir = (dir_ / "cluster").string();
+    o.workers = workers;
+    o.device = "cpu";
+    o.threads = 1;
+    // Short lease and restart grace so that lost workers are noticed within seconds.
+    o.coordinator_args = {"--lease-ttl-ms", "3000", "--heartbeat-period-ms", "250",
+                          "--restart-grace-ms", "4000"};
+    auto cluster = client::LocalCluster::Start(o);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = std::move(*cluster);
+    client_ = std::make_unique<client::CoordinatorClient>(cluster_->address());
+  }
+
+  v1::Job Submit(const v1::JobSpec& spec) {
+    v1::SubmitJobRequest request;
+    request.set_request_id(client::NewClientRequestId());
+    *request.mutable_spec() = spec;
+    auto r = client_->SubmitJob(request);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->job() : v1::Job();
+  }
+
+  v1::Job Job(const std::string& id) {
+    auto j = client_->GetJob(id);
+    return j.ok() ? *j : v1::Job();
+  }
+
+  bool WaitForState(const std::string& id, v1::JobState state, milliseconds timeout) {
+    return WaitFor([&] { return Job(id).state() == state; }, timeout);
+  }
+
+  std::vector<v1::LossPoint> Curve(const std::string& id) {
+    auto c = client_->GetLossCurve(id, 0);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? std::vector<v1::LossPoint>(c->points().begin(), c->points().end())
+                  : std::vector<v1::LossPoint>();
+  }
+
+  // Exactly one point for every step 1..total_steps, in order, the last one evaluated.
+  void ExpectWholeCurve(const v1::Job& job) {
+    std::vector<v1::LossPoint> points = Curve(job.id());
+    ASSERT_EQ(static_cast<int64_t>(points.size()), job.total_steps()) << job.id();
+    for (size_t i = 0; i < points.size(); ++i) {
+      ASSERT_EQ(points[i].step(), static_cast<int64_t>(i + 1)) << job.id() << " point " << i;
+    }
+    EXPECT_TRUE(points.back().has_eval_loss());
+  }
+
+  bool AllFinal(const std::string& sweep_id, std::vector<v1::Job>* jobs) {
+    auto list = client_->ListJobs(sweep_id);
+    if (!list.ok() || list->empty()) {
+      return false;
+    }
+    *jobs = *list;
+    for (const v1::Job& j : *list) {
+      if (j.state() != v1::JOB_STATE_SUCCEEDED && j.state() != v1::JOB_STATE_FAILED &&
+          j.state() != v1::JOB_STATE_CANCELLED) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::string CreateSweep(const v1::JobSpec& base, std::vector<double> sparsities) {
+    v1::CreateSweepRequest request;
+    request.set_request_id(client::NewClientRequestId());
+    request.set_name("e2e");
+    *request.mutable_base() = base;
+    request.mutable_axes()->add_nonzeros(3072);
+    for (double s : sparsities) {
+      request.mutable_axes()->add_sparsities(s);
+    }
+    request.mutable_axes()->add_tokens(base.data().tokens());
+    auto r = client_->CreateSweep(request);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->sweep().id() : "";
+  }
+
+  fs::path dir_;
+  std::string shards_;
+  std::unique_ptr<client::LocalCluster> cluster_;
+  std::unique_ptr<client::CoordinatorClient> client_;
+};
+
+TEST_F(E2eTest, SweepCompletesWithEveryJobsWholeCurveStored) {
+  StartCluster(2);
+  std::string sweep = CreateSweep(TinySpec(shards_, 60, 20), {0, 0.5});
+  std::vector<v1::Job> jobs;
+  ASSERT_TRUE(WaitFor([&] { return AllFinal(sweep, &jobs); }, seconds(120)));
+  ASSERT_EQ(jobs.size(), 2u);
+  for (const v1::Job& job : jobs) {
+    EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+    EXPECT_TRUE(job.has_last_eval_loss());
+    ExpectWholeCurve(job);
+  }
+  std::string summary = client::SummaryCsv(jobs);
+  EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 3) << summary;
+}
+
+TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
+  StartCluster(1);
+  v1::Job job = Submit(TinySpec(shards_, 300, 40));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Job j = Job(job.id());
+        return j.checkpoint_step() >= 40 && j.step() > j.checkpoint_step();
+      },
+      seconds(90)));
+  std::string first_worker = Job(job.id()).worker_id();
+  cluster_->SignalWorker(0, SIGKILL);
+  ASSERT_TRUE(cluster_->AddWorker().ok());
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
+      << Job(job.id()).DebugString();
+  v1::Job done = Job(job.id());
+  EXPECT_GE(done.attempt(), 2);
+  EXPECT_NE(done.worker_id(), first_worker);
+  ExpectWholeCurve(done);
+}
+
+TEST_F(E2eTest, CoordinatorKilledMidSweepLosesNoAcknowledgedPoint) {
+  StartCluster(2);
+  std::string sweep = CreateSweep(TinySpec(shards_, 150, 30), {0, 0.5, 0.75});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = client_->GetClusterStatus();
+        return s.ok() && s->loss_points_stored() >= 60;
+      },
+      seconds(90)));
+  // Everything readable now was committed (and acknowledged) before the crash.
+  std::map<std::string, std::vector<v1::LossPoint>> before;
+  absl::StatusOr<std::vector<v1::Job>> running = client_->ListJobs(sweep);
+  ASSERT_TRUE(running.ok()) << running.status();
+  for (const v1::Job& j : *running) {
+    before[j.id()] = Curve(j.id());
+  }
+  cluster_->KillCoordinator(SIGKILL);
+  ASSERT_TRUE(cluster_->StartCoordinator().ok());
+  std::vector<v1::Job> jobs;
+  ASSERT_TRUE(WaitFor([&] { return AllFinal(sweep, &jobs); }, seconds(150)));
+  for (const v1::Job& job : jobs) {
+    EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+    ExpectWholeCurve(job);
+    std::vector<v1::LossPoint> after = Curve(job.id());
+    for (const v1::LossPoint& p : before[job.id()]) {
+      ASSERT_LE(p.step(), static_cast<int64_t>(after.size()));
+      // A resume is bit-exact, so even a superseded point comes back with the same loss.
+      EXPECT_EQ(after[p.step() - 1].train_loss(), p.train_loss()) << "step " << p.step();
+    }
+  }
+}
+
+TEST_F(E2eTest, CancelReachesARunningJobWithinSeconds) {
+  StartCluster(1);
+  v1::Job job = Submit(TinySpec(shards_, 20000, 5000));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Job j = Job(job.id());
+        return j.state() == v1::JOB_STATE_RUNNING && j.step() > 0;
+      },
+      seconds(60)));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(client_->CancelJob(client::NewClientRequestId(), job.id()).ok());
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_CANCELLED, seconds(20)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
+  // The worker is free again and takes the next job.
+  v1::Job next = Submit(TinySpec(shards_, 20, 10, 0.5, /*seed=*/2));
+  EXPECT_TRUE(WaitForState(next.id(), v1::JOB_STATE_SUCCEEDED, seconds(60)));
+  EXPECT_TRUE(cluster_->WorkerRunning(0));
+}
+
+TEST_F(E2eTest, SigtermDrainReleasesTheLeaseAndTheJobFinishesElsewhere) {
+  StartCluster(1);
+  v1::Job job = Submit(TinySpec(shards_, 250, 100000));
+  ASSERT_TRUE(WaitFor([&] { return Job(job.id()).step() >= 20; }, seconds(60)));
+  cluster_->SignalWorker(0, SIGTERM);
+  std::optional<agent::ExitInfo> exit = cluster_->WaitWorker(0, milliseconds(30000));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_TRUE(exit->ok()) << exit->ToString();
+  v1::Job released = Job(job.id());
+  EXPECT_EQ(released.state(), v1::JOB_STATE_QUEUED);
+  EXPECT_GE(released.checkpoint_step(), 20);  // The drain's own checkpoint.
+  ASSERT_TRUE(cluster_->AddWorker().ok());
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(90)));
+  v1::Job done = Job(job.id());
+  EXPECT_EQ(done.attempt(), 2);
+  ExpectWholeCurve(done);
+}
+
+TEST_F(E2eTest, SameRequestIdTwiceThroughTheCliMakesOneJob) {
+  StartCluster(0);
+  std::string spec_json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(TinySpec(shards_, 10, 5), &spec_json,
+                                                          print)
+                  .ok());
+  std::string file = (dir_ / "job.json").string();
+  std::ofstream(file) << spec_json;
+  std::vector<std::string> submit = {"job",         "submit",          file, "--request-id",
+                                     "e2e-req-1",   "--coordinator",   cluster_->address(),
+                                     "--json"};
+  CliResult first = RunCli(submit);
+  CliResult second = RunCli(submit);
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  ASSERT_EQ(second.exit_code, 0) << second.out;
+  auto a = nlohmann::json::parse(first.out);
+  auto b = nlohmann::json::parse(second.out);
+  EXPECT_EQ(a["job"]["id"], b["job"]["id"]);
+  EXPECT_EQ(a["created"], true);
+  auto jobs = client_->ListJobs("");
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->size(), 1u);
+
+  // Exit codes: not found, unreachable, bad input.
+  EXPECT_EQ(RunCli({"job", "get", "no-such-job", "--coordinator", cluster_->address()}).exit_code,
+            4);
+  EXPECT_EQ(RunCli({"status", "--coordinator", "127.0.0.1:1"}).exit_code, 3);
+  std::string bad = (dir_ / "bad.json").string();
+  std::ofstream(bad) << R"({"model": {"layers": 1}, "bogus_field": 3})";
+  EXPECT_EQ(RunCli({"job", "submit", bad, "--coordinator", cluster_->address()}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace sparsescale::e2e
