@@ -44,6 +44,10 @@ void AddFlags(CLI::App& app, ServerOptions& options, std::string& port_file, std
   app.add_option("--heartbeat-period-ms", c.heartbeat_period_ms, "heartbeat period for workers")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{50}, int64_t{60'000}));
+  app.add_option("--writer-batch", c.writer_max_ops_per_commit,
+                 "operations per SQLite commit (group commit); 1 = one commit per request")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
   app.add_option("--sync", sync,
                  "SQLite synchronous level: normal (durable against process crash) or full "
                  "(also against power loss)")

@@ -66,8 +66,10 @@ absl::Status CoordinatorCore::Load() {
   std::fprintf(stderr, "coordinator: %s schema v%d, %zu queued, %d running (grace %lld ms)\n",
                options_.db_path.c_str(), store->schema_version(), jobs.size() - running, running,
                static_cast<long long>(options_.scheduler.restart_grace_ms));
+  // Readers share the OS page cache; their own caches stay small to bound memory.
   store::StoreOptions reader_options = options_.store;
   reader_options.migrate = false;
+  reader_options.db.cache_size_kib = 8 * 1024;
   ASSIGN_OR_RETURN(ledger_reader_, store::Store::Open(options_.db_path, reader_options));
   ledger_ = std::make_unique<RequestLedger>(
       [this](const std::string& id) -> absl::StatusOr<std::optional<RequestLedger::Stored>> {
@@ -78,7 +80,9 @@ absl::Status CoordinatorCore::Load() {
         return RequestLedger::Stored{stored->fingerprint, stored->response};
       },
       options_.remembered_requests);
-  writer_ = std::make_unique<store::StoreWriter>(std::move(store), store::StoreWriterOptions{});
+  store::StoreWriterOptions writer_options;
+  writer_options.max_ops_per_commit = options_.writer_max_ops_per_commit;
+  writer_ = std::make_unique<store::StoreWriter>(std::move(store), writer_options);
   readers_ =
       std::make_unique<store::ReaderPool>(options_.db_path, reader_options, options_.readers);
   return absl::OkStatus();

@@ -44,6 +44,8 @@ struct CoordinatorOptions {
   int64_t tick_period_ms = 100;        // lease / hang / grace checks
   int readers = 4;                     // read-only SQLite connections
   size_t remembered_requests = 100'000;
+  // Operations per SQLite commit (group commit); 1 commits every request on its own.
+  int writer_max_ops_per_commit = 4096;
 };
 
 // Something following a job (WatchJob): told, from any thread and without core locks held,

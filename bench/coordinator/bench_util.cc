@@ -1,0 +1,121 @@
+#include "bench/coordinator/bench_util.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+namespace sparsescale::bench {
+
+CoordinatorProcess::CoordinatorProcess(const std::string& binary, const std::string& db,
+                                       const std::vector<std::string>& extra) {
+  int out[2];
+  if (pipe(out) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  std::vector<std::string> args = {binary, "--db", db, "--listen", "127.0.0.1:0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    std::vector<char*> argv;
+    for (std::string& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    std::perror("execv");
+    _exit(127);
+  }
+  close(out[1]);
+  FILE* stream = fdopen(out[0], "r");
+  char line[256];
+  if (stream == nullptr || fgets(line, sizeof line, stream) == nullptr) {
+    throw std::runtime_error("coordinator did not start: " + binary);
+  }
+  std::string text(line);
+  const std::string prefix = "listening on ";
+  if (text.rfind(prefix, 0) != 0) {
+    throw std::runtime_error("unexpected first line: " + text);
+  }
+  address_ = text.substr(prefix.size());
+  address_.erase(address_.find_last_not_of("\r\n") + 1);
+  fclose(stream);
+}
+
+CoordinatorProcess::~CoordinatorProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+std::shared_ptr<grpc::Channel> CoordinatorProcess::NewChannel() const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  // A distinct argument keeps gRPC from sharing one TCP connection between channels.
+  static int counter = 0;
+  args.SetInt("sparsescale.bench.channel", ++counter);
+  return grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+}
+
+static int64_t StatusField(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  while (in >> key) {
+    if (key == field + ":") {
+      int64_t value = 0;
+      in >> value;
+      return value;
+    }
+    std::getline(in, key);
+  }
+  return -1;
+}
+
+int64_t CoordinatorProcess::RssKiB() const { return StatusField(pid_, "VmRSS"); }
+int64_t CoordinatorProcess::PeakRssKiB() const { return StatusField(pid_, "VmHWM"); }
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) {
+    return 0;
+  }
+  std::sort(values.begin(), values.end());
+  const size_t index = std::min(values.size() - 1, static_cast<size_t>(p / 100.0 * values.size()));
+  return values[index];
+}
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+sparsescale::v1::JobSpec TinySpec() {
+  sparsescale::v1::JobSpec spec;
+  spec.mutable_model()->set_layers(2);
+  spec.mutable_model()->set_width(64);
+  spec.mutable_model()->set_heads(4);
+  spec.mutable_model()->set_context(32);
+  spec.mutable_data()->add_train_shards("data/bench.bin");
+  spec.mutable_data()->set_batch_size(4);
+  spec.mutable_data()->set_tokens(4096);
+  spec.set_device("cpu");
+  return spec;
+}
+
+std::string MakeTempDir(const std::string& tag) {
+  std::string templ = "/tmp/sparsescale_" + tag + "_XXXXXX";
+  if (mkdtemp(templ.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp failed");
+  }
+  return templ;
+}
+
+}  // namespace sparsescale::bench

@@ -1,0 +1,319 @@
+// Coordinator benchmarks over real gRPC on loopback against a `sparsescale-coordinator` child
+// process with a real SQLite file (no training):
+//   schedule: N tiny jobs leased and completed by W concurrent worker clients (jobs/s);
+//             baseline in the same run: one worker client.
+//   ingest:   S concurrent streams of ReportPoints batches (points/s, ack latency p50/p99);
+//             baseline in the same run: the same load with group commit off (one commit per
+//             request).
+//   curve:    GetLossCurve latency and coordinator RSS with J jobs x P points stored.
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "bench/coordinator/bench_util.h"
+#include "coordinator/store/store_writer.h"
+
+namespace sparsescale::bench {
+namespace {
+
+namespace v1 = sparsescale::v1;
+
+std::unique_ptr<grpc::ClientContext> Ctx(int timeout_s = 120) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  return ctx;
+}
+
+void Check(const grpc::Status& status, const char* what) {
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s failed: %s\n", what, status.error_message().c_str());
+    std::exit(1);
+  }
+}
+
+// One sweep of `jobs` cells (seeds 1..jobs) over the tiny spec.
+std::string CreateJobs(v1::ClientService::Stub& client, int jobs, const std::string& request) {
+  v1::CreateSweepRequest sweep;
+  sweep.set_request_id(request);
+  sweep.set_name(request);
+  *sweep.mutable_base() = TinySpec();
+  for (int s = 1; s <= jobs; ++s) {
+    sweep.mutable_axes()->add_seeds(s);
+  }
+  v1::CreateSweepResponse created;
+  Check(client.CreateSweep(Ctx().get(), sweep, &created), "CreateSweep");
+  return created.sweep().id();
+}
+
+std::string Register(v1::WorkerService::Stub& worker, const std::string& name, int slots) {
+  v1::RegisterWorkerRequest request;
+  request.set_request_id("register-" + name);
+  request.set_name(name);
+  request.mutable_resources()->set_device_kind("cpu");
+  request.mutable_resources()->set_slots(slots);
+  v1::RegisterWorkerResponse response;
+  Check(worker.RegisterWorker(Ctx().get(), request, &response), "RegisterWorker");
+  return response.worker_id();
+}
+
+// Each worker client loops AcquireLease -> CompleteJob until `jobs` have completed.
+double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int workers) {
+  auto setup = coordinator.NewChannel();
+  auto client = v1::ClientService::NewStub(setup);
+  CreateJobs(*client, jobs, "schedule");
+  std::atomic<int> completed{0};
+  std::vector<std::thread> threads;
+  const double start = NowSeconds();
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      auto stub = v1::WorkerService::NewStub(coordinator.NewChannel());
+      const std::string id = Register(*stub, "w" + std::to_string(w), 1);
+      int n = 0;
+      while (completed.load() < jobs) {
+        v1::AcquireLeaseRequest acquire;
+        acquire.set_worker_id(id);
+        acquire.set_wait_ms(50);
+        v1::AcquireLeaseResponse leases;
+        Check(stub->AcquireLease(Ctx().get(), acquire, &leases), "AcquireLease");
+        for (const v1::Lease& lease : leases.leases()) {
+          v1::CompleteJobRequest done;
+          done.set_request_id(id + "-" + std::to_string(++n));
+          done.set_worker_id(id);
+          done.set_job_id(lease.job_id());
+          done.set_attempt(lease.attempt());
+          done.set_outcome(v1::JOB_STATE_SUCCEEDED);
+          done.set_final_eval_loss(3.0);
+          v1::CompleteJobResponse response;
+          Check(stub->CompleteJob(Ctx().get(), done, &response), "CompleteJob");
+          completed.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  return jobs / (NowSeconds() - start);
+}
+
+struct IngestResult {
+  double points_per_s = 0;
+  double p50_ms = 0, p99_ms = 0;
+  int64_t requests = 0;
+};
+
+// `streams` clients, each owning one running job, report `batch`-point batches for `seconds`.
+IngestResult RunIngest(const CoordinatorProcess& coordinator, int streams, int batch,
+                       double seconds) {
+  auto setup = coordinator.NewChannel();
+  auto client = v1::ClientService::NewStub(setup);
+  auto worker = v1::WorkerService::NewStub(setup);
+  CreateJobs(*client, streams, "ingest");
+  const std::string worker_id = Register(*worker, "ingest", streams);
+  v1::AcquireLeaseRequest acquire;
+  acquire.set_worker_id(worker_id);
+  v1::AcquireLeaseResponse leases;
+  Check(worker->AcquireLease(Ctx().get(), acquire, &leases), "AcquireLease");
+  if (leases.leases_size() != streams) {
+    std::fprintf(stderr, "expected %d leases, got %d\n", streams, leases.leases_size());
+    std::exit(1);
+  }
+  std::mutex mu;
+  std::vector<double> latencies_ms;
+  std::atomic<int64_t> points{0};
+  std::vector<std::thread> threads;
+  const double start = NowSeconds();
+  for (int s = 0; s < streams; ++s) {
+    threads.emplace_back([&, s] {
+      auto stub = v1::WorkerService::NewStub(coordinator.NewChannel());
+      const v1::Lease& lease = leases.leases(s);
+      std::vector<double> mine;
+      int64_t step = 0;
+      while (NowSeconds() - start < seconds) {
+        v1::ReportPointsRequest report;
+        report.set_worker_id(worker_id);
+        report.set_job_id(lease.job_id());
+        report.set_attempt(lease.attempt());
+        for (int i = 0; i < batch; ++i) {
+          v1::LossPoint* p = report.add_points();
+          p->set_step(++step);
+          p->set_tokens(step * 128);
+          p->set_train_loss(4.0 / (1.0 + 0.001 * step));
+          p->set_sparsity(0.5);
+          p->set_lr(1e-3);
+          p->set_nonzeros_paper(98304);
+          p->set_nonzeros_exact(100000);
+          p->set_flops_dense(1e6 * step);
+          p->set_flops_sparse(5e5 * step);
+          p->set_wall_s(0.01 * step);
+        }
+        v1::ReportPointsResponse ack;
+        const double t0 = NowSeconds();
+        Check(stub->ReportPoints(Ctx().get(), report, &ack), "ReportPoints");
+        mine.push_back((NowSeconds() - t0) * 1000.0);
+        points.fetch_add(batch);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  IngestResult result;
+  result.points_per_s = points.load() / (NowSeconds() - start);
+  result.p50_ms = Percentile(latencies_ms, 50);
+  result.p99_ms = Percentile(latencies_ms, 99);
+  result.requests = static_cast<int64_t>(latencies_ms.size());
+  return result;
+}
+
+// Fills the database directly (as the coordinator's writer would) with jobs x points.
+void FillCurves(const std::string& db, int jobs, int points) {
+  auto opened = store::Store::Open(db, store::StoreOptions{});
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+    std::exit(1);
+  }
+  store::Store& s = **opened;
+  const std::string spec = TinySpec().SerializeAsString();
+  std::vector<store::PointRow> rows(points);
+  for (int i = 0; i < points; ++i) {
+    rows[i].step = i + 1;
+    rows[i].tokens = 128 * (i + 1);
+    rows[i].train_loss = 4.0 / (1.0 + 0.001 * i) + 0.01 * ((i * 7919) % 13);
+    if ((i + 1) % 500 == 0) {
+      rows[i].eval_loss = rows[i].train_loss + 0.1;
+    }
+    rows[i].sparsity = 0.5;
+    rows[i].lr = 1e-3;
+  }
+  for (int j = 0; j < jobs; ++j) {
+    auto txn = store::Transaction::Begin(s.db());
+    store::JobRow job;
+    job.id = "bench-job-" + std::to_string(j);
+    job.spec = spec;
+    job.state = store::JobState::kSucceeded;
+    job.total_steps = points;
+    job.device = "cpu";
+    if (!txn.ok() || !s.InsertJobIfAbsent(&job).ok() || !s.InsertPoints(job.id, 1, rows, 0).ok() ||
+        !(*txn)->Commit().ok()) {
+      std::fprintf(stderr, "fill failed at job %d\n", j);
+      std::exit(1);
+    }
+  }
+}
+
+void Schedule(const std::string& binary, int jobs, int workers, int baseline_jobs) {
+  const std::string dir = MakeTempDir("bench_schedule");
+  double rate_many = 0, rate_one = 0;
+  {
+    CoordinatorProcess coordinator(binary, dir + "/many.db", {});
+    rate_many = RunScheduling(coordinator, jobs, workers);
+  }
+  {
+    CoordinatorProcess coordinator(binary, dir + "/one.db", {});
+    rate_one = RunScheduling(coordinator, baseline_jobs, 1);
+  }
+  std::printf("schedule: %d jobs, %d workers: %.0f jobs/s\n", jobs, workers, rate_many);
+  std::printf("schedule: baseline %d jobs, 1 worker: %.0f jobs/s (ratio %.2fx)\n", baseline_jobs,
+              rate_one, rate_many / rate_one);
+  std::printf("schedule: vs Slurm's documented ~500 jobs/s: %.1fx\n", rate_many / 500.0);
+  std::filesystem::remove_all(dir);
+}
+
+void Ingest(const std::string& binary, int streams, int batch, double seconds) {
+  const std::string dir = MakeTempDir("bench_ingest");
+  IngestResult grouped, single;
+  {
+    CoordinatorProcess coordinator(binary, dir + "/grouped.db", {});
+    grouped = RunIngest(coordinator, streams, batch, seconds);
+  }
+  {
+    CoordinatorProcess coordinator(binary, dir + "/single.db", {"--writer-batch", "1"});
+    single = RunIngest(coordinator, streams, batch, seconds);
+  }
+  for (const auto& [name, r] :
+       {std::pair{"group commit", grouped}, {"one commit/request", single}}) {
+    std::printf(
+        "ingest (%s): %d streams x %d-point batches: %.0f points/s, ack p50 %.1f ms, "
+        "p99 %.1f ms, %lld requests\n",
+        name, streams, batch, r.points_per_s, r.p50_ms, r.p99_ms,
+        static_cast<long long>(r.requests));
+  }
+  std::printf("ingest: group commit / one commit per request = %.2fx\n",
+              grouped.points_per_s / single.points_per_s);
+  std::filesystem::remove_all(dir);
+}
+
+void Curve(const std::string& binary, int jobs, int points, int queries) {
+  const std::string dir = MakeTempDir("bench_curve");
+  const std::string db = dir + "/curves.db";
+  const double fill_start = NowSeconds();
+  FillCurves(db, jobs, points);
+  std::printf("curve: filled %d jobs x %d points in %.1f s (%.0f MiB on disk)\n", jobs, points,
+              NowSeconds() - fill_start, std::filesystem::file_size(db) / 1048576.0);
+  CoordinatorProcess coordinator(binary, db, {});
+  std::printf("curve: coordinator RSS after start %.1f MiB\n", coordinator.RssKiB() / 1024.0);
+  auto client = v1::ClientService::NewStub(coordinator.NewChannel());
+  for (int max_points : {0, 500}) {
+    std::vector<double> ms;
+    for (int q = 0; q < queries; ++q) {
+      v1::GetLossCurveRequest request;
+      request.set_job_id("bench-job-" + std::to_string((q * 7919) % jobs));
+      request.set_max_points(max_points);
+      v1::GetLossCurveResponse response;
+      const double t0 = NowSeconds();
+      Check(client->GetLossCurve(Ctx().get(), request, &response), "GetLossCurve");
+      ms.push_back((NowSeconds() - t0) * 1000.0);
+      if (response.total_points() != points) {
+        std::fprintf(stderr, "wrong point count %lld\n",
+                     static_cast<long long>(response.total_points()));
+        std::exit(1);
+      }
+    }
+    std::printf("curve: GetLossCurve max_points=%d over %d random jobs: p50 %.2f ms, p99 %.2f ms\n",
+                max_points, queries, Percentile(ms, 50), Percentile(ms, 99));
+  }
+  std::printf("curve: coordinator RSS after queries %.1f MiB (peak %.1f MiB)\n",
+              coordinator.RssKiB() / 1024.0, coordinator.PeakRssKiB() / 1024.0);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sparsescale::bench
+
+int main(int argc, char** argv) {
+  CLI::App app{"coordinator benchmarks (loopback gRPC, real SQLite, no training)"};
+  std::string binary = SPARSESCALE_COORDINATOR_BINARY;
+  app.add_option("--coordinator", binary, "sparsescale-coordinator binary")->capture_default_str();
+  int jobs = 10'000, workers = 16, baseline_jobs = 2000;
+  auto* schedule = app.add_subcommand("schedule", "lease+complete throughput");
+  schedule->add_option("--jobs", jobs)->capture_default_str();
+  schedule->add_option("--workers", workers)->capture_default_str();
+  schedule->add_option("--baseline-jobs", baseline_jobs)->capture_default_str();
+  int streams = 64, batch = 500;
+  double seconds = 5;
+  auto* ingest = app.add_subcommand("ingest", "loss point ingestion");
+  ingest->add_option("--streams", streams)->capture_default_str();
+  ingest->add_option("--batch", batch)->capture_default_str();
+  ingest->add_option("--seconds", seconds)->capture_default_str();
+  int curve_jobs = 1000, curve_points = 10'000, queries = 200;
+  auto* curve = app.add_subcommand("curve", "curve queries and memory with many points stored");
+  curve->add_option("--jobs", curve_jobs)->capture_default_str();
+  curve->add_option("--points", curve_points)->capture_default_str();
+  curve->add_option("--queries", queries)->capture_default_str();
+  app.require_subcommand(1);
+  CLI11_PARSE(app, argc, argv);
+  if (schedule->parsed()) {
+    sparsescale::bench::Schedule(binary, jobs, workers, baseline_jobs);
+  } else if (ingest->parsed()) {
+    sparsescale::bench::Ingest(binary, streams, batch, seconds);
+  } else {
+    sparsescale::bench::Curve(binary, curve_jobs, curve_points, queries);
+  }
+  return 0;
+}

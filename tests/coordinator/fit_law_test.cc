@@ -1,0 +1,99 @@
+// FitLaw fits the final eval loss of a sweep's succeeded jobs and stores the fit with its
+// inputs; OptimalSparsity answers from the stored fit.
+#include <cmath>
+
+#include "tests/coordinator/coordinator_fixture.h"
+
+namespace sparsescale::coordinator::testing {
+namespace {
+
+// The law the synthetic runs follow (paper form).
+double TrueLoss(double s, double n, double d) {
+  return (40.0 * std::pow(1.0 - s, 1.5) + 10.0) * std::pow(n, -0.3) + std::pow(2e4 / d, 0.4) + 1.0;
+}
+
+class FitLawTest : public CoordinatorFixture {
+ protected:
+  void SetUp() override {
+    CoordinatorFixture::SetUp();
+    StartServer();
+  }
+};
+
+TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
+  v1::CreateSweepRequest sweep;
+  sweep.set_request_id("sweep");
+  *sweep.mutable_base() = TinySpec();
+  for (int64_t n : {100'000, 200'000, 400'000, 800'000}) {
+    sweep.mutable_axes()->add_nonzeros(n);
+  }
+  for (double s : {0.0, 0.5, 0.75}) {
+    sweep.mutable_axes()->add_sparsities(s);
+  }
+  sweep.mutable_axes()->add_tokens(8192);
+  sweep.mutable_axes()->add_tokens(32768);
+  v1::CreateSweepResponse created;
+  ASSERT_TRUE(client().CreateSweep(Context().get(), sweep, &created).ok());
+  ASSERT_EQ(created.jobs_created(), 24);
+  const std::string w = RegisterWorker("w", 32);
+  const auto leases = Acquire(w);
+  ASSERT_EQ(leases.size(), 24u);
+  for (const v1::Lease& lease : leases) {
+    const auto& spec = lease.spec();
+    const double s = spec.pruning().sparsity();
+    const double n =
+        12.0 * spec.model().width() * spec.model().width() * spec.model().layers() * (1.0 - s);
+    auto points = MakePoints(1, 1);
+    points[0].set_nonzeros_paper(static_cast<int64_t>(n));
+    ASSERT_TRUE(Report(w, lease.job_id(), 1, points).ok());
+    v1::CompleteJobRequest done;
+    done.set_request_id("done-" + lease.job_id());
+    done.set_worker_id(w);
+    done.set_job_id(lease.job_id());
+    done.set_attempt(1);
+    done.set_outcome(v1::JOB_STATE_SUCCEEDED);
+    done.set_final_eval_loss(TrueLoss(s, static_cast<double>(static_cast<int64_t>(n)),
+                                      static_cast<double>(spec.data().tokens())));
+    v1::CompleteJobResponse response;
+    ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
+  }
+  v1::FitLawRequest fit;
+  fit.set_request_id("fit-1");
+  fit.set_sweep_id(created.sweep().id());
+  fit.set_starts(40);
+  fit.set_seed(7);
+  v1::FitLawResponse fitted;
+  grpc::Status status = client().FitLaw(Context(60'000).get(), fit, &fitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(fitted.runs(), 24);
+  EXPECT_FALSE(fitted.fit_id().empty());
+  EXPECT_LT(fitted.mean_relative_error(), 0.01);
+  v1::FitLawResponse replay;
+  ASSERT_TRUE(client().FitLaw(Context().get(), fit, &replay).ok());
+  EXPECT_EQ(replay.SerializeAsString(), fitted.SerializeAsString());
+
+  v1::OptimalSparsityRequest optimal;
+  optimal.set_fit_id(fitted.fit_id());
+  optimal.set_nonzeros(1e6);
+  optimal.set_compute(1e15);
+  v1::OptimalSparsityResponse best;
+  status = client().OptimalSparsity(Context().get(), optimal, &best);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(best.sparsity(), 0.0);
+  EXPECT_LT(best.sparsity(), 1.0);
+  EXPECT_GT(best.tokens(), 0.0);
+}
+
+TEST_F(FitLawTest, ExplicitJobThatDidNotSucceedIsNamed) {
+  const std::string job_id = Submit(TinySpec(), "s").job().id();
+  v1::FitLawRequest fit;
+  fit.set_request_id("fit-1");
+  fit.add_job_ids(job_id);
+  v1::FitLawResponse fitted;
+  grpc::Status status = client().FitLaw(Context().get(), fit, &fitted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_message().rfind("job_ids[0]", 0), 0u) << status.error_message();
+}
+
+}  // namespace
+}  // namespace sparsescale::coordinator::testing
