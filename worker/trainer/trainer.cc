@@ -168,9 +168,12 @@ absl::Status Trainer::UpdateDensities() {
 absl::Status Trainer::OptimizerStep(int64_t t, double lr) {
   const ParamLayout& layout = model_->layout();
   const auto& o = spec_.optim();
+  // The masks hold zeros exactly when the body sparsity in force is positive; until then they
+  // are all ones and are skipped (same result, less memory traffic).
+  const bool masked = sparsity_ > 0;
   // Pruned weights do not exist: their gradients must not count towards the clipping norm.
   for (const ParamTensor& p : layout.tensors()) {
-    if (p.maskable) {
+    if (p.maskable && masked) {
       RETURN_IF_ERROR(ops_->ApplyMask(model_->grad(p), masks_->f32() + p.mask_offset, p.size()));
     }
   }
@@ -196,7 +199,7 @@ absl::Status Trainer::OptimizerStep(int64_t t, double lr) {
     a.weight_decay = p.is_matrix() ? static_cast<float>(o.weight_decay()) : 0.0f;
     a.step = t;
     a.grad_scale = scale;
-    const float* mask = p.maskable ? masks_->f32() + p.mask_offset : nullptr;
+    const float* mask = p.maskable && masked ? masks_->f32() + p.mask_offset : nullptr;
     RETURN_IF_ERROR(ops_->AdamW(model_->param(p), model_->grad(p), m_->f32() + p.offset,
                                 v_->f32() + p.offset, mask, p.size(), a));
   }
