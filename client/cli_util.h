@@ -3,11 +3,10 @@
 // Functions are thread-safe; Fail() throws CLI::RuntimeError, caught by client/main.cc.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <string>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-
 #include "client/export_csv.h"
 #include "client/output.h"
 #include "client/study.h"

@@ -24,8 +24,8 @@ void RunUp(UpFlags& flags) {
   client::StopSignal stop;  // Before any child or thread starts.
   auto cluster = client::OrFail(client::LocalCluster::Start(flags.cluster));
   std::printf("sparsescale up: coordinator listening on %s\n", cluster->address().c_str());
-  std::printf("  %d workers (%d slots each), database %s, logs in %s/logs\n",
-              flags.cluster.workers, flags.cluster.slots, cluster->options().db_path.c_str(),
+  std::printf("  %d workers (%d slots each), database %s, logs in %s/logs\n", flags.cluster.workers,
+              flags.cluster.slots, cluster->options().db_path.c_str(),
               cluster->options().work_dir.c_str());
   std::printf("  export SPARSESCALE_COORDINATOR=%s   # for other sparsescale commands\n",
               cluster->address().c_str());

@@ -78,16 +78,16 @@ void Cancel(JobFlags& f) {
   client::CoordinatorClient c(f.common.coordinator);
   std::string request_id = f.request_id.empty() ? client::NewClientRequestId() : f.request_id;
   v1::Job job = client::OrFail(c.CancelJob(request_id, f.id));
-  Out(f.common.json ? client::MessageToJson(job) + "\n"
-                    : absl::StrCat("job ", job.id(), ": ", client::StateName(job.state()),
-                                   job.state() == v1::JOB_STATE_RUNNING ? " (stopping)" : "",
-                                   "\n"));
+  Out(f.common.json
+          ? client::MessageToJson(job) + "\n"
+          : absl::StrCat("job ", job.id(), ": ", client::StateName(job.state()),
+                         job.state() == v1::JOB_STATE_RUNNING ? " (stopping)" : "", "\n"));
 }
 
 std::string EventLine(const v1::JobEvent& e) {
   const v1::Job& j = e.job();
-  std::string line = absl::StrFormat("%s  step %d/%d", client::StateName(j.state()), j.step(),
-                                     j.total_steps());
+  std::string line =
+      absl::StrFormat("%s  step %d/%d", client::StateName(j.state()), j.step(), j.total_steps());
   if (j.step() > 0) {
     absl::StrAppend(&line, "  train ", client::FormatLoss(j.last_train_loss()));
   }

@@ -17,8 +17,8 @@ struct StudyFlags {
 void Install(CLI::App& root) {
   static StudyFlags f;
   f.options.work_dir = "";
-  CLI::App* study = root.add_subcommand(
-      "study", "run a whole study on this machine: sweep, training, law fit");
+  CLI::App* study =
+      root.add_subcommand("study", "run a whole study on this machine: sweep, training, law fit");
   study->add_option("FILE", f.options.config_path,
                     "study file (default configs/study.json, or configs/study-quick.json "
                     "with --quick)");

@@ -34,8 +34,8 @@ void Create(SweepFlags& f) {
     Out(client::MessageToJson(r) + "\n");
     return;
   }
-  Out(absl::StrCat("sweep ", r.sweep().id(), " \"", r.sweep().name(), "\": ",
-                   r.sweep().job_ids_size(), " jobs (", r.jobs_created(), " new, ",
+  Out(absl::StrCat("sweep ", r.sweep().id(), " \"", r.sweep().name(),
+                   "\": ", r.sweep().job_ids_size(), " jobs (", r.jobs_created(), " new, ",
                    r.jobs_existing(), " already known)\n"));
 }
 

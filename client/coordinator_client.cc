@@ -138,8 +138,8 @@ absl::StatusOr<v1::Job> CoordinatorClient::CancelJob(const std::string& request_
   return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::CancelJob);
 }
 
-absl::Status CoordinatorClient::WatchJob(
-    const std::string& id, const std::function<bool(const v1::JobEvent&)>& on_event) {
+absl::Status CoordinatorClient::WatchJob(const std::string& id,
+                                         const std::function<bool(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;
   v1::WatchJobRequest request;
   request.set_id(id);
@@ -155,8 +155,8 @@ absl::Status CoordinatorClient::WatchJob(
   return ToAbsl(reader->Finish(), address_);
 }
 
-absl::StatusOr<v1::GetLossCurveResponse> CoordinatorClient::GetLossCurve(
-    const std::string& job_id, int max_points) {
+absl::StatusOr<v1::GetLossCurveResponse> CoordinatorClient::GetLossCurve(const std::string& job_id,
+                                                                         int max_points) {
   v1::GetLossCurveRequest request;
   request.set_job_id(job_id);
   request.set_max_points(max_points);

@@ -35,8 +35,7 @@ void AppendPointsCsv(const v1::Job& job, const std::vector<v1::LossPoint>& point
                     p.tokens(), ",", Num(p.train_loss()), ",",
                     p.has_eval_loss() ? Num(p.eval_loss()) : "", ",", Num(p.sparsity()), ",",
                     Num(p.lr()), ",", p.nonzeros_paper(), ",", p.nonzeros_exact(), ",",
-                    Num(p.flops_dense()), ",", Num(p.flops_sparse()), ",", Num(p.wall_s()),
-                    "\n");
+                    Num(p.flops_dense()), ",", Num(p.flops_sparse()), ",", Num(p.wall_s()), "\n");
   }
 }
 
@@ -77,9 +76,9 @@ std::string SummaryCsv(const std::vector<v1::Job>& jobs) {
     if (!r.has_value()) {
       continue;
     }
-    absl::StrAppend(&out, Field(r->job_id), ",", Field(r->sweep_id), ",", r->structure, ",",
-                    r->n, ",", r->m, ",", Num(r->sparsity), ",", Num(r->nonzeros), ",",
-                    Num(r->tokens), ",", Num(r->final_eval_loss), "\n");
+    absl::StrAppend(&out, Field(r->job_id), ",", Field(r->sweep_id), ",", r->structure, ",", r->n,
+                    ",", r->m, ",", Num(r->sparsity), ",", Num(r->nonzeros), ",", Num(r->tokens),
+                    ",", Num(r->final_eval_loss), "\n");
   }
   return out;
 }

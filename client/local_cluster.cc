@@ -70,12 +70,10 @@ absl::StatusOr<std::string> FindBinary(const std::string& name) {
     }
     looked.push_back(c.lexically_normal().string());
   }
-  return absl::NotFoundError(absl::StrCat("cannot find ", name, " (build it first; looked in ",
-                                          absl::StrJoin(looked.begin(),
-                                                        looked.begin() + std::min<size_t>(
-                                                                             looked.size(), 9),
-                                                        ", "),
-                                          ", ... and PATH)"));
+  return absl::NotFoundError(absl::StrCat(
+      "cannot find ", name, " (build it first; looked in ",
+      absl::StrJoin(looked.begin(), looked.begin() + std::min<size_t>(looked.size(), 9), ", "),
+      ", ... and PATH)"));
 }
 
 absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOptions options) {
@@ -152,8 +150,7 @@ absl::Status LocalCluster::StartCoordinator() {
 }
 
 // Waits for the coordinator's "listening on HOST:PORT" line in its log (after `offset`).
-absl::StatusOr<std::string> LocalCluster::WaitForAddress(const std::string& log,
-                                                         uintmax_t offset) {
+absl::StatusOr<std::string> LocalCluster::WaitForAddress(const std::string& log, uintmax_t offset) {
   static constexpr char kMarker[] = "listening on ";
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -167,8 +164,8 @@ absl::StatusOr<std::string> LocalCluster::WaitForAddress(const std::string& log,
       }
     }
     if (std::optional<ExitInfo> exit = coordinator_->TryWait(); exit.has_value()) {
-      return absl::UnavailableError(absl::StrCat("the coordinator exited (", exit->ToString(),
-                                                 "):\n", LogTail(log)));
+      return absl::UnavailableError(
+          absl::StrCat("the coordinator exited (", exit->ToString(), "):\n", LogTail(log)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -11,8 +11,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,9 +30,9 @@ struct LocalClusterOptions {
   int workers = 2;
   int slots = 1;  // per worker
   std::string device = "auto";
-  int threads = 0;  // CPU threads per job; 0 = the job spec's
-  std::string coordinator_bin;  // default: FindBinary("sparsescale-coordinator")
-  std::string worker_bin;       // default: FindBinary("sparsescale-worker")
+  int threads = 0;                            // CPU threads per job; 0 = the job spec's
+  std::string coordinator_bin;                // default: FindBinary("sparsescale-coordinator")
+  std::string worker_bin;                     // default: FindBinary("sparsescale-worker")
   std::vector<std::string> coordinator_args;  // extra flags, e.g. --lease-ttl-ms 3000
   std::vector<std::string> worker_args;
   std::chrono::milliseconds start_timeout{30000};

@@ -1,10 +1,10 @@
 #include "client/output.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -199,12 +199,11 @@ std::string JobDetail(const v1::Job& j) {
   absl::StrAppend(&out, "checkpoint  ", j.checkpoint_step(), "\n");
   absl::StrAppend(&out, "attempt     ", j.attempt(), " of ", j.max_attempts(), "\n");
   absl::StrAppend(&out, "worker      ", j.worker_id().empty() ? "-" : j.worker_id(), "\n");
-  absl::StrAppend(&out, "train loss  ", j.step() > 0 ? FormatLoss(j.last_train_loss()) : "-",
-                  "\n");
+  absl::StrAppend(&out, "train loss  ", j.step() > 0 ? FormatLoss(j.last_train_loss()) : "-", "\n");
   absl::StrAppend(&out, "eval loss   ", FormatLoss(eval), "\n");
   if (!j.error().empty()) {
-    absl::StrAppend(&out, "error       ", j.error(), " (",
-                    v1::FailureClass_Name(j.last_failure()), ")\n");
+    absl::StrAppend(&out, "error       ", j.error(), " (", v1::FailureClass_Name(j.last_failure()),
+                    ")\n");
   }
   absl::StrAppend(&out, "created     ", FormatTime(j.created_unix_ms()), "\n");
   absl::StrAppend(&out, "updated     ", FormatTime(j.updated_unix_ms()), "\n");
@@ -238,14 +237,14 @@ std::string ClusterStatusText(const v1::GetClusterStatusResponse& status) {
     if (w.resources().gpus() > 0) {
       absl::StrAppend(&device, " x", w.resources().gpus());
     }
-    table.AddRow({w.id(), w.name(), device, absl::StrCat(w.resources().slots()),
-                  w.alive() ? "yes" : "no", w.draining() ? "yes" : "no",
-                  w.running_job_ids().empty()
-                      ? "-"
-                      : absl::StrJoin(w.running_job_ids(), ",", [](std::string* out,
-                                                                   const std::string& id) {
-                          out->append(id.substr(0, 12));
-                        })});
+    table.AddRow(
+        {w.id(), w.name(), device, absl::StrCat(w.resources().slots()), w.alive() ? "yes" : "no",
+         w.draining() ? "yes" : "no",
+         w.running_job_ids().empty()
+             ? "-"
+             : absl::StrJoin(w.running_job_ids(), ",", [](std::string* out, const std::string& id) {
+                 out->append(id.substr(0, 12));
+               })});
   }
   std::string out = absl::StrCat("workers: ", status.workers_size(), "\n");
   if (status.workers_size() > 0) {

@@ -2,11 +2,11 @@
 // form of API messages for --json. Pure functions; thread-safe.
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/statusor.h"
 #include "sparsescale/v1/coordinator.pb.h"

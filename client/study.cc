@@ -91,8 +91,8 @@ std::string FormatProgressLine(const StudyProgress& p, const std::vector<v1::Job
   std::vector<std::string> running;
   for (const v1::Job& j : jobs) {
     if (j.state() == v1::JOB_STATE_RUNNING) {
-      running.push_back(absl::StrCat(j.id().substr(0, 6), " ", JobShape(j.spec()), " ",
-                                     j.step(), "/", j.total_steps()));
+      running.push_back(absl::StrCat(j.id().substr(0, 6), " ", JobShape(j.spec()), " ", j.step(),
+                                     "/", j.total_steps()));
     }
   }
   if (!running.empty()) {
@@ -132,8 +132,8 @@ absl::Status PrepareData(StudyConfig& config, std::FILE* out) {
     prepare.out_dir = dir.string();
     prepare.eval_fraction = config.eval_fraction;
     ASSIGN_OR_RETURN(trainer::PrepareResult result, trainer::PrepareShards(prepare));
-    Print(out, absl::StrFormat("prepared %d train + %d eval tokens into %s\n",
-                               result.train_tokens, result.eval_tokens, dir.string()));
+    Print(out, absl::StrFormat("prepared %d train + %d eval tokens into %s\n", result.train_tokens,
+                               result.eval_tokens, dir.string()));
   } else {
     Print(out, absl::StrCat("using prepared shards in ", dir.string(), "\n"));
   }
@@ -147,8 +147,8 @@ absl::Status PrepareData(StudyConfig& config, std::FILE* out) {
 
 // Polls the sweep's jobs until all are final or `stop` is set.
 absl::StatusOr<std::vector<v1::Job>> FollowSweep(CoordinatorClient& client,
-                                                 const std::string& sweep_id,
-                                                 const StudyOptions& o, Clock::time_point start,
+                                                 const std::string& sweep_id, const StudyOptions& o,
+                                                 Clock::time_point start,
                                                  const std::atomic<bool>& stop) {
   bool tty = isatty(fileno(o.out)) != 0;
   int last_done = -1;
@@ -294,8 +294,8 @@ absl::Status RunStudy(const StudyOptions& o, const std::atomic<bool>& stop) {
   cluster_options.threads = o.threads;
   cluster_options.device = o.device;
   ASSIGN_OR_RETURN(std::unique_ptr<LocalCluster> cluster, LocalCluster::Start(cluster_options));
-  Print(o.out, absl::StrFormat("coordinator %s, %d workers, logs in %s/logs\n",
-                               cluster->address(), o.workers, dir.string()));
+  Print(o.out, absl::StrFormat("coordinator %s, %d workers, logs in %s/logs\n", cluster->address(),
+                               o.workers, dir.string()));
   CoordinatorClient client(cluster->address());
   RETURN_IF_ERROR(client.WaitUntilReady(std::chrono::seconds(10)));
   config.sweep.set_request_id(NewClientRequestId());

@@ -37,7 +37,7 @@ absl::Status RunStudy(const StudyOptions& options, const std::atomic<bool>& stop
 struct StudyProgress {
   int total = 0;
   int succeeded = 0;
-  int failed = 0;     // FAILED or CANCELLED
+  int failed = 0;  // FAILED or CANCELLED
   int running = 0;
   int queued = 0;
   double fraction = 0;  // cost-weighted share of the work done, in [0, 1]

@@ -3,7 +3,6 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -63,8 +62,7 @@ absl::Status ParseFit(const json& f, StudyConfig* config) {
   for (const auto& [key, value] : f.items()) {
     if (key == "starts" && value.is_number_integer() && value.get<int>() > 0) {
       config->fit_starts = value.get<int>();
-    } else if (key == "residual" && value.is_string() &&
-               (value == "log" || value == "abs")) {
+    } else if (key == "residual" && value.is_string() && (value == "log" || value == "abs")) {
       config->fit_residual = value.get<std::string>();
     } else if (key == "bootstrap" && value.is_number_integer() && value.get<int>() >= 0) {
       config->fit_bootstrap = value.get<int>();

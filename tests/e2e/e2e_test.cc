@@ -4,16 +4,14 @@
 // restarts on the same database without losing an acknowledged point; cancel reaches a running
 // job within seconds; SIGTERM drains a worker and the job finishes elsewhere; a request id
 // repeated through the CLI makes one job.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
-
-#include <google/protobuf/util/json_util.h>
-#include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -58,7 +56,7 @@ class E2eTest : public ::testing::Test {
     o.device = "cpu";
     o.threads = 1;
     // Short lease and restart grace so that lost workers are noticed within seconds.
-    o.coordinator_args = {"--lease-ttl-ms", "3000", "--heartbeat-period-ms", "250",
+    o.coordinator_args = {"--lease-ttl-ms",     "3000", "--heartbeat-period-ms", "250",
                           "--restart-grace-ms", "4000"};
     auto cluster = client::LocalCluster::Start(o);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
@@ -154,11 +152,11 @@ TEST_F(E2eTest, SweepCompletesWithEveryJobsWholeCurveStored) {
 
 TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 300, 40));
+  v1::Job job = Submit(TinySpec(shards_, 3000, 200));
   ASSERT_TRUE(WaitFor(
       [&] {
         v1::Job j = Job(job.id());
-        return j.checkpoint_step() >= 40 && j.step() > j.checkpoint_step();
+        return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
       },
       seconds(90)));
   std::string first_worker = Job(job.id()).worker_id();
@@ -174,20 +172,23 @@ TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
 
 TEST_F(E2eTest, CoordinatorKilledMidSweepLosesNoAcknowledgedPoint) {
   StartCluster(2);
-  std::string sweep = CreateSweep(TinySpec(shards_, 150, 30), {0, 0.5, 0.75});
+  std::string sweep = CreateSweep(TinySpec(shards_, 1500, 300), {0, 0.5, 0.75});
   ASSERT_TRUE(WaitFor(
       [&] {
         auto s = client_->GetClusterStatus();
-        return s.ok() && s->loss_points_stored() >= 60;
+        return s.ok() && s->loss_points_stored() >= 200;
       },
       seconds(90)));
   // Everything readable now was committed (and acknowledged) before the crash.
   std::map<std::string, std::vector<v1::LossPoint>> before;
   absl::StatusOr<std::vector<v1::Job>> running = client_->ListJobs(sweep);
   ASSERT_TRUE(running.ok()) << running.status();
+  int running_now = 0;
   for (const v1::Job& j : *running) {
     before[j.id()] = Curve(j.id());
+    running_now += j.state() == v1::JOB_STATE_RUNNING ? 1 : 0;
   }
+  EXPECT_GT(running_now, 0);  // The crash hits jobs mid-flight.
   cluster_->KillCoordinator(SIGKILL);
   ASSERT_TRUE(cluster_->StartCoordinator().ok());
   std::vector<v1::Job> jobs;
@@ -225,7 +226,7 @@ TEST_F(E2eTest, CancelReachesARunningJobWithinSeconds) {
 
 TEST_F(E2eTest, SigtermDrainReleasesTheLeaseAndTheJobFinishesElsewhere) {
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 250, 100000));
+  v1::Job job = Submit(TinySpec(shards_, 3000, 100000));
   ASSERT_TRUE(WaitFor([&] { return Job(job.id()).step() >= 20; }, seconds(60)));
   cluster_->SignalWorker(0, SIGTERM);
   std::optional<agent::ExitInfo> exit = cluster_->WaitWorker(0, milliseconds(30000));
@@ -246,14 +247,14 @@ TEST_F(E2eTest, SameRequestIdTwiceThroughTheCliMakesOneJob) {
   std::string spec_json;
   google::protobuf::util::JsonPrintOptions print;
   print.preserve_proto_field_names = true;
-  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(TinySpec(shards_, 10, 5), &spec_json,
-                                                          print)
-                  .ok());
+  ASSERT_TRUE(
+      google::protobuf::util::MessageToJsonString(TinySpec(shards_, 10, 5), &spec_json, print)
+          .ok());
   std::string file = (dir_ / "job.json").string();
   std::ofstream(file) << spec_json;
-  std::vector<std::string> submit = {"job",         "submit",          file, "--request-id",
-                                     "e2e-req-1",   "--coordinator",   cluster_->address(),
-                                     "--json"};
+  std::vector<std::string> submit = {
+      "job",   "submit", file, "--request-id", "e2e-req-1", "--coordinator", cluster_->address(),
+      "--json"};
   CliResult first = RunCli(submit);
   CliResult second = RunCli(submit);
   ASSERT_EQ(first.exit_code, 0) << first.out;
