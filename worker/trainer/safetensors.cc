@@ -78,8 +78,7 @@ absl::StatusOr<TensorView> ParseEntry(const nlohmann::json& entry, uint64_t data
                                                    Numel(view.shape) * DTypeBytes(view.dtype),
                                                    " bytes but data_offsets span ", view.bytes));
   }
-  // Offset for now; turned into a pointer once the data is in memory.
-  view.data = reinterpret_cast<const char*>(static_cast<uintptr_t>(begin));
+  view.offset = begin;
   return view;
 }
 
@@ -215,8 +214,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::ParseHeader(std::string bytes,
   }
   file.bytes_ = std::make_unique<std::string>(with_data ? std::move(bytes) : std::string());
   for (auto& [key, view] : file.tensors_) {
-    const auto offset = reinterpret_cast<uintptr_t>(view.data);
-    view.data = with_data ? file.bytes_->data() + 8 + n + offset : nullptr;
+    view.data = with_data ? file.bytes_->data() + 8 + n + view.offset : nullptr;
   }
   return file;
 }

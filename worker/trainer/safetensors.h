@@ -52,7 +52,8 @@ class SafetensorsWriter {
 struct TensorView {
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  const char* data = nullptr;
+  const char* data = nullptr;  // null when only the header was read
+  size_t offset = 0;           // into the data section
   size_t bytes = 0;
   int64_t numel() const;
 };
