@@ -12,7 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/status.h"
-#include "worker/agent/file_digest.h"
+#include "common/sha256.h"
 #include "worker/agent/worker_rpc.h"
 
 namespace sparsescale::agent {
@@ -99,10 +99,8 @@ class FakeWorkerRpc : public WorkerRpc {
     if (absl::Status s = NextFailure(&upload_failures_); !s.ok()) {
       return s;
     }
-    Sha256 sha;
-    sha.Update(data);
     if (static_cast<int64_t>(data.size()) != info.size_bytes() ||
-        sha.HexDigest() != info.sha256()) {
+        Sha256Hex(data) != info.sha256()) {
       return absl::DataLossError("upload does not match its size and sha256");
     }
     checkpoints_[info.job_id()][info.step()] = data;
@@ -122,9 +120,7 @@ class FakeWorkerRpc : public WorkerRpc {
         return absl::NotFoundError("no such checkpoint");
       }
       data = it->second;
-      Sha256 sha;
-      sha.Update(data);
-      info.set_sha256(sha.HexDigest());
+      info.set_sha256(Sha256Hex(data));
       if (damaged_downloads_ > 0) {
         --damaged_downloads_;
         data += "x";

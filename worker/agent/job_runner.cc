@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/sha256.h"
 #include "worker/agent/file_digest.h"
 #include "worker/agent/log.h"
 #include "worker/agent/point_buffer.h"
@@ -196,7 +197,7 @@ absl::Status JobRunner::Session::DownloadResume(const std::string& path) {
       });
   out.close();
   RETURN_IF_ERROR(s);
-  std::string digest = sha.HexDigest();
+  std::string digest = Sha256::ToHex(sha.Finish());
   if (received != info.size_bytes() || digest != info.sha256()) {
     // A transfer that arrived damaged is retried like a network error.
     return absl::UnavailableError(absl::StrCat(
