@@ -15,6 +15,34 @@
 
 namespace sparsescale::trainer::testing {
 
+namespace {
+
+// Removes every directory MakeTempDir created when the test binary exits (set
+// SPARSESCALE_KEEP_TEST_DIRS=1 to keep them for inspection).
+class TempDirs {
+ public:
+  ~TempDirs() {
+    if (std::getenv("SPARSESCALE_KEEP_TEST_DIRS") != nullptr) {
+      return;
+    }
+    std::error_code ec;
+    for (const std::string& dir : dirs_) {
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  void Add(const std::string& dir) { dirs_.push_back(dir); }
+
+ private:
+  std::vector<std::string> dirs_;
+};
+
+TempDirs& CreatedDirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& tag) {
   static std::atomic<int> counter{0};
   const char* base = std::getenv("TMPDIR");
@@ -22,6 +50,7 @@ std::string MakeTempDir(const std::string& tag) {
                               absl::StrCat("sparsescale-", tag, "-", ::getpid(), "-", counter++);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  CreatedDirs().Add(dir.string());
   return dir.string();
 }
 

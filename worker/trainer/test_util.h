@@ -11,7 +11,7 @@
 
 namespace sparsescale::trainer::testing {
 
-// A fresh empty directory under $TMPDIR (or /tmp), unique per call.
+// A fresh empty directory under $TMPDIR (or /tmp), unique per call, removed at exit.
 std::string MakeTempDir(const std::string& tag);
 
 // Deterministic pseudo-text of `n` bytes (letters, spaces, punctuation, some structure).
