@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "client/cli_util.h"
 #include "client/command.h"
 #include "law/fit_report.h"
 #include "law/law_plots.h"
@@ -31,21 +32,7 @@ using law::CostModel;
 using law::CostOptions;
 using law::PaperCoeffs;
 
-int ExitCodeFor(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return kExitOk;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-      return kExitUsage;
-    case absl::StatusCode::kNotFound:
-      return kExitNotFound;
-    case absl::StatusCode::kUnavailable:
-      return kExitUnavailable;
-    default:
-      return kExitFailure;
-  }
-}
+using client::ExitCodeFor;
 
 // Prints the error and ends the command with the matching exit code.
 [[noreturn]] void Fail(const absl::Status& status) {

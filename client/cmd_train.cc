@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "client/cli_util.h"
 #include "client/command.h"
 #include "common/status.h"
 #include "worker/trainer/checkpoint.h"
@@ -36,21 +37,7 @@ namespace {
 using trainer::LossPoint;
 using trainer::TrainProgress;
 
-int ExitCodeFor(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return kExitOk;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-      return kExitUsage;
-    case absl::StatusCode::kNotFound:
-      return kExitNotFound;
-    case absl::StatusCode::kUnavailable:
-      return kExitUnavailable;
-    default:
-      return kExitFailure;
-  }
-}
+using client::ExitCodeFor;
 
 [[noreturn]] void Fail(const std::string& command, const absl::Status& status) {
   std::cerr << "sparsescale " << command << ": " << status.message() << "\n";

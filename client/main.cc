@@ -27,8 +27,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with exit code 0 in CLI11.
     return app.exit(e) == 0 ? sparsescale::cli::kExitOk : sparsescale::cli::kExitUsage;
-  } catch (const CLI::RuntimeError& e) {
-    return e.get_exit_code();
   }
   return 0;
 }
