@@ -86,6 +86,7 @@ absl::Status Agent::Run() {
 absl::Status Agent::Register() {
   std::string request_id = NewRequestId();
   Backoff backoff(options_.retry_initial, options_.retry_max);
+  int failures = 0;
   while (true) {
     absl::Status s = RegisterOnce(request_id);
     if (s.ok()) {
@@ -93,6 +94,9 @@ absl::Status Agent::Register() {
     }
     if (!IsTransient(s)) {
       return absl::Status(s.code(), absl::StrCat("RegisterWorker: ", s.message()));
+    }
+    if (++failures == 1 || failures % 30 == 0) {
+      Logf("cannot register yet (%s); retrying", s.ToString());
     }
     if (!SleepUnlessDraining(backoff.Next())) {
       return absl::OkStatus();  // Drained before the coordinator ever answered.

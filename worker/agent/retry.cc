@@ -11,6 +11,7 @@ bool IsTransient(const absl::Status& status) {
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kUnknown:    // gRPC's "Stream removed" when a server dies mid-call
     case absl::StatusCode::kCancelled:  // the same, seen from the client side
+    case absl::StatusCode::kDataLoss:   // a transfer arrived damaged: send it again
       return true;
     default:
       return false;

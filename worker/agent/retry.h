@@ -10,7 +10,8 @@
 namespace sparsescale::agent {
 
 // Worth retrying later with the same request: the coordinator is unreachable, restarting or
-// overloaded, or a call timed out (requests are idempotent, so a repeat is safe).
+// overloaded, a call timed out, or a transfer arrived damaged (requests are idempotent, so a
+// repeat is safe).
 bool IsTransient(const absl::Status& status);
 
 // The coordinator no longer considers this attempt ours (stale attempt, job cancelled or
