@@ -9,6 +9,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "coordinator/api/server.h"
 
 namespace {
@@ -78,6 +79,9 @@ int main(int argc, char** argv) {
   std::string sync = "normal";
   AddFlags(app, options, port_file, sync);
   CLI11_PARSE(app, argc, argv);
+  // Debian's abseil checks every Mutex acquisition for lock-order cycles (a debug aid that
+  // gRPC's hot paths pay for on every call); the coordinator's lock order is fixed by design.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   options.coordinator.store.db.sync =
       sync == "full" ? sparsescale::store::SyncMode::kFull : sparsescale::store::SyncMode::kNormal;
   // Block the stop signals in every thread; main waits for them with sigwait.

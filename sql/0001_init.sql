@@ -77,24 +77,21 @@ CREATE TABLE workers (
   last_heartbeat_unix_ms INTEGER NOT NULL
 );
 
--- Loss points. A requeued attempt resumes from a checkpoint; points after that checkpoint are
--- marked superseded (kept for forensics) so the clean curve is "superseded = 0".
-CREATE TABLE loss_points (
+-- Loss points, stored as one row per reported batch (the payload packs the batch's points in
+-- step order, 88 bytes each; see coordinator/store/store_points.cc): one B-tree insert per
+-- batch instead of per point is what lets ingestion keep up with many workers. A requeued
+-- attempt resumes from a checkpoint; points after it are superseded by lowering
+-- valid_through_step (kept for forensics), so the clean curve is every point with
+-- step <= valid_through_step.
+CREATE TABLE loss_batches (
   job_seq INTEGER NOT NULL,
-  step INTEGER NOT NULL,
+  first_step INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
-  superseded INTEGER NOT NULL DEFAULT 0,
-  tokens INTEGER NOT NULL,
-  train_loss REAL NOT NULL,
-  eval_loss REAL,
-  sparsity REAL NOT NULL,
-  lr REAL NOT NULL,
-  nonzeros_paper INTEGER NOT NULL,
-  nonzeros_exact INTEGER NOT NULL,
-  flops_dense REAL NOT NULL,
-  flops_sparse REAL NOT NULL,
-  wall_s REAL NOT NULL,
-  PRIMARY KEY (job_seq, step, attempt)
+  last_step INTEGER NOT NULL,
+  valid_through_step INTEGER NOT NULL,
+  points INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  PRIMARY KEY (job_seq, first_step, attempt)
 ) WITHOUT ROWID;
 
 -- Checkpoint metadata; complete = 0 while an upload is being staged (never served).

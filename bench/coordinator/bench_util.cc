@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace sparsescale::bench {
@@ -83,6 +84,22 @@ static int64_t StatusField(pid_t pid, const std::string& field) {
 
 int64_t CoordinatorProcess::RssKiB() const { return StatusField(pid_, "VmRSS"); }
 int64_t CoordinatorProcess::PeakRssKiB() const { return StatusField(pid_, "VmHWM"); }
+
+double CoordinatorProcess::CpuSeconds() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i >= 14) {
+      ticks += std::stod(field);
+    }
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) {

@@ -26,6 +26,8 @@ class CoordinatorProcess {
   // VmRSS and VmHWM of the child in KiB.
   int64_t RssKiB() const;
   int64_t PeakRssKiB() const;
+  // User + system CPU time the child has used so far.
+  double CpuSeconds() const;
 
  private:
   pid_t pid_ = -1;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "bench/coordinator/bench_util.h"
 #include "coordinator/store/store_writer.h"
 
@@ -60,10 +61,12 @@ std::string Register(v1::WorkerService::Stub& worker, const std::string& name, i
 }
 
 // Each worker client loops AcquireLease -> CompleteJob until `jobs` have completed.
-double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int workers) {
+double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int workers,
+                     double* cpu_seconds) {
   auto setup = coordinator.NewChannel();
   auto client = v1::ClientService::NewStub(setup);
   CreateJobs(*client, jobs, "schedule");
+  const double cpu0 = coordinator.CpuSeconds();
   std::atomic<int> completed{0};
   std::vector<std::thread> threads;
   const double start = NowSeconds();
@@ -96,7 +99,9 @@ double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int worker
   for (auto& t : threads) {
     t.join();
   }
-  return jobs / (NowSeconds() - start);
+  const double elapsed = NowSeconds() - start;
+  *cpu_seconds = coordinator.CpuSeconds() - cpu0;
+  return jobs / elapsed;
 }
 
 struct IngestResult {
@@ -105,9 +110,11 @@ struct IngestResult {
   int64_t requests = 0;
 };
 
-// `streams` clients, each owning one running job, report `batch`-point batches for `seconds`.
+// `streams` clients, each owning one running job, report `batch`-point batches for `seconds`:
+// back to back (rate 0, closed loop: the maximum) or paced so all streams together offer
+// `rate` points/s (open loop: acknowledgement latency at that load).
 IngestResult RunIngest(const CoordinatorProcess& coordinator, int streams, int batch,
-                       double seconds) {
+                       double seconds, double rate) {
   auto setup = coordinator.NewChannel();
   auto client = v1::ClientService::NewStub(setup);
   auto worker = v1::WorkerService::NewStub(setup);
@@ -132,23 +139,35 @@ IngestResult RunIngest(const CoordinatorProcess& coordinator, int streams, int b
       const v1::Lease& lease = leases.leases(s);
       std::vector<double> mine;
       int64_t step = 0;
+      const double interval = rate > 0 ? streams * batch / rate : 0;
+      double next_send = start + interval * s / streams;  // spread the streams out
+      // One request reused: only the steps change between reports, as a worker's would.
+      v1::ReportPointsRequest report;
+      report.set_worker_id(worker_id);
+      report.set_job_id(lease.job_id());
+      report.set_attempt(lease.attempt());
+      for (int i = 0; i < batch; ++i) {
+        v1::LossPoint* p = report.add_points();
+        p->set_train_loss(4.0 / (1.0 + 0.001 * i));
+        p->set_sparsity(0.5);
+        p->set_lr(1e-3);
+        p->set_nonzeros_paper(98304);
+        p->set_nonzeros_exact(100000);
+        p->set_flops_dense(1e6 * i);
+        p->set_flops_sparse(5e5 * i);
+        p->set_wall_s(0.01 * i);
+      }
       while (NowSeconds() - start < seconds) {
-        v1::ReportPointsRequest report;
-        report.set_worker_id(worker_id);
-        report.set_job_id(lease.job_id());
-        report.set_attempt(lease.attempt());
-        for (int i = 0; i < batch; ++i) {
-          v1::LossPoint* p = report.add_points();
-          p->set_step(++step);
-          p->set_tokens(step * 128);
-          p->set_train_loss(4.0 / (1.0 + 0.001 * step));
-          p->set_sparsity(0.5);
-          p->set_lr(1e-3);
-          p->set_nonzeros_paper(98304);
-          p->set_nonzeros_exact(100000);
-          p->set_flops_dense(1e6 * step);
-          p->set_flops_sparse(5e5 * step);
-          p->set_wall_s(0.01 * step);
+        if (interval > 0) {
+          const double wait = next_send - NowSeconds();
+          if (wait > 0) {
+            std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+          }
+          next_send += interval;
+        }
+        for (v1::LossPoint& p : *report.mutable_points()) {
+          p.set_step(++step);
+          p.set_tokens(step * 128);
         }
         v1::ReportPointsResponse ack;
         const double t0 = NowSeconds();
@@ -199,8 +218,14 @@ void FillCurves(const std::string& db, int jobs, int points) {
     job.state = store::JobState::kSucceeded;
     job.total_steps = points;
     job.device = "cpu";
-    if (!txn.ok() || !s.InsertJobIfAbsent(&job).ok() || !s.InsertPoints(job.id, 1, rows, 0).ok() ||
-        !(*txn)->Commit().ok()) {
+    bool ok = txn.ok() && s.InsertJobIfAbsent(&job).ok();
+    // Reports of 500 points, as a worker would send them.
+    for (int first = 0; ok && first < points; first += 500) {
+      const std::vector<store::PointRow> report(rows.begin() + first,
+                                                rows.begin() + std::min(points, first + 500));
+      ok = s.InsertPoints(job.id, 1, report, 0).ok();
+    }
+    if (!ok || !(*txn)->Commit().ok()) {
       std::fprintf(stderr, "fill failed at job %d\n", j);
       std::exit(1);
     }
@@ -209,43 +234,60 @@ void FillCurves(const std::string& db, int jobs, int points) {
 
 void Schedule(const std::string& binary, int jobs, int workers, int baseline_jobs) {
   const std::string dir = MakeTempDir("bench_schedule");
-  double rate_many = 0, rate_one = 0;
+  double rate_many = 0, rate_one = 0, cpu_many = 0;
   {
     CoordinatorProcess coordinator(binary, dir + "/many.db", {});
-    rate_many = RunScheduling(coordinator, jobs, workers);
+    rate_many = RunScheduling(coordinator, jobs, workers, &cpu_many);
   }
   {
     CoordinatorProcess coordinator(binary, dir + "/one.db", {});
-    rate_one = RunScheduling(coordinator, baseline_jobs, 1);
+    double cpu_one = 0;
+    rate_one = RunScheduling(coordinator, baseline_jobs, 1, &cpu_one);
   }
-  std::printf("schedule: %d jobs, %d workers: %.0f jobs/s\n", jobs, workers, rate_many);
+  std::printf(
+      "schedule: %d jobs, %d workers: %.0f jobs/s; coordinator CPU %.0f us/job "
+      "(lease + completion)\n",
+      jobs, workers, rate_many, 1e6 * cpu_many / jobs);
   std::printf("schedule: baseline %d jobs, 1 worker: %.0f jobs/s (ratio %.2fx)\n", baseline_jobs,
               rate_one, rate_many / rate_one);
   std::printf("schedule: vs Slurm's documented ~500 jobs/s: %.1fx\n", rate_many / 500.0);
   std::filesystem::remove_all(dir);
 }
 
-void Ingest(const std::string& binary, int streams, int batch, double seconds) {
+void Ingest(const std::string& binary, int streams, int batch, double seconds, double rate,
+            int paced_batch) {
   const std::string dir = MakeTempDir("bench_ingest");
-  IngestResult grouped, single;
-  {
-    CoordinatorProcess coordinator(binary, dir + "/grouped.db", {});
-    grouped = RunIngest(coordinator, streams, batch, seconds);
-  }
-  {
-    CoordinatorProcess coordinator(binary, dir + "/single.db", {"--writer-batch", "1"});
-    single = RunIngest(coordinator, streams, batch, seconds);
-  }
-  for (const auto& [name, r] :
-       {std::pair{"group commit", grouped}, {"one commit/request", single}}) {
+  struct Run {
+    const char* name;
+    std::vector<std::string> flags;
+    int batch;
+    double rate;
+  };
+  const std::vector<Run> runs = {
+      {"closed loop, group commit", {}, batch, 0},
+      {"closed loop, one commit per request", {"--writer-batch", "1"}, batch, 0},
+      {"paced, group commit", {}, paced_batch, rate},
+      {"paced, one commit per request", {"--writer-batch", "1"}, paced_batch, rate}};
+  std::vector<IngestResult> results;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    CoordinatorProcess coordinator(binary, dir + "/ingest" + std::to_string(i) + ".db",
+                                   runs[i].flags);
+    const double cpu0 = coordinator.CpuSeconds();
+    IngestResult r = RunIngest(coordinator, streams, runs[i].batch, seconds, runs[i].rate);
+    const double cpu = coordinator.CpuSeconds() - cpu0;
     std::printf(
-        "ingest (%s): %d streams x %d-point batches: %.0f points/s, ack p50 %.1f ms, "
-        "p99 %.1f ms, %lld requests\n",
-        name, streams, batch, r.points_per_s, r.p50_ms, r.p99_ms,
-        static_cast<long long>(r.requests));
+        "ingest (%s): %d streams x %d-point batches%s: %.0f points/s, ack p50 %.1f ms, "
+        "p99 %.1f ms, %lld requests, coordinator CPU %.2f us/point\n",
+        runs[i].name, streams, runs[i].batch,
+        runs[i].rate > 0
+            ? (" offered " + std::to_string(static_cast<int>(runs[i].rate)) + " points/s").c_str()
+            : "",
+        r.points_per_s, r.p50_ms, r.p99_ms, static_cast<long long>(r.requests),
+        1e6 * cpu / (r.points_per_s * seconds));
+    results.push_back(r);
   }
-  std::printf("ingest: group commit / one commit per request = %.2fx\n",
-              grouped.points_per_s / single.points_per_s);
+  std::printf("ingest: closed-loop throughput, group commit / one commit per request = %.2fx\n",
+              results[0].points_per_s / results[1].points_per_s);
   std::filesystem::remove_all(dir);
 }
 
@@ -295,12 +337,15 @@ int main(int argc, char** argv) {
   schedule->add_option("--jobs", jobs)->capture_default_str();
   schedule->add_option("--workers", workers)->capture_default_str();
   schedule->add_option("--baseline-jobs", baseline_jobs)->capture_default_str();
-  int streams = 64, batch = 500;
-  double seconds = 5;
+  int streams = 64, batch = 500, paced_batch = 250;
+  double seconds = 5, rate = 200'000;
   auto* ingest = app.add_subcommand("ingest", "loss point ingestion");
   ingest->add_option("--streams", streams)->capture_default_str();
   ingest->add_option("--batch", batch)->capture_default_str();
   ingest->add_option("--seconds", seconds)->capture_default_str();
+  ingest->add_option("--rate", rate, "offered points/s of the paced runs")->capture_default_str();
+  ingest->add_option("--paced-batch", paced_batch, "points per report in the paced runs")
+      ->capture_default_str();
   int curve_jobs = 1000, curve_points = 10'000, queries = 200;
   auto* curve = app.add_subcommand("curve", "curve queries and memory with many points stored");
   curve->add_option("--jobs", curve_jobs)->capture_default_str();
@@ -308,10 +353,11 @@ int main(int argc, char** argv) {
   curve->add_option("--queries", queries)->capture_default_str();
   app.require_subcommand(1);
   CLI11_PARSE(app, argc, argv);
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (schedule->parsed()) {
     sparsescale::bench::Schedule(binary, jobs, workers, baseline_jobs);
   } else if (ingest->parsed()) {
-    sparsescale::bench::Ingest(binary, streams, batch, seconds);
+    sparsescale::bench::Ingest(binary, streams, batch, seconds, rate, paced_batch);
   } else {
     sparsescale::bench::Curve(binary, curve_jobs, curve_points, queries);
   }

@@ -35,8 +35,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorCore>> CoordinatorCore::Start(
 }
 
 absl::Status CoordinatorCore::Load() {
+  // The writer never checkpoints by itself; the Checkpointer thread does (store/checkpointer.h).
+  store::StoreOptions writer_options = options_.store;
+  writer_options.db.wal_autocheckpoint_pages = 0;
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
-                   store::Store::Open(options_.db_path, options_.store));
+                   store::Store::Open(options_.db_path, writer_options));
   // An upload interrupted by a crash never became a checkpoint; drop its staged rows.
   RETURN_IF_ERROR(store->DeleteIncompleteCheckpoints());
   ASSIGN_OR_RETURN(std::vector<store::JobRow> jobs, store->LoadActiveJobs());
@@ -80,11 +83,13 @@ absl::Status CoordinatorCore::Load() {
         return RequestLedger::Stored{stored->fingerprint, stored->response};
       },
       options_.remembered_requests);
-  store::StoreWriterOptions writer_options;
-  writer_options.max_ops_per_commit = options_.writer_max_ops_per_commit;
-  writer_ = std::make_unique<store::StoreWriter>(std::move(store), writer_options);
+  store::StoreWriterOptions batching;
+  batching.max_ops_per_commit = options_.writer_max_ops_per_commit;
+  writer_ = std::make_unique<store::StoreWriter>(std::move(store), batching);
   readers_ =
       std::make_unique<store::ReaderPool>(options_.db_path, reader_options, options_.readers);
+  ASSIGN_OR_RETURN(checkpointer_, store::Checkpointer::Start(options_.db_path, reader_options.db,
+                                                             store::CheckpointerOptions{}));
   return absl::OkStatus();
 }
 
@@ -97,7 +102,14 @@ CoordinatorCore::~CoordinatorCore() {
   }
   read_pool_.join();
   fit_pool_.join();
+  if (writer_ != nullptr) {
+    const store::StoreWriterStats stats = writer_->stats();
+    std::fprintf(stderr, "coordinator: %lld writes in %lld commits, longest commit %.1f ms\n",
+                 static_cast<long long>(stats.ops), static_cast<long long>(stats.commits),
+                 stats.longest_commit_ms);
+  }
   writer_.reset();  // commits whatever is still queued
+  checkpointer_.reset();
 }
 
 void CoordinatorCore::BeginShutdown() {

@@ -29,6 +29,7 @@
 #include "coordinator/api/request_ledger.h"
 #include "coordinator/scheduler/clock.h"
 #include "coordinator/scheduler/scheduler.h"
+#include "coordinator/store/checkpointer.h"
 #include "coordinator/store/reader_pool.h"
 #include "coordinator/store/store_writer.h"
 #include "sparsescale/v1/coordinator.pb.h"
@@ -169,6 +170,7 @@ class CoordinatorCore {
   scheduler::SteadyClock clock_;
   std::unique_ptr<store::StoreWriter> writer_;
   std::unique_ptr<store::ReaderPool> readers_;
+  std::unique_ptr<store::Checkpointer> checkpointer_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::thread_pool read_pool_{2};

@@ -40,22 +40,38 @@ absl::Status MaxLength(const std::string& field, const std::string& value, size_
   return absl::OkStatus();
 }
 
-absl::Status ValidatePoint(const sparsescale::v1::LossPoint& p, const std::string& f) {
-  RETURN_IF_ERROR(IntRange(f + ".step", p.step(), 0, int64_t{1} << 50));
-  RETURN_IF_ERROR(IntRange(f + ".tokens", p.tokens(), 0, int64_t{1} << 62));
-  RETURN_IF_ERROR(Finite(f + ".train_loss", p.train_loss()));
+// Checks one loss point. Field names are built only on failure: a report carries up to 65,536
+// points and this runs for each of them.
+absl::Status ValidatePoint(const sparsescale::v1::LossPoint& p, int index) {
+  auto f = [index](const char* name) { return absl::StrCat("points[", index, "].", name); };
+  constexpr int64_t kBig = int64_t{1} << 62;
+  const bool ints_ok = p.step() >= 0 && p.step() <= (int64_t{1} << 50) && p.tokens() >= 0 &&
+                       p.tokens() <= kBig && p.nonzeros_paper() >= 0 &&
+                       p.nonzeros_paper() <= kBig && p.nonzeros_exact() >= 0 &&
+                       p.nonzeros_exact() <= kBig;
+  const bool reals_ok =
+      std::isfinite(p.train_loss()) && (!p.has_eval_loss() || std::isfinite(p.eval_loss())) &&
+      p.sparsity() >= 0 && p.sparsity() <= 1 && std::isfinite(p.lr()) && p.lr() >= 0 &&
+      std::isfinite(p.flops_dense()) && p.flops_dense() >= 0 && std::isfinite(p.flops_sparse()) &&
+      p.flops_sparse() >= 0 && std::isfinite(p.wall_s()) && p.wall_s() >= 0;
+  if (ints_ok && reals_ok) {
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(IntRange(f("step"), p.step(), 0, int64_t{1} << 50));
+  RETURN_IF_ERROR(IntRange(f("tokens"), p.tokens(), 0, kBig));
+  RETURN_IF_ERROR(Finite(f("train_loss"), p.train_loss()));
   if (p.has_eval_loss()) {
-    RETURN_IF_ERROR(Finite(f + ".eval_loss", p.eval_loss()));
+    RETURN_IF_ERROR(Finite(f("eval_loss"), p.eval_loss()));
   }
   if (!(p.sparsity() >= 0 && p.sparsity() <= 1)) {
-    return Invalid(f + ".sparsity", absl::StrFormat("must be in [0, 1], got %g", p.sparsity()));
+    return Invalid(f("sparsity"), absl::StrFormat("must be in [0, 1], got %g", p.sparsity()));
   }
-  RETURN_IF_ERROR(Finite(f + ".lr", p.lr(), 0));
-  RETURN_IF_ERROR(IntRange(f + ".nonzeros_paper", p.nonzeros_paper(), 0, int64_t{1} << 62));
-  RETURN_IF_ERROR(IntRange(f + ".nonzeros_exact", p.nonzeros_exact(), 0, int64_t{1} << 62));
-  RETURN_IF_ERROR(Finite(f + ".flops_dense", p.flops_dense(), 0));
-  RETURN_IF_ERROR(Finite(f + ".flops_sparse", p.flops_sparse(), 0));
-  return Finite(f + ".wall_s", p.wall_s(), 0);
+  RETURN_IF_ERROR(Finite(f("lr"), p.lr(), 0));
+  RETURN_IF_ERROR(IntRange(f("nonzeros_paper"), p.nonzeros_paper(), 0, kBig));
+  RETURN_IF_ERROR(IntRange(f("nonzeros_exact"), p.nonzeros_exact(), 0, kBig));
+  RETURN_IF_ERROR(Finite(f("flops_dense"), p.flops_dense(), 0));
+  RETURN_IF_ERROR(Finite(f("flops_sparse"), p.flops_sparse(), 0));
+  return Finite(f("wall_s"), p.wall_s(), 0);
 }
 
 absl::Status ValidatePriority(int priority, int max_attempts) {
@@ -143,10 +159,9 @@ absl::Status ValidateReportPoints(const sparsescale::v1::ReportPointsRequest& r)
                                           kMaxPointsPerReport));
   }
   for (int i = 0; i < r.points_size(); ++i) {
-    const std::string f = absl::StrCat("points[", i, "]");
-    RETURN_IF_ERROR(ValidatePoint(r.points(i), f));
+    RETURN_IF_ERROR(ValidatePoint(r.points(i), i));
     if (i > 0 && r.points(i).step() <= r.points(i - 1).step()) {
-      return Invalid(f + ".step",
+      return Invalid(absl::StrCat("points[", i, "].step"),
                      absl::StrCat("must be greater than the previous point's step ",
                                   r.points(i - 1).step(), ", got ", r.points(i).step()));
     }

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -33,6 +35,10 @@ absl::Status Db::Error(int rc, std::string_view what) const {
 }
 
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& options) {
+  // Memory statistics take a global mutex on every allocation; the coordinator never reads
+  // them. Only possible before SQLite initialises, so a later call changes nothing.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   std::unique_ptr<Db> db(new Db(path));
   const int flags =
       SQLITE_OPEN_NOMUTEX |
@@ -45,8 +51,11 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOp
   sqlite3_extended_result_codes(db->handle_, 1);
   std::string pragmas = absl::StrCat("PRAGMA cache_size = -", options.cache_size_kib, ";");
   if (!options.read_only) {
-    absl::StrAppend(&pragmas, "PRAGMA journal_mode = WAL; PRAGMA synchronous = ",
-                    options.sync == SyncMode::kFull ? "FULL" : "NORMAL", ";");
+    // page_size must come before WAL mode, which fixes the page size of a new file.
+    absl::StrAppend(&pragmas, "PRAGMA page_size = ", options.page_size_bytes,
+                    "; PRAGMA journal_mode = WAL; PRAGMA synchronous = ",
+                    options.sync == SyncMode::kFull ? "FULL" : "NORMAL",
+                    "; PRAGMA wal_autocheckpoint = ", options.wal_autocheckpoint_pages, ";");
   }
   RETURN_IF_ERROR(db->Exec(pragmas));
   return db;
@@ -86,6 +95,21 @@ absl::StatusOr<Query> Db::Prepare(std::string_view sql) {
   return Query(this, it->second.get());
 }
 
+absl::Status Db::Checkpoint(bool restart, int* wal_frames) {
+  int log = 0;
+  int checkpointed = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(
+      handle_, nullptr, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, &log,
+      &checkpointed);
+  if (wal_frames != nullptr) {
+    *wal_frames = log;
+  }
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    return Error(rc, "checkpointing the WAL");
+  }
+  return absl::OkStatus();
+}
+
 int64_t Db::Changes() const { return sqlite3_changes64(handle_); }
 int64_t Db::LastInsertRowid() const { return sqlite3_last_insert_rowid(handle_); }
 
@@ -117,8 +141,8 @@ Query& Query::Bind(int index, std::string_view text) {
 Query& Query::Bind(int index, Blob blob) {
   // A zero-length blob must still bind as a blob, not NULL, so give it a valid pointer.
   const char* data = blob.bytes.empty() ? "" : blob.bytes.data();
-  SS_CHECK(sqlite3_bind_blob64(stmt_, index, data, blob.bytes.size(), SQLITE_TRANSIENT) ==
-           SQLITE_OK);
+  SS_CHECK(sqlite3_bind_blob64(stmt_, index, data, blob.bytes.size(),
+                               blob.copy ? SQLITE_TRANSIENT : SQLITE_STATIC) == SQLITE_OK);
   return *this;
 }
 
@@ -141,6 +165,8 @@ absl::StatusOr<bool> Query::Step() {
   }
   return db_->Error(rc, absl::StrCat("running \"", sqlite3_sql(stmt_), "\""));
 }
+
+void Query::Reset() { sqlite3_reset(stmt_); }
 
 absl::Status Query::Run() {
   while (true) {

@@ -26,12 +26,20 @@ struct DbOptions {
   SyncMode sync = SyncMode::kNormal;
   int busy_timeout_ms = 5000;
   int cache_size_kib = 64 * 1024;
+  // WAL pages before the committing connection checkpoints by itself; 0 = never (the
+  // coordinator's Checkpointer thread does it off the commit path).
+  int wal_autocheckpoint_pages = 1000;
+  // Page size of a new database (an existing one keeps its own). Larger pages keep a loss
+  // point batch (tens of KiB) in few overflow pages.
+  int page_size_bytes = 16384;
   bool read_only = false;
 };
 
-// A blob parameter (text parameters are plain string_views).
+// A blob parameter (text parameters are plain string_views). With `copy` false SQLite uses the
+// bytes in place, so they must stay valid until the statement has run.
 struct Blob {
   std::string_view bytes;
+  bool copy = true;
 };
 
 class Db;
@@ -58,6 +66,8 @@ class Query {
   absl::StatusOr<bool> Step();
   // Steps until done (for statements without result rows).
   absl::Status Run();
+  // Makes the statement runnable again with new bindings (each column must be re-bound).
+  void Reset();
 
   int64_t Int(int column) const;
   double Double(int column) const;
@@ -88,6 +98,10 @@ class Db {
   absl::Status Exec(std::string_view sql);
   // The cached prepared statement for `sql` (prepared on first use).
   absl::StatusOr<Query> Prepare(std::string_view sql);
+
+  // Runs a WAL checkpoint; `restart` also waits for the writer so the WAL starts over.
+  // *wal_frames gets the frames in the WAL before it (when not null).
+  absl::Status Checkpoint(bool restart, int* wal_frames);
 
   int64_t Changes() const;
   int64_t LastInsertRowid() const;

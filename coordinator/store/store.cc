@@ -57,6 +57,22 @@ absl::StatusOr<std::vector<JobRow>> CollectJobs(Query& q) {
   }
 }
 
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
 absl::Status NoSuchJob(std::string_view id) {
   return absl::NotFoundError(absl::StrCat("job ", std::string(id), " does not exist"));
 }
@@ -199,11 +215,8 @@ absl::Status Store::RecordGrant(const GrantRecord& grant, int64_t now_unix_ms) {
                                 "started_unix_ms) VALUES (?, ?, ?, ?, ?)"));
   attempt.Bind(1, seq).Bind(2, grant.attempt).Bind(3, grant.worker_id);
   attempt.Bind(4, grant.resume_step).Bind(5, now_unix_ms);
-  RETURN_IF_ERROR(attempt.Run());
-  return AddEvent(grant.job_id, "granted",
-                  absl::StrCat("attempt ", grant.attempt, " to worker ", grant.worker_id,
-                               " from step ", grant.resume_step),
-                  now_unix_ms);
+  // Grants are not events: the attempts table already records each one.
+  return attempt.Run();
 }
 
 absl::Status Store::RecordAttemptEnd(const AttemptEndRecord& end, int64_t now_unix_ms) {
@@ -226,17 +239,16 @@ absl::Status Store::RecordAttemptEnd(const AttemptEndRecord& end, int64_t now_un
   attempt.Bind(3, static_cast<int>(end.failure)).Bind(4, end.error).Bind(5, seq);
   RETURN_IF_ERROR(attempt.Bind(6, end.attempt).Run());
   if (end.state == JobState::kQueued && end.attempt > 0) {
-    ASSIGN_OR_RETURN(Query supersede,
-                     db_->Prepare("UPDATE loss_points SET superseded = 1 WHERE job_seq = ? "
-                                  "AND step > ? AND superseded = 0"));
-    RETURN_IF_ERROR(supersede.Bind(1, seq).Bind(2, end.checkpoint_step).Run());
-    RETURN_IF_ERROR(AdjustPointCounter(-db_->Changes()));
+    RETURN_IF_ERROR(SupersedePointsAfter(seq, end.checkpoint_step));
     ASSIGN_OR_RETURN(Query step, db_->Prepare("UPDATE jobs SET step = ? WHERE seq = ?"));
     RETURN_IF_ERROR(step.Bind(1, end.checkpoint_step).Bind(2, seq).Run());
   }
-  return AddEvent(end.job_id, "attempt_ended",
-                  absl::StrCat("attempt ", end.attempt, " outcome ", static_cast<int>(end.outcome),
-                               " failure ", static_cast<int>(end.failure), ": ", end.error),
+  if (end.state == JobState::kSucceeded) {
+    return absl::OkStatus();  // the common case; the attempts row says it all
+  }
+  return AddEvent(end.job_id, JobStateName(end.state),
+                  absl::StrCat("attempt ", end.attempt, " outcome ", JobStateName(end.outcome),
+                               ", failure class ", static_cast<int>(end.failure), ": ", end.error),
                   now_unix_ms);
 }
 

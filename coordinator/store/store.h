@@ -66,8 +66,10 @@ class Store {
                         int64_t now_unix_ms);
   absl::StatusOr<int64_t> JobSeq(std::string_view job_id);
 
-  // Loss points. InsertPoints ignores exact repeats (same job, step and attempt: a retried
-  // report) and returns how many rows were new; it also advances the job's progress columns.
+  // Loss points. InsertPoints stores the points of one report as one batch, ignoring steps an
+  // earlier report of the same attempt already stored (a retry), and returns how many points
+  // were new; it also advances the job's progress columns. Within an attempt, reports must
+  // arrive in step order (each worker sends them one after another).
   absl::StatusOr<int64_t> InsertPoints(std::string_view job_id, int attempt,
                                        const std::vector<PointRow>& points, int64_t now_unix_ms);
   // The clean curve (superseded points excluded) with step > after_step, by step.
@@ -122,6 +124,12 @@ class Store {
   absl::Status CheckVersion();
   absl::Status AdjustPointCounter(int64_t delta);
   absl::Status DeleteCheckpointRows(int64_t checkpoint_id);
+  absl::StatusOr<bool> HasStoredSteps(int64_t job_seq, int attempt,
+                                      const std::vector<PointRow>& points);
+  absl::StatusOr<std::vector<PointRow>> DropStoredSteps(int64_t job_seq, int attempt,
+                                                        const std::vector<PointRow>& points);
+  // Marks every clean point with a larger step superseded.
+  absl::Status SupersedePointsAfter(int64_t job_seq, int64_t step);
 
   std::unique_ptr<Db> db_;
   StoreOptions options_;

@@ -1,8 +1,87 @@
-// Store: loss points and the running point counter.
+// Store: loss points (one row per reported batch, points packed in the payload), superseding
+// after a requeue, and the running point counter.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "common/status.h"
 #include "coordinator/store/store.h"
 
 namespace sparsescale::store {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "the packed point format is little-endian; add byte swaps for this host");
+
+// Payload format: per point, 11 little-endian 8-byte fields in this order. An absent eval loss
+// is stored as NaN (reported losses are always finite).
+constexpr size_t kPointBytes = 88;
+
+template <typename T>
+void Put(char*& out, T value) {
+  std::memcpy(out, &value, sizeof value);
+  out += sizeof value;
+}
+
+template <typename T>
+T Get(const char*& in) {
+  T value;
+  std::memcpy(&value, in, sizeof value);
+  in += sizeof value;
+  return value;
+}
+
+std::string Pack(const std::vector<PointRow>& points) {
+  std::string payload(points.size() * kPointBytes, '\0');
+  char* out = payload.data();
+  for (const PointRow& p : points) {
+    Put(out, p.step);
+    Put(out, p.tokens);
+    Put(out, p.train_loss);
+    Put(out, p.eval_loss.value_or(std::numeric_limits<double>::quiet_NaN()));
+    Put(out, p.sparsity);
+    Put(out, p.lr);
+    Put(out, p.nonzeros_paper);
+    Put(out, p.nonzeros_exact);
+    Put(out, p.flops_dense);
+    Put(out, p.flops_sparse);
+    Put(out, p.wall_s);
+  }
+  return payload;
+}
+
+// Appends the points of `payload` with after_step < step <= through_step.
+absl::Status Unpack(const std::string& payload, int64_t after_step, int64_t through_step,
+                    std::vector<PointRow>* points) {
+  if (payload.size() % kPointBytes != 0) {
+    return absl::DataLossError("stored loss point batch has a partial record");
+  }
+  for (const char* in = payload.data(); in < payload.data() + payload.size();) {
+    PointRow p;
+    p.step = Get<int64_t>(in);
+    p.tokens = Get<int64_t>(in);
+    p.train_loss = Get<double>(in);
+    const double eval = Get<double>(in);
+    if (!std::isnan(eval)) {
+      p.eval_loss = eval;
+    }
+    p.sparsity = Get<double>(in);
+    p.lr = Get<double>(in);
+    p.nonzeros_paper = Get<int64_t>(in);
+    p.nonzeros_exact = Get<int64_t>(in);
+    p.flops_dense = Get<double>(in);
+    p.flops_sparse = Get<double>(in);
+    p.wall_s = Get<double>(in);
+    if (p.step > after_step && p.step <= through_step) {
+      points->push_back(p);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status Store::AdjustPointCounter(int64_t delta) {
   if (delta == 0) {
@@ -13,95 +92,144 @@ absl::Status Store::AdjustPointCounter(int64_t delta) {
   return q.Bind(1, delta).Run();
 }
 
+absl::StatusOr<std::vector<PointRow>> Store::DropStoredSteps(int64_t job_seq, int attempt,
+                                                             const std::vector<PointRow>& points) {
+  // Within one attempt steps only grow, so a step inside a stored batch's range was in that
+  // batch: a retried report (perhaps batched differently) adds only what is new.
+  ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT first_step, last_step FROM loss_batches "
+                                         "WHERE job_seq = ? AND attempt = ? AND first_step <= ? "
+                                         "AND last_step >= ? ORDER BY first_step"));
+  q.Bind(1, job_seq).Bind(2, attempt).Bind(3, points.back().step).Bind(4, points.front().step);
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, q.Step());
+    if (!row) {
+      break;
+    }
+    ranges.emplace_back(q.Int(0), q.Int(1));
+  }
+  std::vector<PointRow> fresh;
+  for (const PointRow& p : points) {
+    if (std::none_of(ranges.begin(), ranges.end(),
+                     [&](const auto& r) { return p.step >= r.first && p.step <= r.second; })) {
+      fresh.push_back(p);
+    }
+  }
+  return fresh;
+}
+
+absl::StatusOr<bool> Store::HasStoredSteps(int64_t job_seq, int attempt,
+                                           const std::vector<PointRow>& points) {
+  ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT 1 FROM loss_batches WHERE job_seq = ? AND "
+                                         "attempt = ? AND first_step <= ? AND last_step >= ? "
+                                         "LIMIT 1"));
+  q.Bind(1, job_seq).Bind(2, attempt).Bind(3, points.back().step).Bind(4, points.front().step);
+  return q.Step();
+}
+
 absl::StatusOr<int64_t> Store::InsertPoints(std::string_view job_id, int attempt,
-                                            const std::vector<PointRow>& points,
+                                            const std::vector<PointRow>& reported,
                                             int64_t now_unix_ms) {
-  if (points.empty()) {
+  if (reported.empty()) {
     return 0;
   }
   ASSIGN_OR_RETURN(const int64_t seq, JobSeq(job_id));
-  int64_t inserted = 0;
-  std::optional<double> last_eval;
-  for (const PointRow& p : points) {
-    ASSIGN_OR_RETURN(
-        Query q,
-        db_->Prepare("INSERT OR IGNORE INTO loss_points (job_seq, step, attempt, tokens, "
-                     "train_loss, eval_loss, sparsity, lr, nonzeros_paper, nonzeros_exact, "
-                     "flops_dense, flops_sparse, wall_s) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    q.Bind(1, seq).Bind(2, p.step).Bind(3, attempt).Bind(4, p.tokens).Bind(5, p.train_loss);
-    q.Bind(6, p.eval_loss).Bind(7, p.sparsity).Bind(8, p.lr).Bind(9, p.nonzeros_paper);
-    q.Bind(10, p.nonzeros_exact).Bind(11, p.flops_dense).Bind(12, p.flops_sparse);
-    q.Bind(13, p.wall_s);
-    RETURN_IF_ERROR(q.Run());
-    inserted += db_->Changes();
-    if (p.eval_loss.has_value()) {
-      last_eval = p.eval_loss;
+  // The usual report overlaps nothing stored and is used as it is, without a copy.
+  ASSIGN_OR_RETURN(const bool overlaps, HasStoredSteps(seq, attempt, reported));
+  std::vector<PointRow> filtered;
+  if (overlaps) {
+    ASSIGN_OR_RETURN(filtered, DropStoredSteps(seq, attempt, reported));
+    if (filtered.empty()) {
+      return 0;
     }
   }
-  RETURN_IF_ERROR(AdjustPointCounter(inserted));
+  const std::vector<PointRow>& points = overlaps ? filtered : reported;
+  ASSIGN_OR_RETURN(Query insert,
+                   db_->Prepare("INSERT INTO loss_batches (job_seq, first_step, attempt, "
+                                "last_step, valid_through_step, points, payload) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, seq).Bind(2, points.front().step).Bind(3, attempt).Bind(4, points.back().step);
+  insert.Bind(5, std::numeric_limits<int64_t>::max()).Bind(6, static_cast<int64_t>(points.size()));
+  const std::string payload = Pack(points);
+  RETURN_IF_ERROR(insert.Bind(7, Blob{payload, /*copy=*/false}).Run());
+  RETURN_IF_ERROR(AdjustPointCounter(static_cast<int64_t>(points.size())));
+  std::optional<double> last_eval;
+  for (const PointRow& p : points) {
+    last_eval = p.eval_loss.has_value() ? p.eval_loss : last_eval;
+  }
   ASSIGN_OR_RETURN(Query job,
                    db_->Prepare("UPDATE jobs SET step = MAX(step, ?), last_train_loss = ?, "
                                 "last_eval_loss = COALESCE(?, last_eval_loss), updated_unix_ms = ? "
                                 "WHERE seq = ?"));
   job.Bind(1, points.back().step).Bind(2, points.back().train_loss).Bind(3, last_eval);
   RETURN_IF_ERROR(job.Bind(4, now_unix_ms).Bind(5, seq).Run());
-  return inserted;
+  return static_cast<int64_t>(points.size());
+}
+
+absl::Status Store::SupersedePointsAfter(int64_t job_seq, int64_t step) {
+  ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT first_step, attempt, valid_through_step, payload "
+                                         "FROM loss_batches WHERE job_seq = ? AND last_step > ? "
+                                         "AND valid_through_step > ? ORDER BY first_step"));
+  q.Bind(1, job_seq).Bind(2, step).Bind(3, step);
+  std::vector<std::pair<int64_t, int64_t>> batches;  // (first_step, attempt)
+  int64_t superseded = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, q.Step());
+    if (!row) {
+      break;
+    }
+    std::vector<PointRow> dropped;
+    RETURN_IF_ERROR(Unpack(q.BlobBytes(3), step, q.Int(2), &dropped));
+    superseded += static_cast<int64_t>(dropped.size());
+    batches.emplace_back(q.Int(0), q.Int(1));
+  }
+  for (const auto& [first_step, attempt] : batches) {
+    ASSIGN_OR_RETURN(Query update,
+                     db_->Prepare("UPDATE loss_batches SET valid_through_step = ? "
+                                  "WHERE job_seq = ? AND first_step = ? AND attempt = ?"));
+    update.Bind(1, step).Bind(2, job_seq).Bind(3, first_step).Bind(4, attempt);
+    RETURN_IF_ERROR(update.Run());
+  }
+  return AdjustPointCounter(-superseded);
 }
 
 absl::StatusOr<std::vector<PointRow>> Store::ReadCurve(std::string_view job_id, int64_t after_step,
                                                        int limit) {
   ASSIGN_OR_RETURN(const int64_t seq, JobSeq(job_id));
-  ASSIGN_OR_RETURN(
-      Query q, db_->Prepare("SELECT step, tokens, train_loss, eval_loss, sparsity, lr, "
-                            "nonzeros_paper, nonzeros_exact, flops_dense, flops_sparse, wall_s "
-                            "FROM loss_points WHERE job_seq = ? AND step > ? AND superseded = 0 "
-                            "ORDER BY step LIMIT ?"));
-  q.Bind(1, seq).Bind(2, after_step).Bind(3, limit);
+  ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT valid_through_step, payload FROM loss_batches "
+                                         "WHERE job_seq = ? AND last_step > ? "
+                                         "AND valid_through_step > ? ORDER BY first_step"));
+  q.Bind(1, seq).Bind(2, after_step).Bind(3, after_step);
   std::vector<PointRow> points;
   while (true) {
     ASSIGN_OR_RETURN(const bool row, q.Step());
     if (!row) {
-      return points;
+      break;
     }
-    PointRow& p = points.emplace_back();
-    p.step = q.Int(0);
-    p.tokens = q.Int(1);
-    p.train_loss = q.Double(2);
-    p.eval_loss = q.OptionalDouble(3);
-    p.sparsity = q.Double(4);
-    p.lr = q.Double(5);
-    p.nonzeros_paper = q.Int(6);
-    p.nonzeros_exact = q.Int(7);
-    p.flops_dense = q.Double(8);
-    p.flops_sparse = q.Double(9);
-    p.wall_s = q.Double(10);
+    RETURN_IF_ERROR(Unpack(q.BlobBytes(1), after_step, q.Int(0), &points));
   }
+  // Batches of one curve never share a step; they are in order unless a retry interleaved.
+  auto by_step = [](const PointRow& a, const PointRow& b) { return a.step < b.step; };
+  if (!std::is_sorted(points.begin(), points.end(), by_step)) {
+    std::sort(points.begin(), points.end(), by_step);
+  }
+  if (limit >= 0 && points.size() > static_cast<size_t>(limit)) {
+    points.resize(limit);
+  }
+  return points;
 }
 
 absl::StatusOr<std::optional<PointRow>> Store::ReadLastPoint(std::string_view job_id) {
-  ASSIGN_OR_RETURN(const int64_t seq, JobSeq(job_id));
-  ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT MAX(step) FROM loss_points WHERE job_seq = ? "
-                                         "AND superseded = 0"));
-  q.Bind(1, seq);
-  ASSIGN_OR_RETURN(const bool row, q.Step());
-  if (!row || q.IsNull(0)) {
+  ASSIGN_OR_RETURN(std::vector<PointRow> curve, ReadCurve(job_id));
+  if (curve.empty()) {
     return std::nullopt;
   }
-  ASSIGN_OR_RETURN(std::vector<PointRow> last, ReadCurve(job_id, q.Int(0) - 1, 1));
-  if (last.empty()) {
-    return std::nullopt;
-  }
-  return last.front();
+  return curve.back();
 }
 
 absl::StatusOr<int64_t> Store::CountCurvePoints(std::string_view job_id) {
-  ASSIGN_OR_RETURN(const int64_t seq, JobSeq(job_id));
-  ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT COUNT(*) FROM loss_points WHERE job_seq = ? "
-                                         "AND superseded = 0"));
-  q.Bind(1, seq);
-  ASSIGN_OR_RETURN(const bool row, q.Step());
-  return row ? q.Int(0) : 0;
+  ASSIGN_OR_RETURN(std::vector<PointRow> curve, ReadCurve(job_id));
+  return static_cast<int64_t>(curve.size());
 }
 
 absl::StatusOr<int64_t> Store::LossPointsStored() {

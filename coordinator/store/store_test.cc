@@ -174,6 +174,24 @@ TEST_F(StoreTest, RepeatedBatchFromTheSameAttemptIsIgnored) {
   EXPECT_EQ(*store->LossPointsStored(), 10);
 }
 
+TEST_F(StoreTest, RetriedReportBatchedDifferentlyAddsOnlyNewSteps) {
+  auto store = OpenStore();
+  JobRow job = MakeJob("j");
+  ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
+  EXPECT_EQ(*store->InsertPoints("j", 1, Points(1, 10), 2000), 10);
+  EXPECT_EQ(*store->InsertPoints("j", 1, Points(1, 15), 2000), 5);
+  EXPECT_EQ(*store->InsertPoints("j", 1, Points(12, 20), 2000), 5);
+  auto curve = store->ReadCurve("j");
+  ASSERT_EQ(curve->size(), 20u);
+  for (size_t i = 0; i < curve->size(); ++i) {
+    EXPECT_EQ((*curve)[i].step, static_cast<int64_t>(i) + 1);
+  }
+  EXPECT_EQ(*store->LossPointsStored(), 20);
+  EXPECT_EQ(store->ReadCurve("j", 14, 3)->front().step, 15);
+  EXPECT_EQ(store->ReadCurve("j", 14, 3)->size(), 3u);
+  EXPECT_EQ((*store->ReadLastPoint("j"))->step, 20);
+}
+
 TEST_F(StoreTest, RequeueSupersedesPointsAfterTheCheckpointLeavingOneCleanCurve) {
   auto store = OpenStore();
   JobRow job = MakeJob("j");

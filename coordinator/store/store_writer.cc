@@ -1,5 +1,7 @@
 #include "coordinator/store/store_writer.h"
 
+#include <algorithm>
+#include <chrono>
 #include <future>
 #include <vector>
 
@@ -59,6 +61,7 @@ void StoreWriter::Loop() {
 }
 
 void StoreWriter::CommitBatch(std::deque<Op>& batch) {
+  const auto start = std::chrono::steady_clock::now();
   std::vector<absl::Status> results(batch.size());
   absl::Status commit_status;
   {
@@ -81,10 +84,13 @@ void StoreWriter::CommitBatch(std::deque<Op>& batch) {
       }
     }
   }
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.commits += 1;
     stats_.ops += static_cast<int64_t>(batch.size());
+    stats_.longest_commit_ms = std::max(stats_.longest_commit_ms, elapsed_ms);
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].done) {

@@ -31,6 +31,7 @@ struct StoreWriterOptions {
 struct StoreWriterStats {
   int64_t commits = 0;
   int64_t ops = 0;
+  double longest_commit_ms = 0;  // BEGIN to COMMIT of one batch (includes WAL checkpoints)
 };
 
 class StoreWriter {

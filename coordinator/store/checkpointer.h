@@ -1,0 +1,48 @@
+// Moves WAL frames into the database file on a thread of its own, so the fsyncs of a checkpoint
+// never stall the writer's commits (the writer runs with automatic checkpoints off). Every
+// period it runs a PASSIVE checkpoint, which copies what it can without blocking anyone; when
+// the WAL has grown past a bound (a writer that never pauses keeps it from starting over) it runs
+// a RESTART checkpoint, which briefly waits for the writer, so the WAL stays bounded.
+// Thread-safety: the constructor starts the thread, the destructor stops it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "coordinator/store/sqlite.h"
+
+namespace sparsescale::store {
+
+struct CheckpointerOptions {
+  int period_ms = 100;
+  int64_t wal_restart_bytes = int64_t{256} << 20;
+};
+
+class Checkpointer {
+ public:
+  // Opens its own connection to `path`; errors when it cannot.
+  static absl::StatusOr<std::unique_ptr<Checkpointer>> Start(const std::string& path,
+                                                             const DbOptions& db_options,
+                                                             const CheckpointerOptions& options);
+  ~Checkpointer();
+
+ private:
+  Checkpointer(std::unique_ptr<Db> db, const CheckpointerOptions& options, int page_size);
+  void Loop();
+
+  std::unique_ptr<Db> db_;
+  const CheckpointerOptions options_;
+  const int page_size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace sparsescale::store
