@@ -153,6 +153,8 @@ TEST(StudyProgressTest, WeighsJobsByCostAndEstimatesTheRemainingTime) {
   EXPECT_NE(line.find("2/4 done"), std::string::npos) << line;
   EXPECT_NE(line.find("50/100"), std::string::npos) << line;
   EXPECT_NE(line.find("ETA 1m00s"), std::string::npos) << line;
+  // Resumed with half the work already done: only this run's 12.5% counts for the rate.
+  EXPECT_NEAR(ComputeProgress({done, half, queued, failed}, 100, 0.5).eta_s, 300, 1e-9);
 }
 
 }  // namespace

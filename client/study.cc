@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -38,7 +39,8 @@ double EstimateJobFlops(const v1::JobSpec& spec) {
   return per_token * static_cast<double>(spec.data().tokens());
 }
 
-StudyProgress ComputeProgress(const std::vector<v1::Job>& jobs, double elapsed_s) {
+StudyProgress ComputeProgress(const std::vector<v1::Job>& jobs, double elapsed_s,
+                              double baseline_fraction) {
   StudyProgress p;
   double total_cost = 0;
   double done_cost = 0;
@@ -71,8 +73,9 @@ StudyProgress ComputeProgress(const std::vector<v1::Job>& jobs, double elapsed_s
     }
   }
   p.fraction = total_cost > 0 ? done_cost / total_cost : 0;
-  if (p.fraction > 0.005 && elapsed_s > 0) {
-    p.eta_s = elapsed_s * (1 - p.fraction) / p.fraction;
+  double progressed = p.fraction - baseline_fraction;
+  if (progressed > 0.005 && elapsed_s > 0) {
+    p.eta_s = elapsed_s * (1 - p.fraction) / progressed;
   }
   if (p.finished()) {
     p.eta_s = 0;
@@ -154,6 +157,7 @@ absl::StatusOr<std::vector<v1::Job>> FollowSweep(CoordinatorClient& client,
   int last_done = -1;
   auto last_print = Clock::now() - std::chrono::hours(1);
   int failures = 0;
+  std::optional<double> baseline;  // work already done by an earlier, interrupted run
   while (!stop.load()) {
     absl::StatusOr<std::vector<v1::Job>> jobs = client.ListJobs(sweep_id);
     if (!jobs.ok()) {
@@ -163,7 +167,10 @@ absl::StatusOr<std::vector<v1::Job>> FollowSweep(CoordinatorClient& client,
     } else {
       failures = 0;
       double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      StudyProgress p = ComputeProgress(*jobs, elapsed);
+      if (!baseline.has_value()) {
+        baseline = ComputeProgress(*jobs, elapsed).fraction;
+      }
+      StudyProgress p = ComputeProgress(*jobs, elapsed, *baseline);
       std::string line = FormatProgressLine(p, *jobs, elapsed);
       int done = p.succeeded + p.failed;
       if (tty) {

@@ -48,7 +48,10 @@ struct StudyProgress {
 // Approximate training FLOPs of a job (6 x matmul parameters x tokens, plus attention).
 double EstimateJobFlops(const sparsescale::v1::JobSpec& spec);
 
-StudyProgress ComputeProgress(const std::vector<sparsescale::v1::Job>& jobs, double elapsed_s);
+// `baseline_fraction` is the share already done when the clock started (a resumed study), so
+// the ETA follows this run's own rate.
+StudyProgress ComputeProgress(const std::vector<sparsescale::v1::Job>& jobs, double elapsed_s,
+                              double baseline_fraction = 0);
 
 // One status line: "[2m10s] 7/24 done, 2 running: a1b2c3 d=64 S=0.5 120/400 ...; ETA 8m10s".
 std::string FormatProgressLine(const StudyProgress& progress,
