@@ -4,6 +4,13 @@
 //
 //   prepare --input TEXT... --out DIR [--eval-fraction F]
 //   train --config FILE --out DIR [--resume CKPT] [--device auto|cpu|cuda] [--threads K]
+//         [--rank R --world-size W --rendezvous file:PATH|env|tcp:HOST:PORT]
+//
+// Data parallelism: start one `train` per rank with the same config and rendezvous; rank 0
+// writes the points and checkpoints into its --out, the others write nothing. --world-size
+// sets the config's rank count (processes for device cpu, else gpus); data.batch_size stays
+// the global batch. With --rendezvous env, rank and world size default to SPARSESCALE_RANK and
+// SPARSESCALE_WORLD_SIZE and rank 0's address comes from SPARSESCALE_RENDEZVOUS.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +32,7 @@
 #include "client/cli_util.h"
 #include "client/command.h"
 #include "common/status.h"
+#include "kernels/cpu/tcp_comm.h"
 #include "worker/trainer/checkpoint.h"
 #include "worker/trainer/job_spec.h"
 #include "worker/trainer/safetensors.h"
@@ -200,7 +208,36 @@ struct TrainFlags {
   std::string resume;
   std::string device = "auto";
   int threads = 0;
+  int rank = -1;        // -1: 0, or SPARSESCALE_RANK with --rendezvous env
+  int world_size = -1;  // -1: the config's, or SPARSESCALE_WORLD_SIZE with --rendezvous env
+  std::string rendezvous;
 };
+
+// Applies --rank / --world-size / --rendezvous to the spec and the trainer options.
+absl::Status ApplyDataParallelFlags(const TrainFlags& f, sparsescale::v1::JobSpec* spec,
+                                    trainer::TrainOptions* options) {
+  int rank = f.rank;
+  int world = f.world_size;
+  if (f.rendezvous == "env") {
+    ASSIGN_OR_RETURN(kernels::CommConfig env, kernels::CommConfigFromEnv());
+    rank = rank < 0 ? env.rank : rank;
+    world = world < 0 ? env.world_size : world;
+  }
+  if (world > 0) {
+    if (spec->device() == "cpu") {
+      spec->set_processes(world);
+    } else {
+      spec->set_gpus(world);
+    }
+  }
+  options->rank = std::max(rank, 0);
+  options->rendezvous = f.rendezvous;
+  if (world > 1 && f.rendezvous.empty()) {
+    return absl::InvalidArgumentError(
+        "--rendezvous: required with --world-size > 1 (file:PATH, env or tcp:HOST:PORT)");
+  }
+  return absl::OkStatus();
+}
 
 // The spec from --config, else the one stored in the --resume checkpoint.
 absl::StatusOr<sparsescale::v1::JobSpec> LoadSpec(const TrainFlags& f) {
@@ -241,6 +278,9 @@ void Train(const TrainFlags& f) {
   options.resume_from = f.resume;
   options.device = f.device;
   options.threads = f.threads;
+  if (auto status = ApplyDataParallelFlags(f, &*spec, &options); !status.ok()) {
+    Fail("train", status);
+  }
   CliObserver observer(f.out, *resume_step);
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
@@ -255,6 +295,13 @@ void Train(const TrainFlags& f) {
       throw CLI::RuntimeError(kExitFailure);
     }
     Fail("train", summary.status());
+  }
+  if (options.rank > 0) {
+    std::cout << absl::StrFormat(
+        "rank %d: trained %d steps; rank 0 wrote the points and "
+        "checkpoints\n",
+        options.rank, summary->steps);
+    return;
   }
   std::cout << absl::StrFormat(
       "trained %d steps: train loss %.4f, eval loss %.4f, sparsity %.4f, non-zeros %d (paper) "
@@ -275,6 +322,14 @@ void InstallTrain(CLI::App& root) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--threads", flags->threads, "CPU threads (default: the config's)")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--rank", flags->rank, "data-parallel rank of this process (default 0)")
+      ->check(CLI::Range(0, 1023));
+  cmd->add_option("--world-size", flags->world_size,
+                  "data-parallel ranks (default: the config's processes / gpus)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--rendezvous", flags->rendezvous,
+                  "how the ranks meet: file:PATH (rank 0 writes its address there), env, or "
+                  "tcp:HOST:PORT");
   cmd->callback([flags] { Train(*flags); });
 }
 

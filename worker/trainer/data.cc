@@ -123,22 +123,32 @@ void TokenDataset::Window(const Split& split, int64_t start_index, int32_t* inpu
 
 void TokenDataset::TrainBatch(uint64_t seed, int64_t step, int32_t* inputs,
                               int32_t* targets) const {
+  TrainBatchSlice(seed, step, 0, batch_, inputs, targets);
+}
+
+void TokenDataset::TrainBatchSlice(uint64_t seed, int64_t step, int first, int count,
+                                   int32_t* inputs, int32_t* targets) const {
   const uint64_t base = Mix64(seed) + static_cast<uint64_t>(step) * static_cast<uint64_t>(batch_);
-  for (int b = 0; b < batch_; ++b) {
-    const uint64_t h = Mix64(base + static_cast<uint64_t>(b));
+  for (int i = 0; i < count; ++i) {
+    const uint64_t h = Mix64(base + static_cast<uint64_t>(first + i));
     const auto start = static_cast<int64_t>(h % static_cast<uint64_t>(train_.starts));
-    Window(train_, start, inputs + static_cast<size_t>(b) * context_,
-           targets + static_cast<size_t>(b) * context_);
+    Window(train_, start, inputs + static_cast<size_t>(i) * context_,
+           targets + static_cast<size_t>(i) * context_);
   }
 }
 
 void TokenDataset::EvalBatch(int index, int32_t* inputs, int32_t* targets) const {
+  EvalBatchSlice(index, 0, batch_, inputs, targets);
+}
+
+void TokenDataset::EvalBatchSlice(int index, int first, int count, int32_t* inputs,
+                                  int32_t* targets) const {
   const int64_t windows = int64_t{eval_batches_} * batch_;
-  for (int b = 0; b < batch_; ++b) {
-    const int64_t k = int64_t{index} * batch_ + b;
+  for (int i = 0; i < count; ++i) {
+    const int64_t k = int64_t{index} * batch_ + first + i;
     const int64_t start = windows <= 1 ? 0 : k * (eval_.starts - 1) / (windows - 1);
-    Window(eval_, start, inputs + static_cast<size_t>(b) * context_,
-           targets + static_cast<size_t>(b) * context_);
+    Window(eval_, start, inputs + static_cast<size_t>(i) * context_,
+           targets + static_cast<size_t>(i) * context_);
   }
 }
 

@@ -22,8 +22,14 @@ class TokenDataset {
   // Windows for training step `step` (1-based): inputs/targets are [batch, context], targets
   // shifted by one token. Window b of step t starts at a position hashed from (seed, t, b).
   void TrainBatch(uint64_t seed, int64_t step, int32_t* inputs, int32_t* targets) const;
+  // Windows [first, first + count) of step `step`'s batch (a data-parallel rank's share):
+  // inputs/targets are [count, context] and equal the matching rows of TrainBatch's.
+  void TrainBatchSlice(uint64_t seed, int64_t step, int first, int count, int32_t* inputs,
+                       int32_t* targets) const;
   // Evaluation batch `index` in [0, eval_batches): evenly spaced, fixed windows.
   void EvalBatch(int index, int32_t* inputs, int32_t* targets) const;
+  // Windows [first, first + count) of evaluation batch `index`.
+  void EvalBatchSlice(int index, int first, int count, int32_t* inputs, int32_t* targets) const;
 
   int64_t train_tokens() const { return train_.tokens; }
   int64_t eval_tokens() const { return eval_.tokens; }

@@ -143,6 +143,27 @@ absl::Status ValidateRun(const JobSpec& spec) {
     return Invalid("device", "must be one of auto, cpu, cuda; got \"" + spec.device() + "\"");
   }
   RETURN_IF_ERROR(InRange("gpus", spec.gpus(), 0, 1024, false));
+  if (spec.device() == "cpu" && spec.gpus() > 1) {
+    return Invalid("gpus",
+                   "must be 0 or 1 for device \"cpu\" (CPU data parallelism uses "
+                   "processes), got " +
+                       std::to_string(spec.gpus()));
+  }
+  if (spec.has_processes()) {
+    RETURN_IF_ERROR(InRange("processes", spec.processes(), 1, 1024, false));
+    if (spec.device() != "cpu" && spec.processes() != 1) {
+      return Invalid("processes", "only for device \"cpu\" (CUDA and auto jobs use gpus), got " +
+                                      std::to_string(spec.processes()) + " with device \"" +
+                                      spec.device() + "\"");
+    }
+  }
+  const int ranks = DataParallelRanks(spec);
+  if (spec.data().batch_size() % ranks != 0) {
+    return Invalid(
+        "data.batch_size",
+        absl::StrFormat("must be divisible by the %d data-parallel ranks (%s), got %d", ranks,
+                        spec.device() == "cpu" ? "processes" : "gpus", spec.data().batch_size()));
+  }
   RETURN_IF_ERROR(Positive("log_interval_steps", spec.log_interval_steps()));
   RETURN_IF_ERROR(InRange("threads", spec.threads(), 1, 1024, false));
   RETURN_IF_ERROR(
@@ -198,6 +219,13 @@ std::string JobSpecToJson(const JobSpec& spec) {
 int64_t TotalSteps(const JobSpec& spec) {
   const int64_t step_tokens = int64_t{spec.data().batch_size()} * spec.model().context();
   return step_tokens > 0 ? spec.data().tokens() / step_tokens : 0;
+}
+
+int DataParallelRanks(const JobSpec& spec) {
+  if (spec.device() == "cpu") {
+    return spec.has_processes() ? std::max(1, spec.processes()) : 1;
+  }
+  return std::max(1, spec.gpus());
 }
 
 void NormalizeJobSpec(JobSpec* spec) {
@@ -339,6 +367,7 @@ std::string CanonicalJobSpecHash(const JobSpec& spec) {
   canonical.clear_name();
   canonical.clear_device();
   canonical.clear_gpus();
+  canonical.clear_processes();
   canonical.clear_threads();
   canonical.clear_checkpoint();
   std::string bytes;

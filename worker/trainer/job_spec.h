@@ -33,6 +33,9 @@ absl::Status ValidateJobSpec(const sparsescale::v1::JobSpec& spec);
 
 // Derived quantities of a normalised, valid spec.
 int64_t TotalSteps(const sparsescale::v1::JobSpec& spec);  // tokens / (batch * context)
+// Data-parallel ranks of a job: `processes` (unset: 1) for device "cpu", else max(1, gpus).
+// data.batch_size is split evenly over them.
+int DataParallelRanks(const sparsescale::v1::JobSpec& spec);
 
 // Expands the glob patterns of one shard list; sorted, de-duplicated. InvalidArgument naming
 // `field` when a pattern matches nothing.
@@ -45,7 +48,7 @@ absl::StatusOr<std::vector<std::string>> ExpandShardPatterns(
 absl::Status CheckJobInputs(const sparsescale::v1::JobSpec& spec);
 
 // Hex SHA-256 of the normalised spec serialised deterministically, with the fields that do
-// not change what is trained cleared first: name, device, gpus, threads, checkpoint. The
+// not change what is trained cleared first: name, device, gpus, processes, threads, checkpoint. The
 // coordinator uses it as the content address of a sweep cell; resume requires it to match.
 std::string CanonicalJobSpecHash(const sparsescale::v1::JobSpec& spec);
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "kernels/comm_factory.h"
 #include "kernels/ops.h"
 #include "worker/trainer/checkpoint.h"
 #include "worker/trainer/data.h"
@@ -25,6 +26,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using sparsescale::v1::JobSpec;
 
+// Gradients are all-reduced in buckets of whole tensors of at least this many floats (4 MiB),
+// last tensor first: the order the backward pass finishes them in.
+constexpr size_t kGradBucketFloats = size_t{1} << 20;
+
 // One training run: owns the backend, model, optimiser state and masks.
 class Trainer {
  public:
@@ -37,7 +42,15 @@ class Trainer {
 
  private:
   absl::Status CreateModel();
+  absl::Status JoinGroup();
   absl::Status RestoreOrInit();
+  // Data parallelism (no-ops on one rank).
+  absl::Status AllReduceHost(std::vector<float>* values);
+  absl::Status ReduceGradients();
+  absl::StatusOr<double> ReduceLossAndStop(double local_loss);
+  absl::Status AgreeAcrossRanks(uint64_t value, const std::string& what);
+  absl::StatusOr<uint64_t> StateChecksum();
+  bool leader() const { return rank_ == 0; }
   absl::StatusOr<double> TrainOneStep(int64_t t, double lr);
   absl::Status OptimizerStep(int64_t t, double lr);
   absl::Status UpdateDensities();
@@ -72,19 +85,41 @@ class Trainer {
   double wall_offset_s_ = 0;
   Clock::time_point run_start_;
   std::string last_checkpoint_;
+  std::unique_ptr<kernels::Communicator> owned_comm_;
+  kernels::Communicator* comm_ = nullptr;  // null on one rank
+  int rank_ = 0;
+  int world_ = 1;
+  int local_batch_ = 0;                          // this rank's share of data.batch_size
+  std::unique_ptr<kernels::DeviceBuffer> sync_;  // backend memory for small all-reduces
+  size_t sync_floats_ = 0;
+  bool stop_agreed_ = false;  // some rank asked to stop (agreed at the last reduction)
 };
 
 absl::Status Trainer::Prepare() {
   NormalizeJobSpec(&spec_);
   RETURN_IF_ERROR(ValidateJobSpec(spec_));
-  if (options_.out_dir.empty()) {
+  world_ = DataParallelRanks(spec_);
+  rank_ = options_.comm != nullptr ? options_.comm->rank() : options_.rank;
+  const char* ranks_field = spec_.device() == "cpu" ? "processes" : "gpus";
+  if (options_.comm != nullptr && options_.comm->world_size() != world_) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: the job has %d data-parallel ranks but the communicator has %d",
+                        ranks_field, world_, options_.comm->world_size()));
+  }
+  if (rank_ < 0 || rank_ >= world_) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "rank: must be in [0, %d) (the job's %s), got %d", world_, ranks_field, rank_));
+  }
+  if (world_ > 1 && options_.comm == nullptr && options_.rendezvous.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: the job has %d data-parallel ranks; start one process per rank with a rendezvous "
+        "(sparsescale train --rank R --world-size %d --rendezvous file:PATH)",
+        ranks_field, world_, world_));
+  }
+  if (leader() && options_.out_dir.empty()) {
     return absl::InvalidArgumentError("out_dir: an output directory is required");
   }
-  if (spec_.gpus() > 1) {
-    // RunTraining drives one device; refusing is better than silently training on one GPU.
-    return absl::UnimplementedError(absl::StrCat("gpus: data parallelism over ", spec_.gpus(),
-                                                 " GPUs is not implemented by the trainer"));
-  }
+  local_batch_ = spec_.data().batch_size() / world_;
   RETURN_IF_ERROR(CheckJobInputs(spec_));
   ASSIGN_OR_RETURN(TokenDataset data, TokenDataset::Load(spec_));
   data_.emplace(std::move(data));
@@ -92,7 +127,20 @@ absl::Status Trainer::Prepare() {
   tokens_per_step_ = int64_t{spec_.data().batch_size()} * spec_.model().context();
   schedule_.emplace(spec_.pruning(), total_steps_);
   RETURN_IF_ERROR(CreateModel());
+  RETURN_IF_ERROR(JoinGroup());
   RETURN_IF_ERROR(RestoreOrInit());
+  if (world_ > 1) {
+    // Ranks started with different jobs or checkpoints would train garbage together.
+    const std::string hash = CanonicalJobSpecHash(spec_);
+    RETURN_IF_ERROR(AgreeAcrossRanks(
+        std::stoull(hash.substr(0, 16), nullptr, 16) ^ static_cast<uint64_t>(start_step_),
+        "the job spec hash and start step"));
+    ASSIGN_OR_RETURN(uint64_t state, StateChecksum());
+    RETURN_IF_ERROR(AgreeAcrossRanks(state, "the initial weights and masks"));
+  }
+  if (!leader()) {
+    return absl::OkStatus();  // only rank 0 writes
+  }
   std::error_code ec;
   std::filesystem::create_directories(options_.out_dir, ec);
   if (ec) {
@@ -108,16 +156,105 @@ absl::Status Trainer::CreateModel() {
   ASSIGN_OR_RETURN(ops_, kernels::MakeOps(device, threads));
   const auto& m = spec_.model();
   const GptConfig config{m.layers(), m.width(), m.heads(), m.context(), m.vocab()};
-  ASSIGN_OR_RETURN(model_, Gpt::Create(ops_.get(), config, spec_.data().batch_size()));
+  ASSIGN_OR_RETURN(model_, Gpt::Create(ops_.get(), config, local_batch_));
   const ParamLayout& layout = model_->layout();
   ASSIGN_OR_RETURN(masks_, ops_->Allocate(std::max<size_t>(1, layout.num_mask()) * 4));
   ASSIGN_OR_RETURN(m_, ops_->Allocate(layout.num_params() * 4));
   ASSIGN_OR_RETURN(v_, ops_->Allocate(layout.num_params() * 4));
   ASSIGN_OR_RETURN(sumsq_, ops_->Allocate(sizeof(float)));
   RETURN_IF_ERROR(ops_->Fill(masks_->f32(), 1.0f, layout.num_mask()));
-  inputs_.resize(static_cast<size_t>(tokens_per_step_));
-  targets_.resize(static_cast<size_t>(tokens_per_step_));
+  inputs_.resize(static_cast<size_t>(local_batch_) * static_cast<size_t>(m.context()));
+  targets_.resize(inputs_.size());
   return absl::OkStatus();
+}
+
+absl::Status Trainer::JoinGroup() {
+  if (world_ == 1) {
+    return absl::OkStatus();
+  }
+  if (options_.comm != nullptr) {
+    comm_ = options_.comm;
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(
+      owned_comm_,
+      kernels::MakeCommunicator(*ops_, kernels::CommConfig{rank_, world_, options_.rendezvous}));
+  comm_ = owned_comm_.get();
+  return absl::OkStatus();
+}
+
+// Sums `values` over the ranks, staged through backend memory (NCCL reduces device buffers).
+absl::Status Trainer::AllReduceHost(std::vector<float>* values) {
+  if (values->size() > sync_floats_) {
+    ASSIGN_OR_RETURN(sync_, ops_->Allocate(values->size() * sizeof(float)));
+    sync_floats_ = values->size();
+  }
+  const size_t bytes = values->size() * sizeof(float);
+  RETURN_IF_ERROR(ops_->CopyToDevice(sync_->f32(), values->data(), bytes));
+  RETURN_IF_ERROR(comm_->AllReduceSum(sync_->f32(), values->size()));
+  return ops_->CopyToHost(values->data(), sync_->f32(), bytes);
+}
+
+// Sums the gradients over the ranks in buckets of whole tensors, last tensor first. The
+// average (division by the rank count) is folded into the optimiser's grad_scale.
+absl::Status Trainer::ReduceGradients() {
+  const auto& tensors = model_->layout().tensors();
+  size_t end = model_->layout().num_params();
+  for (size_t i = tensors.size(); i-- > 0;) {
+    const size_t begin = tensors[i].offset;
+    if (end - begin >= kGradBucketFloats || i == 0) {
+      RETURN_IF_ERROR(comm_->AllReduceSum(model_->grads() + begin, end - begin));
+      end = begin;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The mean of the ranks' batch losses (equal shares, so the global batch's mean), and whether
+// any rank's observer asked to stop.
+absl::StatusOr<double> Trainer::ReduceLossAndStop(double local_loss) {
+  std::vector<float> v = {static_cast<float>(local_loss), observer_->StopRequested() ? 1.0f : 0.0f};
+  RETURN_IF_ERROR(AllReduceHost(&v));
+  stop_agreed_ = v[1] > 0;
+  return static_cast<double>(v[0]) / world_;
+}
+
+// Every rank contributes `value` in 16-bit pieces (exact in float) at its own slot; all must
+// match. Fails loudly instead of letting replicas drift apart silently.
+absl::Status Trainer::AgreeAcrossRanks(uint64_t value, const std::string& what) {
+  constexpr int kPieces = 4;
+  std::vector<float> v(static_cast<size_t>(kPieces * world_), 0.0f);
+  for (int k = 0; k < kPieces; ++k) {
+    v[static_cast<size_t>(kPieces * rank_ + k)] = static_cast<float>((value >> (16 * k)) & 0xffff);
+  }
+  RETURN_IF_ERROR(AllReduceHost(&v));
+  for (int r = 0; r < world_; ++r) {
+    uint64_t theirs = 0;
+    for (int k = 0; k < kPieces; ++k) {
+      theirs |= static_cast<uint64_t>(v[static_cast<size_t>(kPieces * r + k)]) << (16 * k);
+    }
+    if (theirs != value) {
+      return absl::InternalError(
+          absl::StrFormat("data-parallel ranks disagree on %s: rank %d has %016x, rank %d has "
+                          "%016x",
+                          what, rank_, value, r, theirs));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// FNV-1a over the bits of the parameters and masks.
+absl::StatusOr<uint64_t> Trainer::StateChecksum() {
+  const ParamLayout& layout = model_->layout();
+  std::vector<uint32_t> bits(layout.num_params() + layout.num_mask());
+  RETURN_IF_ERROR(ops_->CopyToHost(bits.data(), model_->params(), layout.num_params() * 4));
+  RETURN_IF_ERROR(
+      ops_->CopyToHost(bits.data() + layout.num_params(), masks_->f32(), layout.num_mask() * 4));
+  uint64_t h = 14695981039346656037ull;
+  for (uint32_t word : bits) {
+    h = (h ^ word) * 1099511628211ull;
+  }
+  return h;
 }
 
 absl::Status Trainer::RestoreOrInit() {
@@ -183,7 +320,8 @@ absl::Status Trainer::OptimizerStep(int64_t t, double lr) {
     RETURN_IF_ERROR(ops_->SumSquares(sumsq_->f32(), model_->grads(), layout.num_params()));
     float sumsq = 0;
     RETURN_IF_ERROR(ops_->CopyToHost(&sumsq, sumsq_->f32(), sizeof(float)));
-    const double norm = std::sqrt(static_cast<double>(sumsq));
+    // Gradients hold the sum over the ranks: the average's norm is 1/world of theirs.
+    const double norm = std::sqrt(static_cast<double>(sumsq)) / world_;
     if (!std::isfinite(norm)) {
       return absl::InternalError(
           absl::StrCat("training diverged: gradient norm ", norm, " at step ", t));
@@ -198,7 +336,7 @@ absl::Status Trainer::OptimizerStep(int64_t t, double lr) {
     a.eps = static_cast<float>(o.eps());
     a.weight_decay = p.is_matrix() ? static_cast<float>(o.weight_decay()) : 0.0f;
     a.step = t;
-    a.grad_scale = scale;
+    a.grad_scale = scale / static_cast<float>(world_);  // exact for 1 and 2 ranks
     const float* mask = p.maskable && masked ? masks_->f32() + p.mask_offset : nullptr;
     RETURN_IF_ERROR(ops_->AdamW(model_->param(p), model_->grad(p), m_->f32() + p.offset,
                                 v_->f32() + p.offset, mask, p.size(), a));
@@ -207,8 +345,13 @@ absl::Status Trainer::OptimizerStep(int64_t t, double lr) {
 }
 
 absl::StatusOr<double> Trainer::TrainOneStep(int64_t t, double lr) {
-  data_->TrainBatch(spec_.seed(), t, inputs_.data(), targets_.data());
+  data_->TrainBatchSlice(spec_.seed(), t, rank_ * local_batch_, local_batch_, inputs_.data(),
+                         targets_.data());
   ASSIGN_OR_RETURN(double loss, model_->TrainStep(inputs_.data(), targets_.data()));
+  if (world_ > 1) {
+    RETURN_IF_ERROR(ReduceGradients());
+    ASSIGN_OR_RETURN(loss, ReduceLossAndStop(loss));
+  }
   if (!std::isfinite(loss)) {
     return absl::InternalError(absl::StrCat("training diverged: loss ", loss, " at step ", t));
   }
@@ -219,16 +362,32 @@ absl::StatusOr<double> Trainer::TrainOneStep(int64_t t, double lr) {
                                 model_->params(), masks_->f32(), m_->f32(), v_->f32()));
     sparsity_ = schedule_->MaskSparsityAfter(t);
     RETURN_IF_ERROR(UpdateDensities());
+    if (world_ > 1) {
+      ASSIGN_OR_RETURN(uint64_t state, StateChecksum());
+      RETURN_IF_ERROR(AgreeAcrossRanks(
+          state, absl::StrCat("the weights and masks after the mask update at step ", t)));
+    }
   }
   return loss;
 }
 
 absl::StatusOr<double> Trainer::Evaluate() {
   double sum = 0;
+  std::vector<float> shares(world_ > 1 ? static_cast<size_t>(data_->eval_batches()) : 0);
   for (int i = 0; i < data_->eval_batches(); ++i) {
-    data_->EvalBatch(i, inputs_.data(), targets_.data());
+    data_->EvalBatchSlice(i, rank_ * local_batch_, local_batch_, inputs_.data(), targets_.data());
     ASSIGN_OR_RETURN(double loss, model_->Loss(inputs_.data(), targets_.data()));
-    sum += loss;
+    if (world_ > 1) {
+      shares[static_cast<size_t>(i)] = static_cast<float>(loss);
+    } else {
+      sum += loss;
+    }
+  }
+  if (world_ > 1) {
+    RETURN_IF_ERROR(AllReduceHost(&shares));
+    for (float share_sum : shares) {
+      sum += static_cast<double>(share_sum) / world_;
+    }
   }
   return sum / data_->eval_batches();
 }
@@ -253,6 +412,9 @@ absl::StatusOr<LossPoint> Trainer::MakePoint(int64_t t, double train_loss,
 }
 
 absl::Status Trainer::Checkpoint(int64_t t) {
+  if (!leader()) {
+    return absl::OkStatus();
+  }
   const std::string path =
       (std::filesystem::path(options_.out_dir) / absl::StrCat("ckpt-", t, ".safetensors")).string();
   CheckpointScalars s;
@@ -294,6 +456,9 @@ void Trainer::RemoveOldCheckpoints() const {
 }
 
 void Trainer::ReportProgress(int64_t t, double train_loss, double lr) {
+  if (!leader()) {
+    return;
+  }
   TrainProgress p;
   p.step = t;
   p.total_steps = total_steps_;
@@ -316,8 +481,14 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
   const int64_t eval_every = spec_.data().eval_interval_steps();
   const int64_t log_every = spec_.log_interval_steps();
   const int64_t ckpt_every = spec_.checkpoint().interval_steps();
+  if (world_ > 1 && start_step_ < total_steps_) {
+    // Later polls ride on each step's loss reduction (ReduceLossAndStop).
+    std::vector<float> stop = {observer_->StopRequested() ? 1.0f : 0.0f};
+    RETURN_IF_ERROR(AllReduceHost(&stop));
+    stop_agreed_ = stop[0] > 0;
+  }
   for (int64_t t = start_step_ + 1; t <= total_steps_; ++t) {
-    if (observer_->StopRequested()) {
+    if (world_ > 1 ? stop_agreed_ : observer_->StopRequested()) {
       if (options_.checkpoint_on_stop) {
         RETURN_IF_ERROR(Checkpoint(t - 1));
       }
@@ -332,8 +503,14 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     }
     if (last || eval.has_value() || t % log_every == 0) {
       ASSIGN_OR_RETURN(LossPoint point, MakePoint(t, loss, eval, lr));
-      RETURN_IF_ERROR(observer_->OnLossPoint(point));
+      if (leader()) {
+        RETURN_IF_ERROR(observer_->OnLossPoint(point));
+      }
       summary.nonzeros_exact = point.nonzeros_exact;
+    }
+    if (last && world_ > 1) {
+      ASSIGN_OR_RETURN(uint64_t state, StateChecksum());
+      RETURN_IF_ERROR(AgreeAcrossRanks(state, "the final weights and masks"));
     }
     if (last || (ckpt_every > 0 && t % ckpt_every == 0)) {
       RETURN_IF_ERROR(Checkpoint(t));
@@ -348,6 +525,9 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     RETURN_IF_ERROR(ops_->CountNonZero(&summary.nonzeros_exact, model_->params(),
                                        model_->layout().num_params()));
     last_checkpoint_ = options_.resume_from;
+  }
+  if (world_ > 1) {
+    RETURN_IF_ERROR(comm_->Barrier());  // every rank returns after rank 0's last checkpoint
   }
   summary.final_sparsity = sparsity_;
   summary.nonzeros_paper = PaperNonZeros(model_->config(), sparsity_);

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kernels/comm.h"
 #include "sparsescale/v1/job.pb.h"
 
 namespace sparsescale::trainer {
@@ -84,6 +85,22 @@ struct TrainOptions {
   int threads = 0;
   // Write a checkpoint before returning Cancelled when StopRequested() turns true.
   bool checkpoint_on_stop = true;
+
+  // Data parallelism. The job's rank count comes from the spec (DataParallelRanks: processes on
+  // CPU, gpus on CUDA) and data.batch_size is the GLOBAL batch: rank r trains on windows
+  // [r * B / W, (r + 1) * B / W) of every step's batch, gradients are summed over the ranks (in
+  // buckets) and averaged, so a run on W ranks trains the same job as one process (the same
+  // cell hash; equal up to float summation order). Masks are recomputed on every rank from
+  // identical weights and checked equal by checksum; only rank 0 writes checkpoints and calls
+  // OnLossPoint / OnCheckpoint / OnProgress (StopRequested on any rank stops every rank).
+  // This process's rank; ignored when `comm` is set.
+  int rank = 0;
+  // How the ranks meet when there are several: "file:PATH", "env" or "tcp:HOST:PORT"
+  // (kernels/cpu/tcp_comm.h; CUDA carries NCCL's id over the same rendezvous).
+  std::string rendezvous;
+  // Or an already joined communicator (not owned) over host memory, i.e. for the CPU backend;
+  // its world size must equal the spec's rank count. Takes precedence over rank/rendezvous.
+  kernels::Communicator* comm = nullptr;
 };
 
 struct TrainSummary {
@@ -101,8 +118,9 @@ struct TrainSummary {
 // always gets an eval loss, a loss point and a checkpoint.
 // Errors: InvalidArgument (bad spec, data or checkpoint; names the field or file, nothing is
 // written), NotFound (missing shard or checkpoint), Unavailable (device), Cancelled (stop
-// requested; a checkpoint was written first), Internal (non-finite loss: diverged),
-// Unimplemented (spec.gpus > 1: one device per run for now), or the observer's own error.
+// requested; a checkpoint was written first), Internal (non-finite loss: diverged; a
+// data-parallel peer failed or the ranks diverged), DeadlineExceeded (the other ranks did not
+// join in time), or the observer's own error.
 absl::StatusOr<TrainSummary> RunTraining(const sparsescale::v1::JobSpec& spec,
                                          const TrainOptions& options, TrainObserver* observer);
 

@@ -92,8 +92,14 @@ TEST(TrainerTest, InvalidSpecWritesNothing) {
   EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(std::filesystem::exists(options.out_dir));
   spec.mutable_model()->set_heads(2);
-  spec.set_gpus(2);
-  EXPECT_EQ(RunTraining(spec, options, nullptr).status().code(), absl::StatusCode::kUnimplemented);
+  spec.set_gpus(2);  // a CPU job's ranks are `processes`
+  auto gpus = RunTraining(spec, options, nullptr);
+  EXPECT_EQ(gpus.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(gpus.status().message().find("gpus"), std::string::npos) << gpus.status();
+  spec.set_gpus(0);
+  spec.set_processes(2);  // no rendezvous: refused before anything is written
+  EXPECT_EQ(RunTraining(spec, options, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(std::filesystem::exists(options.out_dir));
 }
 
