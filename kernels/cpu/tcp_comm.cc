@@ -634,7 +634,16 @@ absl::StatusOr<std::unique_ptr<Communicator>> ConnectTcpCommunicator(
     ASSIGN_OR_RETURN(auto listener, TcpCommListener::Listen(0, 1, "", options));
     return listener->Join("");
   }
-  const std::string& rv = config.rendezvous;
+  std::string rv = config.rendezvous;
+  if (rv == "env") {
+    const char* v = std::getenv("SPARSESCALE_RENDEZVOUS");
+    if (v == nullptr || *v == '\0') {
+      return absl::InvalidArgumentError(
+          "SPARSESCALE_RENDEZVOUS: required for rendezvous env (host:port of rank 0, or "
+          "file:PATH)");
+    }
+    rv = std::string(v).rfind("file:", 0) == 0 ? v : absl::StrCat("tcp:", v);
+  }
   if (rv.rfind("file:", 0) == 0) {
     const std::string path = rv.substr(5);
     if (path.empty()) {
@@ -652,14 +661,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> ConnectTcpCommunicator(
     return listener->Join([path] { return ReadAddressFile(path); });
   }
   std::string address;
-  if (rv == "env") {
-    const char* v = std::getenv("SPARSESCALE_RENDEZVOUS");
-    if (v == nullptr || *v == '\0') {
-      return absl::InvalidArgumentError(
-          "SPARSESCALE_RENDEZVOUS: required (host:port of rank 0) for rendezvous env");
-    }
-    address = v;
-  } else if (rv.rfind("tcp:", 0) == 0) {
+  if (rv.rfind("tcp:", 0) == 0) {
     address = rv.substr(4);
   } else {
     return absl::InvalidArgumentError(

@@ -12,8 +12,9 @@
 // all addresses; then the ring connections are made. Rank 0's address reaches the others by
 //   - "file:PATH": rank 0 writes "host:port" to PATH (temporary file + rename) and removes it
 //     once everyone has joined; the others poll PATH until it names a live rank 0,
-//   - "env": SPARSESCALE_RENDEZVOUS=host:port, a fixed port rank 0 binds; rank and world size
-//     from SPARSESCALE_RANK and SPARSESCALE_WORLD_SIZE (CommConfigFromEnv),
+//   - "env": SPARSESCALE_RENDEZVOUS=host:port, a fixed port rank 0 binds (or =file:PATH, as
+//     above); rank and world size from SPARSESCALE_RANK and SPARSESCALE_WORLD_SIZE
+//     (CommConfigFromEnv),
 //   - "tcp:host:port": the same address given explicitly, or
 //   - the two-phase TcpCommListener API: rank 0 binds port 0, publishes address() by any means
 //     (the coordinator's Rendezvous RPC carries these bytes), and every rank calls Join.
@@ -102,7 +103,8 @@ class TcpCommListener {
 absl::StatusOr<CommConfig> CommConfigFromEnv();
 
 // Starts a communicator for `config` (world size 1 needs no rendezvous and makes no socket).
-// The rendezvous is "file:PATH", "env" (address from SPARSESCALE_RENDEZVOUS) or "tcp:HOST:PORT";
+// The rendezvous is "file:PATH", "env" (SPARSESCALE_RENDEZVOUS: host:port or file:PATH) or
+// "tcp:HOST:PORT";
 // InvalidArgument names the problem ("rendezvous: ..."). Blocks until every rank has joined.
 absl::StatusOr<std::unique_ptr<Communicator>> ConnectTcpCommunicator(
     const CommConfig& config, const TcpCommOptions& options = {});

@@ -175,6 +175,28 @@ TEST(TcpCommTest, EnvRendezvousReadsRankWorldAndAddressFromTheEnvironment) {
   EXPECT_EQ(got, (std::vector<float>{15, 15}));
 }
 
+TEST(TcpCommTest, EnvRendezvousMayNameAFile) {
+  const std::string path = TempPath("envfile");
+  std::filesystem::remove(path);
+  ::setenv("SPARSESCALE_RENDEZVOUS", ("file:" + path).c_str(), 1);
+  std::vector<float> got(2);
+  std::thread other([&] {
+    auto comm = ConnectTcpCommunicator(CommConfig{1, 2, "env"});
+    ASSERT_TRUE(comm.ok()) << comm.status();
+    float x = 2;
+    ASSERT_TRUE((*comm)->AllReduceSum(&x, 1).ok());
+    got[1] = x;
+  });
+  auto comm = ConnectTcpCommunicator(CommConfig{0, 2, "env"});
+  ASSERT_TRUE(comm.ok()) << comm.status();
+  float x = 1;
+  ASSERT_TRUE((*comm)->AllReduceSum(&x, 1).ok());
+  got[0] = x;
+  other.join();
+  ::unsetenv("SPARSESCALE_RENDEZVOUS");
+  EXPECT_EQ(got, (std::vector<float>{3, 3}));
+}
+
 TEST(TcpCommTest, BadConfigurationIsInvalidArgumentNamingTheProblem) {
   auto bad_kind = ConnectTcpCommunicator(CommConfig{0, 2, "carrier-pigeon"});
   ASSERT_TRUE(absl::IsInvalidArgument(bad_kind.status()));

@@ -6,13 +6,17 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "kernels/cpu/tcp_comm.h"
 #include "worker/agent/job_events.h"
+#include "worker/agent/rank_launcher.h"
 #include "worker/trainer/job_spec.h"
 #include "worker/trainer/trainer.h"
 
@@ -136,6 +140,39 @@ JobSummary ToSummary(const trainer::TrainSummary& s) {
   return out;
 }
 
+// Rank 0 of a data-parallel job starts the other ranks: the same command, told their rank and
+// the rendezvous file through the environment (rank_launcher.h).
+absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
+                                          const sparsescale::v1::JobSpec& normalized, int world,
+                                          trainer::TrainOptions* train) {
+  const std::string dir = options.out_dir + ".ranks";  // job files, next to the checkpoints
+  RankLaunchOptions launch;
+  launch.world_size = world;
+  launch.log_dir = dir;
+  launch.rendezvous_path = dir + "/rank0.addr";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::remove(launch.rendezvous_path, ec);  // never let a rank read a dead attempt's address
+  if (normalized.device() != "cpu") {
+    ASSIGN_OR_RETURN(launch.gpus, GpusForRanks(world, std::getenv("CUDA_VISIBLE_DEVICES")));
+  }
+  ASSIGN_OR_RETURN(std::string exe, SelfExecutablePath());
+  launch.argv = {exe,        "run-job",       "--spec",       options.spec_path,
+                 "--out",    options.out_dir, "--upload-dir", options.upload_dir,
+                 "--device", options.device,  "--threads",    absl::StrCat(options.threads)};
+  if (!options.resume_from.empty()) {
+    launch.argv.push_back("--resume");
+    launch.argv.push_back(options.resume_from);
+  }
+  ASSIGN_OR_RETURN(RankGroup group, RankGroup::Launch(launch));
+  if (!launch.gpus.empty()) {
+    ::setenv("CUDA_VISIBLE_DEVICES", launch.gpus[0].c_str(), 1);  // before CUDA starts
+  }
+  train->rank = 0;
+  train->rendezvous = "file:" + launch.rendezvous_path;
+  return group;
+}
+
 }  // namespace
 
 int RunJob(const RunJobOptions& options) {
@@ -146,16 +183,55 @@ int RunJob(const RunJobOptions& options) {
     Emit(EncodeError(spec.status())).IgnoreError();
     return 2;
   }
+  // A job of several data-parallel ranks: this process is rank 0 and starts the others, or it
+  // is one of those (SPARSESCALE_RANK is set), which only trains and logs to its rank file.
+  const bool other_rank = std::getenv("SPARSESCALE_RANK") != nullptr;
+  sparsescale::v1::JobSpec normalized = *spec;
+  trainer::NormalizeJobSpec(&normalized);
+  const int world = trainer::DataParallelRanks(normalized);
   std::error_code ec;
-  fs::create_directories(options.upload_dir, ec);
+  if (!other_rank) {
+    fs::create_directories(options.upload_dir, ec);
+  }
   trainer::TrainOptions train;
   train.out_dir = options.out_dir;
   train.resume_from = options.resume_from;
   train.device = options.device;
   train.threads = options.threads;
   train.checkpoint_on_stop = true;
+  std::optional<RankGroup> ranks;
+  if (other_rank) {
+    absl::StatusOr<kernels::CommConfig> config = kernels::CommConfigFromEnv();
+    if (!config.ok()) {
+      Emit(EncodeError(config.status())).IgnoreError();
+      return 2;
+    }
+    train.rank = config->rank;
+    train.rendezvous = "env";
+  } else if (world > 1 && trainer::ValidateJobSpec(normalized).ok()) {
+    absl::StatusOr<RankGroup> started = StartOtherRanks(options, normalized, world, &train);
+    if (!started.ok()) {
+      Emit(EncodeError(started.status())).IgnoreError();
+      return 1;
+    }
+    ranks.emplace(std::move(*started));
+  }
   EventObserver observer(options.upload_dir);
   absl::StatusOr<trainer::TrainSummary> summary = trainer::RunTraining(*spec, train, &observer);
+  if (ranks.has_value()) {
+    // After rank 0's final barrier the others only exit; after a failure they fail too (their
+    // next collective sees rank 0 gone) or are killed.
+    const std::string failed =
+        ranks->Finish(summary.ok() ? std::chrono::seconds(60) : std::chrono::seconds(10));
+    if (!failed.empty()) {
+      const absl::Status base =
+          summary.ok() ? absl::InternalError("data-parallel ranks failed") : summary.status();
+      summary = absl::Status(base.code(), absl::StrCat(base.message(), "; ", failed));
+    }
+  }
+  if (other_rank && absl::IsCancelled(summary.status())) {
+    return 0;  // rank 0 was asked to stop and reports it
+  }
   absl::Status flushed = observer.EmitReadyCheckpoints(/*all=*/true);
   if (summary.ok()) {
     return flushed.ok() && Emit(EncodeDone(ToSummary(*summary))).ok() ? 0 : 1;

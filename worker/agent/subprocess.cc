@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -33,8 +34,22 @@ ExecPlan MakePlan(const SpawnOptions& options) {
     plan.argv.push_back(const_cast<char*>(arg.c_str()));
   }
   plan.argv.push_back(nullptr);
+  // An extra entry replaces an inherited variable of the same name (getenv would otherwise
+  // return whichever comes first).
+  auto overridden = [&options](const char* entry) {
+    const std::string_view e(entry);
+    const std::string_view name = e.substr(0, e.find('='));
+    for (const std::string& extra : options.extra_env) {
+      if (std::string_view(extra).substr(0, extra.find('=')) == name) {
+        return true;
+      }
+    }
+    return false;
+  };
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    plan.env_storage.emplace_back(*e);
+    if (!overridden(*e)) {
+      plan.env_storage.emplace_back(*e);
+    }
   }
   for (const std::string& e : options.extra_env) {
     plan.env_storage.push_back(e);

@@ -30,7 +30,8 @@ struct SpawnOptions {
   // Linux: the child gets SIGKILL when the thread that spawned it exits (parent death), so a
   // `kill -9` of the worker never leaves an orphaned job training.
   bool kill_on_parent_death = false;
-  std::vector<std::string> extra_env;  // "NAME=value" entries added to the environment.
+  // "NAME=value" entries added to the environment (replacing inherited ones of that name).
+  std::vector<std::string> extra_env;
 };
 
 // How a child ended.

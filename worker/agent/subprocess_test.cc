@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -82,6 +83,19 @@ TEST(SubprocessTest, RedirectsStderrToAFileAndPassesEnvironment) {
   std::getline(in, text);
   EXPECT_EQ(text, "hello");
   std::filesystem::remove(path);
+}
+
+TEST(SubprocessTest, ExtraEnvironmentReplacesAnInheritedVariable) {
+  ::setenv("SS_REPLACED", "parent", 1);
+  SpawnOptions options;
+  options.argv = {"/bin/sh", "-c",
+                  "test \"$(env | grep -c '^SS_REPLACED=')\" = 1 && "
+                  "test \"$SS_REPLACED\" = child"};
+  options.extra_env = {"SS_REPLACED=child"};
+  auto child = Subprocess::Spawn(options);
+  ::unsetenv("SS_REPLACED");
+  ASSERT_TRUE(child.ok());
+  EXPECT_TRUE(child->Wait().ok());
 }
 
 }  // namespace
