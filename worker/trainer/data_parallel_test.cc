@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cpu/tcp_comm.h"
 #include "worker/trainer/job_spec.h"
 #include "worker/trainer/test_util.h"
 #include "worker/trainer/trainer.h"
@@ -180,6 +181,40 @@ TEST(DataParallelTest, RankCountMustDivideTheBatchAndNeedsARendezvous) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/out"));
 }
 
+TEST(DataParallelTest, ReadyCommunicatorIsUsedAndMustMatchTheJob) {
+  const std::string dir = MakeTempDir("dp_comm");
+  sparsescale::v1::JobSpec spec = PrunedSpec(dir, 8);
+  const std::string rendezvous = "file:" + dir + "/rank0";
+  std::vector<absl::StatusOr<TrainSummary>> wrong(2, absl::UnknownError("")), right = wrong;
+  std::vector<RecordingObserver> observers(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      auto comm = kernels::ConnectTcpCommunicator(kernels::CommConfig{r, 2, rendezvous});
+      ASSERT_TRUE(comm.ok()) << comm.status();
+      TrainOptions options;
+      options.out_dir = r == 0 ? dir + "/out" : "";
+      options.comm = comm->get();
+      sparsescale::v1::JobSpec mine = spec;
+      wrong[static_cast<size_t>(r)] = RunTraining(mine, options, nullptr);  // 1-rank job
+      mine.set_processes(2);
+      right[static_cast<size_t>(r)] =
+          RunTraining(mine, options, &observers[static_cast<size_t>(r)]);
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  for (int r = 0; r < 2; ++r) {
+    const auto& w = wrong[static_cast<size_t>(r)];
+    ASSERT_TRUE(absl::IsInvalidArgument(w.status())) << w.status();
+    EXPECT_NE(w.status().message().find("processes"), std::string::npos) << w.status();
+    ASSERT_TRUE(right[static_cast<size_t>(r)].ok()) << right[static_cast<size_t>(r)].status();
+  }
+  EXPECT_EQ(observers[0].points.size(), 8u);
+  EXPECT_TRUE(observers[1].points.empty());
+}
+
 TEST(DataParallelTest, RankCountIsNotPartOfTheJobIdentity) {
   const std::string dir = MakeTempDir("dp_hash");
   sparsescale::v1::JobSpec spec = PrunedSpec(dir, 8);
@@ -223,16 +258,16 @@ TEST(DataParallelCliTest, TwoTrainProcessesMatchOneProcessOnTheWholeBatch) {
   auto spec = ReadJobSpecFile(SourceDir() + "/configs/tiny.json");
   ASSERT_TRUE(spec.ok()) << spec.status();
   // The tiny config (2 layers, width 64, batch 16, pruning to 50%) on synthetic text, cut to
-  // 30 steps with masks updated every 3 steps inside the run.
+  // 20 steps with masks updated every 3 steps inside the run.
   spec->mutable_data()->clear_train_shards();
   spec->mutable_data()->clear_eval_shards();
   spec->mutable_data()->add_train_shards(
       WriteTextShard(dir, "train.bin", SyntheticText(200000, 11)));
   spec->mutable_data()->add_eval_shards(WriteTextShard(dir, "val.bin", SyntheticText(20000, 12)));
-  spec->mutable_data()->set_tokens(30 * 16 * 64);
+  spec->mutable_data()->set_tokens(20 * 16 * 64);
   spec->mutable_data()->set_eval_interval_steps(10);
   spec->mutable_pruning()->set_update_interval_steps(3);
-  spec->mutable_checkpoint()->set_interval_steps(15);
+  spec->mutable_checkpoint()->set_interval_steps(10);
   spec->set_device("cpu");
   spec->set_log_interval_steps(1);
   const std::string config = dir + "/config.json";
@@ -250,13 +285,13 @@ TEST(DataParallelCliTest, TwoTrainProcessesMatchOneProcessOnTheWholeBatch) {
   const int status = std::system(("sh -c '" + script + "'").c_str());
   ASSERT_TRUE(WIFEXITED(status));
   ASSERT_EQ(WEXITSTATUS(status), 0) << ReadAll(dir + "/rank0.log") << ReadAll(dir + "/rank1.log");
-  EXPECT_NE(ReadAll(dir + "/rank1.log").find("rank 1: trained 30 steps"), std::string::npos);
+  EXPECT_NE(ReadAll(dir + "/rank1.log").find("rank 1: trained 20 steps"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir + "/rank1"));  // only rank 0 writes
-  EXPECT_TRUE(std::filesystem::exists(dir + "/two/ckpt-30.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/two/ckpt-20.safetensors"));
 
   const auto a = ReadLosses(dir + "/one/points.csv");
   const auto b = ReadLosses(dir + "/two/points.csv");
-  ASSERT_EQ(a.size(), 30u);
+  ASSERT_EQ(a.size(), 20u);
   ASSERT_EQ(b.size(), a.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_NEAR(a[i].first, b[i].first, kLossTolerance) << "step " << i + 1;

@@ -173,6 +173,11 @@ absl::Status Trainer::JoinGroup() {
     return absl::OkStatus();
   }
   if (options_.comm != nullptr) {
+    if (ops_->name() != "cpu") {
+      return absl::InvalidArgumentError(
+          "comm: a ready communicator works on host memory (the CPU backend); give the " +
+          ops_->name() + " backend a rendezvous instead");
+    }
     comm_ = options_.comm;
     return absl::OkStatus();
   }
