@@ -1,8 +1,12 @@
 // Data-parallel training with ranks as threads of this process (TCP ring over loopback): W ranks
 // on a global batch B train the same job as one process on B, within float tolerance.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/cpu/tcp_comm.h"
 #include "worker/trainer/job_spec.h"
 #include "worker/trainer/test_util.h"
@@ -300,6 +305,67 @@ TEST(DataParallelCliTest, TwoTrainProcessesMatchOneProcessOnTheWholeBatch) {
       EXPECT_NEAR(a[i].second, b[i].second, kLossTolerance) << "step " << i + 1;
     }
   }
+}
+
+// Starts `sparsescale <args>` with stdout and stderr into `log`; returns its pid.
+pid_t StartCli(const std::vector<std::string>& args, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<std::string> argv = {CliPath()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (std::string& a : argv) {
+      cargv.push_back(a.data());
+    }
+    cargv.push_back(nullptr);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+TEST(DataParallelCliTest, KilledRankMakesTheOtherFailWithACleanErrorNotHang) {
+  const std::string dir = MakeTempDir("dp_cli_kill");
+  sparsescale::v1::JobSpec spec = PrunedSpec(dir, 100000);  // far longer than the test runs
+  const std::string config = dir + "/config.json";
+  testing::WriteText(config, JobSpecToJson(spec));
+  auto args = [&](int rank) {
+    return std::vector<std::string>{"train",
+                                    "--config",
+                                    config,
+                                    "--out",
+                                    absl::StrCat(dir, "/out", rank),
+                                    "--rank",
+                                    absl::StrCat(rank),
+                                    "--world-size",
+                                    "2",
+                                    "--rendezvous",
+                                    "file:" + dir + "/rv"};
+  };
+  const pid_t rank0 = StartCli(args(0), dir + "/rank0.log");
+  const pid_t rank1 = StartCli(args(1), dir + "/rank1.log");
+  ASSERT_GT(rank0, 0);
+  ASSERT_GT(rank1, 0);
+  // Training is under way once rank 0 has written a few points.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ReadLosses(dir + "/out0/points.csv").size() < 3 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(rank1, SIGKILL);
+  int status = 0;
+  ::waitpid(rank1, &status, 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(::waitpid(rank0, &status, 0), rank0);
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(30));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  const std::string log = ReadAll(dir + "/rank0.log");
+  EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("closed the connection"), std::string::npos) << log;
 }
 
 TEST(DataParallelCliTest, WorldSizeWithoutRendezvousIsAUsageError) {
