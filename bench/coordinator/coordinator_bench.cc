@@ -60,8 +60,11 @@ std::string Register(v1::WorkerService::Stub& worker, const std::string& name, i
   return response.worker_id();
 }
 
-// Each worker client loops AcquireLease -> CompleteJob until `jobs` have completed.
-double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int workers,
+// Each worker client loops until `jobs` have completed: AcquireLease, then CompleteJob for
+// each lease. With `chained`, CompleteJob asks for the next lease (next_free_slots = 1) as the
+// worker daemon does, so a busy worker needs one RPC per job; AcquireLease is only called
+// when a completion came back without one.
+double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int workers, bool chained,
                      double* cpu_seconds) {
   auto setup = coordinator.NewChannel();
   auto client = v1::ClientService::NewStub(setup);
@@ -69,19 +72,32 @@ double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int worker
   const double cpu0 = coordinator.CpuSeconds();
   std::atomic<int> completed{0};
   std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<v1::WorkerService::Stub>> stubs;
+  std::vector<std::string> ids;
+  for (int w = 0; w < workers; ++w) {
+    stubs.push_back(v1::WorkerService::NewStub(coordinator.NewChannel()));
+    ids.push_back(Register(*stubs.back(), "w" + std::to_string(w), 1));
+  }
   const double start = NowSeconds();
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
-      auto stub = v1::WorkerService::NewStub(coordinator.NewChannel());
-      const std::string id = Register(*stub, "w" + std::to_string(w), 1);
+      v1::WorkerService::Stub* stub = stubs[w].get();
+      const std::string& id = ids[w];
       int n = 0;
+      std::vector<v1::Lease> held;
       while (completed.load() < jobs) {
-        v1::AcquireLeaseRequest acquire;
-        acquire.set_worker_id(id);
-        acquire.set_wait_ms(50);
-        v1::AcquireLeaseResponse leases;
-        Check(stub->AcquireLease(Ctx().get(), acquire, &leases), "AcquireLease");
-        for (const v1::Lease& lease : leases.leases()) {
+        if (held.empty()) {
+          v1::AcquireLeaseRequest acquire;
+          acquire.set_worker_id(id);
+          acquire.set_wait_ms(50);
+          acquire.set_free_slots(1);
+          v1::AcquireLeaseResponse leases;
+          Check(stub->AcquireLease(Ctx().get(), acquire, &leases), "AcquireLease");
+          held.assign(leases.leases().begin(), leases.leases().end());
+        }
+        while (!held.empty()) {
+          const v1::Lease lease = held.back();
+          held.pop_back();
           v1::CompleteJobRequest done;
           done.set_request_id(id + "-" + std::to_string(++n));
           done.set_worker_id(id);
@@ -89,9 +105,11 @@ double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int worker
           done.set_attempt(lease.attempt());
           done.set_outcome(v1::JOB_STATE_SUCCEEDED);
           done.set_final_eval_loss(3.0);
+          done.set_next_free_slots(chained && held.empty() ? 1 : 0);
           v1::CompleteJobResponse response;
           Check(stub->CompleteJob(Ctx().get(), done, &response), "CompleteJob");
           completed.fetch_add(1);
+          held.insert(held.end(), response.leases().begin(), response.leases().end());
         }
       }
     });
@@ -132,10 +150,14 @@ IngestResult RunIngest(const CoordinatorProcess& coordinator, int streams, int b
   std::vector<double> latencies_ms;
   std::atomic<int64_t> points{0};
   std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<v1::WorkerService::Stub>> stubs;
+  for (int s = 0; s < streams; ++s) {
+    stubs.push_back(v1::WorkerService::NewStub(coordinator.NewChannel()));
+  }
   const double start = NowSeconds();
   for (int s = 0; s < streams; ++s) {
     threads.emplace_back([&, s] {
-      auto stub = v1::WorkerService::NewStub(coordinator.NewChannel());
+      v1::WorkerService::Stub* stub = stubs[s].get();
       const v1::Lease& lease = leases.leases(s);
       std::vector<double> mine;
       int64_t step = 0;
@@ -234,23 +256,31 @@ void FillCurves(const std::string& db, int jobs, int points) {
 
 void Schedule(const std::string& binary, int jobs, int workers, int baseline_jobs) {
   const std::string dir = MakeTempDir("bench_schedule");
-  double rate_many = 0, rate_one = 0, cpu_many = 0;
-  {
-    CoordinatorProcess coordinator(binary, dir + "/many.db", {});
-    rate_many = RunScheduling(coordinator, jobs, workers, &cpu_many);
+  struct Run {
+    const char* name;
+    int jobs;
+    int workers;
+    bool chained;
+    double rate = 0;
+    double cpu_s = 0;
+  };
+  std::vector<Run> runs = {
+      {"chained (CompleteJob carries the next lease)", jobs, workers, true},
+      {"separate (AcquireLease + CompleteJob)", jobs, workers, false},
+      {"baseline: 1 worker, separate", baseline_jobs, 1, false},
+  };
+  for (size_t i = 0; i < runs.size(); ++i) {
+    CoordinatorProcess coordinator(binary, dir + "/run" + std::to_string(i) + ".db", {});
+    runs[i].rate =
+        RunScheduling(coordinator, runs[i].jobs, runs[i].workers, runs[i].chained, &runs[i].cpu_s);
   }
-  {
-    CoordinatorProcess coordinator(binary, dir + "/one.db", {});
-    double cpu_one = 0;
-    rate_one = RunScheduling(coordinator, baseline_jobs, 1, &cpu_one);
+  for (const Run& r : runs) {
+    std::printf(
+        "schedule: %-46s %5d jobs, %2d workers: %6.0f jobs/s, coordinator CPU %4.0f us/job, "
+        "%.2fx baseline, %.1fx Slurm's ~500 jobs/s\n",
+        r.name, r.jobs, r.workers, r.rate, 1e6 * r.cpu_s / r.jobs, r.rate / runs.back().rate,
+        r.rate / 500.0);
   }
-  std::printf(
-      "schedule: %d jobs, %d workers: %.0f jobs/s; coordinator CPU %.0f us/job "
-      "(lease + completion)\n",
-      jobs, workers, rate_many, 1e6 * cpu_many / jobs);
-  std::printf("schedule: baseline %d jobs, 1 worker: %.0f jobs/s (ratio %.2fx)\n", baseline_jobs,
-              rate_one, rate_many / rate_one);
-  std::printf("schedule: vs Slurm's documented ~500 jobs/s: %.1fx\n", rate_many / 500.0);
   std::filesystem::remove_all(dir);
 }
 

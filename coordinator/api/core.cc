@@ -104,9 +104,12 @@ CoordinatorCore::~CoordinatorCore() {
   fit_pool_.join();
   if (writer_ != nullptr) {
     const store::StoreWriterStats stats = writer_->stats();
-    std::fprintf(stderr, "coordinator: %lld writes in %lld commits, longest commit %.1f ms\n",
+    std::fprintf(stderr,
+                 "coordinator: %lld writes in %lld commits, longest commit %.1f ms; %lld WAL "
+                 "restarts, longest catch-up %.1f ms\n",
                  static_cast<long long>(stats.ops), static_cast<long long>(stats.commits),
-                 stats.longest_commit_ms);
+                 stats.longest_commit_ms, static_cast<long long>(stats.wal_restarts),
+                 stats.longest_catch_up_ms);
   }
   writer_.reset();  // commits whatever is still queued
   checkpointer_.reset();

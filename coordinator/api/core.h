@@ -78,7 +78,8 @@ class CoordinatorCore {
   void Heartbeat(const v1::HeartbeatRequest& request, v1::HeartbeatResponse* response, Done done);
   void ReportPoints(const v1::ReportPointsRequest& request, std::vector<store::PointRow> points,
                     v1::ReportPointsResponse* response, Done done);
-  void CompleteJob(const v1::CompleteJobRequest& request, Done done);
+  void CompleteJob(const v1::CompleteJobRequest& request, v1::CompleteJobResponse* response,
+                   Done done);
   void Rendezvous(const v1::RendezvousRequest& request, v1::RendezvousResponse* response,
                   Done done);
   // Checkpoint upload, driven by the upload stream: begin (fencing check, staged row), chunks,
@@ -159,6 +160,10 @@ class CoordinatorCore {
   void ServeWaiters();
   void GrantLeases(std::vector<scheduler::Transition> grants, v1::AcquireLeaseResponse* response,
                    Done done);
+  // Stores `grants` (writer thread) and appends their leases to `leases`.
+  absl::Status RecordGrants(store::Store& store, const std::vector<scheduler::Transition>& grants,
+                            google::protobuf::RepeatedPtrField<v1::Lease>* leases,
+                            int64_t now_unix_ms);
   void AddJobs(const std::vector<PreparedJob>& jobs, const std::vector<bool>& created, int priority,
                int max_attempts, const std::vector<int64_t>& seqs);
   void NotifyWatchers(const std::string& job_id);

@@ -146,32 +146,38 @@ void CoordinatorCore::ServeWaiters() {
   }
 }
 
+absl::Status CoordinatorCore::RecordGrants(store::Store& store,
+                                           const std::vector<scheduler::Transition>& grants,
+                                           google::protobuf::RepeatedPtrField<v1::Lease>* leases,
+                                           int64_t now_unix_ms) {
+  for (const scheduler::Transition& t : grants) {
+    RETURN_IF_ERROR(ApplyTransition(store, t, now_unix_ms));
+    ASSIGN_OR_RETURN(std::optional<store::JobRow> row, store.FindJob(t.job_id));
+    if (!row.has_value()) {
+      return absl::InternalError("granted job " + t.job_id + " is not stored");
+    }
+    v1::Lease* lease = leases->Add();
+    lease->set_job_id(t.job_id);
+    lease->set_attempt(t.attempt);
+    if (!lease->mutable_spec()->ParseFromString(row->spec)) {
+      return absl::DataLossError("stored spec of job " + t.job_id + " does not parse");
+    }
+    lease->set_resume_step(t.step);
+    lease->set_lease_ttl_ms(options_.scheduler.lease_ttl_ms);
+    lease->set_rank(0);
+    lease->set_world_size(1);
+  }
+  return absl::OkStatus();
+}
+
 void CoordinatorCore::GrantLeases(std::vector<scheduler::Transition> grants,
                                   v1::AcquireLeaseResponse* response, Done done) {
   const int64_t now = NowUnixMs();
-  const int64_t ttl_ms = options_.scheduler.lease_ttl_ms;
   // Answered straight from the writer thread after the commit: nothing here needs the Asio
   // thread, and one hop less matters at thousands of leases per second.
   writer_->Submit(
-      [this, grants, response, now, ttl_ms](store::Store& store) -> absl::Status {
-        for (const scheduler::Transition& t : grants) {
-          RETURN_IF_ERROR(ApplyTransition(store, t, now));
-          ASSIGN_OR_RETURN(std::optional<store::JobRow> row, store.FindJob(t.job_id));
-          if (!row.has_value()) {
-            return absl::InternalError("granted job " + t.job_id + " is not stored");
-          }
-          v1::Lease* lease = response->add_leases();
-          lease->set_job_id(t.job_id);
-          lease->set_attempt(t.attempt);
-          if (!lease->mutable_spec()->ParseFromString(row->spec)) {
-            return absl::DataLossError("stored spec of job " + t.job_id + " does not parse");
-          }
-          lease->set_resume_step(t.step);
-          lease->set_lease_ttl_ms(ttl_ms);
-          lease->set_rank(0);
-          lease->set_world_size(1);
-        }
-        return absl::OkStatus();
+      [this, grants, response, now](store::Store& store) {
+        return RecordGrants(store, grants, response->mutable_leases(), now);
       },
       [this, grants, done](absl::Status status) {
         if (!status.ok()) {
@@ -257,7 +263,8 @@ void CoordinatorCore::ReportPoints(const v1::ReportPointsRequest& request,
   });
 }
 
-void CoordinatorCore::CompleteJob(const v1::CompleteJobRequest& request, Done done) {
+void CoordinatorCore::CompleteJob(const v1::CompleteJobRequest& request,
+                                  v1::CompleteJobResponse* response, Done done) {
   // The client is answered straight after the COMMIT, from the writer thread; the ledger and
   // the follow-up (long-polls, watchers) catch up on the Asio thread. `once` keeps the later
   // ledger completion from answering twice.
@@ -267,10 +274,10 @@ void CoordinatorCore::CompleteJob(const v1::CompleteJobRequest& request, Done do
       done(status);
     }
   };
-  Post([this, &request, once] {
+  Post([this, &request, response, once] {
     const std::string fingerprint = FingerprintOf("CompleteJob", request);
-    RunOnce(request.request_id(), fingerprint, nullptr, once,
-            [this, &request, fingerprint, once](Finish finish) {
+    RunOnce(request.request_id(), fingerprint, response, once,
+            [this, &request, response, fingerprint, once](Finish finish) {
               auto t = scheduler_->Complete(request.job_id(), request.attempt(),
                                             request.worker_id(), OutcomeOf(request.outcome()),
                                             static_cast<scheduler::Failure>(request.failure()),
@@ -284,17 +291,37 @@ void CoordinatorCore::CompleteJob(const v1::CompleteJobRequest& request, Done do
               if (request.has_final_eval_loss()) {
                 end.final_eval_loss = request.final_eval_loss();
               }
+              // The next leases ride on the same commit. An Acquire error (a worker that is
+              // draining or unknown) only means no new lease; the completion stands.
+              std::vector<scheduler::Transition> grants;
+              if (request.next_free_slots() > 0 && !shutting_down_) {
+                auto acquired = scheduler_->Acquire(request.worker_id(), request.next_free_slots());
+                if (acquired.ok()) {
+                  grants = std::move(*acquired);
+                }
+              }
               const int64_t now = NowUnixMs();
               writer_->Submit(
-                  [end, now, fingerprint, id = request.request_id()](store::Store& store) {
+                  [this, end, grants, response, now, fingerprint,
+                   id = request.request_id()](store::Store& store) -> absl::Status {
                     RETURN_IF_ERROR(store.RecordAttemptEnd(end, now));
-                    return store.InsertRequest(id, fingerprint, "", now);
+                    RETURN_IF_ERROR(RecordGrants(store, grants, response->mutable_leases(), now));
+                    return store.InsertRequest(id, fingerprint, response->SerializeAsString(), now);
                   },
-                  [this, t = *t, finish, once](absl::Status status) {
+                  [this, t = *t, grants, response, finish, once](absl::Status status) {
+                    if (!status.ok() && !grants.empty()) {
+                      std::fprintf(stderr, "coordinator: recording leases failed: %s\n",
+                                   status.ToString().c_str());
+                    }
+                    // Serialised before the client owns the response again.
+                    std::string answer = response->SerializeAsString();
+                    for (const scheduler::Transition& g : grants) {
+                      NotifyWatchers(g.job_id);
+                    }
                     once(status);
-                    Post([this, t, finish, status] {
+                    Post([this, t, finish, status, answer = std::move(answer)] {
                       AfterTransitions({t});
-                      finish(status.ok() ? absl::StatusOr<std::string>("") : status);
+                      finish(status.ok() ? absl::StatusOr<std::string>(answer) : status);
                     });
                   });
             });

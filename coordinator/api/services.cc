@@ -72,9 +72,9 @@ grpc::ServerWriteReactor<v1::CheckpointChunk>* WorkerServiceImpl::DownloadCheckp
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteJob(grpc::CallbackServerContext* ctx,
                                                          const v1::CompleteJobRequest* request,
-                                                         v1::CompleteJobResponse*) {
+                                                         v1::CompleteJobResponse* response) {
   return Unary(ctx, ValidateCompleteJob(*request),
-               [&](Done done) { core_->CompleteJob(*request, done); });
+               [&](Done done) { core_->CompleteJob(*request, response, done); });
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Rendezvous(grpc::CallbackServerContext* ctx,

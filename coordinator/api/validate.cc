@@ -188,6 +188,10 @@ absl::Status ValidateCompleteJob(const sparsescale::v1::CompleteJobRequest& r) {
   if (r.has_final_eval_loss()) {
     RETURN_IF_ERROR(Finite("final_eval_loss", r.final_eval_loss()));
   }
+  RETURN_IF_ERROR(IntRange("next_free_slots", r.next_free_slots(), 0, 1024));
+  if (o == v1::JOB_STATE_QUEUED && r.next_free_slots() > 0) {
+    return Invalid("next_free_slots", "must be 0 when the outcome is QUEUED (a release)");
+  }
   return IntRange("steps", r.steps(), 0, int64_t{1} << 50);
 }
 

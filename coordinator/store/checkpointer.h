@@ -1,8 +1,8 @@
 // Moves WAL frames into the database file on a thread of its own, so the fsyncs of a checkpoint
 // never stall the writer's commits (the writer runs with automatic checkpoints off). Every
-// period it runs a PASSIVE checkpoint, which copies what it can without blocking anyone; when
-// the WAL has grown past a bound (a writer that never pauses keeps it from starting over) it runs
-// a RESTART checkpoint, which briefly waits for the writer, so the WAL stays bounded.
+// period it runs a PASSIVE checkpoint, which copies what it can without blocking anyone. Keeping
+// the WAL bounded under a writer that never pauses is the writer's job (StoreWriterOptions::
+// wal_restart_bytes): it only has to catch up the frames this thread has not copied yet.
 // Thread-safety: the constructor starts the thread, the destructor stops it.
 #pragma once
 
@@ -21,7 +21,6 @@ namespace sparsescale::store {
 
 struct CheckpointerOptions {
   int period_ms = 100;
-  int64_t wal_restart_bytes = int64_t{256} << 20;
 };
 
 class Checkpointer {
@@ -33,12 +32,11 @@ class Checkpointer {
   ~Checkpointer();
 
  private:
-  Checkpointer(std::unique_ptr<Db> db, const CheckpointerOptions& options, int page_size);
+  Checkpointer(std::unique_ptr<Db> db, const CheckpointerOptions& options);
   void Loop();
 
   std::unique_ptr<Db> db_;
   const CheckpointerOptions options_;
-  const int page_size_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

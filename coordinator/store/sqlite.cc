@@ -49,7 +49,10 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOp
   }
   sqlite3_busy_timeout(db->handle_, options.busy_timeout_ms);
   sqlite3_extended_result_codes(db->handle_, 1);
-  std::string pragmas = absl::StrCat("PRAGMA cache_size = -", options.cache_size_kib, ";");
+  // Statement and savepoint journals (every group-commit operation runs in a savepoint) spill to
+  // a temporary file past 64 KiB: keep them in memory instead.
+  std::string pragmas = absl::StrCat("PRAGMA cache_size = -", options.cache_size_kib,
+                                     "; PRAGMA temp_store = MEMORY;");
   if (!options.read_only) {
     // page_size must come before WAL mode, which fixes the page size of a new file.
     absl::StrAppend(&pragmas, "PRAGMA page_size = ", options.page_size_bytes,
@@ -95,7 +98,7 @@ absl::StatusOr<Query> Db::Prepare(std::string_view sql) {
   return Query(this, it->second.get());
 }
 
-absl::Status Db::Checkpoint(bool restart, int* wal_frames) {
+absl::Status Db::Checkpoint(bool restart, int* wal_frames, int* backfilled) {
   int log = 0;
   int checkpointed = 0;
   const int rc = sqlite3_wal_checkpoint_v2(
@@ -104,10 +107,23 @@ absl::Status Db::Checkpoint(bool restart, int* wal_frames) {
   if (wal_frames != nullptr) {
     *wal_frames = log;
   }
+  if (backfilled != nullptr) {
+    *backfilled = checkpointed;
+  }
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
     return Error(rc, "checkpointing the WAL");
   }
   return absl::OkStatus();
+}
+
+void Db::TrackWalFrames() {
+  sqlite3_wal_hook(
+      handle_,
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<Db*>(self)->wal_frames_ = frames;
+        return SQLITE_OK;
+      },
+      this);
 }
 
 int64_t Db::Changes() const { return sqlite3_changes64(handle_); }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <vector>
 
@@ -11,6 +12,16 @@ namespace sparsescale::store {
 
 StoreWriter::StoreWriter(std::unique_ptr<Store> store, const StoreWriterOptions& options)
     : store_(std::move(store)), options_(options) {
+  if (options_.wal_restart_bytes > 0) {
+    int64_t page_size = 4096;
+    if (auto q = store_->db()->Prepare("PRAGMA page_size"); q.ok()) {
+      if (auto row = q->Step(); row.ok() && *row) {
+        page_size = std::max<int64_t>(512, q->Int(0));
+      }
+    }
+    restart_frames_ = std::max<int64_t>(1, options_.wal_restart_bytes / page_size);
+    store_->db()->TrackWalFrames();
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -57,7 +68,31 @@ void StoreWriter::Loop() {
       queue_.erase(queue_.begin(), queue_.begin() + take);
     }
     CommitBatch(batch);
+    RestartWalIfLarge();
   }
+}
+
+void StoreWriter::RestartWalIfLarge() {
+  Db& db = *store_->db();
+  if (restart_frames_ == 0 || db.wal_frames() < restart_frames_) {
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  int frames = 0;
+  int backfilled = 0;
+  absl::Status status = db.Checkpoint(/*restart=*/false, &frames, &backfilled);
+  if (!status.ok()) {
+    std::fprintf(stderr, "coordinator: %s\n", status.ToString().c_str());
+    return;
+  }
+  if (frames <= 0 || backfilled < frames) {
+    return;  // the Checkpointer was busy or a reader holds old frames: try after the next batch
+  }
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.wal_restarts += 1;
+  stats_.longest_catch_up_ms = std::max(stats_.longest_catch_up_ms, elapsed_ms);
 }
 
 void StoreWriter::CommitBatch(std::deque<Op>& batch) {

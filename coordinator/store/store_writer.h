@@ -26,11 +26,19 @@ namespace sparsescale::store {
 struct StoreWriterOptions {
   // Bound on operations per transaction, so one commit never grows without limit.
   int max_ops_per_commit = 4096;
+  // Past this WAL size the writer starts the WAL over (0: never). The Checkpointer copies WAL
+  // frames into the database off the commit path, but under a steady stream of commits it never
+  // catches up at the instant a transaction begins, which is when SQLite rewinds the WAL; so
+  // the writer, between two batches, checkpoints the few frames left itself and the next BEGIN
+  // rewinds. Writes wait only for that short catch-up, not for a whole RESTART checkpoint.
+  int64_t wal_restart_bytes = int64_t{1} << 30;
 };
 
 struct StoreWriterStats {
   int64_t commits = 0;
   int64_t ops = 0;
+  int64_t wal_restarts = 0;  // catch-up checkpoints that let the WAL start over
+  double longest_catch_up_ms = 0;
   double longest_commit_ms = 0;  // BEGIN to COMMIT of one batch (includes WAL checkpoints)
 };
 
@@ -62,9 +70,11 @@ class StoreWriter {
 
   void Loop();
   void CommitBatch(std::deque<Op>& batch);
+  void RestartWalIfLarge();
 
   std::unique_ptr<Store> store_;
   const StoreWriterOptions options_;
+  int64_t restart_frames_ = 0;  // wal_restart_bytes in pages of this database (0: never)
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);

@@ -39,6 +39,71 @@ TEST_F(WorkerProtocolTest, LeasedJobReportsPointsAndSucceeds) {
   EXPECT_EQ(sampled.back().step(), 100);
 }
 
+TEST_F(WorkerProtocolTest, CompletionCarriesTheNextLeaseAndAReplayReturnsTheSameOne) {
+  const std::string first = Submit(TinySpec(4096, 1), "s1").job().id();
+  const std::string w = RegisterWorker("w");
+  const auto leases = Acquire(w);
+  ASSERT_EQ(leases.size(), 1u);
+  const std::string second = Submit(TinySpec(4096, 2), "s2").job().id();
+
+  v1::CompleteJobRequest done;
+  done.set_request_id("c1");
+  done.set_worker_id(w);
+  done.set_job_id(first);
+  done.set_attempt(1);
+  done.set_outcome(v1::JOB_STATE_SUCCEEDED);
+  done.set_next_free_slots(1);
+  v1::CompleteJobResponse response;
+  ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
+  ASSERT_EQ(response.leases_size(), 1);
+  EXPECT_EQ(response.leases(0).job_id(), second);
+  EXPECT_EQ(response.leases(0).attempt(), 1);
+  EXPECT_EQ(response.leases(0).spec().seed(), 2u);
+  EXPECT_EQ(GetJob(first).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(GetJob(second).state(), v1::JOB_STATE_RUNNING);
+
+  // A retried completion (its answer was lost) gets the same lease, not a second job.
+  const std::string third = Submit(TinySpec(4096, 3), "s3").job().id();
+  v1::CompleteJobResponse replay;
+  ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &replay).ok());
+  ASSERT_EQ(replay.leases_size(), 1);
+  EXPECT_EQ(replay.leases(0).job_id(), second);
+  EXPECT_EQ(GetJob(third).state(), v1::JOB_STATE_QUEUED);
+
+  // The chain goes on while work is queued; with nothing queued the answer has no lease.
+  done.set_request_id("c2");
+  done.set_job_id(second);
+  v1::CompleteJobResponse next;
+  ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &next).ok());
+  ASSERT_EQ(next.leases_size(), 1);
+  EXPECT_EQ(next.leases(0).job_id(), third);
+  done.set_request_id("c3");
+  done.set_job_id(third);
+  v1::CompleteJobResponse last;
+  ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &last).ok());
+  EXPECT_EQ(last.leases_size(), 0);
+  EXPECT_EQ(GetJob(third).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+TEST_F(WorkerProtocolTest, ReleaseCannotAskForTheNextLease) {
+  const std::string job = Submit(TinySpec(), "s").job().id();
+  const std::string w = RegisterWorker("w", /*slots=*/2);
+  ASSERT_EQ(Acquire(w).size(), 1u);
+  v1::CompleteJobRequest release;
+  release.set_request_id("r");
+  release.set_worker_id(w);
+  release.set_job_id(job);
+  release.set_attempt(1);
+  release.set_outcome(v1::JOB_STATE_QUEUED);
+  release.set_next_free_slots(1);
+  v1::CompleteJobResponse response;
+  const grpc::Status status = worker().CompleteJob(Context().get(), release, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("next_free_slots"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(GetJob(job).state(), v1::JOB_STATE_RUNNING);
+}
+
 TEST_F(WorkerProtocolTest, AcquireLeaseLongPollsUntilAJobArrives) {
   const std::string w = RegisterWorker("w");
   std::vector<v1::Lease> leases;
