@@ -126,8 +126,12 @@ class Store {
   absl::Status DeleteCheckpointRows(int64_t checkpoint_id);
   absl::StatusOr<bool> HasStoredSteps(int64_t job_seq, int attempt,
                                       const std::vector<PointRow>& points);
-  absl::StatusOr<std::vector<PointRow>> DropStoredSteps(int64_t job_seq, int attempt,
-                                                        const std::vector<PointRow>& points);
+  // The reported points this attempt has not stored yet, in runs that no stored batch falls
+  // inside, so every batch of an attempt covers a step range of its own.
+  absl::StatusOr<std::vector<std::vector<PointRow>>> FreshRuns(int64_t job_seq, int attempt,
+                                                               const std::vector<PointRow>& points);
+  // One loss_batches row holding `points` (non-empty, in step order).
+  absl::Status InsertBatch(int64_t job_seq, int attempt, const std::vector<PointRow>& points);
   // Marks every clean point with a larger step superseded.
   absl::Status SupersedePointsAfter(int64_t job_seq, int64_t step);
 

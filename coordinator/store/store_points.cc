@@ -92,10 +92,12 @@ absl::Status Store::AdjustPointCounter(int64_t delta) {
   return q.Bind(1, delta).Run();
 }
 
-absl::StatusOr<std::vector<PointRow>> Store::DropStoredSteps(int64_t job_seq, int attempt,
-                                                             const std::vector<PointRow>& points) {
+absl::StatusOr<std::vector<std::vector<PointRow>>> Store::FreshRuns(
+    int64_t job_seq, int attempt, const std::vector<PointRow>& points) {
   // Within one attempt steps only grow, so a step inside a stored batch's range was in that
-  // batch: a retried report (perhaps batched differently) adds only what is new.
+  // batch: a retried report (perhaps batched differently) adds only what is new. The new points
+  // are cut wherever a stored batch lies between two of them, which keeps the batches of an
+  // attempt disjoint (HasStoredSteps relies on it).
   ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT first_step, last_step FROM loss_batches "
                                          "WHERE job_seq = ? AND attempt = ? AND first_step <= ? "
                                          "AND last_step >= ? ORDER BY first_step"));
@@ -108,14 +110,24 @@ absl::StatusOr<std::vector<PointRow>> Store::DropStoredSteps(int64_t job_seq, in
     }
     ranges.emplace_back(q.Int(0), q.Int(1));
   }
-  std::vector<PointRow> fresh;
+  std::vector<std::vector<PointRow>> runs;
+  const PointRow* previous = nullptr;
   for (const PointRow& p : points) {
-    if (std::none_of(ranges.begin(), ranges.end(),
-                     [&](const auto& r) { return p.step >= r.first && p.step <= r.second; })) {
-      fresh.push_back(p);
+    if (std::any_of(ranges.begin(), ranges.end(),
+                    [&](const auto& r) { return p.step >= r.first && p.step <= r.second; })) {
+      continue;
     }
+    const bool cut =
+        previous == nullptr || std::any_of(ranges.begin(), ranges.end(), [&](const auto& r) {
+          return r.first > previous->step && r.first < p.step;
+        });
+    if (cut) {
+      runs.emplace_back();
+    }
+    runs.back().push_back(p);
+    previous = &p;
   }
-  return fresh;
+  return runs;
 }
 
 absl::StatusOr<bool> Store::HasStoredSteps(int64_t job_seq, int attempt,
@@ -138,36 +150,51 @@ absl::StatusOr<int64_t> Store::InsertPoints(std::string_view job_id, int attempt
     return 0;
   }
   ASSIGN_OR_RETURN(const int64_t seq, JobSeq(job_id));
-  // The usual report overlaps nothing stored and is used as it is, without a copy.
+  // The usual report overlaps nothing stored and is stored as it is, without a copy.
   ASSIGN_OR_RETURN(const bool overlaps, HasStoredSteps(seq, attempt, reported));
-  std::vector<PointRow> filtered;
-  if (overlaps) {
-    ASSIGN_OR_RETURN(filtered, DropStoredSteps(seq, attempt, reported));
-    if (filtered.empty()) {
+  int64_t added = 0;
+  if (!overlaps) {
+    RETURN_IF_ERROR(InsertBatch(seq, attempt, reported));
+    added = static_cast<int64_t>(reported.size());
+  } else {
+    ASSIGN_OR_RETURN(const auto runs, FreshRuns(seq, attempt, reported));
+    for (const std::vector<PointRow>& run : runs) {
+      RETURN_IF_ERROR(InsertBatch(seq, attempt, run));
+      added += static_cast<int64_t>(run.size());
+    }
+    if (added == 0) {
       return 0;
     }
   }
-  const std::vector<PointRow>& points = overlaps ? filtered : reported;
+  RETURN_IF_ERROR(AdjustPointCounter(added));
+  // A retried report can end before the job's latest step: the job's last losses only move
+  // forward (every right-hand side below sees the row as it was).
+  std::optional<double> last_eval;
+  for (const PointRow& p : reported) {
+    last_eval = p.eval_loss.has_value() ? p.eval_loss : last_eval;
+  }
+  ASSIGN_OR_RETURN(
+      Query job,
+      db_->Prepare("UPDATE jobs SET "
+                   "last_train_loss = CASE WHEN ?1 >= step THEN ?2 ELSE last_train_loss END, "
+                   "last_eval_loss = CASE WHEN ?1 >= step THEN COALESCE(?3, last_eval_loss) "
+                   "ELSE last_eval_loss END, "
+                   "step = MAX(step, ?1), updated_unix_ms = ?4 WHERE seq = ?5"));
+  job.Bind(1, reported.back().step).Bind(2, reported.back().train_loss).Bind(3, last_eval);
+  RETURN_IF_ERROR(job.Bind(4, now_unix_ms).Bind(5, seq).Run());
+  return added;
+}
+
+absl::Status Store::InsertBatch(int64_t job_seq, int attempt, const std::vector<PointRow>& points) {
   ASSIGN_OR_RETURN(Query insert,
                    db_->Prepare("INSERT INTO loss_batches (job_seq, first_step, attempt, "
                                 "last_step, valid_through_step, points, payload) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  insert.Bind(1, seq).Bind(2, points.front().step).Bind(3, attempt).Bind(4, points.back().step);
-  insert.Bind(5, std::numeric_limits<int64_t>::max()).Bind(6, static_cast<int64_t>(points.size()));
+  insert.Bind(1, job_seq).Bind(2, points.front().step).Bind(3, attempt);
+  insert.Bind(4, points.back().step).Bind(5, std::numeric_limits<int64_t>::max());
+  insert.Bind(6, static_cast<int64_t>(points.size()));
   const std::string payload = Pack(points);
-  RETURN_IF_ERROR(insert.Bind(7, Blob{payload, /*copy=*/false}).Run());
-  RETURN_IF_ERROR(AdjustPointCounter(static_cast<int64_t>(points.size())));
-  std::optional<double> last_eval;
-  for (const PointRow& p : points) {
-    last_eval = p.eval_loss.has_value() ? p.eval_loss : last_eval;
-  }
-  ASSIGN_OR_RETURN(Query job,
-                   db_->Prepare("UPDATE jobs SET step = MAX(step, ?), last_train_loss = ?, "
-                                "last_eval_loss = COALESCE(?, last_eval_loss), updated_unix_ms = ? "
-                                "WHERE seq = ?"));
-  job.Bind(1, points.back().step).Bind(2, points.back().train_loss).Bind(3, last_eval);
-  RETURN_IF_ERROR(job.Bind(4, now_unix_ms).Bind(5, seq).Run());
-  return static_cast<int64_t>(points.size());
+  return insert.Bind(7, Blob{payload, /*copy=*/false}).Run();
 }
 
 absl::Status Store::SupersedePointsAfter(int64_t job_seq, int64_t step) {
