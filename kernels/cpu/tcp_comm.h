@@ -48,11 +48,13 @@ struct TcpCommOptions {
   std::string bind_host = "127.0.0.1";
 };
 
-// Rank and world size of this process plus the rendezvous ("file:PATH", "env", "tcp:H:P").
+// Rank and world size of this process plus the rendezvous ("file:PATH", "env", "tcp:H:P"), or
+// an exchange (kernels/comm.h), which takes precedence over the rendezvous string when set.
 struct CommConfig {
   int rank = 0;
   int world_size = 1;
   std::string rendezvous;
+  RendezvousExchange exchange;
 };
 
 // A rank's bound listening socket before it joins the ring.

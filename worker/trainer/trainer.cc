@@ -110,7 +110,8 @@ absl::Status Trainer::Prepare() {
     return absl::InvalidArgumentError(absl::StrFormat(
         "rank: must be in [0, %d) (the job's %s), got %d", world_, ranks_field, rank_));
   }
-  if (world_ > 1 && options_.comm == nullptr && options_.rendezvous.empty()) {
+  if (world_ > 1 && options_.comm == nullptr && options_.rendezvous.empty() &&
+      !options_.exchange) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: the job has %d data-parallel ranks; start one process per rank with a rendezvous "
         "(sparsescale train --rank R --world-size %d --rendezvous file:PATH)",
@@ -183,7 +184,7 @@ absl::Status Trainer::JoinGroup() {
   }
   ASSIGN_OR_RETURN(
       owned_comm_,
-      kernels::MakeCommunicator(*ops_, kernels::CommConfig{rank_, world_, options_.rendezvous}));
+      kernels::MakeCommunicator(*ops_, kernels::CommConfig{rank_, world_, options_.rendezvous, options_.exchange}));
   comm_ = owned_comm_.get();
   return absl::OkStatus();
 }

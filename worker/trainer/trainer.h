@@ -98,6 +98,9 @@ struct TrainOptions {
   // How the ranks meet when there are several: "file:PATH", "env" or "tcp:HOST:PORT"
   // (kernels/cpu/tcp_comm.h; CUDA carries NCCL's id over the same rendezvous).
   std::string rendezvous;
+  // Or an outside service that carries rank 0's rendezvous bytes (kernels/cpu/tcp_comm.h,
+  // RendezvousExchange); takes precedence over `rendezvous` when set.
+  kernels::RendezvousExchange exchange;
   // Or an already joined communicator (not owned) over host memory, i.e. for the CPU backend;
   // its world size must equal the spec's rank count. Takes precedence over rank/rendezvous.
   kernels::Communicator* comm = nullptr;
