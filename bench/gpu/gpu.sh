@@ -2,8 +2,18 @@
 # The GPU check, self-contained for a fresh GPU machine (CUDA 13, CMake; no network; the
 # Debian -dev packages not required): configures a CUDA-only build (SPARSESCALE_GPU_ONLY: common,
 # kernels, bench/gpu; Abseil and GoogleTest stand-ins when those are missing), builds it, runs
-# the CUDA parity tests, the 2:4 microbenchmark and the GPT-2-124M throughput benchmark, and
-# prints their tables. About 2-4 minutes on a 16-core H100 machine.
+# the CUDA parity tests, the trainer-level GPU tests of .gpu-bundle/ when that folder is there,
+# the 2:4 microbenchmark and the GPT-2-124M benchmark (throughput, then the cost of one mask
+# update against the step), and prints their tables.
+#
+# Before the GPU call: `bash bench/gpu/bundle.sh` here (a machine with the Debian -dev packages:
+# builds gpu_training_test etc. linked statically into .gpu-bundle/), and name .gpu-bundle in the
+# run tool's carry. Without the folder those tests are skipped with a message.
+#
+# Wall time on a 16-core H100 machine (estimate, not yet measured): configure 10 s, build 2-4 min
+# (attention.cu is the longest compile: 3.5 min on 2 busy cores here), kernels_cuda_test < 1 min,
+# bundle < 1 min (180 s cap), sparse24_bench < 30 s, gpt_bench 1-2 min (2 modes x 13 steps of
+# ~0.5-1 s at batch 64, plus 2 x 7 mask updates): 4-7 min in all, capped by the timeouts.
 #
 # Usage: bash bench/gpu/gpu.sh [BUILD_DIR]
 # Environment: SPARSESCALE_GPU_CMAKE_ARGS (extra cmake arguments), GPT_BENCH_ARGS (extra
@@ -87,6 +97,25 @@ grep -E -A4 "Failure$" "$build/gpu_sh.test.log" | head -80 || true
 grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]( [0-9]+ tests?)|^[0-9]+ passed, [0-9]+ failed" \
   "$build/gpu_sh.test.log" || tail -5 "$build/gpu_sh.test.log"
 
+# Trainer-level GPU tests, built elsewhere by bench/gpu/bundle.sh (this machine lacks protobuf,
+# Abseil and GoogleTest). A bundle that fails to start is reported and does not stop the script.
+bundle="$repo/.gpu-bundle"
+bundle_status=skipped
+if [ -f "$bundle/run.sh" ]; then
+  stamp "trainer-level GPU tests from .gpu-bundle ($(head -1 "$bundle/MANIFEST" 2>/dev/null || true))"
+  rc=0
+  timeout 200 bash "$bundle/run.sh" 180 || rc=$?
+  case "$rc" in
+    0) bundle_status=passed ;;
+    2) bundle_status="could not start (see the ldd line above)" ;;
+    124) bundle_status="timed out"; [ "$test_status" = 0 ] && test_status=1 ;;
+    *) bundle_status="failed ($rc)"; [ "$test_status" = 0 ] && test_status=1 ;;
+  esac
+else
+  echo "gpu.sh: no .gpu-bundle/ (run bash bench/gpu/bundle.sh before the GPU call and carry" \
+    ".gpu-bundle): the trainer-level GPU tests are skipped"
+fi
+
 if [ "${SPARSESCALE_GPU_SKIP_BENCH:-0}" != 1 ]; then
   stamp "2:4 sparse tensor cores vs dense cuBLASLt (forward product, BT=8192)"
   timeout 120 "$build/bench/gpu/sparse24_bench" 8192 || echo "gpu.sh: sparse24_bench failed ($?)"
@@ -99,5 +128,5 @@ if [ "${SPARSESCALE_GPU_SKIP_BENCH:-0}" != 1 ]; then
       echo "gpu.sh: gpt_bench failed again ($?)"
   fi
 fi
-stamp "done (tests exit status $test_status)"
+stamp "done (tests exit status $test_status; bundle $bundle_status)"
 exit "$test_status"
