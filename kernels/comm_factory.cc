@@ -1,7 +1,9 @@
 #include "kernels/comm_factory.h"
 
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 
 #ifdef SPARSESCALE_HAVE_CUDA
@@ -40,12 +42,24 @@ absl::StatusOr<std::unique_ptr<Communicator>> MakeCommunicator(Ops& ops, const C
   }
 #ifdef SPARSESCALE_HAVE_CUDA
   if (ops.name() == "cuda") {
-    ASSIGN_OR_RETURN(std::unique_ptr<Communicator> tcp, ConnectTcpCommunicator(config, options));
     std::string id;
     if (config.rank == 0) {
       ASSIGN_OR_RETURN(id, cuda::MakeNcclUniqueId());
     }
-    ASSIGN_OR_RETURN(id, BroadcastString(*tcp, id));
+    if (config.exchange) {
+      // The outside service carries the id itself: no TCP ring is needed just for 128 bytes.
+      absl::StatusOr<std::string> carried = config.exchange(id);
+      if (!carried.ok()) {
+        return absl::Status(
+            carried.status().code(),
+            absl::StrCat("rendezvous exchange (rank ", config.rank, " of ", config.world_size,
+                         ", NCCL unique id): ", carried.status().message()));
+      }
+      id = std::move(*carried);
+    } else {
+      ASSIGN_OR_RETURN(std::unique_ptr<Communicator> tcp, ConnectTcpCommunicator(config, options));
+      ASSIGN_OR_RETURN(id, BroadcastString(*tcp, id));
+    }
     return cuda::MakeNcclCommunicator(ops, id, config.rank, config.world_size);
   }
 #endif

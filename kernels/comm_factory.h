@@ -1,7 +1,9 @@
 // Makes the data-parallel Communicator that suits a compute backend: the TCP ring
 // (kernels/cpu/tcp_comm.h) for the CPU backend; NCCL (kernels/cuda/nccl_comm.h) for CUDA, with
 // rank 0's NCCL unique id carried to the other ranks over a TCP ring made by the same
-// rendezvous, so both backends start from the same "file:PATH" / "env" / "tcp:HOST:PORT".
+// rendezvous, so both backends start from the same "file:PATH" / "env" / "tcp:HOST:PORT"; or,
+// when the config has an exchange (the coordinator's Rendezvous RPC), the id travels through
+// that exchange itself and no TCP ring is made.
 // Plain C++ (no CUDA header). Thread-compatible.
 #pragma once
 

@@ -492,6 +492,28 @@ absl::StatusOr<std::string> ReadAddressFile(const std::string& path) {
   return text;
 }
 
+// Every rank binds a port of its own (port 0) before the exchange, so rank 0's address is known
+// to be live when it is published and the others' listeners are ready for the ring.
+absl::StatusOr<std::unique_ptr<Communicator>> ConnectThroughExchange(
+    const CommConfig& config, const TcpCommOptions& options) {
+  ASSIGN_OR_RETURN(auto listener,
+                   TcpCommListener::Listen(config.rank, config.world_size, "", options));
+  absl::StatusOr<std::string> rank0 =
+      config.exchange(config.rank == 0 ? listener->address() : std::string());
+  if (!rank0.ok()) {
+    return absl::Status(
+        rank0.status().code(),
+        absl::StrCat(
+            "rendezvous exchange (rank ", config.rank, " of ", config.world_size,
+            config.rank == 0 ? ", publishing its address" : ", asking for rank 0's address",
+            "): ", rank0.status().message()));
+  }
+  if (config.rank != 0) {
+    RETURN_IF_ERROR(ParseAddress(*rank0, "rendezvous exchange: rank 0's address").status());
+  }
+  return listener->Join(*rank0);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TcpCommListener>> TcpCommListener::Listen(
@@ -633,6 +655,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> ConnectTcpCommunicator(
   if (config.world_size == 1) {
     ASSIGN_OR_RETURN(auto listener, TcpCommListener::Listen(0, 1, "", options));
     return listener->Join("");
+  }
+  if (config.exchange) {
+    return ConnectThroughExchange(config, options);
   }
   std::string rv = config.rendezvous;
   if (rv == "env") {

@@ -16,8 +16,11 @@
 //     above); rank and world size from SPARSESCALE_RANK and SPARSESCALE_WORLD_SIZE
 //     (CommConfigFromEnv),
 //   - "tcp:host:port": the same address given explicitly, or
-//   - the two-phase TcpCommListener API: rank 0 binds port 0, publishes address() by any means
-//     (the coordinator's Rendezvous RPC carries these bytes), and every rank calls Join.
+//   - the two-phase TcpCommListener API: rank 0 binds port 0, publishes address() by any means,
+//     and every rank calls Join, or
+//   - CommConfig::exchange (kernels/comm.h), which does that for ConnectTcpCommunicator: every
+//     rank binds port 0, rank 0 hands its address to the exchange and the others get it from
+//     it (under the worker daemon: the coordinator's Rendezvous RPC).
 //
 // Errors: a peer that exits closes its sockets and the next collective returns Internal naming
 // the peer; a peer that stops responding makes the collective return Internal after
@@ -54,7 +57,7 @@ struct CommConfig {
   int rank = 0;
   int world_size = 1;
   std::string rendezvous;
-  RendezvousExchange exchange;
+  RendezvousExchange exchange = nullptr;
 };
 
 // A rank's bound listening socket before it joins the ring.
@@ -105,9 +108,10 @@ class TcpCommListener {
 absl::StatusOr<CommConfig> CommConfigFromEnv();
 
 // Starts a communicator for `config` (world size 1 needs no rendezvous and makes no socket).
-// The rendezvous is "file:PATH", "env" (SPARSESCALE_RENDEZVOUS: host:port or file:PATH) or
-// "tcp:HOST:PORT";
-// InvalidArgument names the problem ("rendezvous: ..."). Blocks until every rank has joined.
+// The rendezvous is config.exchange when set, else "file:PATH", "env" (SPARSESCALE_RENDEZVOUS:
+// host:port or file:PATH) or "tcp:HOST:PORT". InvalidArgument names the problem
+// ("rendezvous: ..."); an exchange's error is returned with its code, the message prefixed
+// "rendezvous exchange (rank R of W, ...)". Blocks until every rank has joined.
 absl::StatusOr<std::unique_ptr<Communicator>> ConnectTcpCommunicator(
     const CommConfig& config, const TcpCommOptions& options = {});
 

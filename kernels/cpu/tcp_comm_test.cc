@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -137,6 +138,66 @@ TEST(TcpCommTest, FileRendezvousJoinsRanksStartedInAnyOrderAndRemovesTheFile) {
   }
   EXPECT_EQ(sums, (std::vector<float>{6, 6, 6}));
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// An in-memory stand-in for the coordinator's Rendezvous RPC: rank 0's value reaches the others.
+class MemoryExchange {
+ public:
+  RendezvousExchange ForRank(int rank) {
+    return [this, rank](const std::string& value) -> absl::StatusOr<std::string> {
+      if (rank == 0) {
+        published_.set_value(value);
+        return value;
+      }
+      return seen_.get();
+    };
+  }
+
+ private:
+  std::promise<std::string> published_;
+  std::shared_future<std::string> seen_ = published_.get_future().share();
+};
+
+TEST(TcpCommTest, ExchangeCarriesRankZerosAddressAndTheRanksAllReduce) {
+  constexpr int kWorld = 3;
+  MemoryExchange exchange;
+  std::vector<std::vector<float>> results(kWorld);
+  std::vector<std::thread> threads;
+  for (int r = kWorld - 1; r >= 0; --r) {  // rank 0 last: the others block in the exchange
+    threads.emplace_back([&, r] {
+      CommConfig config{r, kWorld, "file:/nonexistent/never-used", exchange.ForRank(r)};
+      auto comm = ConnectTcpCommunicator(config);
+      ASSERT_TRUE(comm.ok()) << "rank " << r << ": " << comm.status();
+      std::vector<float> x = {static_cast<float>(r + 1), static_cast<float>(10 * r)};
+      ASSERT_TRUE((*comm)->AllReduceSum(x.data(), x.size()).ok());
+      results[static_cast<size_t>(r)] = x;
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  for (const auto& x : results) {
+    EXPECT_EQ(x, (std::vector<float>{6, 30}));
+  }
+}
+
+TEST(TcpCommTest, ExchangeErrorIsReturnedNamingTheRendezvous) {
+  CommConfig config{1, 2, "", [](const std::string&) -> absl::StatusOr<std::string> {
+                      return absl::DeadlineExceededError("rank 0 never published");
+                    }};
+  auto comm = ConnectTcpCommunicator(config);
+  ASSERT_TRUE(absl::IsDeadlineExceeded(comm.status())) << comm.status();
+  EXPECT_NE(comm.status().message().find("rendezvous"), std::string::npos) << comm.status();
+  EXPECT_NE(comm.status().message().find("rank 0 never published"), std::string::npos);
+}
+
+TEST(TcpCommTest, ExchangeAnswerThatIsNotAnAddressIsInvalidArgument) {
+  CommConfig config{1, 2, "", [](const std::string&) -> absl::StatusOr<std::string> {
+                      return std::string("not-an-address");
+                    }};
+  auto comm = ConnectTcpCommunicator(config);
+  ASSERT_TRUE(absl::IsInvalidArgument(comm.status())) << comm.status();
+  EXPECT_NE(comm.status().message().find("rank 0's address"), std::string::npos);
 }
 
 TEST(TcpCommTest, EnvRendezvousReadsRankWorldAndAddressFromTheEnvironment) {
