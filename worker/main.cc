@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/agent/agent.h"
+#include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/log.h"
 #include "worker/agent/run_job.h"
 #include "worker/agent/subprocess.h"
@@ -78,6 +79,7 @@ int RunDaemon(const DaemonFlags& flags) {
           : flags.work_dir;
   options.runner.device = options.device_kind;
   options.runner.threads = flags.threads;
+  options.runner.coordinator = flags.coordinator;
 
   // Signals go to one thread that starts the drain; every other thread has them blocked.
   sigset_t signals;
@@ -133,12 +135,27 @@ int main(int argc, char** argv) {
   run_job->add_option("--resume", job.resume_from, "checkpoint to resume from");
   run_job->add_option("--device", job.device, "auto, cpu or cuda");
   run_job->add_option("--threads", job.threads, "CPU threads");
+  // Given by the daemon for every job; a multi-rank job meets through the coordinator's
+  // Rendezvous RPC instead of a file (worker/agent/coordinator_rendezvous.h).
+  std::string job_coordinator, job_id, job_attempt;
+  run_job->add_option("--coordinator", job_coordinator,
+                      "coordinator HOST:PORT carrying the rendezvous of a multi-rank job");
+  run_job->add_option("--job-id", job_id, "the leased job's id (with --coordinator)");
+  run_job->add_option("--attempt", job_attempt, "the lease's attempt (with --coordinator)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
   if (run_job->parsed()) {
+    absl::StatusOr<agent::CoordinatorRendezvousFlags> rendezvous =
+        agent::ParseCoordinatorRendezvousFlags(job_coordinator, job_id, job_attempt);
+    if (!rendezvous.ok()) {
+      std::fprintf(stderr, "sparsescale-worker run-job: %s\n",
+                   std::string(rendezvous.status().message()).c_str());
+      return kExitUsage;
+    }
+    job.coordinator = *rendezvous;
     return agent::RunJob(job);
   }
   if (flags.coordinator.empty()) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace sparsescale::agent {
@@ -20,8 +22,8 @@ absl::StatusOr<std::string> ExchangeThroughCoordinator(const RendezvousCall& cal
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       return absl::DeadlineExceededError(absl::StrCat(
-          "rendezvous: rank 0 of job ", job_id, " attempt ", attempt,
-          " did not publish its address within ", timeout.count(), " ms (", last.message(), ")"));
+          "rendezvous: the coordinator did not deliver rank 0's address for job ", job_id,
+          " attempt ", attempt, " within ", timeout.count(), " ms (", last.message(), ")"));
     }
     sparsescale::v1::RendezvousRequest request;
     request.set_job_id(job_id);
@@ -51,6 +53,48 @@ absl::StatusOr<std::string> ExchangeThroughCoordinator(const RendezvousCall& cal
       std::this_thread::sleep_for(std::min(std::chrono::milliseconds(100), left));
     }
   }
+}
+
+kernels::RendezvousExchange MakeCoordinatorExchange(RendezvousCall call, std::string job_id,
+                                                    int attempt, int rank,
+                                                    std::chrono::milliseconds timeout) {
+  return [call = std::move(call), job_id = std::move(job_id), attempt, rank,
+          timeout](const std::string& value) {
+    return ExchangeThroughCoordinator(call, job_id, attempt, rank, value, timeout);
+  };
+}
+
+std::vector<std::string> CoordinatorRendezvousFlags::ToArgs() const {
+  if (!enabled()) {
+    return {};
+  }
+  return {"--coordinator", coordinator, "--job-id", job_id, "--attempt", absl::StrCat(attempt)};
+}
+
+absl::StatusOr<CoordinatorRendezvousFlags> ParseCoordinatorRendezvousFlags(
+    const std::string& coordinator, const std::string& job_id, const std::string& attempt) {
+  CoordinatorRendezvousFlags flags;
+  if (coordinator.empty()) {
+    if (!job_id.empty() || !attempt.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--coordinator: required with ", job_id.empty() ? "--attempt" : "--job-id",
+                       " (the address of the coordinator that carries the rendezvous)"));
+    }
+    return flags;
+  }
+  if (job_id.empty()) {
+    return absl::InvalidArgumentError("--job-id: required with --coordinator");
+  }
+  if (attempt.empty()) {
+    return absl::InvalidArgumentError("--attempt: required with --coordinator");
+  }
+  if (!absl::SimpleAtoi(attempt, &flags.attempt) || flags.attempt < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--attempt: must be a positive integer, got \"", attempt, "\""));
+  }
+  flags.coordinator = coordinator;
+  flags.job_id = job_id;
+  return flags;
 }
 
 }  // namespace sparsescale::agent

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace sparsescale::agent {
 namespace {
@@ -97,6 +98,56 @@ TEST(CoordinatorRendezvousTest, MissingRankZeroIsDeadlineExceededNamingTheJob) {
                                  std::chrono::milliseconds(80), std::chrono::milliseconds(20));
   ASSERT_TRUE(absl::IsDeadlineExceeded(got.status())) << got.status();
   EXPECT_NE(got.status().message().find("job-7"), std::string::npos);
+  EXPECT_NE(got.status().message().find("the coordinator did not deliver rank 0's address"),
+            std::string::npos)
+      << got.status();
+}
+
+TEST(CoordinatorRendezvousTest, ExchangeForEachRankCarriesRankZerosValue) {
+  FakeCoordinator coordinator;
+  kernels::RendezvousExchange rank0 =
+      MakeCoordinatorExchange(coordinator.AsCall(), "j", 1, 0, std::chrono::seconds(5));
+  kernels::RendezvousExchange rank1 =
+      MakeCoordinatorExchange(coordinator.AsCall(), "j", 1, 1, std::chrono::seconds(5));
+  absl::StatusOr<std::string> got;
+  std::thread other([&] { got = rank1(""); });
+  auto published = rank0("127.0.0.1:4242");
+  other.join();
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_EQ(*published, "127.0.0.1:4242");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "127.0.0.1:4242");
+}
+
+TEST(CoordinatorRendezvousTest, FlagsAreAllOrNoneAndRoundTripThroughArgs) {
+  auto none = ParseCoordinatorRendezvousFlags("", "", "");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->enabled());
+  EXPECT_TRUE(none->ToArgs().empty());
+  auto all = ParseCoordinatorRendezvousFlags("127.0.0.1:7070", "abc", "3");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_TRUE(all->enabled());
+  EXPECT_EQ(all->attempt, 3);
+  EXPECT_EQ(all->ToArgs(), (std::vector<std::string>{"--coordinator", "127.0.0.1:7070", "--job-id",
+                                                     "abc", "--attempt", "3"}));
+}
+
+TEST(CoordinatorRendezvousTest, BadFlagsAreInvalidArgumentNamingTheFlag) {
+  struct Case {
+    std::string coordinator, job_id, attempt, flag;
+  };
+  for (const Case& c : std::vector<Case>{{"h:1", "j", "two", "--attempt"},
+                                         {"h:1", "j", "0", "--attempt"},
+                                         {"h:1", "j", "-4", "--attempt"},
+                                         {"h:1", "j", "", "--attempt"},
+                                         {"h:1", "", "1", "--job-id"},
+                                         {"", "j", "1", "--coordinator"}}) {
+    auto got = ParseCoordinatorRendezvousFlags(c.coordinator, c.job_id, c.attempt);
+    ASSERT_TRUE(absl::IsInvalidArgument(got.status())) << c.attempt << " " << got.status();
+    EXPECT_EQ(got.status().message().rfind(c.flag + ":", 0), 0u) << got.status();
+  }
+  auto bad = ParseCoordinatorRendezvousFlags("h:1", "j", "two");
+  EXPECT_NE(bad.status().message().find("\"two\""), std::string::npos) << bad.status();
 }
 
 }  // namespace

@@ -62,6 +62,11 @@ class GrpcWorkerRpc : public WorkerRpc {
     return response.status();
   }
 
+  absl::StatusOr<v1::RendezvousResponse> Rendezvous(const v1::RendezvousRequest& request) override {
+    auto deadline = std::chrono::milliseconds(request.wait_ms()) + options_.call_deadline;
+    return Unary(request, deadline, &v1::WorkerService::Stub::Rendezvous);
+  }
+
  private:
   template <typename Request, typename Response>
   absl::StatusOr<Response> Unary(const Request& request, std::chrono::milliseconds deadline,

@@ -10,8 +10,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/status.h"
 #include "common/sha256.h"
+#include "common/status.h"
+#include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/file_digest.h"
 #include "worker/agent/log.h"
 #include "worker/agent/point_buffer.h"
@@ -225,6 +226,12 @@ absl::StatusOr<Subprocess> JobRunner::Session::StartChild() {
   if (!resume_path_.empty()) {
     spawn.argv.push_back("--resume");
     spawn.argv.push_back(resume_path_);
+  }
+  if (!o.coordinator.empty()) {
+    CoordinatorRendezvousFlags rendezvous{o.coordinator, r_.job_id(), r_.attempt()};
+    for (const std::string& arg : rendezvous.ToArgs()) {
+      spawn.argv.push_back(arg);
+    }
   }
   spawn.capture_stdout = true;
   spawn.stderr_path = (dir_ / "job.log").string();

@@ -30,6 +30,10 @@ struct JobRunnerOptions {
   std::string work_dir;    // attempts run in work_dir/jobs/<job_id>/a<attempt>
   std::string device = "auto";
   int threads = 0;  // CPU threads per job; 0 = the spec's
+  // The coordinator's address, passed to every job process (`--coordinator ADDR --job-id ID
+  // --attempt N`) so the ranks of a multi-rank job meet through its Rendezvous RPC; empty: not
+  // passed (the job process then uses a rendezvous file).
+  std::string coordinator;
   size_t points_batch_max = 256;
   std::chrono::milliseconds points_max_delay{500};
   std::chrono::milliseconds retry_initial{100};

@@ -59,8 +59,10 @@ absl::StatusOr<RankGroup> RankGroup::Launch(const RankLaunchOptions& options) {
     spawn.stderr_path = log;
     spawn.kill_on_parent_death = true;
     spawn.extra_env = {absl::StrCat("SPARSESCALE_RANK=", r),
-                       absl::StrCat("SPARSESCALE_WORLD_SIZE=", options.world_size),
-                       "SPARSESCALE_RENDEZVOUS=file:" + options.rendezvous_path};
+                       absl::StrCat("SPARSESCALE_WORLD_SIZE=", options.world_size)};
+    if (!options.rendezvous_path.empty()) {
+      spawn.extra_env.push_back("SPARSESCALE_RENDEZVOUS=file:" + options.rendezvous_path);
+    }
     if (!options.gpus.empty()) {
       spawn.extra_env.push_back("CUDA_VISIBLE_DEVICES=" + options.gpus[static_cast<size_t>(r)]);
     }

@@ -1,8 +1,10 @@
 // Data-parallel jobs inside the job process: a lease for a job of W ranks starts ONE job process
 // (`sparsescale-worker run-job`, as for any job), which becomes rank 0 and starts ranks
 // 1..W-1 as its own children with this launcher. The children run the same command with
-// SPARSESCALE_RANK / SPARSESCALE_WORLD_SIZE / SPARSESCALE_RENDEZVOUS (a file:PATH rendezvous
-// that rank 0 writes) and, for GPU jobs, CUDA_VISIBLE_DEVICES narrowed to their own device.
+// SPARSESCALE_RANK / SPARSESCALE_WORLD_SIZE, SPARSESCALE_RENDEZVOUS (a file:PATH rendezvous
+// that rank 0 writes) unless the command carries the coordinator flags (then every rank meets
+// through the coordinator: coordinator_rendezvous.h) and, for GPU jobs, CUDA_VISIBLE_DEVICES
+// narrowed to their own device.
 // They die with the job process (SIGKILL on parent death), and a dead child makes rank 0's
 // next collective fail, so a broken gang never hangs. Only rank 0 talks to the daemon.
 //
@@ -26,7 +28,7 @@ absl::StatusOr<std::vector<std::string>> GpusForRanks(int world_size, const char
 struct RankLaunchOptions {
   std::vector<std::string> argv;  // the job process's own command (argv[0]: executable)
   int world_size = 1;
-  std::string rendezvous_path;    // file rank 0 writes its address to
+  std::string rendezvous_path;    // file rank 0 writes its address to; empty: none (coordinator)
   std::string log_dir;            // rank<r>.log: each child's stdout and stderr
   std::vector<std::string> gpus;  // per rank (GpusForRanks); empty for CPU jobs
 };

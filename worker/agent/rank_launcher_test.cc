@@ -64,6 +64,20 @@ TEST(RankLauncherTest, StartsTheOtherRanksWithTheirEnvironmentAndReportsFailures
   EXPECT_EQ(ReadAll(dir + "/ranks/rank2.log"), "2/3 file:" + options.rendezvous_path + " gpu=6\n");
 }
 
+TEST(RankLauncherTest, WithoutARendezvousPathTheChildrenGetNoRendezvousVariable) {
+  const std::string dir = TempDir("no_file");
+  RankLaunchOptions options;
+  options.argv = {"/bin/sh", "-c",
+                  "echo \"$SPARSESCALE_RANK/$SPARSESCALE_WORLD_SIZE "
+                  "${SPARSESCALE_RENDEZVOUS-unset}\""};
+  options.world_size = 2;
+  options.log_dir = dir + "/ranks";
+  auto group = RankGroup::Launch(options);
+  ASSERT_TRUE(group.ok()) << group.status();
+  EXPECT_EQ(group->Finish(std::chrono::seconds(10)), "");
+  EXPECT_EQ(ReadAll(dir + "/ranks/rank1.log"), "1/2 unset\n");
+}
+
 #ifdef AGENT_WORKER_EXE
 // A byte-level llm.c shard of pseudo-text.
 std::string WriteShard(const std::string& path, size_t n) {
@@ -121,6 +135,27 @@ TEST(RankLauncherTest, WorkerJobProcessTrainsATwoRankJobAndReportsOnce) {
   EXPECT_TRUE(fs::exists(dir + "/ckpt/ckpt-20.safetensors"));
   EXPECT_NE(ReadAll(dir + "/ckpt.ranks/rank1.log").find("\"event\":\"done\""), std::string::npos);
   EXPECT_FALSE(fs::exists(dir + "/ckpt.ranks/rank0.addr"));  // removed once everyone joined
+  EXPECT_NE(ReadAll(dir + "/job.log").find("rank 0 of 2: rendezvous file:"), std::string::npos);
+  EXPECT_NE(ReadAll(dir + "/ckpt.ranks/rank1.log").find("rank 1 of 2: rendezvous env"),
+            std::string::npos);
+}
+
+TEST(RankLauncherTest, RunJobRejectsABadAttemptNamingTheFlag) {
+  const std::string dir = TempDir("bad_attempt");
+  SpawnOptions spawn;
+  spawn.argv = {AGENT_WORKER_EXE, "run-job",     "--spec",       dir + "/spec.json",
+                "--out",          dir + "/ckpt", "--upload-dir", dir + "/upload",
+                "--coordinator",  "127.0.0.1:1", "--job-id",     "j",
+                "--attempt",      "first"};
+  spawn.stdout_path = dir + "/out.log";
+  spawn.stderr_path = dir + "/err.log";
+  auto child = Subprocess::Spawn(spawn);
+  ASSERT_TRUE(child.ok()) << child.status();
+  const ExitInfo exit = child->Wait();
+  EXPECT_EQ(exit.exit_code, 2) << exit.ToString();
+  EXPECT_NE(ReadAll(dir + "/err.log").find("--attempt: must be a positive integer, got \"first\""),
+            std::string::npos)
+      << ReadAll(dir + "/err.log");
 }
 #endif
 

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -15,8 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "kernels/cpu/tcp_comm.h"
+#include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/job_events.h"
+#include "worker/agent/log.h"
 #include "worker/agent/rank_launcher.h"
+#include "worker/agent/worker_rpc.h"
 #include "worker/trainer/job_spec.h"
 #include "worker/trainer/trainer.h"
 
@@ -140,8 +144,13 @@ JobSummary ToSummary(const trainer::TrainSummary& s) {
   return out;
 }
 
-// Rank 0 of a data-parallel job starts the other ranks: the same command, told their rank and
-// the rendezvous file through the environment (rank_launcher.h).
+// How long a rank waits for the coordinator to deliver rank 0's address: the ranks start
+// together, so this only runs out when rank 0 died before publishing or the coordinator is gone.
+constexpr std::chrono::milliseconds kCoordinatorRendezvousTimeout = std::chrono::seconds(120);
+
+// Rank 0 of a data-parallel job starts the other ranks: the same command (with the
+// coordinator flags, if any), told their rank and, without a coordinator, the rendezvous file
+// through the environment (rank_launcher.h).
 absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
                                           const sparsescale::v1::JobSpec& normalized, int world,
                                           trainer::TrainOptions* train) {
@@ -149,10 +158,12 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
   RankLaunchOptions launch;
   launch.world_size = world;
   launch.log_dir = dir;
-  launch.rendezvous_path = dir + "/rank0.addr";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  fs::remove(launch.rendezvous_path, ec);  // never let a rank read a dead attempt's address
+  if (!options.coordinator.enabled()) {
+    launch.rendezvous_path = dir + "/rank0.addr";
+    fs::remove(launch.rendezvous_path, ec);  // never let a rank read a dead attempt's address
+  }
   if (normalized.device() != "cpu") {
     ASSIGN_OR_RETURN(launch.gpus, GpusForRanks(world, std::getenv("CUDA_VISIBLE_DEVICES")));
   }
@@ -164,13 +175,35 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
     launch.argv.push_back("--resume");
     launch.argv.push_back(options.resume_from);
   }
+  for (const std::string& arg : options.coordinator.ToArgs()) {
+    launch.argv.push_back(arg);
+  }
   ASSIGN_OR_RETURN(RankGroup group, RankGroup::Launch(launch));
   if (!launch.gpus.empty()) {
     ::setenv("CUDA_VISIBLE_DEVICES", launch.gpus[0].c_str(), 1);  // before CUDA starts
   }
   train->rank = 0;
-  train->rendezvous = "file:" + launch.rendezvous_path;
+  if (!launch.rendezvous_path.empty()) {
+    train->rendezvous = "file:" + launch.rendezvous_path;
+  }
   return group;
+}
+
+// Points the trainer at the coordinator's Rendezvous RPC (every rank has its own channel; made
+// after rank 0 has started its children, so no gRPC thread is running across their fork), or
+// logs the file/env rendezvous it already has. One line per rank, in job.log / rank<r>.log.
+void ChooseRendezvous(const RunJobOptions& options, int world, trainer::TrainOptions* train) {
+  const CoordinatorRendezvousFlags& c = options.coordinator;
+  if (!c.enabled()) {
+    Logf("rank %d of %d: rendezvous %s", train->rank, world, train->rendezvous);
+    return;
+  }
+  std::shared_ptr<WorkerRpc> rpc = MakeGrpcWorkerRpc(c.coordinator);
+  train->exchange = MakeCoordinatorExchange(
+      [rpc](const sparsescale::v1::RendezvousRequest& request) { return rpc->Rendezvous(request); },
+      c.job_id, c.attempt, train->rank, kCoordinatorRendezvousTimeout);
+  Logf("rank %d of %d: rendezvous through the coordinator at %s (job %s attempt %d)", train->rank,
+       world, c.coordinator, c.job_id, c.attempt);
 }
 
 }  // namespace
@@ -208,6 +241,7 @@ int RunJob(const RunJobOptions& options) {
     }
     train.rank = config->rank;
     train.rendezvous = "env";
+    ChooseRendezvous(options, config->world_size, &train);
   } else if (world > 1 && trainer::ValidateJobSpec(normalized).ok()) {
     absl::StatusOr<RankGroup> started = StartOtherRanks(options, normalized, world, &train);
     if (!started.ok()) {
@@ -215,6 +249,7 @@ int RunJob(const RunJobOptions& options) {
       return 1;
     }
     ranks.emplace(std::move(*started));
+    ChooseRendezvous(options, world, &train);
   }
   EventObserver observer(options.upload_dir);
   absl::StatusOr<trainer::TrainSummary> summary = trainer::RunTraining(*spec, train, &observer);

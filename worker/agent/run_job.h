@@ -4,9 +4,13 @@
 // terminal's Ctrl-C reaches the daemon, which drains in order). Each checkpoint is hard-linked
 // into upload_dir before it is announced, so the trainer can delete old checkpoints while the
 // daemon still uploads them; a checkpoint is announced only after the loss point of its step.
+// A job of several data-parallel ranks makes this process rank 0, which starts the others
+// (rank_launcher.h); how they meet is described at RunJobOptions::coordinator.
 #pragma once
 
 #include <string>
+
+#include "worker/agent/coordinator_rendezvous.h"
 
 namespace sparsescale::agent {
 
@@ -17,6 +21,10 @@ struct RunJobOptions {
   std::string resume_from;  // checkpoint to resume from, or empty
   std::string device = "auto";
   int threads = 0;
+  // Under the worker daemon: the coordinator that carries a multi-rank job's rendezvous. Every
+  // rank then exchanges rank 0's address through WorkerService.Rendezvous and no file is used;
+  // when disabled (standalone), rank 0 writes a rendezvous file for its children.
+  CoordinatorRendezvousFlags coordinator;
 };
 
 // Runs the job. Returns the process exit code: 0 when done or stopped on request, 1 when

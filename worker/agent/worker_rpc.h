@@ -45,6 +45,13 @@ class WorkerRpc {
   virtual absl::Status DownloadCheckpoint(const sparsescale::v1::DownloadCheckpointRequest& request,
                                           const InfoSink& on_info, const DataSink& on_data) = 0;
   virtual absl::Status CompleteJob(const sparsescale::v1::CompleteJobRequest& request) = 0;
+  // Carries rank 0's rendezvous bytes (coordinator_rendezvous.h; called by the job process, not
+  // the daemon). The deadline covers the request's long-poll wait_ms plus a margin.
+  virtual absl::StatusOr<sparsescale::v1::RendezvousResponse> Rendezvous(
+      const sparsescale::v1::RendezvousRequest& request) {
+    (void)request;
+    return absl::UnimplementedError("Rendezvous: not supported by this WorkerRpc");
+  }
 };
 
 struct GrpcWorkerRpcOptions {
