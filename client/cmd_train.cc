@@ -4,6 +4,7 @@
 //
 //   prepare --input TEXT... --out DIR [--eval-fraction F]
 //   train --config FILE --out DIR [--resume CKPT] [--device auto|cpu|cuda] [--threads K]
+//         [--sparse-matmul auto|off|everywhere]
 //         [--rank R --world-size W --rendezvous file:PATH|env|tcp:HOST:PORT]
 //
 // Data parallelism: start one `train` per rank with the same config and rendezvous; rank 0
@@ -211,6 +212,7 @@ struct TrainFlags {
   int rank = -1;        // -1: 0, or SPARSESCALE_RANK with --rendezvous env
   int world_size = -1;  // -1: the config's, or SPARSESCALE_WORLD_SIZE with --rendezvous env
   std::string rendezvous;
+  std::string sparse_matmul = "auto";
 };
 
 // Applies --rank / --world-size / --rendezvous to the spec and the trainer options.
@@ -278,6 +280,11 @@ void Train(const TrainFlags& f) {
   options.resume_from = f.resume;
   options.device = f.device;
   options.threads = f.threads;
+  auto sparse_matmul = trainer::ParseSparseMatmul(f.sparse_matmul, "--sparse-matmul");
+  if (!sparse_matmul.ok()) {
+    Fail("train", sparse_matmul.status());
+  }
+  options.sparse_matmul = *sparse_matmul;
   if (auto status = ApplyDataParallelFlags(f, &*spec, &options); !status.ok()) {
     Fail("train", status);
   }
@@ -309,6 +316,16 @@ void Train(const TrainFlags& f) {
       summary->steps, summary->final_train_loss, summary->final_eval_loss.value_or(NAN),
       summary->final_sparsity, summary->nonzeros_paper, summary->nonzeros_exact, summary->wall_s,
       summary->last_checkpoint, f.out);
+  if (summary->mask_update_s > 0) {
+    std::cout << absl::StrFormat("mask updates: %.3f s (%.2f%% of the run)\n",
+                                 summary->mask_update_s,
+                                 100.0 * summary->mask_update_s / std::max(summary->wall_s, 1e-9));
+  }
+  if (summary->sparse_matmul_matrices > 0) {
+    std::cout << absl::StrFormat(
+        "sparse products: %d body matrices ran their forward product n:m-sparse from step %d\n",
+        summary->sparse_matmul_matrices, summary->sparse_matmul_from_step);
+  }
 }
 
 void InstallTrain(CLI::App& root) {
@@ -320,6 +337,10 @@ void InstallTrain(CLI::App& root) {
   cmd->add_option("--resume", flags->resume, "checkpoint to continue from (bit-exact)");
   cmd->add_option("--device", flags->device, "auto, cpu or cuda (default: the config's)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--sparse-matmul", flags->sparse_matmul,
+                  "n:m jobs after the pruning window: auto (the backend's sparse kernel where it "
+                  "has one), off, everywhere")
+      ->check(CLI::IsMember({"auto", "off", "everywhere"}));
   cmd->add_option("--threads", flags->threads, "CPU threads (default: the config's)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--rank", flags->rank, "data-parallel rank of this process (default 0)")

@@ -1,10 +1,10 @@
-#include "kernels/cuda/bucketed_all_reduce.h"
+#include "kernels/bucketed_all_reduce.h"
 
 #include <string>
 
 #include "common/status.h"
 
-namespace sparsescale::kernels::cuda {
+namespace sparsescale::kernels {
 
 BucketedAllReducer::BucketedAllReducer(Communicator* comm, float* grads, size_t n,
                                        size_t bucket_floats)
@@ -42,17 +42,18 @@ absl::Status BucketedAllReducer::Finish() {
     return absl::InvalidArgumentError("BucketedAllReducer::Finish: gradients [0, " +
                                       std::to_string(ready_begin_) + ") were never marked ready");
   }
-  return Flush();
+  RETURN_IF_ERROR(Flush());
+  return comm_->WaitAll();
 }
 
 absl::Status BucketedAllReducer::Flush() {
   if (reduced_begin_ == ready_begin_) {
     return absl::OkStatus();
   }
-  RETURN_IF_ERROR(comm_->AllReduceSum(grads_ + ready_begin_, reduced_begin_ - ready_begin_));
+  RETURN_IF_ERROR(comm_->AllReduceSumAsync(grads_ + ready_begin_, reduced_begin_ - ready_begin_));
   ++calls_;
   reduced_begin_ = ready_begin_;
   return absl::OkStatus();
 }
 
-}  // namespace sparsescale::kernels::cuda
+}  // namespace sparsescale::kernels

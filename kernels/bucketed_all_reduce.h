@@ -3,9 +3,11 @@
 // The trainer keeps all gradients in one flat buffer; the backward pass finishes them from the
 // end of the buffer towards the start (last layer first). After each layer's backward the
 // trainer calls Ready(offset, count) for that layer's slice; as soon as at least
-// `bucket_floats` finished gradients are waiting, they are all-reduced as one call, so the
-// communication overlaps the rest of the backward pass. Finish() reduces what is left and
-// must be called before the optimiser step. Plain C++; not thread-safe.
+// `bucket_floats` finished gradients are waiting, they are all-reduced as one
+// Communicator::AllReduceSumAsync call, so the communication overlaps the rest of the
+// backward pass where the communicator can (NCCL on its own stream). Finish() reduces what is
+// left and waits for all of it (WaitAll); it must be called before the optimiser step.
+// Plain C++; not thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +15,7 @@
 #include "absl/status/status.h"
 #include "kernels/comm.h"
 
-namespace sparsescale::kernels::cuda {
+namespace sparsescale::kernels {
 
 class BucketedAllReducer {
  public:
@@ -27,11 +29,12 @@ class BucketedAllReducer {
   // towards the start, each ending where the previous one began; InvalidArgument otherwise.
   absl::Status Ready(size_t offset, size_t count);
 
-  // All-reduces every finished gradient not yet reduced; InvalidArgument unless the whole
-  // buffer has been marked ready.
+  // All-reduces every finished gradient not yet reduced and orders all the step's reductions
+  // before later ops (Communicator::WaitAll); InvalidArgument unless the whole buffer has
+  // been marked ready.
   absl::Status Finish();
 
-  // Number of AllReduceSum calls issued this step (for tests and logs).
+  // Number of AllReduceSumAsync calls issued this step (for tests and logs).
   int calls() const { return calls_; }
 
  private:
@@ -46,4 +49,4 @@ class BucketedAllReducer {
   int calls_ = 0;
 };
 
-}  // namespace sparsescale::kernels::cuda
+}  // namespace sparsescale::kernels

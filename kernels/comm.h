@@ -36,6 +36,14 @@ class Communicator {
   // communicator is then unusable) and InvalidArgument for a null x with n > 0.
   virtual absl::Status AllReduceSum(float* x, size_t n) = 0;
 
+  // Starts x[i] = sum over ranks of x[i], to be complete for every op issued after the next
+  // WaitAll; x must not be touched in between. Lets a backend overlap the reduction with
+  // compute (NCCL: a communication stream that waits for the compute stream's work so far).
+  // The default reduces at once. Errors as AllReduceSum.
+  virtual absl::Status AllReduceSumAsync(float* x, size_t n) { return AllReduceSum(x, n); }
+  // Orders every started AllReduceSumAsync before the backend's later ops (and collectives).
+  virtual absl::Status WaitAll() { return absl::OkStatus(); }
+
   // Returns once every rank has reached the barrier and all collectives issued before it on
   // this rank have completed. Returns Internal on a transport error.
   virtual absl::Status Barrier() = 0;

@@ -33,6 +33,14 @@ class DeviceBuffer {
   int32_t* i32() { return static_cast<int32_t*>(data()); }
 };
 
+// A weight in a backend's n:m-sparse layout (Ops::PackSparseWeight); backend-defined content.
+class PackedWeight {
+ public:
+  virtual ~PackedWeight() = default;
+  int rows = 0;
+  int cols = 0;
+};
+
 // Shapes of a causal multi-head attention call. qkv is [B, T, 3*C] with C = NH * HS, laid out
 // as [q | k | v] per token, each head's slice contiguous (head h at columns h*HS .. h*HS+HS-1).
 struct AttentionShape {
@@ -48,8 +56,8 @@ struct AdamWParams {
   float beta2 = 0.95f;
   float eps = 1e-8f;
   float weight_decay = 0;
-  int64_t step = 1;       // 1-based, for bias correction.
-  float grad_scale = 1;   // gradients are multiplied by this first (clipping).
+  int64_t step = 1;      // 1-based, for bias correction.
+  float grad_scale = 1;  // gradients are multiplied by this first (clipping).
 };
 
 class Ops {
@@ -71,8 +79,8 @@ class Ops {
   // C[M,N] = alpha * op(A) @ op(B) + beta * C, with op(X) = X or X^T, leading dimensions
   // lda/ldb/ldc (row-major). A is [M,K] (or [K,M] when trans_a), B is [K,N] (or [N,K]).
   virtual absl::Status Gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
-                            const float* A, int lda, const float* B, int ldb, float beta,
-                            float* C, int ldc) = 0;
+                            const float* A, int lda, const float* B, int ldb, float beta, float* C,
+                            int ldc) = 0;
 
   // ---- layers (forward / backward) ----
   // out[BT, OC] = inp[BT, C] @ weight[OC, C]^T + bias[OC] (bias may be null).
@@ -80,9 +88,9 @@ class Ops {
                                      const float* bias, int BT, int C, int OC) = 0;
   // dinp += dout @ weight; dweight += dout^T @ inp; dbias += column sums of dout.
   // dinp and dbias may be null (first layer / no bias).
-  virtual absl::Status MatmulBackward(float* dinp, float* dweight, float* dbias,
-                                      const float* dout, const float* inp, const float* weight,
-                                      int BT, int C, int OC) = 0;
+  virtual absl::Status MatmulBackward(float* dinp, float* dweight, float* dbias, const float* dout,
+                                      const float* inp, const float* weight, int BT, int C,
+                                      int OC) = 0;
 
   // Per row of inp[N, C]: out = (x - mean) * rstd * weight + bias; saves mean[N], rstd[N].
   virtual absl::Status LayerNormForward(float* out, float* mean, float* rstd, const float* inp,
@@ -96,8 +104,7 @@ class Ops {
   // GELU, tanh approximation (GPT-2's).
   virtual absl::Status GeluForward(float* out, const float* inp, size_t n) = 0;
   // dinp += gelu'(inp) * dout.
-  virtual absl::Status GeluBackward(float* dinp, const float* inp, const float* dout,
-                                    size_t n) = 0;
+  virtual absl::Status GeluBackward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
 
   // out = a + b (element-wise; out may alias a or b).
   virtual absl::Status ResidualForward(float* out, const float* a, const float* b, size_t n) = 0;
@@ -111,15 +118,20 @@ class Ops {
   virtual absl::Status EncoderBackward(float* dwte, float* dwpe, const float* dout,
                                        const int32_t* tokens, int B, int T, int C) = 0;
 
-  // Causal multi-head attention. out[B,T,C]; `att` is scratch of [B, NH, T, T] floats that the
-  // backend may use to save softmax state for the backward (its content is backend-defined).
+  // Causal multi-head attention. out[B,T,C]; `att` holds AttentionStateFloats(s) floats in
+  // which the backend saves softmax state for the backward (its content is backend-defined).
   virtual absl::Status AttentionForward(float* out, float* att, const float* qkv,
                                         const AttentionShape& s) = 0;
   // dqkv += gradient of the attention w.r.t. qkv; `att` as left by AttentionForward.
-  // `datt_scratch` has the same size as `att`.
+  // `datt_scratch` holds AttentionStateFloats(s) floats.
   virtual absl::Status AttentionBackward(float* dqkv, float* datt_scratch, const float* dout,
                                          const float* qkv, const float* att,
                                          const AttentionShape& s) = 0;
+  // Size of the attention state: B*NH*T*T by default (the probabilities); a fused kernel that
+  // recomputes them in the backward keeps less (CUDA: one logsumexp per query row, B*NH*T).
+  virtual size_t AttentionStateFloats(const AttentionShape& s) const {
+    return static_cast<size_t>(s.B) * s.NH * s.T * s.T;
+  }
 
   // Softmax cross-entropy fused with its gradient, over logits[BT, Vp] (row stride Vp >= V;
   // columns >= V are padding and ignored). Writes losses[BT] (natural log) and, when
@@ -151,6 +163,30 @@ class Ops {
                               size_t keep) = 0;
   // Number of non-zeros of x[n] (exact, != 0.0f), written to *count.
   virtual absl::Status CountNonZero(int64_t* count, const float* x, size_t n) = 0;
+
+  // ---- n:m structured-sparse products (for weights whose mask has frozen at n:m) ----
+  // Whether the backend has a faster product for a weight [rows, cols] that is n:m along cols
+  // (CUDA: 2:4 on sparse tensor cores, kernels/cuda/sparse24.h). The trainer uses the packed
+  // product where this is true once the mask has frozen.
+  virtual bool HasSparseMatmul(int rows, int cols, int n, int m) const {
+    (void)rows, (void)cols, (void)n, (void)m;
+    return false;
+  }
+  // Packs weight * mask ([rows, cols]; mask 0/1 with at most n kept in every group of m along
+  // cols) into the backend's sparse layout. InvalidArgument when a group keeps more than n or
+  // the backend cannot pack this shape or n:m; Unimplemented when it packs nothing.
+  virtual absl::StatusOr<std::unique_ptr<PackedWeight>> PackSparseWeight(const float* weight,
+                                                                         const float* mask,
+                                                                         int rows, int cols, int n,
+                                                                         int m);
+  // Re-packs new values of the same weight under the same mask (after an optimiser step).
+  virtual absl::Status RepackSparseWeight(PackedWeight& packed, const float* weight,
+                                          const float* mask);
+  // out[BT, rows] = inp[BT, cols] @ (weight * mask)^T + bias (bias may be null), with `packed`
+  // from this backend's PackSparseWeight. Equals MatmulForward on the masked weight within the
+  // backend's product precision.
+  virtual absl::Status SparseMatmulForward(float* out, const float* inp, const PackedWeight& packed,
+                                           const float* bias, int BT);
 };
 
 // The CPU backend (always available). `threads` >= 1.

@@ -1,12 +1,12 @@
 // BucketedAllReducer against a recording fake communicator (no GPU needed).
-#include "kernels/cuda/bucketed_all_reduce.h"
+#include "kernels/bucketed_all_reduce.h"
 
 #include <gtest/gtest.h>
 
 #include <utility>
 #include <vector>
 
-namespace sparsescale::kernels::cuda {
+namespace sparsescale::kernels {
 namespace {
 
 // Records (offset, count) of every all-reduce relative to `base`.
@@ -19,9 +19,19 @@ class RecordingCommunicator final : public Communicator {
     calls.emplace_back(static_cast<size_t>(x - base_), n);
     return absl::OkStatus();
   }
+  absl::Status AllReduceSumAsync(float* x, size_t n) override {
+    ++async_calls;
+    return AllReduceSum(x, n);
+  }
+  absl::Status WaitAll() override {
+    waits_after_calls.push_back(calls.size());
+    return absl::OkStatus();
+  }
   absl::Status Barrier() override { return absl::OkStatus(); }
 
   std::vector<std::pair<size_t, size_t>> calls;
+  int async_calls = 0;
+  std::vector<size_t> waits_after_calls;  // calls issued before each WaitAll
 
  private:
   const float* base_;
@@ -43,6 +53,8 @@ TEST(BucketedAllReducerTest, ReducesEachFullBucketAsTheBackwardProgresses) {
   EXPECT_EQ(comm.calls[1], std::make_pair(size_t{10}, size_t{50}));
   EXPECT_EQ(comm.calls[2], std::make_pair(size_t{0}, size_t{10}));
   EXPECT_EQ(reducer.calls(), 3);
+  EXPECT_EQ(comm.async_calls, 3);  // every bucket may overlap the backward
+  EXPECT_EQ(comm.waits_after_calls, std::vector<size_t>{3});  // one wait, after the last
 }
 
 TEST(BucketedAllReducerTest, SlicesOutOfOrderAreInvalidArgument) {
@@ -68,4 +80,4 @@ TEST(BucketedAllReducerTest, FinishBeforeEverythingIsReadyIsInvalidArgument) {
 }
 
 }  // namespace
-}  // namespace sparsescale::kernels::cuda
+}  // namespace sparsescale::kernels

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
@@ -29,6 +30,16 @@ class CpuBuffer final : public DeviceBuffer {
  private:
   void* data_;
   size_t bytes_;
+};
+
+// The CPU's n:m "packed" weight is the masked weight itself, dense: the CPU has no faster
+// sparse product (HasSparseMatmul is false), so packing exists as the reference the CUDA
+// layout is checked against and so the trainer's frozen-mask path runs on every backend.
+class CpuPackedWeight final : public PackedWeight {
+ public:
+  std::vector<float> masked;  // [rows, cols]
+  int n = 0;
+  int m = 0;
 };
 
 absl::Status Invalid(const char* op, const char* arg, const std::string& problem) {
@@ -381,7 +392,70 @@ class CpuOps final : public Ops {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<std::unique_ptr<PackedWeight>> PackSparseWeight(const float* weight,
+                                                                 const float* mask, int rows,
+                                                                 int cols, int n, int m) override {
+    constexpr const char* kOp = "PackSparseWeight";
+    RETURN_IF_ERROR(AllNotNull(kOp, "weight", weight, "mask", mask));
+    RETURN_IF_ERROR(Positive(kOp, "rows", rows, "cols", cols, "n", n));
+    if (m <= n || cols % m != 0) {
+      return Invalid(kOp, "m",
+                     absl::StrCat("must exceed n (", n, ") and divide cols (", cols, "), got ", m));
+    }
+    auto packed = std::make_unique<CpuPackedWeight>();
+    packed->rows = rows;
+    packed->cols = cols;
+    packed->n = n;
+    packed->m = m;
+    RETURN_IF_ERROR(Repack(*packed, weight, mask));
+    return std::unique_ptr<PackedWeight>(std::move(packed));
+  }
+
+  absl::Status RepackSparseWeight(PackedWeight& packed, const float* weight,
+                                  const float* mask) override {
+    auto* cpu_packed = dynamic_cast<CpuPackedWeight*>(&packed);
+    if (cpu_packed == nullptr) {
+      return Invalid("RepackSparseWeight", "packed", "was not packed by the cpu backend");
+    }
+    RETURN_IF_ERROR(AllNotNull("RepackSparseWeight", "weight", weight, "mask", mask));
+    return Repack(*cpu_packed, weight, mask);
+  }
+
+  absl::Status SparseMatmulForward(float* out, const float* inp, const PackedWeight& packed,
+                                   const float* bias, int BT) override {
+    constexpr const char* kOp = "SparseMatmulForward";
+    const auto* cpu_packed = dynamic_cast<const CpuPackedWeight*>(&packed);
+    if (cpu_packed == nullptr) {
+      return Invalid(kOp, "packed", "was not packed by the cpu backend");
+    }
+    RETURN_IF_ERROR(AllNotNull(kOp, "out", out, "inp", inp));
+    RETURN_IF_ERROR(Positive(kOp, "BT", BT));
+    cpu::MatmulForward(out, inp, cpu_packed->masked.data(), bias, BT, packed.cols, packed.rows,
+                       threads_);
+    return absl::OkStatus();
+  }
+
  private:
+  // masked = weight * mask, refusing a group of m that keeps more than n.
+  static absl::Status Repack(CpuPackedWeight& packed, const float* weight, const float* mask) {
+    const size_t size = static_cast<size_t>(packed.rows) * packed.cols;
+    packed.masked.resize(size);
+    for (size_t g = 0; g < size; g += static_cast<size_t>(packed.m)) {
+      int kept = 0;
+      for (int i = 0; i < packed.m; ++i) {
+        kept += mask[g + i] != 0.0f ? 1 : 0;
+        packed.masked[g + i] = mask[g + i] != 0.0f ? weight[g + i] : 0.0f;
+      }
+      if (kept > packed.n) {
+        return Invalid(
+            "PackSparseWeight", "mask",
+            absl::StrCat("row ", g / packed.cols, " keeps ", kept, " of the ", packed.m,
+                         " weights from column ", g % packed.cols, " (at most ", packed.n, ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // memmove: a copy onto itself or between overlapping host ranges stays well defined.
   static void CopyBytes(void* dst, const void* src, size_t bytes) {
     if (bytes > 0 && dst != src) {

@@ -52,6 +52,54 @@ TEST_P(CpuOpsTest, MatmulForwardMatchesReferenceWithAndWithoutBias) {
   }
 }
 
+TEST_P(CpuOpsTest, PackedTwoFourProductEqualsTheDenseProductOfTheMaskedWeight) {
+  const int BT = 19, C = 32, OC = 12;
+  const FVec inp = ToFloat(Data(BT * C, 11)), weight = ToFloat(Data(OC * C, 12));
+  const FVec bias = ToFloat(Data(OC, 13));
+  FVec mask(OC * C, 0.0f), masked(OC * C, 0.0f);
+  for (int i = 0; i < OC * C; ++i) {
+    if ((i * 7 + i / 4) % 4 < 2) {  // two kept in every group of four, varying positions
+      mask[i] = 1.0f;
+      masked[i] = weight[i];
+    }
+  }
+  EXPECT_FALSE(ops_->HasSparseMatmul(OC, C, 2, 4));  // no faster kernel on the CPU
+  auto packed = ops_->PackSparseWeight(weight.data(), mask.data(), OC, C, 2, 4);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  FVec want(BT * OC), got(BT * OC, 7.0f);
+  ASSERT_TRUE(
+      ops_->MatmulForward(want.data(), inp.data(), masked.data(), bias.data(), BT, C, OC).ok());
+  ASSERT_TRUE(ops_->SparseMatmulForward(got.data(), inp.data(), **packed, bias.data(), BT).ok());
+  EXPECT_EQ(got, want);
+  // New values under the same mask: the repacked product follows them.
+  FVec doubled = weight;
+  for (float& w : doubled) {
+    w *= 2.0f;
+  }
+  ASSERT_TRUE(ops_->RepackSparseWeight(**packed, doubled.data(), mask.data()).ok());
+  ASSERT_TRUE(ops_->SparseMatmulForward(got.data(), inp.data(), **packed, nullptr, BT).ok());
+  for (float& w : masked) {
+    w *= 2.0f;
+  }
+  ASSERT_TRUE(ops_->MatmulForward(want.data(), inp.data(), masked.data(), nullptr, BT, C, OC).ok());
+  EXPECT_EQ(got, want);
+}
+
+TEST_P(CpuOpsTest, PackingRefusesAMaskThatIsNotNm) {
+  const int C = 8, OC = 2;
+  const FVec weight = ToFloat(Data(OC * C, 14));
+  FVec mask(OC * C, 0.0f);
+  mask[8] = mask[9] = mask[10] = 1.0f;  // row 1 keeps 3 of its first 4
+  auto packed = ops_->PackSparseWeight(weight.data(), mask.data(), OC, C, 2, 4);
+  ASSERT_FALSE(packed.ok());
+  EXPECT_EQ(packed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(packed.status().message().find("mask: row 1 keeps 3"), std::string::npos)
+      << packed.status();
+  auto bad_m = ops_->PackSparseWeight(weight.data(), mask.data(), OC, C, 2, 3);
+  ASSERT_FALSE(bad_m.ok());
+  EXPECT_NE(bad_m.status().message().find("m: must exceed n"), std::string::npos);
+}
+
 TEST_P(CpuOpsTest, MatmulBackwardAccumulatesLikeReference) {
   const int BT = 33, C = 20, OC = 28;
   const Vec inp = Data(BT * C, 4), weight = Data(OC * C, 5), dout = Data(BT * OC, 6);

@@ -9,9 +9,16 @@
 #include "kernels/cuda/context.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launchers.h"
+#include "kernels/cuda/sparse24.h"
 
 namespace sparsescale::kernels::cuda {
 namespace {
+
+// A 2:4 weight in the layout of the sparse tensor-core kernel (sparse24.h).
+class CudaPackedWeight final : public PackedWeight {
+ public:
+  Sparse24Weight sparse;
+};
 
 class CudaOps final : public Ops {
  public:
@@ -140,6 +147,49 @@ class CudaOps final : public Ops {
 
   absl::Status CountNonZero(int64_t* count, const float* x, size_t n) override {
     return LaunchCountNonZero(*ctx_, count, x, n);
+  }
+
+  size_t AttentionStateFloats(const AttentionShape& s) const override {
+    return static_cast<size_t>(s.B) * s.NH * s.T;  // one logsumexp per query row
+  }
+
+  bool HasSparseMatmul(int rows, int cols, int n, int m) const override {
+    return n == 2 && m == 4 && Sparse24ShapeSupported(rows, cols);
+  }
+
+  absl::StatusOr<std::unique_ptr<PackedWeight>> PackSparseWeight(const float* weight,
+                                                                 const float* mask, int rows,
+                                                                 int cols, int n, int m) override {
+    if (n != 2 || m != 4) {
+      return absl::InvalidArgumentError(
+          "PackSparseWeight: n:m: the CUDA backend packs 2:4 only, got " + std::to_string(n) + ":" +
+          std::to_string(m));
+    }
+    auto packed = std::make_unique<CudaPackedWeight>();
+    ASSIGN_OR_RETURN(packed->sparse, CompressSparse24(*this, weight, mask, rows, cols));
+    packed->rows = rows;
+    packed->cols = cols;
+    return std::unique_ptr<PackedWeight>(std::move(packed));
+  }
+
+  absl::Status RepackSparseWeight(PackedWeight& packed, const float* weight,
+                                  const float* mask) override {
+    auto* cuda_packed = dynamic_cast<CudaPackedWeight*>(&packed);
+    if (cuda_packed == nullptr) {
+      return absl::InvalidArgumentError(
+          "RepackSparseWeight: packed: not packed by the CUDA backend");
+    }
+    return RecompressSparse24(*this, cuda_packed->sparse, weight, mask, /*check_mask=*/false);
+  }
+
+  absl::Status SparseMatmulForward(float* out, const float* inp, const PackedWeight& packed,
+                                   const float* bias, int BT) override {
+    const auto* cuda_packed = dynamic_cast<const CudaPackedWeight*>(&packed);
+    if (cuda_packed == nullptr) {
+      return absl::InvalidArgumentError(
+          "SparseMatmulForward: packed: not packed by the CUDA backend");
+    }
+    return Sparse24MatmulForward(*this, out, inp, cuda_packed->sparse, bias, BT);
   }
 
  private:

@@ -5,8 +5,10 @@
 // backend-specific choices (each documented again at its op):
 // - Gemm / MatmulForward / MatmulBackward convert fp32 operands to bf16 (scratch) and run
 //   cuBLASLt with fp32 accumulation: expect about 1e-2 relative difference from the CPU.
-// - AttentionForward keeps only the logsumexp of each query row in `att` (B*NH*T floats of
-//   it are used); AttentionBackward uses B*NH*T floats of `datt_scratch`.
+// - AttentionForward keeps only the logsumexp of each query row in `att`
+//   (AttentionStateFloats = B*NH*T); AttentionBackward uses as many floats of `datt_scratch`.
+// - 2:4 weights of supported shapes (HasSparseMatmul) pack into the sparse tensor-core layout
+//   of sparse24.h; re-packing trusts the mask checked at packing (no synchronisation).
 // - CountNonZero synchronises (its result is a host value); everything else is asynchronous
 //   until CopyToHost.
 // A CudaOps is not thread-safe.

@@ -49,18 +49,32 @@ absl::Status NcclError(ncclResult_t r, const char* what) {
     }                                       \
   } while (false)
 
-// Owns an ncclComm_t; destroyed (or aborted after an error) with the object.
+// Owns an ncclComm_t; destroyed (or aborted after an error) with the object. Synchronous
+// collectives run on the compute stream; AllReduceSumAsync runs on a communication stream of
+// its own that first waits for the compute stream's work so far, so a gradient bucket is
+// reduced while the backward pass goes on; WaitAll makes the compute stream wait for it.
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(ncclComm_t comm, CudaContext* ctx, int rank, int world_size)
-      : comm_(comm), ctx_(ctx), rank_(rank), world_size_(world_size) {}
+  NcclCommunicator(ncclComm_t comm, CudaContext* ctx, int rank, int world_size,
+                   cudaStream_t comm_stream, cudaEvent_t compute_done, cudaEvent_t comm_done)
+      : comm_(comm),
+        ctx_(ctx),
+        rank_(rank),
+        world_size_(world_size),
+        comm_stream_(comm_stream),
+        compute_done_(compute_done),
+        comm_done_(comm_done) {}
   ~NcclCommunicator() override {
     if (broken_) {
       ncclCommAbort(comm_);
     } else {
+      cudaStreamSynchronize(comm_stream_);
       cudaStreamSynchronize(ctx_->stream());
       ncclCommDestroy(comm_);
     }
+    cudaEventDestroy(compute_done_);
+    cudaEventDestroy(comm_done_);
+    cudaStreamDestroy(comm_stream_);
   }
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
@@ -75,11 +89,37 @@ class NcclCommunicator final : public Communicator {
     if (x == nullptr) {
       return absl::InvalidArgumentError("AllReduceSum: x is null");
     }
+    RETURN_IF_ERROR(WaitAll());  // one communicator: keep its collectives in one order
     return Check(ncclAllReduce(x, x, n, ncclFloat, ncclSum, comm_, ctx_->stream()),
                  "ncclAllReduce");
   }
 
+  absl::Status AllReduceSumAsync(float* x, size_t n) override {
+    if (n == 0) {
+      return absl::OkStatus();
+    }
+    if (x == nullptr) {
+      return absl::InvalidArgumentError("AllReduceSumAsync: x is null");
+    }
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(compute_done_, ctx_->stream()));
+    CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(comm_stream_, compute_done_, 0));
+    pending_ = true;
+    return Check(ncclAllReduce(x, x, n, ncclFloat, ncclSum, comm_, comm_stream_),
+                 "ncclAllReduce (async)");
+  }
+
+  absl::Status WaitAll() override {
+    if (!pending_) {
+      return absl::OkStatus();
+    }
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(comm_done_, comm_stream_));
+    CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(ctx_->stream(), comm_done_, 0));
+    pending_ = false;
+    return absl::OkStatus();
+  }
+
   absl::Status Barrier() override {
+    RETURN_IF_ERROR(WaitAll());
     ASSIGN_OR_RETURN(void* one, ctx_->Scratch(ScratchSlot::kReduce, sizeof(float)));
     RETURN_IF_ERROR(Check(ncclAllReduce(one, one, 1, ncclFloat, ncclSum, comm_, ctx_->stream()),
                           "ncclAllReduce (barrier)"));
@@ -100,6 +140,10 @@ class NcclCommunicator final : public Communicator {
   CudaContext* ctx_;
   int rank_;
   int world_size_;
+  cudaStream_t comm_stream_;
+  cudaEvent_t compute_done_;
+  cudaEvent_t comm_done_;
+  bool pending_ = false;  // async reductions not yet waited for
   bool broken_ = false;
 };
 
@@ -146,10 +190,27 @@ absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Ops& ops,
   }
   std::memcpy(id.internal, unique_id.data(), sizeof(id.internal));
   CUDA_RETURN_IF_ERROR(cudaSetDevice(ctx->device()));
+  cudaStream_t comm_stream = nullptr;
+  cudaEvent_t compute_done = nullptr, comm_done = nullptr;
+  CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&comm_stream, cudaStreamNonBlocking));
+  if (cudaEventCreateWithFlags(&compute_done, cudaEventDisableTiming) != cudaSuccess ||
+      cudaEventCreateWithFlags(&comm_done, cudaEventDisableTiming) != cudaSuccess) {
+    cudaGetLastError();
+    if (compute_done != nullptr) {
+      cudaEventDestroy(compute_done);
+    }
+    cudaStreamDestroy(comm_stream);
+    return absl::InternalError("NCCL: cannot create the communication stream's events");
+  }
   ncclComm_t comm = nullptr;
-  NCCL_RETURN_IF_ERROR(ncclCommInitRank(&comm, world_size, id, rank));
-  return std::unique_ptr<Communicator>(
-      std::make_unique<NcclCommunicator>(comm, ctx, rank, world_size));
+  if (const ncclResult_t r = ncclCommInitRank(&comm, world_size, id, rank); r != ncclSuccess) {
+    cudaEventDestroy(compute_done);
+    cudaEventDestroy(comm_done);
+    cudaStreamDestroy(comm_stream);
+    return NcclError(r, "ncclCommInitRank");
+  }
+  return std::unique_ptr<Communicator>(std::make_unique<NcclCommunicator>(
+      comm, ctx, rank, world_size, comm_stream, compute_done, comm_done));
 #else
   (void)unique_id;
   return absl::UnimplementedError("NCCL: this build has no NCCL");

@@ -56,7 +56,7 @@ __global__ void CompressKernel(__nv_bfloat16* values, uint16_t* meta, int* bad, 
         ++found;
       }
     }
-    if (found > 2) {
+    if (found > 2 && bad != nullptr) {
       *bad = 1;
     }
     // Fewer than 2 kept: fill with the lowest unused positions (their values are zero).
@@ -206,19 +206,26 @@ bool Sparse24ShapeSupported(int rows, int cols) {
   return rows > 0 && cols > 0 && rows % kBM == 0 && cols % kBK == 0;
 }
 
-absl::Status RecompressSparse24(Ops& ops, Sparse24Weight& sw, const float* w, const float* mask) {
+absl::Status RecompressSparse24(Ops& ops, Sparse24Weight& sw, const float* w, const float* mask,
+                                bool check_mask) {
   ASSIGN_OR_RETURN(CudaContext * ctx, Context(ops));
   if (w == nullptr || mask == nullptr || sw.values == nullptr || sw.meta == nullptr) {
     return absl::InvalidArgumentError("sparse24: w, mask and the compressed buffers must be set");
   }
-  ASSIGN_OR_RETURN(void* flag_mem, ctx->Scratch(ScratchSlot::kReduce, sizeof(int)));
-  int* bad = static_cast<int*>(flag_mem);
-  CUDA_RETURN_IF_ERROR(cudaMemsetAsync(bad, 0, sizeof(int), ctx->stream()));
+  int* bad = nullptr;  // the kernel skips the flag when null
+  if (check_mask) {
+    ASSIGN_OR_RETURN(void* flag_mem, ctx->Scratch(ScratchSlot::kReduce, sizeof(int)));
+    bad = static_cast<int*>(flag_mem);
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(bad, 0, sizeof(int), ctx->stream()));
+  }
   const size_t threads_total = static_cast<size_t>(sw.rows) * (sw.cols / 16);
   CompressKernel<<<BlocksFor(threads_total, 256), 256, 0, ctx->stream()>>>(
       static_cast<__nv_bfloat16*>(sw.values->data()), static_cast<uint16_t*>(sw.meta->data()), bad,
       w, mask, sw.rows, sw.cols);
   RETURN_IF_LAUNCH_FAILED();
+  if (!check_mask) {
+    return absl::OkStatus();
+  }
   int bad_host = 0;
   CUDA_RETURN_IF_ERROR(
       cudaMemcpyAsync(&bad_host, bad, sizeof(int), cudaMemcpyDeviceToHost, ctx->stream()));

@@ -35,7 +35,10 @@ bool Sparse24ShapeSupported(int rows, int cols);
 absl::StatusOr<Sparse24Weight> CompressSparse24(Ops& ops, const float* w, const float* mask,
                                                 int rows, int cols);
 // The same into existing buffers (a training step recompresses after every optimiser update).
-absl::Status RecompressSparse24(Ops& ops, Sparse24Weight& sw, const float* w, const float* mask);
+// With check_mask false the mask is trusted (it was checked when first compressed and has not
+// changed): no flag copy back, no synchronisation, so a training step stays asynchronous.
+absl::Status RecompressSparse24(Ops& ops, Sparse24Weight& sw, const float* w, const float* mask,
+                                bool check_mask = true);
 
 // out[BT, rows] = inp[BT, cols] @ W^T + bias (bias may be null). inp is fp32 and converted to
 // bf16 while it is loaded. inp and out must be 16-byte aligned.

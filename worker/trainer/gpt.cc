@@ -111,7 +111,7 @@ struct Gpt::Acts {
   float* ln1_rstd = nullptr;   // [L, BT]
   float* qkv = nullptr;        // [L, BT, 3C]
   float* atty = nullptr;       // [L, BT, C]
-  float* att = nullptr;        // [L, B, NH, T, T]
+  float* att = nullptr;        // [L, AttentionStateFloats]
   float* residual2 = nullptr;  // [L, BT, C]
   float* ln2 = nullptr;        // [L, BT, C]
   float* ln2_mean = nullptr;   // [L, BT]
@@ -130,7 +130,7 @@ struct Gpt::Acts {
   float* dc = nullptr;     // [BT, C]
   float* d4c_a = nullptr;  // [BT, 4C] (also dqkv, 3C)
   float* d4c_b = nullptr;  // [BT, 4C]
-  float* datt = nullptr;   // [B, NH, T, T]
+  float* datt = nullptr;   // [AttentionStateFloats]
 };
 
 Gpt::Gpt(kernels::Ops* ops, const GptConfig& config, int batch)
@@ -152,8 +152,9 @@ absl::Status Gpt::Allocate() {
   ASSIGN_OR_RETURN(grads_, ops_->Allocate(layout_.num_params() * sizeof(float)));
   const size_t L = config_.layers, C = config_.width, V = config_.vocab;
   const size_t BT = static_cast<size_t>(batch_) * config_.context;
-  const size_t att =
-      static_cast<size_t>(batch_) * config_.heads * config_.context * config_.context;
+  const size_t att = ops_->AttentionStateFloats(kernels::AttentionShape{
+      batch_, config_.context, config_.heads, config_.width / config_.heads});
+  att_floats_ = att;
   auto alloc = [this](size_t floats) -> absl::StatusOr<float*> {
     ASSIGN_OR_RETURN(auto buffer, ops_->Allocate(std::max<size_t>(floats, 1) * sizeof(float)));
     float* p = buffer->f32();
@@ -211,10 +212,11 @@ absl::Status Gpt::InitWeights(uint64_t seed) {
   return ops_->CopyToDevice(params(), host.data(), host.size() * sizeof(float));
 }
 
-absl::StatusOr<double> Gpt::TrainStep(const int32_t* inputs, const int32_t* targets) {
+absl::StatusOr<double> Gpt::TrainStep(const int32_t* inputs, const int32_t* targets,
+                                      const GradsReady& ready) {
   RETURN_IF_ERROR(ops_->Fill(grads(), 0.0f, layout_.num_params()));
   ASSIGN_OR_RETURN(double loss, Forward(inputs, targets, /*with_grad=*/true));
-  RETURN_IF_ERROR(Backward());
+  RETURN_IF_ERROR(Backward(ready));
   return loss;
 }
 
@@ -226,8 +228,7 @@ absl::Status Gpt::ForwardBlock(int l, const float* residual) {
   const int C = config_.width;
   const int BT = batch_ * config_.context;
   const size_t bt = static_cast<size_t>(BT);
-  const size_t att_size =
-      static_cast<size_t>(batch_) * config_.heads * config_.context * config_.context;
+  const size_t att_size = att_floats_;
   Acts& a = *acts_;
   float* ln1 = a.ln1 + l * bt * C;
   float* qkv = a.qkv + l * bt * 3 * C;
@@ -240,17 +241,65 @@ absl::Status Gpt::ForwardBlock(int l, const float* residual) {
   auto w = [&](int k) { return P(BlockTensor(l, k)); };
   RETURN_IF_ERROR(ops_->LayerNormForward(ln1, a.ln1_mean + l * bt, a.ln1_rstd + l * bt, residual,
                                          w(kLn1W), w(kLn1B), BT, C, kLayerNormEps));
-  RETURN_IF_ERROR(ops_->MatmulForward(qkv, ln1, w(kQkvW), w(kQkvB), BT, C, 3 * C));
+  RETURN_IF_ERROR(Linear(qkv, ln1, l, kQkvW, BT, C, 3 * C));
   RETURN_IF_ERROR(ops_->AttentionForward(atty, a.att + l * att_size, qkv, shape));
-  RETURN_IF_ERROR(ops_->MatmulForward(a.proj, atty, w(kAttProjW), w(kAttProjB), BT, C, C));
+  RETURN_IF_ERROR(Linear(a.proj, atty, l, kAttProjW, BT, C, C));
   RETURN_IF_ERROR(ops_->ResidualForward(residual2, residual, a.proj, bt * C));
   RETURN_IF_ERROR(ops_->LayerNormForward(ln2, a.ln2_mean + l * bt, a.ln2_rstd + l * bt, residual2,
                                          w(kLn2W), w(kLn2B), BT, C, kLayerNormEps));
-  RETURN_IF_ERROR(ops_->MatmulForward(fch, ln2, w(kFcW), w(kFcB), BT, C, 4 * C));
+  RETURN_IF_ERROR(Linear(fch, ln2, l, kFcW, BT, C, 4 * C));
   RETURN_IF_ERROR(ops_->GeluForward(fch_gelu, fch, bt * 4 * C));
-  RETURN_IF_ERROR(ops_->MatmulForward(a.proj, fch_gelu, w(kFcProjW), w(kFcProjB), BT, 4 * C, C));
+  RETURN_IF_ERROR(Linear(a.proj, fch_gelu, l, kFcProjW, BT, 4 * C, C));
   return ops_->ResidualForward(a.residual3 + l * bt * C, residual2, a.proj, bt * C);
 }
+
+absl::Status Gpt::Linear(float* out, const float* inp, int l, int k, int BT, int C, int OC) {
+  const int index = BlockTensor(l, k);
+  const float* bias = P(index + 1);  // every block weight is followed by its bias
+  if (!packed_.empty() && packed_[static_cast<size_t>(index)] != nullptr) {
+    return ops_->SparseMatmulForward(out, inp, *packed_[static_cast<size_t>(index)], bias, BT);
+  }
+  return ops_->MatmulForward(out, inp, P(index), bias, BT, C, OC);
+}
+
+absl::StatusOr<int> Gpt::UseSparseMatmul(const float* masks, int n, int m, bool everywhere) {
+  const auto& tensors = layout_.tensors();
+  std::vector<std::unique_ptr<kernels::PackedWeight>> packed(tensors.size());
+  int count = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const ParamTensor& t = tensors[i];
+    const int rows = static_cast<int>(t.rows), cols = static_cast<int>(t.cols);
+    if (t.role != TensorRole::kBodyMatrix ||
+        !(everywhere || ops_->HasSparseMatmul(rows, cols, n, m))) {
+      continue;
+    }
+    auto made =
+        ops_->PackSparseWeight(params() + t.offset, masks + t.mask_offset, rows, cols, n, m);
+    if (!made.ok()) {
+      return absl::Status(made.status().code(),
+                          t.name + ": " + std::string(made.status().message()));
+    }
+    packed[i] = std::move(*made);
+    ++count;
+  }
+  packed_ = std::move(packed);
+  masks_ = masks;
+  sparse_matrices_ = count;
+  return count;
+}
+
+absl::Status Gpt::RepackSparse() {
+  const auto& tensors = layout_.tensors();
+  for (size_t i = 0; i < packed_.size(); ++i) {
+    if (packed_[i] != nullptr) {
+      RETURN_IF_ERROR(ops_->RepackSparseWeight(*packed_[i], params() + tensors[i].offset,
+                                               masks_ + tensors[i].mask_offset));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int Gpt::sparse_matrices() const { return sparse_matrices_; }
 
 absl::StatusOr<double> Gpt::Forward(const int32_t* inputs, const int32_t* targets, bool with_grad) {
   const int B = batch_, T = config_.context, C = config_.width, V = config_.vocab;
@@ -285,8 +334,7 @@ absl::Status Gpt::BackwardBlock(int l, float* dres) {
   const int C = config_.width;
   const int BT = batch_ * config_.context;
   const size_t bt = static_cast<size_t>(BT);
-  const size_t att_size =
-      static_cast<size_t>(batch_) * config_.heads * config_.context * config_.context;
+  const size_t att_size = att_floats_;
   Acts& a = *acts_;
   const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * bt * C;
   const kernels::AttentionShape shape{batch_, config_.context, config_.heads, C / config_.heads};
@@ -323,7 +371,7 @@ absl::Status Gpt::BackwardBlock(int l, float* dres) {
                                  a.ln1_mean + l * bt, a.ln1_rstd + l * bt, BT, C);
 }
 
-absl::Status Gpt::Backward() {
+absl::Status Gpt::Backward(const GradsReady& ready) {
   const int B = batch_, T = config_.context, C = config_.width, V = config_.vocab;
   const int BT = B * T;
   const int L = config_.layers;
@@ -338,10 +386,22 @@ absl::Status Gpt::Backward() {
   const float* last = a.residual3 + (L - 1) * bt * C;
   RETURN_IF_ERROR(ops_->LayerNormBackward(a.dres, G(lnf), G(lnf + 1), a.dc, last, P(lnf),
                                           a.lnf_mean, a.lnf_rstd, BT, C));
+  // Parameters [offset(first), end_of_ready) are final: tell `ready` (tensors finish in
+  // reverse layout order: ln_f and the head, each block from the last, then the embeddings).
+  size_t end_of_ready = layout_.num_params();
+  auto finished_from = [&](int first) -> absl::Status {
+    const size_t offset = layout_.tensors()[static_cast<size_t>(first)].offset;
+    const size_t count = end_of_ready - offset;
+    end_of_ready = offset;
+    return ready ? ready(offset, count) : absl::OkStatus();
+  };
+  RETURN_IF_ERROR(finished_from(lnf));
   for (int l = L - 1; l >= 0; --l) {
     RETURN_IF_ERROR(BackwardBlock(l, a.dres));
+    RETURN_IF_ERROR(finished_from(BlockTensor(l, 0)));
   }
-  return ops_->EncoderBackward(G(0), G(1), a.dres, a.inputs, B, T, C);
+  RETURN_IF_ERROR(ops_->EncoderBackward(G(0), G(1), a.dres, a.inputs, B, T, C));
+  return finished_from(0);
 }
 
 }  // namespace sparsescale::trainer

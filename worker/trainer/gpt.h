@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,11 +80,28 @@ class Gpt {
   // 1/sqrt(2 * layers)), zero biases, unit norm weights.
   absl::Status InitWeights(uint64_t seed);
 
+  // Told during the backward pass that the gradients of the parameters [offset, offset +
+  // count) are final. Slices arrive from the end of the buffer towards the start, each ending
+  // where the previous one began, and cover it all (kernels::BucketedAllReducer::Ready).
+  using GradsReady = std::function<absl::Status(size_t offset, size_t count)>;
+
   // Zeroes the gradients, runs forward and backward on inputs/targets [B*T] (host int32), and
   // returns the mean cross-entropy of the batch (gradients are of that mean).
-  absl::StatusOr<double> TrainStep(const int32_t* inputs, const int32_t* targets);
+  absl::StatusOr<double> TrainStep(const int32_t* inputs, const int32_t* targets,
+                                   const GradsReady& ready = nullptr);
   // Forward only: the mean cross-entropy of the batch.
   absl::StatusOr<double> Loss(const int32_t* inputs, const int32_t* targets);
+
+  // From now on the forward products of the body matrices run on the backend's n:m-sparse
+  // kernel where it has one (Ops::HasSparseMatmul), or on every body matrix when `everywhere`
+  // (the CPU's reference packing; for tests and comparisons): packs weight * mask of each (the
+  // masks buffer laid out by ParamTensor::mask_offset, exactly n:m by now). Returns how many
+  // matrices were packed. The backward products stay dense (they need W^T, which is not n:m).
+  absl::StatusOr<int> UseSparseMatmul(const float* masks, int n, int m, bool everywhere);
+  // Re-packs the packed matrices after the weights changed (every optimiser step).
+  absl::Status RepackSparse();
+  // Number of body matrices whose forward product runs sparse (0 before UseSparseMatmul).
+  int sparse_matrices() const;
 
   const GptConfig& config() const { return config_; }
   const ParamLayout& layout() const { return layout_; }
@@ -99,11 +117,13 @@ class Gpt {
   absl::Status Allocate();
   absl::StatusOr<double> Forward(const int32_t* inputs, const int32_t* targets, bool with_grad);
   absl::Status ForwardBlock(int l, const float* residual);
-  absl::Status Backward();
+  absl::Status Backward(const GradsReady& ready);
   absl::Status BackwardBlock(int l, float* dres);
   const float* P(int index) { return params() + layout_.tensors()[index].offset; }
   float* G(int index) { return grads() + layout_.tensors()[index].offset; }
   int BlockTensor(int l, int k) const { return 2 + l * 12 + k; }
+  // out = inp @ W^T + b for block l's weight tensor k (packed when UseSparseMatmul packed it).
+  absl::Status Linear(float* out, const float* inp, int l, int k, int BT, int C, int OC);
 
   kernels::Ops* ops_;
   GptConfig config_;
@@ -113,6 +133,11 @@ class Gpt {
   std::unique_ptr<kernels::DeviceBuffer> grads_;
   std::vector<std::unique_ptr<kernels::DeviceBuffer>> buffers_;  // owns every activation
   std::unique_ptr<Acts> acts_;
+  size_t att_floats_ = 0;  // attention state per layer (Ops::AttentionStateFloats)
+  // Per tensor index: the packed weight of a body matrix with a sparse forward, else null.
+  std::vector<std::unique_ptr<kernels::PackedWeight>> packed_;
+  const float* masks_ = nullptr;  // the trainer's, for RepackSparse
+  int sparse_matrices_ = 0;
 };
 
 }  // namespace sparsescale::trainer

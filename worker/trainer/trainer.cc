@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "kernels/bucketed_all_reduce.h"
 #include "kernels/comm_factory.h"
 #include "kernels/ops.h"
 #include "worker/trainer/checkpoint.h"
@@ -26,8 +27,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using sparsescale::v1::JobSpec;
 
-// Gradients are all-reduced in buckets of whole tensors of at least this many floats (4 MiB),
-// last tensor first: the order the backward pass finishes them in.
+// Gradients are all-reduced in buckets of at least this many floats (4 MiB), made of the
+// slices the backward pass finishes (ln_f and the head, each block from the last, the
+// embeddings), each bucket as soon as it is full.
 constexpr size_t kGradBucketFloats = size_t{1} << 20;
 
 // One training run: owns the backend, model, optimiser state and masks.
@@ -46,7 +48,6 @@ class Trainer {
   absl::Status RestoreOrInit();
   // Data parallelism (no-ops on one rank).
   absl::Status AllReduceHost(std::vector<float>* values);
-  absl::Status ReduceGradients();
   absl::StatusOr<double> ReduceLossAndStop(double local_loss);
   absl::Status AgreeAcrossRanks(uint64_t value, const std::string& what);
   absl::StatusOr<uint64_t> StateChecksum();
@@ -54,6 +55,7 @@ class Trainer {
   absl::StatusOr<double> TrainOneStep(int64_t t, double lr);
   absl::Status OptimizerStep(int64_t t, double lr);
   absl::Status UpdateDensities();
+  absl::Status MaybeUseSparseMatmul(int64_t completed);
   absl::StatusOr<double> Evaluate();
   absl::StatusOr<LossPoint> MakePoint(int64_t t, double train_loss, std::optional<double> eval,
                                       double lr);
@@ -83,10 +85,14 @@ class Trainer {
   double sparse_step_flops_ = 0;  // FLOPs of one step at the current densities
   double flops_sparse_ = 0;
   double wall_offset_s_ = 0;
+  double mask_update_s_ = 0;
+  bool sparse_decided_ = false;  // MaybeUseSparseMatmul has packed (or chosen not to)
+  int64_t sparse_from_step_ = 0;
   Clock::time_point run_start_;
   std::string last_checkpoint_;
   std::unique_ptr<kernels::Communicator> owned_comm_;
-  kernels::Communicator* comm_ = nullptr;  // null on one rank
+  kernels::Communicator* comm_ = nullptr;               // null on one rank
+  std::optional<kernels::BucketedAllReducer> reducer_;  // set with comm_
   int rank_ = 0;
   int world_ = 1;
   int local_batch_ = 0;                          // this rank's share of data.batch_size
@@ -110,8 +116,7 @@ absl::Status Trainer::Prepare() {
     return absl::InvalidArgumentError(absl::StrFormat(
         "rank: must be in [0, %d) (the job's %s), got %d", world_, ranks_field, rank_));
   }
-  if (world_ > 1 && options_.comm == nullptr && options_.rendezvous.empty() &&
-      !options_.exchange) {
+  if (world_ > 1 && options_.comm == nullptr && options_.rendezvous.empty() && !options_.exchange) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: the job has %d data-parallel ranks; start one process per rank with a rendezvous "
         "(sparsescale train --rank R --world-size %d --rendezvous file:PATH)",
@@ -180,12 +185,13 @@ absl::Status Trainer::JoinGroup() {
           ops_->name() + " backend a rendezvous instead");
     }
     comm_ = options_.comm;
-    return absl::OkStatus();
+  } else {
+    ASSIGN_OR_RETURN(owned_comm_, kernels::MakeCommunicator(
+                                      *ops_, kernels::CommConfig{rank_, world_, options_.rendezvous,
+                                                                 options_.exchange}));
+    comm_ = owned_comm_.get();
   }
-  ASSIGN_OR_RETURN(
-      owned_comm_,
-      kernels::MakeCommunicator(*ops_, kernels::CommConfig{rank_, world_, options_.rendezvous, options_.exchange}));
-  comm_ = owned_comm_.get();
+  reducer_.emplace(comm_, model_->grads(), model_->layout().num_params(), kGradBucketFloats);
   return absl::OkStatus();
 }
 
@@ -199,21 +205,6 @@ absl::Status Trainer::AllReduceHost(std::vector<float>* values) {
   RETURN_IF_ERROR(ops_->CopyToDevice(sync_->f32(), values->data(), bytes));
   RETURN_IF_ERROR(comm_->AllReduceSum(sync_->f32(), values->size()));
   return ops_->CopyToHost(values->data(), sync_->f32(), bytes);
-}
-
-// Sums the gradients over the ranks in buckets of whole tensors, last tensor first. The
-// average (division by the rank count) is folded into the optimiser's grad_scale.
-absl::Status Trainer::ReduceGradients() {
-  const auto& tensors = model_->layout().tensors();
-  size_t end = model_->layout().num_params();
-  for (size_t i = tensors.size(); i-- > 0;) {
-    const size_t begin = tensors[i].offset;
-    if (end - begin >= kGradBucketFloats || i == 0) {
-      RETURN_IF_ERROR(comm_->AllReduceSum(model_->grads() + begin, end - begin));
-      end = begin;
-    }
-  }
-  return absl::OkStatus();
 }
 
 // The mean of the ranks' batch losses (equal shares, so the global batch's mean), and whether
@@ -286,7 +277,25 @@ absl::Status Trainer::RestoreOrInit() {
     RETURN_IF_ERROR(model_->InitWeights(spec_.seed()));
   }
   sparsity_ = schedule_->MaskSparsityAfter(start_step_);
-  return UpdateDensities();
+  RETURN_IF_ERROR(UpdateDensities());
+  return MaybeUseSparseMatmul(start_step_);
+}
+
+// Once the last mask update of an n:m job is behind (after step `completed`), moves the body
+// matrices' forward products onto the sparse kernel as options_.sparse_matmul says.
+absl::Status Trainer::MaybeUseSparseMatmul(int64_t completed) {
+  const auto& p = spec_.pruning();
+  if (sparse_decided_ || options_.sparse_matmul == SparseMatmul::kOff || !schedule_->enabled() ||
+      p.structure() != sparsescale::v1::SPARSITY_STRUCTURE_NM ||
+      completed < schedule_->end_step()) {
+    return absl::OkStatus();
+  }
+  sparse_decided_ = true;
+  ASSIGN_OR_RETURN(int packed,
+                   model_->UseSparseMatmul(masks_->f32(), p.n(), p.m(),
+                                           options_.sparse_matmul == SparseMatmul::kEverywhere));
+  sparse_from_step_ = packed > 0 ? completed + 1 : 0;
+  return absl::OkStatus();
 }
 
 // Recomputes the per-step sparsity-exploited FLOPs from the masks' actual densities.
@@ -353,9 +362,17 @@ absl::Status Trainer::OptimizerStep(int64_t t, double lr) {
 absl::StatusOr<double> Trainer::TrainOneStep(int64_t t, double lr) {
   data_->TrainBatchSlice(spec_.seed(), t, rank_ * local_batch_, local_batch_, inputs_.data(),
                          targets_.data());
-  ASSIGN_OR_RETURN(double loss, model_->TrainStep(inputs_.data(), targets_.data()));
+  // With several ranks the gradients are summed in buckets as the backward pass finishes them
+  // (overlapped with it where the communicator can); the average (division by the rank count)
+  // is folded into the optimiser's grad_scale.
+  Gpt::GradsReady ready = nullptr;
+  if (reducer_.has_value()) {
+    reducer_->Reset();
+    ready = [this](size_t offset, size_t count) { return reducer_->Ready(offset, count); };
+  }
+  ASSIGN_OR_RETURN(double loss, model_->TrainStep(inputs_.data(), targets_.data(), ready));
   if (world_ > 1) {
-    RETURN_IF_ERROR(ReduceGradients());
+    RETURN_IF_ERROR(reducer_->Finish());
     ASSIGN_OR_RETURN(loss, ReduceLossAndStop(loss));
   }
   if (!std::isfinite(loss)) {
@@ -363,11 +380,19 @@ absl::StatusOr<double> Trainer::TrainOneStep(int64_t t, double lr) {
   }
   flops_sparse_ += sparse_step_flops_;
   RETURN_IF_ERROR(OptimizerStep(t, lr));
+  if (model_->sparse_matrices() > 0) {
+    RETURN_IF_ERROR(model_->RepackSparse());
+  }
   if (schedule_->IsUpdateStep(t)) {
+    float drained = 0;  // a host copy waits for the step's queued device work: not timed below
+    RETURN_IF_ERROR(ops_->CopyToHost(&drained, masks_->f32(), sizeof(float)));
+    const auto update_start = Clock::now();
     RETURN_IF_ERROR(UpdateMasks(ops_.get(), model_->layout(), spec_.pruning(), *schedule_, t,
                                 model_->params(), masks_->f32(), m_->f32(), v_->f32()));
     sparsity_ = schedule_->MaskSparsityAfter(t);
-    RETURN_IF_ERROR(UpdateDensities());
+    RETURN_IF_ERROR(UpdateDensities());  // synchronises (its counts come back to the host)
+    mask_update_s_ += std::chrono::duration<double>(Clock::now() - update_start).count();
+    RETURN_IF_ERROR(MaybeUseSparseMatmul(t));
     if (world_ > 1) {
       ASSIGN_OR_RETURN(uint64_t state, StateChecksum());
       RETURN_IF_ERROR(AgreeAcrossRanks(
@@ -539,10 +564,27 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
   summary.nonzeros_paper = PaperNonZeros(model_->config(), sparsity_);
   summary.last_checkpoint = last_checkpoint_;
   summary.wall_s = WallSeconds();
+  summary.mask_update_s = mask_update_s_;
+  summary.sparse_matmul_matrices = model_->sparse_matrices();
+  summary.sparse_matmul_from_step = sparse_from_step_;
   return summary;
 }
 
 }  // namespace
+
+absl::StatusOr<SparseMatmul> ParseSparseMatmul(const std::string& text, const std::string& field) {
+  if (text == "auto") {
+    return SparseMatmul::kAuto;
+  }
+  if (text == "off") {
+    return SparseMatmul::kOff;
+  }
+  if (text == "everywhere") {
+    return SparseMatmul::kEverywhere;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": must be one of auto, off, everywhere; got \"", text, "\""));
+}
 
 absl::StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const TrainOptions& options,
                                          TrainObserver* observer) {

@@ -71,6 +71,16 @@ class TrainObserver {
   virtual void OnProgress(const TrainProgress& progress) { (void)progress; }
 };
 
+// Forward products of the body matrices of an n:m job once its mask has frozen (after the
+// pruning window, when every body matrix is exactly n:m): kAuto runs them on the backend's
+// sparse kernel where it has one (CUDA: 2:4 on sparse tensor cores), kOff keeps them dense,
+// kEverywhere packs every body matrix (the CPU's reference packing is no faster; for tests and
+// comparisons). Results agree within the backend's product precision (bit-equal on the CPU).
+enum class SparseMatmul { kAuto, kOff, kEverywhere };
+
+// Parses "auto", "off" or "everywhere"; InvalidArgument naming `field` otherwise.
+absl::StatusOr<SparseMatmul> ParseSparseMatmul(const std::string& text, const std::string& field);
+
 struct TrainOptions {
   // Directory for ckpt-<step>.safetensors. Created (with parents) only after the spec, the
   // data and any checkpoint have been validated, so bad input writes nothing.
@@ -83,6 +93,7 @@ struct TrainOptions {
   std::string device = "auto";
   // CPU threads; 0 defers to spec.threads (default 1).
   int threads = 0;
+  SparseMatmul sparse_matmul = SparseMatmul::kAuto;
   // Write a checkpoint before returning Cancelled when StopRequested() turns true.
   bool checkpoint_on_stop = true;
 
@@ -100,7 +111,7 @@ struct TrainOptions {
   std::string rendezvous;
   // Or an outside service that carries rank 0's rendezvous bytes (kernels/cpu/tcp_comm.h,
   // RendezvousExchange); takes precedence over `rendezvous` when set.
-  kernels::RendezvousExchange exchange;
+  kernels::RendezvousExchange exchange = nullptr;
   // Or an already joined communicator (not owned) over host memory, i.e. for the CPU backend;
   // its world size must equal the spec's rank count. Takes precedence over rank/rendezvous.
   kernels::Communicator* comm = nullptr;
@@ -115,6 +126,12 @@ struct TrainSummary {
   int64_t nonzeros_exact = 0;
   std::string last_checkpoint;  // path of the final checkpoint.
   double wall_s = 0;
+  // Seconds spent recomputing masks (UpdateMasks and the density count after it) in this run.
+  double mask_update_s = 0;
+  // Body matrices whose forward product ran on the sparse kernel (SparseMatmul), and the first
+  // step that used it (0: none).
+  int sparse_matmul_matrices = 0;
+  int64_t sparse_matmul_from_step = 0;
 };
 
 // Trains `spec` (normalised and validated here; callers need not do it first). The last step
