@@ -1,10 +1,13 @@
 // GPT-2-124M-shaped training-step throughput on the CUDA backend: forward, backward and AdamW
 // of a compact GPT written directly against kernels/ops.h (the trainer's model, without
 // protobuf or data loading), dense or with the four linear layers of every block 2:4-sparse
-// in the forward product (sparse tensor cores). Prints one markdown table row per mode.
+// in the forward product (sparse tensor cores). Prints one markdown table row per mode, then
+// the cost of one gradual-magnitude mask update as the trainer runs it (worker/trainer/
+// pruning.cc UpdateMasks + trainer.cc UpdateDensities) against the training step.
 //
 // Usage: gpt_bench [--mode dense|sparse24|both] [--batch B] [--steps N] [--layers L]
-//                  [--context T]
+//                  [--context T] [--mask-reps R]
+// --mask-reps (default 5, 0 skips): timed mask updates (median reported) after 2 warm-ups.
 // --batch 0 (default) picks the largest batch that fits in 80% of free GPU memory (max 64).
 // Exits 0 with a message when no GPU is usable.
 #include <cuda_runtime_api.h>
@@ -36,7 +39,31 @@ struct Config {
   int B = 0;
   int steps = 10;
   int warmup = 3;
+  int mask_reps = 5;
   std::string mode = "both";
+};
+
+// The paper's schedule (paper.md section 4): masks recomputed every 100 steps inside the
+// window [25%, 75%] of training, none outside it.
+constexpr int kMaskIntervalSteps = 100;
+constexpr double kWindowFractionOfRun = 0.5;
+// Body sparsity of the timed update: s(t) halfway through the window for a 50% target,
+// 0.5 * (1 - 0.5^3). Mid-window rather than 50% itself because at the end of the window a 2:4
+// mask has nothing left to fill (keep == the n:m floor), which would flatter the n:m path.
+constexpr double kTimedTarget = 0.5;
+constexpr double kTimedSparsity = kTimedTarget * (1.0 - 0.125);
+
+// One maskable tensor as the trainer's ParamLayout has it ([rows, cols] at a float offset).
+struct MaskedTensor {
+  size_t offset;
+  int rows, cols;
+  bool body;  // attention / MLP weight (pruned at the body sparsity; n:m in 2:4 mode)
+  size_t size() const { return size_t(rows) * cols; }
+};
+
+struct MaskUpdateTiming {
+  double body_ms = 0;   // the 48 block weight matrices only
+  double total_ms = 0;  // every maskable tensor: the 48, token embedding and head
 };
 
 // Offsets (in floats) of every parameter tensor in the one flat buffer.
@@ -189,6 +216,32 @@ std::vector<LinearRef> Linears(const Config& c, const Layout::LayerOffsets& o) {
           {o.projw, o.projb, 4 * c.C, c.C}};
 }
 
+// The trainer's maskable tensors in its order: wte, the 4 weights of every block, lm_head.
+// gpt_bench ties the head to wte, so the head's update runs on wte's storage (same size and
+// the same work as the trainer's untied [V, C] head).
+std::vector<MaskedTensor> MaskedTensors(const Config& c, const Layout& l) {
+  std::vector<MaskedTensor> t{{l.wte, c.V, c.C, false}};
+  for (const auto& o : l.layers) {
+    for (const LinearRef& r : Linears(c, o)) {
+      t.push_back({r.w, r.out, r.in, true});
+    }
+  }
+  t.push_back({l.wte, c.V, c.C, false});
+  return t;
+}
+
+// round(size * (1 - s)) as worker/trainer/pruning.cc KeepCount.
+size_t KeepCount(size_t size, double sparsity) {
+  const double keep = std::round(static_cast<double>(size) * (1.0 - sparsity));
+  return static_cast<size_t>(std::clamp(keep, 0.0, static_cast<double>(size)));
+}
+
+double Median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  const size_t h = x.size() / 2;
+  return x.size() % 2 == 1 ? x[h] : 0.5 * (x[h - 1] + x[h]);
+}
+
 class GptBench {
  public:
   GptBench(Ops& ops, Config c, bool sparse)
@@ -241,7 +294,85 @@ class GptBench {
 
   size_t parameters() const { return l_.total; }
 
+  // Median wall time of one mask update done as the trainer does it at an update step, after
+  // 2 untimed ones. Each starts from the dense initial weights and all-ones masks (restored
+  // untimed), so that every selection is a real one: re-pruning weights already at the target,
+  // or the 2:4 mode's weights (exactly 2:4 from the start), would turn the fill into one big
+  // tie among zeros. Overwrites weights and masks: call after the timed training steps.
+  absl::StatusOr<MaskUpdateTiming> TimeMaskUpdate(int reps) {
+    if (!mask_) {
+      ASSIGN_OR_RETURN(mask_, ops_.Allocate(l_.total * sizeof(float)));
+    }
+    const size_t bytes = l_.total * sizeof(float);
+    ASSIGN_OR_RETURN(auto dense, ops_.Allocate(bytes));
+    const std::vector<float> host = InitParams(c_, l_);
+    RETURN_IF_ERROR(ops_.CopyToDevice(dense->data(), host.data(), bytes));
+    auto timed = [&](bool body_only) -> absl::StatusOr<double> {
+      RETURN_IF_ERROR(ops_.CopyDeviceToDevice(params_->data(), dense->data(), bytes));
+      RETURN_IF_ERROR(ops_.Fill(mask_->f32(), 1.0f, l_.total));
+      return TimedUpdate(body_only);
+    };
+    std::vector<double> body, total;
+    for (int i = 0; i < reps + 2; ++i) {
+      ASSIGN_OR_RETURN(const double b, timed(/*body_only=*/true));
+      ASSIGN_OR_RETURN(const double t, timed(/*body_only=*/false));
+      if (i >= 2) {
+        body.push_back(b);
+        total.push_back(t);
+      }
+    }
+    return MaskUpdateTiming{Median(body), Median(total)};
+  }
+
  private:
+  // One update in milliseconds, synchronised on both ends. Mirrors UpdateMasks: a scratch mask
+  // as large as the largest maskable tensor, per tensor the new mask (n:m for block weights in
+  // 2:4 mode, magnitude otherwise; embedding and head at 1 - sqrt(1 - s)), then mask *= new,
+  // w *= mask, m *= mask, v *= mask; then UpdateDensities' CountNonZero of every mask.
+  absl::StatusOr<double> TimedUpdate(bool body_only) {
+    const double s_body = kTimedSparsity, s_embed = 1.0 - std::sqrt(1.0 - kTimedSparsity);
+    std::vector<MaskedTensor> tensors = MaskedTensors(c_, l_);
+    if (body_only) {
+      tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
+                                   [](const MaskedTensor& t) { return !t.body; }),
+                    tensors.end());
+    }
+    size_t largest = 0;
+    for (const MaskedTensor& t : tensors) {
+      largest = std::max(largest, t.size());
+    }
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+      return absl::InternalError("cudaDeviceSynchronize failed before the mask update");
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(auto scratch, ops_.Allocate(largest * sizeof(float)));
+    for (const MaskedTensor& t : tensors) {
+      const size_t n = t.size();
+      float* w = P(t.offset);
+      float* mask = mask_->f32() + t.offset;
+      if (sparse_ && t.body) {
+        const size_t keep = std::max(n / 4 * 2, KeepCount(n, s_body));
+        RETURN_IF_ERROR(ops_.NmMask(scratch->f32(), w, t.rows, t.cols, 2, 4, keep));
+      } else {
+        RETURN_IF_ERROR(
+            ops_.MagnitudeMask(scratch->f32(), w, n, KeepCount(n, t.body ? s_body : s_embed)));
+      }
+      RETURN_IF_ERROR(ops_.ApplyMask(mask, scratch->f32(), n));
+      RETURN_IF_ERROR(ops_.ApplyMask(w, mask, n));
+      RETURN_IF_ERROR(ops_.ApplyMask(m_->f32() + t.offset, mask, n));
+      RETURN_IF_ERROR(ops_.ApplyMask(v_->f32() + t.offset, mask, n));
+    }
+    for (const MaskedTensor& t : tensors) {
+      int64_t kept = 0;
+      RETURN_IF_ERROR(ops_.CountNonZero(&kept, mask_->f32() + t.offset, t.size()));
+    }
+    scratch.reset();
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+      return absl::InternalError("cudaDeviceSynchronize failed after the mask update");
+    }
+    return 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
   float* P(size_t off) { return params_->f32() + off; }
   float* G(size_t off) { return grads_->f32() + off; }
 
@@ -265,8 +396,9 @@ class GptBench {
     size_t i = 0;
     for (const auto& o : l_.layers) {
       for (const LinearRef& r : Linears(c_, o)) {
-        RETURN_IF_ERROR(
-            kernels::cuda::RecompressSparse24(ops_, compressed_[i++], P(r.w), mask_->f32() + r.w));
+        RETURN_IF_ERROR(kernels::cuda::RecompressSparse24(ops_, compressed_[i++], P(r.w),
+                                                          mask_->f32() + r.w,
+                                                          /*check_mask=*/false));
       }
     }
     return absl::OkStatus();
@@ -386,7 +518,12 @@ int ChooseBatch(const Config& c, size_t params) {
   return std::clamp(b, 1, 64);
 }
 
-absl::Status RunMode(Ops& ops, const Config& c, bool sparse) {
+struct ModeResult {
+  double step_ms = 0;
+  absl::StatusOr<MaskUpdateTiming> mask = absl::UnavailableError("not measured");
+};
+
+absl::StatusOr<ModeResult> RunMode(Ops& ops, const Config& c, bool sparse) {
   GptBench bench(ops, c, sparse);
   const int B = c.B > 0 ? c.B : ChooseBatch(c, MakeLayout(c).total);
   RETURN_IF_ERROR(bench.Init(B));
@@ -413,7 +550,40 @@ absl::Status RunMode(Ops& ops, const Config& c, bool sparse) {
               sparse ? "2:4" : "dense", B, 1e3 * secs / c.steps, tok_s,
               100.0 * tok_s * flops_per_token / 989e12, first_loss, loss);
   std::fflush(stdout);
-  return absl::OkStatus();
+  ModeResult result;
+  result.step_ms = 1e3 * secs / c.steps;
+  if (c.mask_reps > 0) {
+    result.mask = bench.TimeMaskUpdate(c.mask_reps);
+  }
+  return result;
+}
+
+// The mask-update table: one update serves the 100 steps after it, so averaged over the window
+// its share of training time is update / (100 x step); the window is half the run.
+void PrintMaskTable(const Config& c, const std::vector<std::pair<bool, ModeResult>>& rows) {
+  std::printf(
+      "\nMask update as the trainer runs it (UpdateMasks + UpdateDensities; body sparsity %.4f "
+      "= mid-window s(t) for S = %.0f%%, embedding and head at 1 - sqrt(1 - s); median of %d "
+      "after 2 warm-ups), one every %d steps inside the window (%.0f%% of the run):\n\n",
+      kTimedSparsity, 100 * kTimedTarget, c.mask_reps, kMaskIntervalSteps,
+      100 * kWindowFractionOfRun);
+  std::printf(
+      "| mode     | update ms, 48 blocks | update ms, all 50 | step ms  | share of window "
+      "| share of run |\n");
+  std::printf(
+      "|----------|----------------------|-------------------|----------|-----------------"
+      "|--------------|\n");
+  for (const auto& [sparse, r] : rows) {
+    const char* mode = sparse ? "2:4" : "dense";
+    if (!r.mask.ok()) {
+      std::printf("| %-8s | not measured: %s |\n", mode, r.mask.status().ToString().c_str());
+      continue;
+    }
+    const double share = r.mask->total_ms / (kMaskIntervalSteps * r.step_ms);
+    std::printf("| %-8s | %20.2f | %17.2f | %8.1f | %14.3f%% | %11.3f%% |\n", mode, r.mask->body_ms,
+                r.mask->total_ms, r.step_ms, 100 * share, 100 * share * kWindowFractionOfRun);
+  }
+  std::fflush(stdout);
 }
 
 int Main(int argc, char** argv) {
@@ -431,6 +601,8 @@ int Main(int argc, char** argv) {
       c.L = std::max(1, value);
     } else if (flag == "--context") {
       c.T = std::max(32, value);
+    } else if (flag == "--mask-reps") {
+      c.mask_reps = std::max(0, value);
     } else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -449,15 +621,21 @@ int Main(int argc, char** argv) {
               c.T, c.V, c.steps, c.warmup);
   std::printf("| mode     |   B | step ms  | tokens/s  |  MFU   | loss first -> last |\n");
   std::printf("|----------|-----|----------|-----------|--------|--------------------|\n");
+  std::vector<std::pair<bool, ModeResult>> rows;
   for (const bool sparse : {false, true}) {
     if (c.mode != "both" && c.mode != (sparse ? "sparse24" : "dense")) {
       continue;
     }
-    const absl::Status s = RunMode(**ops, c, sparse);
-    if (!s.ok()) {
-      std::fprintf(stderr, "gpt_bench (%s): %s\n", sparse ? "2:4" : "dense", s.ToString().c_str());
+    absl::StatusOr<ModeResult> r = RunMode(**ops, c, sparse);
+    if (!r.ok()) {
+      std::fprintf(stderr, "gpt_bench (%s): %s\n", sparse ? "2:4" : "dense",
+                   r.status().ToString().c_str());
       return 1;
     }
+    rows.emplace_back(sparse, *std::move(r));
+  }
+  if (c.mask_reps > 0) {
+    PrintMaskTable(c, rows);
   }
   return 0;
 }
