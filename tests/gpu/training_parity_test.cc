@@ -53,18 +53,24 @@ sparsescale::v1::JobSpec SmallSpec(const std::string& shard) {
   return spec;
 }
 
-TEST(GpuTrainingTest, FiftyStepsOnCudaFollowTheCpuLossCurve) {
-  if (!kernels::CudaAvailable()) {
-    GTEST_SKIP() << "no CUDA GPU is usable in this process: GPU-versus-CPU training needs one";
-  }
+// A shard of repetitive English-like text (byte tokens) in a fresh directory.
+std::string MakeShard() {
   std::string text;
   for (int i = 0; i < 4000; ++i) {
     text += "In the beginning the word was spoken " + std::to_string(i % 97) + " times. ";
   }
   const std::string dir = TempDir("data");
-  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  EXPECT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
   const std::string shard = dir + "/train.bin";
-  ASSERT_TRUE(WriteShard(shard, ByteTokens(text)).ok());
+  EXPECT_TRUE(WriteShard(shard, ByteTokens(text)).ok());
+  return shard;
+}
+
+TEST(GpuTrainingTest, FiftyStepsOnCudaFollowTheCpuLossCurve) {
+  if (!kernels::CudaAvailable()) {
+    GTEST_SKIP() << "no CUDA GPU is usable in this process: GPU-versus-CPU training needs one";
+  }
+  const std::string shard = MakeShard();
 
   RecordingObserver cpu, gpu;
   TrainOptions options;
@@ -88,6 +94,50 @@ TEST(GpuTrainingTest, FiftyStepsOnCudaFollowTheCpuLossCurve) {
   // Masks are chosen from slightly different weights, so the counts may differ a little.
   EXPECT_NEAR(static_cast<double>(gpu.nonzeros), static_cast<double>(cpu.nonzeros),
               0.01 * static_cast<double>(cpu.nonzeros));
+}
+
+// A 2:4 job: after the window (steps 13..38 of 50) the body matrices' forward products move
+// to the sparse tensor-core kernel. Packing checks on the GPU that every group of 4 keeps at
+// most 2, so a run that packed all 8 matrices had exact 2:4 masks. The curve must follow the
+// dense-product run on the GPU and the CPU run within the bf16 tolerance.
+TEST(GpuTrainingTest, TwoFourJobRunsItsFrozenMaskOnSparseTensorCores) {
+  if (!kernels::CudaAvailable()) {
+    GTEST_SKIP() << "no CUDA GPU is usable in this process: the 2:4 sparse kernel needs one";
+  }
+  const std::string shard = MakeShard();
+  sparsescale::v1::JobSpec spec = SmallSpec(shard);
+  spec.mutable_pruning()->set_structure(sparsescale::v1::SPARSITY_STRUCTURE_NM);
+  spec.mutable_pruning()->set_n(2);
+  spec.mutable_pruning()->set_m(4);
+  spec.set_log_interval_steps(1);
+  RecordingObserver cpu, dense, sparse;
+  TrainOptions options;
+  options.out_dir = TempDir("nm-cpu");
+  options.device = "cpu";
+  auto cpu_run = RunTraining(spec, options, &cpu);
+  ASSERT_TRUE(cpu_run.ok()) << cpu_run.status().ToString();
+  options.device = "cuda";
+  options.out_dir = TempDir("nm-dense");
+  options.sparse_matmul = SparseMatmul::kOff;
+  auto dense_run = RunTraining(spec, options, &dense);
+  ASSERT_TRUE(dense_run.ok()) << dense_run.status().ToString();
+  options.out_dir = TempDir("nm-sparse");
+  options.sparse_matmul = SparseMatmul::kAuto;
+  auto sparse_run = RunTraining(spec, options, &sparse);
+  ASSERT_TRUE(sparse_run.ok()) << sparse_run.status().ToString();
+
+  EXPECT_EQ(dense_run->sparse_matmul_matrices, 0);
+  EXPECT_EQ(sparse_run->sparse_matmul_matrices, 4 * spec.model().layers());
+  EXPECT_EQ(sparse_run->sparse_matmul_from_step, 39);  // t_end = round(0.75 * 50) = 38
+  ASSERT_EQ(sparse.losses.size(), dense.losses.size());
+  ASSERT_EQ(sparse.losses.size(), cpu.losses.size());
+  for (size_t i = 0; i < sparse.losses.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(sparse.losses[i])) << "step " << i + 1;
+    EXPECT_NEAR(sparse.losses[i], dense.losses[i], 0.02 * dense.losses[i]) << "step " << i + 1;
+    EXPECT_NEAR(sparse.losses[i], cpu.losses[i], 0.02 * cpu.losses[i]) << "step " << i + 1;
+  }
+  EXPECT_DOUBLE_EQ(sparse.sparsity, 0.5);
+  EXPECT_GT(sparse_run->mask_update_s, 0.0);
 }
 
 }  // namespace
