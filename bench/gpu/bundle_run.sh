@@ -37,6 +37,7 @@ export TMPDIR="${TMPDIR:-/tmp}"
 status=0
 for bin in "$here"/bin/*; do
   name="$(basename "$bin")"
+  [ -x "$bin" ] || chmod +x "$bin" 2>/dev/null || true  # in case a copy lost the mode bits
   missing="$(ldd "$bin" 2>&1 | grep -E "not found|not a dynamic" || true)"
   if [ -n "$missing" ]; then
     echo "bundle: $name cannot start: $missing (searched ${dirs[*]})"
