@@ -1,6 +1,7 @@
 #include "coordinator/api/convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "worker/trainer/job_spec.h"
 
 namespace sparsescale::coordinator {
 
@@ -110,7 +111,12 @@ scheduler::JobInit JobInitFromRow(const store::JobRow& row) {
   init.id = row.id;
   init.seq = row.seq;
   init.priority = row.priority;
-  init.requirements = {row.device, row.gpus, row.memory_bytes};
+  init.requirements = {row.device, row.gpus, row.memory_bytes, 1};
+  // The rank count is not a column: it comes from the stored spec (as PrepareJob computed it).
+  sparsescale::v1::JobSpec spec;
+  if (spec.ParseFromString(row.spec)) {
+    init.requirements.ranks = trainer::DataParallelRanks(spec);
+  }
   init.max_attempts = row.max_attempts;
   init.attempt = row.attempt;
   init.infra_failures = row.infra_failures;

@@ -237,7 +237,16 @@ void CoordinatorCore::GetJob(const std::string& id, v1::Job* response, Done done
         ASSIGN_OR_RETURN(*response, JobToProto(*row));
         return absl::OkStatus();
       },
-      std::move(done));
+      [this, response, done](absl::Status status) {
+        if (!status.ok() || response->state() != v1::JOB_STATE_QUEUED) {
+          done(status);
+          return;
+        }
+        Post([this, response, done] {  // the scheduler lives on the Asio thread
+          response->set_unplaceable(scheduler_->Unplaceable(response->id()));
+          done(absl::OkStatus());
+        });
+      });
 }
 
 void CoordinatorCore::ListJobs(const v1::ListJobsRequest& request, v1::ListJobsResponse* response,

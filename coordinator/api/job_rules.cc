@@ -125,6 +125,7 @@ absl::StatusOr<PreparedJob> PrepareJob(const JobSpec& spec, const std::string& f
   job.requirements.device = job.spec.device();
   job.requirements.gpus = job.spec.gpus();
   job.requirements.memory_bytes = EstimateMemoryBytes(job.spec);
+  job.requirements.ranks = trainer::DataParallelRanks(job.spec);
   return job;
 }
 

@@ -39,11 +39,14 @@ void Scheduler::RestoreRunningJob(const JobInit& init, const std::string& worker
   running_.insert(init.id);
   auto worker = workers_.find(worker_id);
   if (worker != workers_.end()) {
-    int gpus = 0;
-    Fits(worker->second, job, &gpus);  // the GPU share it held before the restart
-    job.gpus_held = std::min(gpus, worker->second.resources.gpus - worker->second.gpus_used);
+    // The share it held before the restart; its slots count in full (it is running there), so
+    // the worker gets no new work beyond its slots.
+    const Share share = ShareOn(worker->second.resources, job.init.requirements);
+    job.gpus_held = std::min(share.gpus, worker->second.resources.gpus - worker->second.gpus_used);
+    job.slots_held = share.slots;
     job.memory_held = job.init.requirements.memory_bytes;
     worker->second.gpus_used += job.gpus_held;
+    worker->second.slots_used += job.slots_held;
     worker->second.memory_used += job.memory_held;
     worker->second.running.insert(init.id);
   }
@@ -63,15 +66,26 @@ void Scheduler::RestoreWorker(const std::string& worker_id, const WorkerResource
   RegisterWorker(worker_id, resources);
 }
 
-bool Scheduler::Fits(const Worker& worker, const Job& job, int* gpus) const {
+Scheduler::Share Scheduler::ShareOn(const WorkerResources& worker, const Requirements& need) {
+  Share share;
+  const bool cuda_worker = worker.device_kind == "cuda";
+  share.gpus = (need.device == "cpu" || !cuda_worker) ? 0 : std::max(1, need.gpus);
+  // Ranks on GPUs are bounded by the GPUs; ranks on CPU are processes, one slot each.
+  share.slots = share.gpus > 0 ? 1 : std::max(1, need.ranks);
+  return share;
+}
+
+bool Scheduler::Fits(const Worker& worker, const Job& job, Share* share) const {
   const Requirements& need = job.init.requirements;
   const WorkerResources& have = worker.resources;
-  const bool cuda_worker = have.device_kind == "cuda";
-  if (need.device == "cuda" && !cuda_worker) {
+  if (need.device == "cuda" && have.device_kind != "cuda") {
     return false;
   }
-  *gpus = (need.device == "cpu" || !cuda_worker) ? 0 : std::max(1, need.gpus);
-  if (*gpus > have.gpus - worker.gpus_used) {
+  *share = ShareOn(have, need);
+  if (share->gpus > have.gpus - worker.gpus_used) {
+    return false;
+  }
+  if (share->slots > have.slots - worker.slots_used) {
     return false;
   }
   if (have.memory_bytes > 0 && need.memory_bytes > have.memory_bytes - worker.memory_used) {
@@ -80,20 +94,69 @@ bool Scheduler::Fits(const Worker& worker, const Job& job, int* gpus) const {
   return true;
 }
 
-Transition Scheduler::Grant(Worker& worker, Job& job, int gpus) {
+std::string Scheduler::Unplaceable(const std::string& job_id) const {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second.phase != JobPhase::kQueued) {
+    return "";
+  }
+  if (workers_.empty()) {
+    return "no worker is registered";
+  }
+  const Requirements& need = it->second.init.requirements;
+  int most_gpus = 0;       // on one cuda worker
+  int most_slots = 0;      // on any worker
+  int most_cpu_slots = 0;  // on a cpu worker (where an "auto" job's ranks run on CPU)
+  for (const auto& [id, worker] : workers_) {
+    Worker idle;
+    idle.resources = worker.resources;
+    Share share;
+    if (Fits(idle, it->second, &share)) {
+      return "";
+    }
+    const WorkerResources& r = worker.resources;
+    most_slots = std::max(most_slots, r.slots);
+    if (r.device_kind == "cuda") {
+      most_gpus = std::max(most_gpus, r.gpus);
+    } else {
+      most_cpu_slots = std::max(most_cpu_slots, r.slots);
+    }
+  }
+  const int gpus = std::max(1, need.gpus);
+  const int ranks = std::max(1, need.ranks);
+  if (need.device == "cpu" && ranks > most_slots) {
+    return absl::StrCat("it needs ", ranks, " free slots on one worker for its ", ranks,
+                        " CPU ranks; the largest worker has ", most_slots);
+  }
+  if (need.device == "cuda" && gpus > most_gpus) {
+    return most_gpus == 0
+               ? "it needs a cuda worker and none is registered"
+               : absl::StrCat("it needs ", gpus,
+                              " GPUs on one worker; the largest cuda worker has ", most_gpus);
+  }
+  if (need.device == "auto" && gpus > most_gpus && ranks > most_cpu_slots) {
+    return absl::StrCat("it needs ", gpus, " GPUs on a cuda worker or ", ranks,
+                        " slots on a cpu worker; the largest have ", most_gpus, " GPUs and ",
+                        most_cpu_slots, " slots");
+  }
+  return "no registered worker has enough memory for it";
+}
+
+Transition Scheduler::Grant(Worker& worker, Job& job, Share share) {
   const int64_t now = clock_->NowMs();
   queue_.erase(KeyOf(job.init));
   job.phase = JobPhase::kRunning;
   job.init.attempt += 1;
   job.worker_id = worker.id;
-  job.gpus_held = gpus;
+  job.gpus_held = share.gpus;
+  job.slots_held = share.slots;
   job.memory_held = job.init.requirements.memory_bytes;
   job.lease_expiry_ms = now + options_.lease_ttl_ms;
   job.last_progress_ms = now;
   job.resume_step = job.init.checkpoint_step;
   job.step = job.resume_step;
   job.awaiting_reattach = false;
-  worker.gpus_used += gpus;
+  worker.gpus_used += share.gpus;
+  worker.slots_used += share.slots;
   worker.memory_used += job.memory_held;
   worker.running.insert(job.init.id);
   running_.insert(job.init.id);
@@ -120,19 +183,19 @@ absl::StatusOr<std::vector<Transition>> Scheduler::Acquire(const std::string& wo
   if (worker.draining) {
     return grants;
   }
-  int capacity = worker.resources.slots - static_cast<int>(worker.running.size());
-  if (max_leases > 0) {
-    capacity = std::min(capacity, max_leases);
-  }
+  // Fits() checks each job's slots; this only stops the scan once nothing more can fit.
+  int leases_left = max_leases > 0 ? max_leases : worker.resources.slots;
   int scanned = 0;
-  for (auto q = queue_.begin(); q != queue_.end() && capacity > 0 && scanned < options_.max_scan;
+  for (auto q = queue_.begin();
+       q != queue_.end() && leases_left > 0 && worker.slots_used < worker.resources.slots &&
+       scanned < options_.max_scan;
        ++scanned) {
     Job& job = jobs_.at(q->second);
     ++q;  // Grant() erases the entry we are on.
-    int gpus = 0;
-    if (Fits(worker, job, &gpus)) {
-      grants.push_back(Grant(worker, job, gpus));
-      --capacity;
+    Share share;
+    if (Fits(worker, job, &share)) {
+      grants.push_back(Grant(worker, job, share));
+      --leases_left;
     }
   }
   return grants;

@@ -4,10 +4,13 @@
 // no gRPC or SQLite; time comes from a Clock. Every decision is returned as a Transition that
 // the owner persists before acknowledging anything that depends on it.
 //
-// Placement rules: a job goes only to a worker with a free slot, the right device (see
-// Requirements) and enough free memory; a multi-GPU job is a gang that takes all its GPUs on
-// one worker or waits (multi-node gangs are not supported). Jobs that do not fit are skipped
-// (backfill); the scan is bounded by SchedulerOptions::max_scan.
+// Placement rules: a job goes only to a worker with enough free slots (one per job, or one per
+// rank for a data-parallel job whose ranks run on CPU), the right device (see Requirements)
+// and enough free memory; a multi-GPU job is a gang that takes all its GPUs on one worker or
+// waits (multi-node gangs are not supported), and so is a multi-process CPU job. Jobs that do
+// not fit are skipped (backfill); the scan is bounded by SchedulerOptions::max_scan. A job no
+// registered worker could ever hold (more ranks than any worker's slots or GPUs) stays queued
+// and is named by Unplaceable().
 //
 // Thread-safety: not thread-safe; one thread (the coordinator's Asio thread) owns it.
 #pragma once
@@ -87,6 +90,10 @@ class Scheduler {
   size_t queued() const { return queue_.size(); }
   size_t running() const { return running_.size(); }
   std::vector<WorkerView> Workers() const;
+  // Why a queued job cannot run on any registered worker even when all are idle ("needs 4
+  // slots for its 4 CPU ranks; the largest worker has 2"), or empty when some worker could
+  // hold it (or the job is not queued). For status reporting; O(workers).
+  std::string Unplaceable(const std::string& job_id) const;
 
  private:
   struct Job {
@@ -94,6 +101,7 @@ class Scheduler {
     JobPhase phase = JobPhase::kQueued;
     std::string worker_id;
     int gpus_held = 0;
+    int slots_held = 0;
     int64_t memory_held = 0;
     int64_t lease_expiry_ms = 0;
     int64_t last_progress_ms = 0;
@@ -106,6 +114,7 @@ class Scheduler {
     WorkerResources resources;
     std::set<std::string> running;
     int gpus_used = 0;
+    int slots_used = 0;
     int64_t memory_used = 0;
     int64_t last_heartbeat_ms = 0;
     bool draining = false;
@@ -113,8 +122,15 @@ class Scheduler {
   using QueueKey = std::pair<int64_t, int64_t>;  // (-priority, seq)
 
   static QueueKey KeyOf(const JobInit& job) { return {-int64_t{job.priority}, job.seq}; }
-  bool Fits(const Worker& worker, const Job& job, int* gpus) const;
-  Transition Grant(Worker& worker, Job& job, int gpus);
+  // The GPUs and slots `job` takes on `worker` (whether or not they are free now).
+  struct Share {
+    int gpus = 0;
+    int slots = 1;
+  };
+  static Share ShareOn(const WorkerResources& worker, const Requirements& need);
+  // Whether `job` fits the worker's free resources now; *share is what it would take.
+  bool Fits(const Worker& worker, const Job& job, Share* share) const;
+  Transition Grant(Worker& worker, Job& job, Share share);
   Transition EndAttempt(Job& job, JobPhase state, JobPhase outcome, Failure failure,
                         const std::string& reason);
   Transition Fail(Job& job, Failure failure, const std::string& reason);

@@ -75,11 +75,13 @@ void Scheduler::ReleaseFromWorker(Job& job) {
   auto w = workers_.find(job.worker_id);
   if (w != workers_.end()) {
     w->second.gpus_used -= job.gpus_held;
+    w->second.slots_used -= job.slots_held;
     w->second.memory_used -= job.memory_held;
     w->second.running.erase(job.init.id);
   }
   running_.erase(job.init.id);
   job.gpus_held = 0;
+  job.slots_held = 0;
   job.memory_held = 0;
 }
 

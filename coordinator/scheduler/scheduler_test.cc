@@ -26,8 +26,15 @@ class SchedulerTest : public ::testing::Test {
     job.id = id;
     job.seq = ++seq_;
     job.priority = priority;
-    job.requirements = {device, gpus, memory};
+    job.requirements = {device, gpus, memory, 1};
     job.max_attempts = 3;
+    return job;
+  }
+
+  // A data-parallel job of `ranks` processes (device "cpu": spec.processes; otherwise gpus).
+  JobInit Ranked(const std::string& id, const std::string& device, int ranks) {
+    JobInit job = Job(id, 0, device, device == "cpu" ? 1 : ranks);
+    job.requirements.ranks = ranks;
     return job;
   }
 
@@ -91,6 +98,86 @@ TEST_F(SchedulerTest, GangWaitsUntilAllItsGpusAreFree) {
   EXPECT_TRUE(AcquireIds("gpu4").empty());
   ASSERT_TRUE(scheduler_.Complete("one", 1, "gpu4", Outcome::kSucceeded, Failure::kNone, "").ok());
   EXPECT_EQ(AcquireIds("gpu4"), (std::vector<std::string>{"gang4"}));
+}
+
+TEST_F(SchedulerTest, CpuRanksTakeOneSlotEachAndAreNeverOversubscribed) {
+  scheduler_.AddQueuedJob(Ranked("dp3", "cpu", 3));
+  scheduler_.AddQueuedJob(Job("one", 0, "cpu", 0));
+  scheduler_.AddQueuedJob(Job("two", 0, "cpu", 0));
+  Cpu("w", 4);
+  // The 3-rank job takes 3 of the 4 slots, so only one single-process job runs beside it.
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"dp3", "one"}));
+  EXPECT_TRUE(AcquireIds("w").empty());
+  ASSERT_TRUE(scheduler_.Complete("dp3", 1, "w", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"two"}));
+}
+
+TEST_F(SchedulerTest, MultiRankCpuJobWaitsForEnoughFreeSlotsWhileSmallerJobsBackfill) {
+  Cpu("w", 2);
+  scheduler_.AddQueuedJob(Job("first", 0, "cpu", 0));
+  ASSERT_EQ(AcquireIds("w"), (std::vector<std::string>{"first"}));
+  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
+  scheduler_.AddQueuedJob(Job("small", 0, "cpu", 0));
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"small"}));  // dp2 needs both slots
+  ASSERT_TRUE(scheduler_.Complete("first", 1, "w", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_TRUE(AcquireIds("w").empty());
+  ASSERT_TRUE(scheduler_.Complete("small", 1, "w", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"dp2"}));
+}
+
+TEST_F(SchedulerTest, ReleasedMultiRankJobGivesBackAllItsSlots) {
+  Cpu("w", 3);
+  scheduler_.AddQueuedJob(Ranked("dp3", "cpu", 3));
+  ASSERT_EQ(AcquireIds("w"), (std::vector<std::string>{"dp3"}));
+  scheduler_.AddQueuedJob(Job("a", 0, "cpu", 0));
+  EXPECT_TRUE(AcquireIds("w").empty());
+  ASSERT_TRUE(scheduler_.Complete("dp3", 1, "w", Outcome::kReleased, Failure::kNone, "").ok());
+  // Requeued ahead of "a" (its place in the queue is kept); it finds all 3 slots free again.
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"dp3"}));
+}
+
+TEST_F(SchedulerTest, AutoJobTakesGpusOnACudaWorkerAndSlotsOnACpuWorker) {
+  // A 2-rank "auto" job: one slot and 2 GPUs on a cuda worker, 2 slots as CPU ranks elsewhere.
+  scheduler_.AddQueuedJob(Ranked("auto2", "auto", 2));
+  scheduler_.RegisterWorker("gpu2", {"cuda", 2, 0, 1});
+  EXPECT_EQ(AcquireIds("gpu2"), (std::vector<std::string>{"auto2"}));
+  scheduler_.AddQueuedJob(Ranked("auto2-b", "auto", 2));
+  Cpu("cpu1", 1);
+  EXPECT_TRUE(AcquireIds("cpu1").empty());
+  Cpu("cpu2", 2);
+  EXPECT_EQ(AcquireIds("cpu2"), (std::vector<std::string>{"auto2-b"}));
+}
+
+TEST_F(SchedulerTest, RestoredMultiRankJobKeepsItsSlots) {
+  scheduler_.RestoreWorker("w", {"cpu", 0, 0, 4});
+  JobInit job = Ranked("dp3", "cpu", 3);
+  job.attempt = 1;
+  scheduler_.RestoreRunningJob(job, "w");
+  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
+  scheduler_.AddQueuedJob(Job("one", 0, "cpu", 0));
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"one"}));
+}
+
+TEST_F(SchedulerTest, JobNoWorkerCouldEverHoldIsQueuedAndNamedByUnplaceable) {
+  scheduler_.AddQueuedJob(Ranked("dp8", "cpu", 8));
+  scheduler_.AddQueuedJob(Ranked("gang16", "cuda", 16));
+  scheduler_.AddQueuedJob(Job("plain", 0, "cpu", 0));
+  EXPECT_EQ(scheduler_.Unplaceable("dp8"), "no worker is registered");
+  Cpu("w", 4);
+  scheduler_.RegisterWorker("gpu8", {"cuda", 8, 0, 4});
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"plain"}));
+  EXPECT_TRUE(AcquireIds("gpu8").empty());
+  EXPECT_EQ(scheduler_.queued(), 2u);
+  EXPECT_EQ(scheduler_.Unplaceable("dp8"),
+            "it needs 8 free slots on one worker for its 8 CPU ranks; the largest worker has 4");
+  EXPECT_EQ(scheduler_.Unplaceable("gang16"),
+            "it needs 16 GPUs on one worker; the largest cuda worker has 8");
+  EXPECT_EQ(scheduler_.Unplaceable("plain"), "");  // running, not queued
+  scheduler_.AddQueuedJob(Ranked("dp4", "cpu", 4));
+  EXPECT_EQ(scheduler_.Unplaceable("dp4"), "");  // fits once the worker is idle
+  Cpu("big", 8);
+  EXPECT_EQ(scheduler_.Unplaceable("dp8"), "");
+  EXPECT_EQ(AcquireIds("big"), (std::vector<std::string>{"dp8"}));
 }
 
 TEST_F(SchedulerTest, MemoryRequirementIsRespected) {

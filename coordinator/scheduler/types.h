@@ -24,10 +24,14 @@ enum class OrderKind { kCancel, kAbandon };
 
 // What a job needs from a worker. device "cuda" needs a cuda worker; "cpu" runs on any
 // worker without taking GPUs; "auto" runs on any worker and takes `gpus` GPUs on a cuda one.
+// A job of several data-parallel ranks runs them all on one worker: ranks on GPUs take one GPU
+// each (and one slot for the job); ranks without a GPU take one slot each, since each is a
+// process with its own threads, so a 4-rank CPU job needs a worker with 4 free slots.
 struct Requirements {
   std::string device = "auto";
   int gpus = 1;              // GPUs when placed on a cuda worker (a gang: all on one worker)
   int64_t memory_bytes = 0;  // estimated; 0 = unknown (fits anywhere)
+  int ranks = 1;             // data-parallel processes (trainer::DataParallelRanks)
 };
 
 struct WorkerResources {

@@ -141,6 +141,27 @@ TEST_F(WorkerProtocolTest, CudaJobIsNotLeasedToACpuWorker) {
   EXPECT_EQ(leases[0].job_id(), job_id);
 }
 
+TEST_F(WorkerProtocolTest, MultiProcessCpuJobNeedsAWorkerWithThatManyFreeSlots) {
+  v1::JobSpec spec = TinySpec();
+  spec.set_processes(4);
+  const std::string job_id = Submit(spec, "dp4").job().id();
+  const std::string small = RegisterWorker("small", 2);
+  EXPECT_TRUE(Acquire(small).empty());
+  const v1::Job waiting = GetJob(job_id);
+  EXPECT_EQ(waiting.state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(waiting.unplaceable(),
+            "it needs 4 free slots on one worker for its 4 CPU ranks; the largest worker has 2");
+  const std::string big = RegisterWorker("big", 5);
+  EXPECT_TRUE(GetJob(job_id).unplaceable().empty());
+  Submit(TinySpec(4096, 2), "plain-1");
+  Submit(TinySpec(4096, 3), "plain-2");
+  // The 4 ranks take 4 of the 5 slots: one single-process job beside them, not two.
+  const auto leases = Acquire(big);
+  ASSERT_EQ(leases.size(), 2u);
+  EXPECT_EQ(leases[0].job_id(), job_id);
+  EXPECT_TRUE(GetJob(job_id).unplaceable().empty());  // running
+}
+
 TEST_F(WorkerProtocolTest, ZombieWorkerIsFencedOffAfterItsLeaseIsReassigned) {
   const std::string job_id = Submit(TinySpec(), "s").job().id();
   const std::string zombie = RegisterWorker("zombie");
