@@ -3,7 +3,8 @@
 // from its checkpoint with exactly one point per step; a coordinator killed with -9 mid-sweep
 // restarts on the same database without losing an acknowledged point; cancel reaches a running
 // job within seconds; SIGTERM drains a worker and the job finishes elsewhere; a request id
-// repeated through the CLI makes one job.
+// repeated through the CLI makes one job; a two-process CPU job's ranks meet through the
+// coordinator's Rendezvous RPC.
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "client/coordinator_client.h"
@@ -49,10 +51,11 @@ class E2eTest : public ::testing::Test {
     }
   }
 
-  void StartCluster(int workers) {
+  void StartCluster(int workers, int slots = 1) {
     client::LocalClusterOptions o;
     o.work_dir = (dir_ / "cluster").string();
     o.workers = workers;
+    o.slots = slots;
     o.device = "cpu";
     o.threads = 1;
     // Short lease and restart grace so that lost workers are noticed within seconds.
@@ -148,6 +151,38 @@ TEST_F(E2eTest, SweepCompletesWithEveryJobsWholeCurveStored) {
   }
   std::string summary = client::SummaryCsv(jobs);
   EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 3) << summary;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST_F(E2eTest, TwoRankCpuJobMeetsThroughTheCoordinatorAndCompletes) {
+  StartCluster(1, /*slots=*/2);
+  v1::JobSpec spec = TinySpec(shards_, 40, 20);
+  spec.set_processes(2);
+  v1::Job job = Submit(spec);
+  const bool succeeded = WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120));
+  const v1::Job done = Job(job.id());
+  const fs::path attempt = dir_ / "cluster" / "worker-0" / "jobs" / job.id() /
+                           absl::StrCat("a", std::max(1, done.attempt()));
+  const std::string rank0_log = ReadText(attempt / "job.log");
+  const std::string rank1_log = ReadText(attempt / "ckpt.ranks" / "rank1.log");
+  ASSERT_TRUE(succeeded) << done.DebugString() << rank0_log << rank1_log;
+  ExpectWholeCurve(done);
+  // Each rank logs the rendezvous it used; the file rendezvous would say "rendezvous file:".
+  EXPECT_NE(
+      rank0_log.find("rank 0 of 2: rendezvous through the coordinator at " + cluster_->address() +
+                     " (job " + job.id() + " attempt " + std::to_string(done.attempt()) + ")"),
+      std::string::npos)
+      << rank0_log;
+  EXPECT_NE(rank1_log.find("rank 1 of 2: rendezvous through the coordinator"), std::string::npos)
+      << rank1_log;
+  EXPECT_EQ(rank0_log.find("rendezvous file:"), std::string::npos) << rank0_log;
+  EXPECT_FALSE(fs::exists(attempt / "ckpt.ranks" / "rank0.addr"));
 }
 
 TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
