@@ -60,6 +60,16 @@ TEST(OutputTest, JsonUsesProtoFieldNames) {
   EXPECT_NE(json.find("\"JOB_STATE_QUEUED\""), std::string::npos);
 }
 
+TEST(OutputTest, JobDetailSaysWhyAQueuedJobCannotBePlaced) {
+  v1::Job job;
+  job.set_id("j1");
+  job.set_state(v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(JobDetail(job).find("waiting"), std::string::npos);
+  job.set_unplaceable("it needs 4 free slots on one worker for its 4 CPU ranks");
+  EXPECT_NE(JobDetail(job).find("waiting     it needs 4 free slots"), std::string::npos)
+      << JobDetail(job);
+}
+
 TEST(ExportCsvTest, SummaryHasOneRowPerSucceededJobInLawFitColumns) {
   v1::Job dense = MakeJob("j1", 64, 0, v1::JOB_STATE_SUCCEEDED);
   dense.set_last_eval_loss(2.5);

@@ -205,6 +205,9 @@ std::string JobDetail(const v1::Job& j) {
     absl::StrAppend(&out, "error       ", j.error(), " (", v1::FailureClass_Name(j.last_failure()),
                     ")\n");
   }
+  if (!j.unplaceable().empty()) {
+    absl::StrAppend(&out, "waiting     ", j.unplaceable(), "\n");
+  }
   absl::StrAppend(&out, "created     ", FormatTime(j.created_unix_ms()), "\n");
   absl::StrAppend(&out, "updated     ", FormatTime(j.updated_unix_ms()), "\n");
   return out;

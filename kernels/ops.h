@@ -178,15 +178,31 @@ class Ops {
   virtual absl::StatusOr<std::unique_ptr<PackedWeight>> PackSparseWeight(const float* weight,
                                                                          const float* mask,
                                                                          int rows, int cols, int n,
-                                                                         int m);
+                                                                         int m) {
+    (void)weight, (void)mask, (void)rows, (void)cols, (void)n, (void)m;
+    return NoSparseMatmul();
+  }
   // Re-packs new values of the same weight under the same mask (after an optimiser step).
   virtual absl::Status RepackSparseWeight(PackedWeight& packed, const float* weight,
-                                          const float* mask);
+                                          const float* mask) {
+    (void)packed, (void)weight, (void)mask;
+    return NoSparseMatmul();
+  }
   // out[BT, rows] = inp[BT, cols] @ (weight * mask)^T + bias (bias may be null), with `packed`
   // from this backend's PackSparseWeight. Equals MatmulForward on the masked weight within the
   // backend's product precision.
   virtual absl::Status SparseMatmulForward(float* out, const float* inp, const PackedWeight& packed,
-                                           const float* bias, int BT);
+                                           const float* bias, int BT) {
+    (void)out, (void)inp, (void)packed, (void)bias, (void)BT;
+    return NoSparseMatmul();
+  }
+
+ private:
+  // Defined here, not out of line: sparsescale_kernels_cuda implements Ops without linking
+  // sparsescale_kernels (which links it), so Ops must need no symbol of its own.
+  absl::Status NoSparseMatmul() const {
+    return absl::UnimplementedError("the " + name() + " backend has no n:m-sparse product");
+  }
 };
 
 // The CPU backend (always available). `threads` >= 1.

@@ -8,20 +8,6 @@
 
 namespace sparsescale::kernels {
 
-absl::StatusOr<std::unique_ptr<PackedWeight>> Ops::PackSparseWeight(const float*, const float*, int,
-                                                                    int, int, int) {
-  return absl::UnimplementedError("the " + name() + " backend has no n:m-sparse product");
-}
-
-absl::Status Ops::RepackSparseWeight(PackedWeight&, const float*, const float*) {
-  return absl::UnimplementedError("the " + name() + " backend has no n:m-sparse product");
-}
-
-absl::Status Ops::SparseMatmulForward(float*, const float*, const PackedWeight&, const float*,
-                                      int) {
-  return absl::UnimplementedError("the " + name() + " backend has no n:m-sparse product");
-}
-
 bool CudaAvailable() {
 #ifdef SPARSESCALE_HAVE_CUDA
   return cuda::DeviceCount() > 0;
