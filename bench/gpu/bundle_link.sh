@@ -5,16 +5,8 @@
 # --start-group/--end-group (static Abseil has cycles CMake's order does not break), and
 # --as-needed so that shared libraries nothing uses leave no NEEDED entry. glibc, libgomp and
 # the CUDA libraries (cudart, cublasLt, NCCL: not in the system folder) stay shared.
-# With --group-only first (bench/gpu/gpu.sh) it only adds the group: the project's static
-# libraries then link in any order (libsparsescale_kernels and libsparsescale_kernels_cuda need
-# each other once Ops has an out-of-line virtual function).
 set -euo pipefail
 sysdir=/usr/lib/x86_64-linux-gnu
-group_only=0
-if [ "${1:-}" = --group-only ]; then
-  group_only=1
-  shift
-fi
 keep_shared=" c m dl pthread rt util resolv gomp stdc++ gcc_s "
 out=()
 grouped=0
@@ -25,7 +17,7 @@ for arg in "$@"; do
   elif [[ "$arg" =~ ^-l([A-Za-z0-9_+.-]+)$ ]]; then
     lib="${BASH_REMATCH[1]}"
   fi
-  if [ "$group_only" = 0 ] && [ -n "$lib" ] && [[ "$keep_shared" != *" $lib "* ]] &&
+  if [ -n "$lib" ] && [[ "$keep_shared" != *" $lib "* ]] &&
     [ -f "$sysdir/lib$lib.a" ]; then
     arg="$sysdir/lib$lib.a"
   fi

@@ -69,7 +69,6 @@ stamp "configure ($build)"
 # shellcheck disable=SC2086
 cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DSPARSESCALE_GPU_ONLY=ON -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DCMAKE_CXX_LINKER_LAUNCHER="$repo/bench/gpu/bundle_link.sh;--group-only" \
   "${nccl_args[@]}" ${SPARSESCALE_GPU_CMAKE_ARGS:-} >"$build/gpu_sh.configure.log" 2>&1 ||
   { cat "$build/gpu_sh.configure.log"; exit 1; }
 grep -E "sparsescale:" "$build/gpu_sh.configure.log" || true
