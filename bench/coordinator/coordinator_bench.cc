@@ -61,9 +61,9 @@ std::string Register(v1::WorkerService::Stub& worker, const std::string& name, i
 }
 
 // Each worker client loops until `jobs` have completed: AcquireLease, then CompleteJob for
-// each lease. With `chained`, CompleteJob asks for the next lease (next_free_slots = 1; the
-// worker daemon does not do this yet), so a busy worker needs one RPC per job; AcquireLease is
-// only called when a completion came back without one.
+// each lease. With `chained`, CompleteJob asks for the next lease (next_free_slots = 1, as the
+// worker daemon does), so a busy worker needs one RPC per job; AcquireLease is only called
+// when a completion came back without one.
 double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int workers, bool chained,
                      double* cpu_seconds) {
   auto setup = coordinator.NewChannel();

@@ -1,5 +1,6 @@
 // The worker daemon: registers with the coordinator, pulls leases (long-poll) while it has free
-// slots, runs each leased attempt with a JobRunner on its own thread, heartbeats every period
+// slots (and takes the next one with each finished job's CompleteJob, chained in the same
+// slot), runs each leased attempt with a JobRunner on its own thread, heartbeats every period
 // with every attempt's progress and carries out the coordinator's orders (cancel, abandon,
 // re-register after a coordinator restart). Drain() stops taking work, asks every job to
 // checkpoint and release its lease, and lets Run() return once they have.
@@ -42,7 +43,8 @@ struct AgentStats {
   int jobs_started = 0;
   int jobs_succeeded = 0;
   int jobs_released = 0;
-  int jobs_other = 0;  // failed, cancelled, abandoned, lease lost
+  int jobs_other = 0;    // failed, cancelled, abandoned, lease lost
+  int jobs_chained = 0;  // of jobs_started: leased with the previous job's completion
   int registrations = 0;
 };
 
@@ -80,6 +82,7 @@ class Agent {
   std::string WorkerId() const;
 
   const AgentOptions options_;
+  JobRunnerOptions runner_options_;  // options_.runner plus the chained-lease callback
   const std::unique_ptr<WorkerRpc> rpc_;
   mutable absl::Mutex mu_;
   std::string worker_id_ ABSL_GUARDED_BY(mu_);

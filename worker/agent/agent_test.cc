@@ -82,6 +82,31 @@ TEST_F(AgentTest, RunsEveryLeasedJobWithinItsSlots) {
   EXPECT_EQ(rpc_->completions().size(), 4u);
 }
 
+TEST_F(AgentTest, AFinishedJobTakesTheNextLeaseWithItsCompletion) {
+  options_.slots = 1;  // one slot: the second and third job can only come chained
+  auto rpc = std::make_unique<FakeWorkerRpc>();
+  rpc_ = rpc.get();
+  agent_ = std::make_unique<Agent>(options_, std::move(rpc));
+  for (const char* id : {"j1", "j2", "j3"}) {
+    rpc_->AddLease(Lease(id, "steps=10 sleep_ms=1"));
+  }
+  Start();
+  ASSERT_TRUE(rpc_->WaitForCompletions(3, absl::Seconds(30)));
+  DrainAndJoin();
+  const auto completions = rpc_->completions();
+  ASSERT_EQ(completions.size(), 3u);
+  for (const auto& c : completions) {
+    EXPECT_EQ(c.outcome(), v1::JOB_STATE_SUCCEEDED) << c.job_id();
+    EXPECT_EQ(c.next_free_slots(), 1) << c.job_id();  // the slot it frees
+  }
+  EXPECT_EQ(completions[0].job_id(), "j1");
+  EXPECT_EQ(completions[2].job_id(), "j3");
+  EXPECT_EQ(rpc_->leases_on_completion(), 2);  // j2 with j1's completion, j3 with j2's
+  EXPECT_EQ(agent_->stats().jobs_chained, 2);
+  EXPECT_EQ(agent_->stats().jobs_started, 3);
+  EXPECT_EQ(agent_->stats().jobs_succeeded, 3);
+}
+
 TEST_F(AgentTest, CancelOrderInAHeartbeatReachesTheRunningJob) {
   rpc_->AddLease(Lease("long", "steps=1000000 sleep_ms=5"));
   Start();

@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/status.h"
 #include "common/sha256.h"
+#include "common/status.h"
 #include "worker/agent/worker_rpc.h"
 
 namespace sparsescale::agent {
@@ -133,14 +133,26 @@ class FakeWorkerRpc : public WorkerRpc {
     return on_data(data);
   }
 
-  absl::Status CompleteJob(const v1::CompleteJobRequest& request) override {
+  absl::StatusOr<v1::CompleteJobResponse> CompleteJob(
+      const v1::CompleteJobRequest& request) override {
     absl::MutexLock lock(&mu_);
     if (absl::Status s = NextFailure(&complete_failures_); !s.ok()) {
       return s;
     }
     completions_.push_back(request);
     calls_.push_back({"complete", request.steps()});
-    return absl::OkStatus();
+    v1::CompleteJobResponse response;
+    for (int i = 0; i < request.next_free_slots() && !leases_.empty(); ++i) {
+      *response.add_leases() = leases_.front();
+      leases_.pop_front();
+      ++leases_on_completion_;
+    }
+    return response;
+  }
+  // Leases handed out in CompleteJob answers (chained), not by AcquireLease.
+  int leases_on_completion() {
+    absl::MutexLock lock(&mu_);
+    return leases_on_completion_;
   }
 
   // Scripting and inspection.
@@ -229,6 +241,7 @@ class FakeWorkerRpc : public WorkerRpc {
 
   absl::Mutex mu_;
   std::deque<v1::Lease> leases_;
+  int leases_on_completion_ = 0;
   std::vector<v1::Order> orders_;
   std::deque<absl::Status> report_failures_, upload_failures_, complete_failures_;
   int damaged_downloads_ = 0;

@@ -57,9 +57,9 @@ class GrpcWorkerRpc : public WorkerRpc {
   absl::Status DownloadCheckpoint(const v1::DownloadCheckpointRequest& request,
                                   const InfoSink& on_info, const DataSink& on_data) override;
 
-  absl::Status CompleteJob(const v1::CompleteJobRequest& request) override {
-    auto response = Unary(request, options_.call_deadline, &v1::WorkerService::Stub::CompleteJob);
-    return response.status();
+  absl::StatusOr<v1::CompleteJobResponse> CompleteJob(
+      const v1::CompleteJobRequest& request) override {
+    return Unary(request, options_.call_deadline, &v1::WorkerService::Stub::CompleteJob);
   }
 
   absl::StatusOr<v1::RendezvousResponse> Rendezvous(const v1::RendezvousRequest& request) override {

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -117,6 +118,11 @@ void JobRunner::Order(JobOrder order) {
   int current = order_.load();
   while (wanted > current && !order_.compare_exchange_weak(current, wanted)) {
   }
+}
+
+std::vector<v1::Lease> JobRunner::TakeNextLeases() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(next_leases_, {});
 }
 
 v1::LeaseProgress JobRunner::Progress() const {
@@ -457,9 +463,20 @@ JobEnd JobRunner::Session::Complete(v1::JobState outcome, v1::FailureClass failu
     }
     request.set_steps(done_->steps);
   }
-  absl::Status s = Retry([&] {
+  // A finished attempt frees its slot: ask for the next lease in the same call (and commit) when
+  // the agent wants one. A retry carries the same request id, so it gets the same lease back.
+  if (outcome != v1::JOB_STATE_QUEUED && r_.options_.next_free_slots) {
+    request.set_next_free_slots(std::max(0, r_.options_.next_free_slots()));
+  }
+  absl::Status s = Retry([&]() -> absl::Status {
     request.set_worker_id(r_.worker_id_());
-    return r_.rpc_->CompleteJob(request);
+    absl::StatusOr<v1::CompleteJobResponse> response = r_.rpc_->CompleteJob(request);
+    if (!response.ok()) {
+      return response.status();
+    }
+    absl::MutexLock lock(&r_.mu_);
+    r_.next_leases_.assign(response->leases().begin(), response->leases().end());
+    return absl::OkStatus();
   });
   if (!s.ok()) {
     Logf("job %s: CompleteJob failed: %s", Tag(), s.ToString());

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -44,6 +45,9 @@ struct JobRunnerOptions {
   std::chrono::milliseconds drain_budget{30000};
   std::chrono::milliseconds poll_interval{100};  // how often orders are checked
   bool keep_files = false;  // keep checkpoints on disk after the attempt (debugging)
+  // Called as a finished attempt (not a released one) reports its end: how many new leases to
+  // ask for in the same CompleteJob call (CompleteJobRequest.next_free_slots; 0 or unset: none).
+  std::function<int()> next_free_slots;
 };
 
 // What the agent tells a running attempt.
@@ -81,6 +85,10 @@ class JobRunner {
   // The latest step and tokens, for heartbeats.
   sparsescale::v1::LeaseProgress Progress() const;
 
+  // Leases the coordinator granted with this attempt's completion (next_free_slots), once;
+  // the caller must start or release them.
+  std::vector<sparsescale::v1::Lease> TakeNextLeases();
+
   const std::string& job_id() const { return lease_.job_id(); }
   int attempt() const { return lease_.attempt(); }
 
@@ -96,6 +104,7 @@ class JobRunner {
   mutable absl::Mutex mu_;
   int64_t step_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<sparsescale::v1::Lease> next_leases_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sparsescale::agent

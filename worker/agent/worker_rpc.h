@@ -44,7 +44,10 @@ class WorkerRpc {
       const ChunkSource& source) = 0;
   virtual absl::Status DownloadCheckpoint(const sparsescale::v1::DownloadCheckpointRequest& request,
                                           const InfoSink& on_info, const DataSink& on_data) = 0;
-  virtual absl::Status CompleteJob(const sparsescale::v1::CompleteJobRequest& request) = 0;
+  // With request.next_free_slots > 0 the answer may carry the next leases (granted as
+  // AcquireLease would, in the same commit as the completion).
+  virtual absl::StatusOr<sparsescale::v1::CompleteJobResponse> CompleteJob(
+      const sparsescale::v1::CompleteJobRequest& request) = 0;
   // Carries rank 0's rendezvous bytes (coordinator_rendezvous.h; called by the job process, not
   // the daemon). The deadline covers the request's long-poll wait_ms plus a margin.
   virtual absl::StatusOr<sparsescale::v1::RendezvousResponse> Rendezvous(
