@@ -139,7 +139,8 @@ int64_t EstimateMemoryBytes(const JobSpec& spec) {
   const double params = 12 * d * d * layers + vocab * d + context * d;
   // Per layer and token: about 16 d floats of activations plus the attention matrix.
   const double activations = batch * context * (layers * (16 * d + heads * context) + 2 * vocab);
-  return static_cast<int64_t>(17 * params + 4 * activations);
+  const double replicas = spec.device() == "cpu" ? trainer::DataParallelRanks(spec) : 1;
+  return static_cast<int64_t>(17 * params * replicas + 4 * activations);
 }
 
 int32_t WidthForNonzeros(int64_t nonzeros, double sparsity, int32_t layers, int32_t multiple) {

@@ -27,7 +27,9 @@ absl::StatusOr<PreparedJob> PrepareJob(const sparsescale::v1::JobSpec& spec,
                                        const std::string& field_prefix);
 
 // Rough peak training memory in bytes: fp32 weights, gradients, two AdamW moments and masks
-// (17 bytes per parameter) plus activations kept for the backward pass. Only used to keep a
+// (17 bytes per parameter) plus activations kept for the backward pass, for the whole job on
+// its worker: every CPU rank (`processes`) holds its own replica of the weights and optimiser
+// state while the batch, and so the activations, is split among them. Only used to keep a
 // job off a worker that reports less memory; an estimate, not a promise.
 int64_t EstimateMemoryBytes(const sparsescale::v1::JobSpec& spec);
 

@@ -115,5 +115,18 @@ TEST(JobRulesTest, MemoryEstimateGrowsWithTheModel) {
   EXPECT_GT(EstimateMemoryBytes(small), 0);
 }
 
+TEST(JobRulesTest, MemoryEstimateCountsAReplicaOfTheWeightsPerCpuRank) {
+  v1::JobSpec one = Base();
+  one.set_device("cpu");
+  v1::JobSpec four = one;
+  four.set_processes(4);
+  const int64_t d = one.model().width(), layers = one.model().layers();
+  const int64_t vocab = one.model().has_vocab() ? one.model().vocab() : 256;
+  const int64_t params = 12 * d * d * layers + vocab * d + one.model().context() * d;
+  // Three more replicas of weights, gradients, moments and masks; the same activations.
+  EXPECT_NEAR(static_cast<double>(EstimateMemoryBytes(four) - EstimateMemoryBytes(one)),
+              3.0 * 17 * static_cast<double>(params), 2.0);
+}
+
 }  // namespace
 }  // namespace sparsescale::coordinator
