@@ -11,12 +11,11 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "client/cli_util.h"
 #include "client/coordinator_client.h"
 #include "client/export_csv.h"
 #include "client/local_cluster.h"
@@ -153,13 +152,6 @@ TEST_F(E2eTest, SweepCompletesWithEveryJobsWholeCurveStored) {
   EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 3) << summary;
 }
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST_F(E2eTest, TwoRankCpuJobMeetsThroughTheCoordinatorAndCompletes) {
   StartCluster(1, /*slots=*/2);
   v1::JobSpec spec = TinySpec(shards_, 40, 20);
@@ -169,8 +161,10 @@ TEST_F(E2eTest, TwoRankCpuJobMeetsThroughTheCoordinatorAndCompletes) {
   const v1::Job done = Job(job.id());
   const fs::path attempt = dir_ / "cluster" / "worker-0" / "jobs" / job.id() /
                            absl::StrCat("a", std::max(1, done.attempt()));
-  const std::string rank0_log = ReadText(attempt / "job.log");
-  const std::string rank1_log = ReadText(attempt / "ckpt.ranks" / "rank1.log");
+  // Empty when missing: the assertions below then show what is there.
+  const std::string rank0_log = client::ReadTextFile((attempt / "job.log").string()).value_or("");
+  const std::string rank1_log =
+      client::ReadTextFile((attempt / "ckpt.ranks" / "rank1.log").string()).value_or("");
   ASSERT_TRUE(succeeded) << done.DebugString() << rank0_log << rank1_log;
   ExpectWholeCurve(done);
   // Each rank logs the rendezvous it used; the file rendezvous would say "rendezvous file:".

@@ -1,5 +1,6 @@
 #include "worker/trainer/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -284,7 +285,6 @@ absl::StatusOr<int> Gpt::UseSparseMatmul(const float* masks, int n, int m, bool 
   }
   packed_ = std::move(packed);
   masks_ = masks;
-  sparse_matrices_ = count;
   return count;
 }
 
@@ -299,7 +299,10 @@ absl::Status Gpt::RepackSparse() {
   return absl::OkStatus();
 }
 
-int Gpt::sparse_matrices() const { return sparse_matrices_; }
+int Gpt::sparse_matrices() const {
+  return static_cast<int>(
+      std::count_if(packed_.begin(), packed_.end(), [](const auto& p) { return p != nullptr; }));
+}
 
 absl::StatusOr<double> Gpt::Forward(const int32_t* inputs, const int32_t* targets, bool with_grad) {
   const int B = batch_, T = config_.context, C = config_.width, V = config_.vocab;

@@ -98,7 +98,8 @@ class Gpt {
   // masks buffer laid out by ParamTensor::mask_offset, exactly n:m by now). Returns how many
   // matrices were packed. The backward products stay dense (they need W^T, which is not n:m).
   absl::StatusOr<int> UseSparseMatmul(const float* masks, int n, int m, bool everywhere);
-  // Re-packs the packed matrices after the weights changed (every optimiser step).
+  // Re-packs the packed matrices after the weights changed (every optimiser step); nothing
+  // to do before UseSparseMatmul.
   absl::Status RepackSparse();
   // Number of body matrices whose forward product runs sparse (0 before UseSparseMatmul).
   int sparse_matrices() const;
@@ -137,7 +138,6 @@ class Gpt {
   // Per tensor index: the packed weight of a body matrix with a sparse forward, else null.
   std::vector<std::unique_ptr<kernels::PackedWeight>> packed_;
   const float* masks_ = nullptr;  // the trainer's, for RepackSparse
-  int sparse_matrices_ = 0;
 };
 
 }  // namespace sparsescale::trainer

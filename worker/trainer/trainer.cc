@@ -380,9 +380,7 @@ absl::StatusOr<double> Trainer::TrainOneStep(int64_t t, double lr) {
   }
   flops_sparse_ += sparse_step_flops_;
   RETURN_IF_ERROR(OptimizerStep(t, lr));
-  if (model_->sparse_matrices() > 0) {
-    RETURN_IF_ERROR(model_->RepackSparse());
-  }
+  RETURN_IF_ERROR(model_->RepackSparse());
   if (schedule_->IsUpdateStep(t)) {
     float drained = 0;  // a host copy waits for the step's queued device work: not timed below
     RETURN_IF_ERROR(ops_->CopyToHost(&drained, masks_->f32(), sizeof(float)));
