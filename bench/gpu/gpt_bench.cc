@@ -3,10 +3,15 @@
 // protobuf or data loading), dense or with the four linear layers of every block 2:4-sparse
 // in the forward product (sparse tensor cores). Prints one markdown table row per mode, then
 // the cost of one gradual-magnitude mask update as the trainer runs it (worker/trainer/
-// pruning.cc UpdateMasks + trainer.cc UpdateDensities) against the training step.
+// pruning.cc UpdateMasks + trainer.cc UpdateDensities) against the training step. First, the
+// attention kernels alone at the model's shape: the bf16 tensor-core one (the default) against
+// the fp32 CUDA-core one.
 //
-// Usage: gpt_bench [--mode dense|sparse24|both] [--batch B] [--steps N] [--layers L]
-//                  [--context T] [--mask-reps R]
+// Usage: gpt_bench [--mode dense|dense-fp32att|sparse24|both|all] [--batch B] [--steps N]
+//                  [--layers L] [--context T] [--mask-reps R] [--attention-reps R]
+// Modes: both = dense and sparse24; all = those and dense-fp32att (the dense step with the fp32
+// attention kernel: the baseline for the tensor-core attention's effect on the whole step).
+// --attention-reps (default 10, 0 skips): timed attention forward + backward calls.
 // --mask-reps (default 5, 0 skips): timed mask updates (median reported) after 2 warm-ups.
 // --batch 0 (default) picks the largest batch that fits in 80% of free GPU memory (max 64).
 // Exits 0 with a message when no GPU is usable.
@@ -41,6 +46,7 @@ struct Config {
   int steps = 10;
   int warmup = 3;
   int mask_reps = 5;
+  int attention_reps = 10;
   std::string mode = "both";
 };
 
@@ -538,7 +544,8 @@ struct ModeResult {
   absl::StatusOr<MaskUpdateTiming> mask = absl::UnavailableError("not measured");
 };
 
-absl::StatusOr<ModeResult> RunMode(Ops& ops, const Config& c, bool sparse) {
+absl::StatusOr<ModeResult> RunMode(Ops& ops, const Config& c, bool sparse, bool fp32_attention) {
+  RETURN_IF_ERROR(kernels::cuda::SetFp32Attention(ops, fp32_attention));
   GptBench bench(ops, c, sparse);
   const int B = c.B > 0 ? c.B : ChooseBatch(c, MakeLayout(c).total);
   RETURN_IF_ERROR(bench.Init(B));
@@ -561,8 +568,10 @@ absl::StatusOr<ModeResult> RunMode(Ops& ops, const Config& c, bool sparse) {
   const double tok_s = tokens / secs;
   // (6 x parameters + attention) FLOPs per token; attention counted as 12 L C T (PaLM's).
   const double flops_per_token = 6.0 * bench.parameters() + 12.0 * c.L * c.C * c.T;
-  std::printf("| %-8s | %3d | %8.1f | %9.0f | %5.1f%% | %6.3f -> %6.3f |\n",
-              sparse ? "2:4" : "dense", B, 1e3 * secs / c.steps, tok_s,
+  RETURN_IF_ERROR(kernels::cuda::SetFp32Attention(ops, false));
+  std::printf("| %-20s | %3d | %8.1f | %9.0f | %5.1f%% | %6.3f -> %6.3f |\n",
+              sparse ? "2:4" : (fp32_attention ? "dense, fp32 attention" : "dense"), B,
+              1e3 * secs / c.steps, tok_s,
               100.0 * tok_s * flops_per_token / 989e12, first_loss, loss);
   std::fflush(stdout);
   ModeResult result;
@@ -571,6 +580,77 @@ absl::StatusOr<ModeResult> RunMode(Ops& ops, const Config& c, bool sparse) {
     result.mask = bench.TimeMaskUpdate(c.mask_reps);
   }
   return result;
+}
+
+// Attention forward and backward alone at the model's shape, each kernel: mean of `reps` calls
+// after 2 warm-ups, synchronised around each timed batch of calls. FLOPs counted as issued by
+// the causal kernels' useful work: forward 2 products of T x T/2 x HS per head (4 B NH T^2 HS /
+// 2), backward 2.5x that (FlashAttention's count; these kernels issue 9/5 of it, see
+// attention_tc.cu).
+absl::Status PrintAttentionTable(Ops& ops, const Config& c, int B) {
+  const kernels::AttentionShape s{B, c.T, c.NH, c.C / c.NH};
+  const size_t n_qkv = size_t(B) * c.T * 3 * c.C, n_out = size_t(B) * c.T * c.C;
+  const size_t n_state = ops.AttentionStateFloats(s);
+  ASSIGN_OR_RETURN(auto qkv, ops.Allocate(n_qkv * sizeof(float)));
+  ASSIGN_OR_RETURN(auto dqkv, ops.Allocate(n_qkv * sizeof(float)));
+  ASSIGN_OR_RETURN(auto out, ops.Allocate(n_out * sizeof(float)));
+  ASSIGN_OR_RETURN(auto dout, ops.Allocate(n_out * sizeof(float)));
+  ASSIGN_OR_RETURN(auto lse, ops.Allocate(n_state * sizeof(float)));
+  ASSIGN_OR_RETURN(auto scratch, ops.Allocate(n_state * sizeof(float)));
+  {  // deterministic, O(1) inputs: a ramp folded into [-1, 1)
+    std::vector<float> host(n_qkv);
+    for (size_t i = 0; i < n_qkv; ++i) {
+      host[i] = static_cast<float>((i * 2654435761u) % 2048) / 1024.0f - 1.0f;
+    }
+    RETURN_IF_ERROR(ops.CopyToDevice(qkv->data(), host.data(), n_qkv * sizeof(float)));
+    RETURN_IF_ERROR(ops.CopyToDevice(dout->data(), host.data(), n_out * sizeof(float)));
+  }
+  auto f32 = [](std::unique_ptr<DeviceBuffer>& b) { return static_cast<float*>(b->data()); };
+  auto time_ms = [&](auto&& call) -> absl::StatusOr<double> {
+    for (int i = 0; i < 2; ++i) {
+      RETURN_IF_ERROR(call());
+    }
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+      return absl::InternalError("cudaDeviceSynchronize failed before the attention timing");
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < c.attention_reps; ++i) {
+      RETURN_IF_ERROR(call());
+    }
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+      return absl::InternalError("cudaDeviceSynchronize failed after the attention timing");
+    }
+    return 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+           c.attention_reps;
+  };
+  const double fwd_flops = 2.0 * B * c.NH * double(c.T) * c.T * s.HS;
+  std::printf("Attention alone, B=%d T=%d NH=%d HS=%d (mean of %d calls after 2 warm-ups):\n\n",
+              B, c.T, c.NH, s.HS, c.attention_reps);
+  std::printf("| kernel            | forward ms | TFLOP/s | backward ms | TFLOP/s |\n");
+  std::printf("|-------------------|------------|---------|-------------|---------|\n");
+  double fp32_total = 0;
+  for (const bool fp32 : {true, false}) {
+    RETURN_IF_ERROR(kernels::cuda::SetFp32Attention(ops, fp32));
+    ASSIGN_OR_RETURN(const double fwd, time_ms([&] {
+                       return ops.AttentionForward(f32(out), f32(lse), f32(qkv), s);
+                     }));
+    ASSIGN_OR_RETURN(const double bwd, time_ms([&] {
+                       return ops.AttentionBackward(f32(dqkv), f32(scratch), f32(dout), f32(qkv),
+                                                    f32(lse), s);
+                     }));
+    std::printf("| %-17s | %10.3f | %7.1f | %11.3f | %7.1f |\n",
+                fp32 ? "fp32 CUDA cores" : "bf16 tensor cores", fwd, fwd_flops / fwd / 1e9, bwd,
+                2.5 * fwd_flops / bwd / 1e9);
+    if (fp32) {
+      fp32_total = fwd + bwd;
+    } else {
+      std::printf("\ntensor-core / fp32 speed-up, forward + backward: %.2fx\n\n",
+                  fp32_total / (fwd + bwd));
+    }
+  }
+  RETURN_IF_ERROR(kernels::cuda::SetFp32Attention(ops, false));
+  std::fflush(stdout);
+  return absl::OkStatus();
 }
 
 // The mask-update table: one update serves the 100 steps after it, so averaged over the window
@@ -626,10 +706,18 @@ int Main(int argc, char** argv) {
       c.T = std::max(32, value);
     } else if (flag == "--mask-reps") {
       c.mask_reps = std::max(0, value);
+    } else if (flag == "--attention-reps") {
+      c.attention_reps = std::max(0, value);
     } else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
+  }
+  static const char* const kModes[] = {"dense", "dense-fp32att", "sparse24", "both", "all"};
+  if (std::find(std::begin(kModes), std::end(kModes), c.mode) == std::end(kModes)) {
+    std::fprintf(stderr, "gpt_bench: --mode must be dense, dense-fp32att, sparse24, both or all; "
+                 "got %s\n", c.mode.c_str());
+    return 2;
   }
   if (kernels::cuda::DeviceCount() == 0) {
     std::printf("gpt_bench: no CUDA GPU is usable here; nothing to measure\n");
@@ -640,22 +728,40 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "gpt_bench: %s\n", ops.status().ToString().c_str());
     return 1;
   }
+  if (c.attention_reps > 0) {
+    // At --batch capped at 16 (16 when the batch is chosen automatically): B x NH = 192 blocks
+    // of work per query tile already fill the 132 SMs.
+    const absl::Status a = PrintAttentionTable(**ops, c, std::min(16, c.B > 0 ? c.B : 16));
+    if (!a.ok()) {
+      std::fprintf(stderr, "gpt_bench (attention): %s\n", a.ToString().c_str());
+    }
+  }
   std::printf("GPT L=%d C=%d NH=%d T=%d V=%d, %d timed steps after %d warm-up\n\n", c.L, c.C, c.NH,
               c.T, c.V, c.steps, c.warmup);
-  std::printf("| mode     |   B | step ms  | tokens/s  |  MFU   | loss first -> last |\n");
-  std::printf("|----------|-----|----------|-----------|--------|--------------------|\n");
+  std::printf("| mode                 |   B | step ms  | tokens/s  |  MFU   | loss first -> last |\n");
+  std::printf("|----------------------|-----|----------|-----------|--------|--------------------|\n");
   std::vector<std::pair<bool, ModeResult>> rows;
-  for (const bool sparse : {false, true}) {
-    if (c.mode != "both" && c.mode != (sparse ? "sparse24" : "dense")) {
+  struct Row {
+    const char* name;
+    bool sparse, fp32_attention;
+  };
+  for (const Row& row : {Row{"dense", false, false}, Row{"dense-fp32att", false, true},
+                         Row{"sparse24", true, false}}) {
+    const bool wanted = c.mode == row.name || c.mode == "all" ||
+                        (c.mode == "both" && !row.fp32_attention);
+    if (!wanted) {
       continue;
     }
-    absl::StatusOr<ModeResult> r = RunMode(**ops, c, sparse);
+    Config rc = c;
+    rc.mask_reps = row.fp32_attention ? 0 : c.mask_reps;  // the mask table uses the default
+    absl::StatusOr<ModeResult> r = RunMode(**ops, rc, row.sparse, row.fp32_attention);
     if (!r.ok()) {
-      std::fprintf(stderr, "gpt_bench (%s): %s\n", sparse ? "2:4" : "dense",
-                   r.status().ToString().c_str());
+      std::fprintf(stderr, "gpt_bench (%s): %s\n", row.name, r.status().ToString().c_str());
       return 1;
     }
-    rows.emplace_back(sparse, *std::move(r));
+    if (!row.fp32_attention) {
+      rows.emplace_back(row.sparse, *std::move(r));
+    }
   }
   if (c.mask_reps > 0) {
     PrintMaskTable(c, rows);

@@ -12,8 +12,9 @@
 #
 # Wall time on a 16-core H100 machine (estimate, not yet measured): configure 10 s, build 2-4 min
 # (attention.cu is the longest compile: 3.5 min on 2 busy cores here), kernels_cuda_test < 1 min,
-# bundle < 1 min (180 s cap), sparse24_bench < 30 s, gpt_bench 1-2 min (2 modes x 13 steps of
-# ~0.5-1 s at batch 64, plus 2 x 7 mask updates): 4-7 min in all, capped by the timeouts.
+# bundle < 1 min (180 s cap), sparse24_bench < 30 s, gpt_bench 1.5-3 min (attention kernels
+# 2 x 24 calls; 3 modes x 13 steps of ~0.5-1.5 s at batch 64, plus 2 x 7 mask updates):
+# 4.5-7.5 min in all, capped by the timeouts.
 #
 # Usage: bash bench/gpu/gpu.sh [BUILD_DIR]
 # Environment: SPARSESCALE_GPU_CMAKE_ARGS (extra cmake arguments), GPT_BENCH_ARGS (extra
@@ -123,10 +124,10 @@ if [ "${SPARSESCALE_GPU_SKIP_BENCH:-0}" != 1 ]; then
   timeout 120 "$build/bench/gpu/sparse24_bench" 8192 || echo "gpu.sh: sparse24_bench failed ($?)"
   stamp "GPT-2-124M training step (12 layers, width 768, 12 heads, context 1024, vocab 50257)"
   # shellcheck disable=SC2086
-  if ! timeout 300 "$build/bench/gpu/gpt_bench" --mode both ${GPT_BENCH_ARGS:-}; then
+  if ! timeout 300 "$build/bench/gpu/gpt_bench" --mode all ${GPT_BENCH_ARGS:-}; then
     # The automatic batch may misjudge memory: retry once with a small fixed batch.
     stamp "gpt_bench failed; retrying with --batch 8 --steps 5"
-    timeout 180 "$build/bench/gpu/gpt_bench" --mode both --batch 8 --steps 5 ||
+    timeout 180 "$build/bench/gpu/gpt_bench" --mode all --batch 8 --steps 5 ||
       echo "gpu.sh: gpt_bench failed again ($?)"
   fi
 fi

@@ -12,8 +12,8 @@
 // Limits: HS <= 128 and HS % 4 == 0 (float4 tile loads); qkv, dout and out 16-byte aligned.
 // Columns per lane (1, 2 or 4) are a template argument and the inner loops unroll by 4 only:
 // ptxas then keeps every accumulator in registers (65-143 registers, no spills on sm_90).
-// A tensor-core (bf16 mma) version is the next step for speed; this one is the correct,
-// simple baseline.
+// The tensor-core version (attention_tc.cu) is the default where it applies; this one is the
+// fp32 reference on the GPU and the path for other head sizes (SetFp32Attention selects it).
 #include <cmath>
 #include <string>
 
@@ -420,6 +420,9 @@ absl::Status LaunchAttentionForward(CudaContext& ctx, float* out, float* lse, co
   if (!Aligned16(out) || !Aligned16(qkv)) {
     return absl::InvalidArgumentError("AttentionForward: out and qkv must be 16-byte aligned");
   }
+  if (!ctx.fp32_attention() && TcAttentionSupported(ctx, s.HS)) {
+    return LaunchAttentionForwardTc(ctx, out, lse, qkv, s);
+  }
   // The per-lane column count is a template argument so the accumulators stay in registers.
   if (s.HS <= 32) {
     return Forward<1>(ctx, out, lse, qkv, s);
@@ -441,6 +444,9 @@ absl::Status LaunchAttentionBackward(CudaContext& ctx, float* dqkv, float* scrat
   }
   if (!Aligned16(dout) || !Aligned16(qkv)) {
     return absl::InvalidArgumentError("AttentionBackward: dout and qkv must be 16-byte aligned");
+  }
+  if (!ctx.fp32_attention() && TcAttentionSupported(ctx, s.HS)) {
+    return LaunchAttentionBackwardTc(ctx, dqkv, scratch, dout, qkv, lse, s);
   }
   if (s.HS <= 32) {
     return Backward<1>(ctx, dqkv, scratch, dout, qkv, lse, s);

@@ -45,6 +45,8 @@ absl::StatusOr<std::unique_ptr<CudaContext>> CudaContext::Create(int device) {
   CUDA_RETURN_IF_ERROR(
       cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   ctx->max_shared_bytes_ = static_cast<size_t>(smem);
+  CUDA_RETURN_IF_ERROR(
+      cudaDeviceGetAttribute(&ctx->compute_major_, cudaDevAttrComputeCapabilityMajor, device));
   return ctx;
 }
 

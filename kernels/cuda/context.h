@@ -67,6 +67,13 @@ class CudaContext {
   cublasLtHandle_t lt() const { return lt_; }
   int sm_count() const { return sm_count_; }
   size_t max_shared_bytes() const { return max_shared_bytes_; }
+  int compute_major() const { return compute_major_; }
+
+  // Which causal-attention kernel AttentionForward/Backward run: the bf16 tensor-core one
+  // (attention_tc.cu; the default where the head size and device allow it) or the fp32
+  // CUDA-core one (attention.cu). Forward and backward must use the same one.
+  bool fp32_attention() const { return fp32_attention_; }
+  void set_fp32_attention(bool on) { fp32_attention_ = on; }
 
   // Device memory of at least `bytes` for `slot`, valid until the next call for the same slot.
   // Growing synchronises the stream first. Returns ResourceExhausted when allocation fails.
@@ -85,6 +92,8 @@ class CudaContext {
   cublasLtHandle_t lt_ = nullptr;
   int sm_count_ = 0;
   size_t max_shared_bytes_ = 0;
+  int compute_major_ = 0;
+  bool fp32_attention_ = false;
   std::array<std::unique_ptr<CudaBuffer>, static_cast<size_t>(ScratchSlot::kCount)> scratch_;
   std::map<LtKey, cublasLtMatmulAlgo_t> lt_algo_cache_;
 };

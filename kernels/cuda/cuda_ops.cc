@@ -228,4 +228,13 @@ CudaContext* ContextOf(Ops& ops) {
   return cuda == nullptr ? nullptr : &cuda->context();
 }
 
+absl::Status SetFp32Attention(Ops& ops, bool on) {
+  CudaContext* ctx = ContextOf(ops);
+  if (ctx == nullptr) {
+    return absl::InvalidArgumentError("SetFp32Attention: ops is not the CUDA backend");
+  }
+  ctx->set_fp32_attention(on);
+  return absl::OkStatus();
+}
+
 }  // namespace sparsescale::kernels::cuda

@@ -5,6 +5,9 @@
 // backend-specific choices (each documented again at its op):
 // - Gemm / MatmulForward / MatmulBackward convert fp32 operands to bf16 (scratch) and run
 //   cuBLASLt with fp32 accumulation: expect about 1e-2 relative difference from the CPU.
+// - AttentionForward/Backward run on bf16 tensor cores (fp32 accumulation and softmax) when the
+//   head size is 16, 32, 64 or 128 on a compute capability 8+ device (about 1e-2 relative from
+//   the CPU); otherwise, or after SetFp32Attention(ops, true), on the fp32 CUDA-core kernel.
 // - AttentionForward keeps only the logsumexp of each query row in `att`
 //   (AttentionStateFloats = B*NH*T); AttentionBackward uses as many floats of `datt_scratch`.
 // - 2:4 weights of supported shapes (HasSparseMatmul) pack into the sparse tensor-core layout
@@ -32,5 +35,9 @@ absl::StatusOr<std::unique_ptr<Ops>> MakeCudaOps(int device_index);
 // The context (stream, scratch) behind a CUDA Ops, for CUDA-only extensions such as the 2:4
 // kernels and NCCL; null when `ops` is not the CUDA backend.
 CudaContext* ContextOf(Ops& ops);
+
+// Makes a CUDA Ops run attention on the fp32 CUDA-core kernel (`on`) or, where supported, the
+// bf16 tensor-core one (the default). InvalidArgument when `ops` is not the CUDA backend.
+absl::Status SetFp32Attention(Ops& ops, bool on);
 
 }  // namespace sparsescale::kernels::cuda

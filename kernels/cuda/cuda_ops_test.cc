@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
+#include "kernels/cuda/context.h"
 #include "kernels/cuda/cuda_test_util.h"
 
 namespace sparsescale::kernels::cuda {
@@ -14,6 +16,7 @@ namespace {
 
 using testing::CudaTest;
 using testing::ExpectClose;
+using testing::ExpectCloseNormwise;
 using testing::RandomFloats;
 using testing::RandomTokens;
 
@@ -185,7 +188,8 @@ TEST_F(CudaOpsTest, EncoderMatchesCpuAndBackwardIsDeterministic) {
   }
 }
 
-TEST_F(CudaOpsTest, AttentionForwardAndBackwardMatchCpu) {
+TEST_F(CudaOpsTest, Fp32AttentionForwardAndBackwardMatchCpu) {
+  ASSERT_TRUE(SetFp32Attention(*gpu_, true).ok());
   AttentionShape s;
   s.B = 2;
   s.T = 70;  // not a multiple of the 32-row tiles
@@ -209,6 +213,83 @@ TEST_F(CudaOpsTest, AttentionForwardAndBackwardMatchCpu) {
           .ok());
   EXPECT_EQ(ExpectClose(Down(*gout, n_out), out, kLongSumTol, "out"), 0);
   EXPECT_EQ(ExpectClose(Down(*gdqkv, n_qkv), dqkv, kLongSumTol, "dqkv"), 0);
+}
+
+// The default attention: bf16 operands on tensor cores, fp32 softmax and accumulation. A host
+// emulation of its rounding points (Q, K, V, dO, P and dS to bf16) against fp64 gave largest
+// errors of 3-5e-3 of each output's largest magnitude for these shapes (6.2e-3 for dK at
+// HS = 128), so 1e-2 normwise leaves a 1.6-3x margin.
+TEST_F(CudaOpsTest, TensorCoreAttentionMatchesCpuWithinBf16Tolerance) {
+  if (ContextOf(*gpu_)->compute_major() < 8) {
+    GTEST_SKIP() << "the tensor-core attention needs compute capability 8.0 or newer";
+  }
+  struct Case {
+    int B, T, NH, HS;
+  };
+  // T not a multiple of the 64-row tiles, and one shorter than a tile; every head size.
+  for (const Case& c : {Case{2, 70, 3, 16}, Case{1, 130, 2, 32}, Case{2, 130, 2, 64},
+                        Case{1, 40, 1, 64}, Case{1, 200, 2, 128}}) {
+    const std::string where = " (T=" + std::to_string(c.T) + " HS=" + std::to_string(c.HS) + ")";
+    const AttentionShape s{c.B, c.T, c.NH, c.HS};
+    const size_t C = size_t(s.NH) * s.HS;
+    const size_t n_qkv = size_t(s.B) * s.T * 3 * C, n_out = size_t(s.B) * s.T * C;
+    const size_t n_att = size_t(s.B) * s.NH * s.T * s.T;
+    auto qkv = RandomFloats(n_qkv, 80, -2.0f, 2.0f), dout = RandomFloats(n_out, 81);
+    const auto start = RandomFloats(n_qkv, 82);  // dqkv accumulates onto it on both sides
+    std::vector<float> dqkv = start, out(n_out), att(n_att), datt(n_att);
+    ASSERT_TRUE(cpu_->AttentionForward(out.data(), att.data(), qkv.data(), s).ok());
+    ASSERT_TRUE(
+        cpu_->AttentionBackward(dqkv.data(), datt.data(), dout.data(), qkv.data(), att.data(), s)
+            .ok());
+    const size_t n_state = gpu_->AttentionStateFloats(s);
+    auto gqkv = Up(qkv), gdout = Up(dout), gout = Up(std::vector<float>(n_out));
+    auto gdqkv = Up(start), glse = Up(std::vector<float>(n_state)),
+         gscratch = Up(std::vector<float>(n_state));
+    ASSERT_TRUE(gpu_->AttentionForward(gout->f32(), glse->f32(), gqkv->f32(), s).ok());
+    ASSERT_TRUE(gpu_->AttentionBackward(gdqkv->f32(), gscratch->f32(), gdout->f32(), gqkv->f32(),
+                                        glse->f32(), s)
+                    .ok());
+    EXPECT_EQ(ExpectCloseNormwise(Down(*gout, n_out), out, kBf16Tol, "out" + where), 0);
+    // The gradients alone (what was added to `start`), and dq, dk, dv each against its own
+    // scale: each third of every row on its own.
+    const std::vector<float> got = Down(*gdqkv, n_qkv);
+    for (int part = 0; part < 3; ++part) {
+      std::vector<float> want_part, got_part;
+      for (size_t row = 0; row < size_t(s.B) * s.T; ++row) {
+        for (size_t i = row * 3 * C + part * C, e = i + C; i < e; ++i) {
+          want_part.push_back(dqkv[i] - start[i]);
+          got_part.push_back(got[i] - start[i]);
+        }
+      }
+      EXPECT_EQ(ExpectCloseNormwise(got_part, want_part, kBf16Tol,
+                                    std::string("d") + "qkv"[part] + where),
+                0);
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, TensorCoreAndFp32AttentionAgreeOnTheLogsumexp) {
+  if (ContextOf(*gpu_)->compute_major() < 8) {
+    GTEST_SKIP() << "the tensor-core attention needs compute capability 8.0 or newer";
+  }
+  const AttentionShape s{2, 100, 2, 64};
+  const size_t C = size_t(s.NH) * s.HS;
+  auto qkv = RandomFloats(size_t(s.B) * s.T * 3 * C, 83, -2.0f, 2.0f);
+  const size_t n_state = gpu_->AttentionStateFloats(s);
+  auto gqkv = Up(qkv), gout = Up(std::vector<float>(size_t(s.B) * s.T * C));
+  auto lse_tc = Up(std::vector<float>(n_state)), lse_fp32 = Up(std::vector<float>(n_state));
+  ASSERT_TRUE(gpu_->AttentionForward(gout->f32(), lse_tc->f32(), gqkv->f32(), s).ok());
+  ASSERT_TRUE(SetFp32Attention(*gpu_, true).ok());
+  ASSERT_TRUE(gpu_->AttentionForward(gout->f32(), lse_fp32->f32(), gqkv->f32(), s).ok());
+  // The logsumexp is O(1) to O(10) here; bf16 scores move it by a few 1e-3.
+  EXPECT_EQ(ExpectCloseNormwise(Down(*lse_tc, n_state), Down(*lse_fp32, n_state), kBf16Tol,
+                                "lse"),
+            0);
+}
+
+TEST(CudaOpsHostTest, SetFp32AttentionRefusesTheCpuBackend) {  // runs without a GPU
+  auto cpu = MakeCpuOps(1);
+  EXPECT_TRUE(absl::IsInvalidArgument(SetFp32Attention(*cpu, true)));
 }
 
 TEST_F(CudaOpsTest, CrossEntropyInPlaceMatchesCpu) {

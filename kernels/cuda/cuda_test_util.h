@@ -63,6 +63,32 @@ inline int ExpectClose(const std::vector<float>& actual, const std::vector<float
   return failures;
 }
 
+// Normwise: every element within rtol * (the reference's largest magnitude) of the CPU value,
+// for bf16 paths whose rounding error scales with the whole operand rather than each element
+// (attention on tensor cores). NaN never passes. Returns the failure count.
+inline int ExpectCloseNormwise(const std::vector<float>& actual,
+                               const std::vector<float>& expected, double rtol,
+                               const std::string& what) {
+  EXPECT_EQ(actual.size(), expected.size()) << what;
+  double max_abs = 0.0;
+  for (float e : expected) {
+    max_abs = std::max(max_abs, std::fabs(double{e}));
+  }
+  const double tol = rtol * max_abs + 1e-30;
+  int failures = 0;
+  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i) {
+    const double diff = std::fabs(double{actual[i]} - double{expected[i]});
+    if (!(diff <= tol)) {
+      if (failures < 5) {
+        ADD_FAILURE() << what << "[" << i << "]: cuda " << actual[i] << ", cpu " << expected[i]
+                      << " (normwise tol " << tol << ")";
+      }
+      ++failures;
+    }
+  }
+  return failures;
+}
+
 // Skips the test unless a GPU is usable; otherwise gives a CUDA and a CPU backend.
 class CudaTest : public ::testing::Test {
  protected:

@@ -65,6 +65,16 @@ absl::Status LaunchAttentionBackward(CudaContext& ctx, float* dqkv, float* scrat
                                      const float* dout, const float* qkv, const float* lse,
                                      const AttentionShape& s);
 
+// attention_tc.cu: the same contract on bf16 tensor cores (fp32 accumulation and softmax), for
+// head sizes 16, 32, 64, 128 on compute capability 8+ (TcAttentionSupported). The launchers
+// above dispatch to it unless ctx.fp32_attention(); callers have checked pointers and shapes.
+bool TcAttentionSupported(const CudaContext& ctx, int head_size);
+absl::Status LaunchAttentionForwardTc(CudaContext& ctx, float* out, float* lse, const float* qkv,
+                                      const AttentionShape& s);
+absl::Status LaunchAttentionBackwardTc(CudaContext& ctx, float* dqkv, float* scratch,
+                                       const float* dout, const float* qkv, const float* lse,
+                                       const AttentionShape& s);
+
 // cross_entropy.cu
 absl::Status LaunchCrossEntropy(CudaContext& ctx, float* losses, float* dlogits,
                                 const float* logits, const int32_t* targets, int BT, int V, int Vp,
