@@ -70,6 +70,18 @@ TEST(OutputTest, JobDetailSaysWhyAQueuedJobCannotBePlaced) {
       << JobDetail(job);
 }
 
+TEST(OutputTest, JobsTableListsTheQueuedJobsThatCannotBePlacedUnderTheTable) {
+  v1::Job placeable = MakeJob("j1", 64, 0.5, v1::JOB_STATE_QUEUED);
+  v1::Job stuck = MakeJob("j2", 64, 0.5, v1::JOB_STATE_QUEUED);
+  const std::string plain = JobsTable({placeable, stuck});
+  EXPECT_EQ(plain.find("waiting"), std::string::npos) << plain;
+  stuck.set_unplaceable("it needs 4 free slots on one worker for its 4 CPU ranks");
+  const std::string table = JobsTable({placeable, stuck});
+  EXPECT_NE(table.find("\nwaiting j2: it needs 4 free slots on one worker"), std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("waiting j1"), std::string::npos) << table;
+}
+
 TEST(ExportCsvTest, SummaryHasOneRowPerSucceededJobInLawFitColumns) {
   v1::Job dense = MakeJob("j1", 64, 0, v1::JOB_STATE_SUCCEEDED);
   dense.set_last_eval_loss(2.5);

@@ -182,7 +182,14 @@ std::string JobsTable(const std::vector<v1::Job>& jobs) {
                   j.step() > 0 ? FormatLoss(j.last_train_loss()) : "-", FormatLoss(eval),
                   JobShape(j.spec()), j.worker_id().empty() ? "-" : j.worker_id()});
   }
-  return table.Render();
+  std::string out = table.Render();
+  // Queued jobs that no registered worker could hold, even idle: say why under the table.
+  for (const v1::Job& j : jobs) {
+    if (!j.unplaceable().empty()) {
+      absl::StrAppend(&out, "waiting ", j.id().substr(0, 12), ": ", j.unplaceable(), "\n");
+    }
+  }
+  return out;
 }
 
 std::string JobDetail(const v1::Job& j) {

@@ -269,7 +269,20 @@ void CoordinatorCore::ListJobs(const v1::ListJobsRequest& request, v1::ListJobsR
         }
         return absl::OkStatus();
       },
-      std::move(done));
+      [this, response, done](absl::Status status) {
+        if (!status.ok()) {
+          done(status);
+          return;
+        }
+        Post([this, response, done] {  // the scheduler lives on the Asio thread
+          for (v1::Job& job : *response->mutable_jobs()) {
+            if (job.state() == v1::JOB_STATE_QUEUED) {
+              job.set_unplaceable(scheduler_->Unplaceable(job.id()));
+            }
+          }
+          done(absl::OkStatus());
+        });
+      });
 }
 
 void CoordinatorCore::GetLossCurve(const v1::GetLossCurveRequest& request,

@@ -151,6 +151,13 @@ TEST_F(WorkerProtocolTest, MultiProcessCpuJobNeedsAWorkerWithThatManyFreeSlots) 
   EXPECT_EQ(waiting.state(), v1::JOB_STATE_QUEUED);
   EXPECT_EQ(waiting.unplaceable(),
             "it needs 4 free slots on one worker for its 4 CPU ranks; the largest worker has 2");
+  {  // ListJobs says the same of each queued job it returns
+    v1::ListJobsRequest request;
+    v1::ListJobsResponse response;
+    ASSERT_TRUE(client().ListJobs(Context().get(), request, &response).ok());
+    ASSERT_EQ(response.jobs_size(), 1);
+    EXPECT_EQ(response.jobs(0).unplaceable(), waiting.unplaceable());
+  }
   const std::string big = RegisterWorker("big", 5);
   EXPECT_TRUE(GetJob(job_id).unplaceable().empty());
   Submit(TinySpec(4096, 2), "plain-1");
