@@ -13,26 +13,6 @@ namespace {
 
 constexpr int kMaxM = 64;
 
-// One thread per group: rank each element within its group by (key desc, index asc).
-__global__ void GroupKeepKernel(float* mask, uint32_t* keys, const float* w, size_t groups, int n,
-                                int m) {
-  for (size_t g = blockIdx.x * size_t{blockDim.x} + threadIdx.x; g < groups;
-       g += size_t{gridDim.x} * blockDim.x) {
-    const size_t base = g * m;
-    for (int j = 0; j < m; ++j) {
-      const uint32_t kj = MagnitudeKey(w[base + j]);
-      int rank = 0;
-      for (int i = 0; i < m; ++i) {
-        const uint32_t ki = MagnitudeKey(w[base + i]);
-        rank += (ki > kj || (ki == kj && i < j)) ? 1 : 0;
-      }
-      const bool kept = rank < n;
-      mask[base + j] = kept ? 1.0f : 0.0f;
-      keys[base + j] = kept ? 0u : kj;  // kept elements are no longer candidates
-    }
-  }
-}
-
 }  // namespace
 
 absl::Status LaunchNmMask(CudaContext& ctx, float* mask, const float* w, int rows, int cols, int n,
@@ -59,12 +39,7 @@ absl::Status LaunchNmMask(CudaContext& ctx, float* mask, const float* w, int row
   }
   ASSIGN_OR_RETURN(void* mem, ctx.Scratch(ScratchSlot::kSelectKeys, sizeof(uint32_t) * total));
   uint32_t* keys = static_cast<uint32_t*>(mem);
-  const size_t groups = total / m;
-  constexpr unsigned int kThreads = 256;
-  const unsigned int blocks =
-      BlocksFor(groups, kThreads) < 65536u ? BlocksFor(groups, kThreads) : 65536u;
-  GroupKeepKernel<<<blocks, kThreads, 0, ctx.stream()>>>(mask, keys, w, groups, n, m);
-  RETURN_IF_LAUNCH_FAILED();
+  RETURN_IF_ERROR(LaunchGroupKeep(ctx, mask, keys, w, total / m, n, m));
   return LaunchSelectTopK(ctx, mask, keys, total, keep - forced);
 }
 

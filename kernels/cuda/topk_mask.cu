@@ -7,16 +7,6 @@
 #include "kernels/cuda/topk_select.h"
 
 namespace sparsescale::kernels::cuda {
-namespace {
-
-__global__ void MagnitudeKeysKernel(uint32_t* keys, const float* w, size_t n) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
-       i += size_t{gridDim.x} * blockDim.x) {
-    keys[i] = MagnitudeKey(w[i]);
-  }
-}
-
-}  // namespace
 
 absl::Status LaunchMagnitudeMask(CudaContext& ctx, float* mask, const float* w, size_t n,
                                  size_t keep) {
@@ -35,10 +25,7 @@ absl::Status LaunchMagnitudeMask(CudaContext& ctx, float* mask, const float* w, 
   }
   ASSIGN_OR_RETURN(void* mem, ctx.Scratch(ScratchSlot::kSelectKeys, sizeof(uint32_t) * n));
   uint32_t* keys = static_cast<uint32_t*>(mem);
-  constexpr unsigned int kThreads = 256;
-  const unsigned int blocks = BlocksFor(n, kThreads) < 65536u ? BlocksFor(n, kThreads) : 65536u;
-  MagnitudeKeysKernel<<<blocks, kThreads, 0, ctx.stream()>>>(keys, w, n);
-  RETURN_IF_LAUNCH_FAILED();
+  RETURN_IF_ERROR(LaunchMagnitudeKeys(ctx, keys, w, n));
   return LaunchSelectTopK(ctx, mask, keys, n, keep);
 }
 

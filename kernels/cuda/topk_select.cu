@@ -1,182 +1,33 @@
-// Radix select of the k largest keys and index-ordered tie breaking. See topk_select.h.
+// Radix select of the k largest keys and index-ordered tie breaking, and the candidate keys of
+// the magnitude and n:m masks. See topk_select.h; the kernels and their launch sequences are in
+// select_kernels.cuh (also run by the host emulator's tests), included by this file only.
 #include "common/status.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/select_kernels.cuh"
 #include "kernels/cuda/topk_select.h"
 
 namespace sparsescale::kernels::cuda {
-namespace {
-
-constexpr int kThreads = 256;
-constexpr int kPerThread = 8;
-constexpr int kChunk = kThreads * kPerThread;  // elements per block in the tie passes
-constexpr int kHistBlocks = 1024;
-
-struct SelectState {
-  uint32_t prefix;
-  uint32_t prefix_mask;
-  unsigned long long remaining;  // how many still to take among keys matching the prefix
-  unsigned long long hist[256];
-};
-
-__global__ void InitStateKernel(SelectState* s, unsigned long long k) {
-  s->prefix = 0;
-  s->prefix_mask = 0;
-  s->remaining = k;
-  for (int i = 0; i < 256; ++i) {
-    s->hist[i] = 0;
-  }
-}
-
-__global__ void HistogramKernel(SelectState* s, const uint32_t* keys, size_t n, int shift) {
-  __shared__ unsigned int local[256];
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
-    local[i] = 0;
-  }
-  __syncthreads();
-  const uint32_t prefix = s->prefix;
-  const uint32_t prefix_mask = s->prefix_mask;
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
-       i += size_t{gridDim.x} * blockDim.x) {
-    const uint32_t key = keys[i];
-    if (key != 0 && (key & prefix_mask) == prefix) {
-      atomicAdd(&local[(key >> shift) & 0xffu], 1u);
-    }
-  }
-  __syncthreads();
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
-    if (local[i] != 0) {
-      atomicAdd(&s->hist[i], static_cast<unsigned long long>(local[i]));
-    }
-  }
-}
-
-// Picks the digit holding the remaining-th largest key and narrows the prefix.
-__global__ void ChooseDigitKernel(SelectState* s, int shift) {
-  unsigned long long above = 0;
-  int digit = 0;
-  for (int d = 255; d >= 0; --d) {
-    if (above + s->hist[d] >= s->remaining) {
-      digit = d;
-      break;
-    }
-    above += s->hist[d];
-  }
-  s->remaining -= above;
-  s->prefix |= static_cast<uint32_t>(digit) << shift;
-  s->prefix_mask |= 0xffu << shift;
-  for (int d = 0; d < 256; ++d) {
-    s->hist[d] = 0;
-  }
-}
-
-__global__ void CountTiesKernel(unsigned long long* block_ties, const SelectState* s,
-                                const uint32_t* keys, size_t n) {
-  __shared__ unsigned int count;
-  if (threadIdx.x == 0) {
-    count = 0;
-  }
-  __syncthreads();
-  const uint32_t threshold = s->prefix;
-  const size_t begin = blockIdx.x * size_t{kChunk};
-  unsigned int mine = 0;
-  for (int r = 0; r < kPerThread; ++r) {
-    const size_t i = begin + r * size_t{kThreads} + threadIdx.x;
-    mine += (i < n && keys[i] == threshold) ? 1u : 0u;
-  }
-  atomicAdd(&count, mine);
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    block_ties[blockIdx.x] = count;
-  }
-}
-
-// Exclusive scan of the per-block tie counts, in block order (one thread: a few thousand adds).
-__global__ void ScanTiesKernel(unsigned long long* block_ties, unsigned int blocks) {
-  unsigned long long running = 0;
-  for (unsigned int b = 0; b < blocks; ++b) {
-    const unsigned long long c = block_ties[b];
-    block_ties[b] = running;
-    running += c;
-  }
-}
-
-__global__ void MarkKernel(float* mask, const SelectState* s, const uint32_t* keys,
-                           const unsigned long long* tie_offset, size_t n) {
-  __shared__ unsigned int warp_counts[kThreads / 32];
-  const uint32_t threshold = s->prefix;
-  const unsigned long long take = s->remaining;
-  unsigned long long rank = tie_offset[blockIdx.x];
-  const size_t begin = blockIdx.x * size_t{kChunk};
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
-  for (int r = 0; r < kPerThread; ++r) {
-    const size_t i = begin + r * size_t{kThreads} + threadIdx.x;
-    const uint32_t key = i < n ? keys[i] : 0u;
-    const bool tie = key != 0 && key == threshold;
-    const unsigned int ballot = __ballot_sync(0xffffffffu, tie);
-    if (lane == 0) {
-      warp_counts[warp] = __popc(ballot);
-    }
-    __syncthreads();
-    unsigned long long before = rank + __popc(ballot & ((1u << lane) - 1u));
-    unsigned int round_total = 0;
-    for (int w = 0; w < kThreads / 32; ++w) {
-      before += w < warp ? warp_counts[w] : 0u;
-      round_total += warp_counts[w];
-    }
-    if (key != 0) {
-      mask[i] = (key > threshold || (tie && before < take)) ? 1.0f : 0.0f;
-    }
-    rank += round_total;
-    __syncthreads();
-  }
-}
-
-__global__ void ZeroCandidatesKernel(float* mask, const uint32_t* keys, size_t n) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
-       i += size_t{gridDim.x} * blockDim.x) {
-    if (keys[i] != 0) {
-      mask[i] = 0.0f;
-    }
-  }
-}
-
-}  // namespace
 
 absl::Status LaunchSelectTopK(CudaContext& ctx, float* mask, const uint32_t* keys, size_t n,
                               size_t k) {
   if (n == 0) {
     return absl::OkStatus();
   }
-  if (k == 0) {
-    ZeroCandidatesKernel<<<BlocksFor(n, kThreads) < 65536u ? BlocksFor(n, kThreads) : 65536u,
-                           kThreads, 0, ctx.stream()>>>(mask, keys, n);
-    RETURN_IF_LAUNCH_FAILED();
-    return absl::OkStatus();
+  void* scratch = nullptr;
+  if (k > 0) {
+    ASSIGN_OR_RETURN(scratch,
+                     ctx.Scratch(ScratchSlot::kSelectState, select::SelectScratchBytes(n)));
   }
-  const unsigned int chunks = static_cast<unsigned int>((n + kChunk - 1) / kChunk);
-  ASSIGN_OR_RETURN(void* mem,
-                   ctx.Scratch(ScratchSlot::kSelectState,
-                               sizeof(SelectState) + sizeof(unsigned long long) * chunks));
-  SelectState* state = static_cast<SelectState*>(mem);
-  unsigned long long* block_ties = reinterpret_cast<unsigned long long*>(state + 1);
-  InitStateKernel<<<1, 1, 0, ctx.stream()>>>(state, k);
-  RETURN_IF_LAUNCH_FAILED();
-  const unsigned int hist_blocks =
-      BlocksFor(n, kThreads) < kHistBlocks ? BlocksFor(n, kThreads) : kHistBlocks;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    HistogramKernel<<<hist_blocks, kThreads, 0, ctx.stream()>>>(state, keys, n, shift);
-    RETURN_IF_LAUNCH_FAILED();
-    ChooseDigitKernel<<<1, 1, 0, ctx.stream()>>>(state, shift);
-    RETURN_IF_LAUNCH_FAILED();
-  }
-  CountTiesKernel<<<chunks, kThreads, 0, ctx.stream()>>>(block_ties, state, keys, n);
-  RETURN_IF_LAUNCH_FAILED();
-  ScanTiesKernel<<<1, 1, 0, ctx.stream()>>>(block_ties, chunks);
-  RETURN_IF_LAUNCH_FAILED();
-  MarkKernel<<<chunks, kThreads, 0, ctx.stream()>>>(mask, state, keys, block_ties, n);
-  RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return select::RunSelectTopK(KernelLauncher{ctx.stream()}, mask, keys, n, k, scratch);
+}
+
+absl::Status LaunchMagnitudeKeys(CudaContext& ctx, uint32_t* keys, const float* w, size_t n) {
+  return select::RunMagnitudeKeys(KernelLauncher{ctx.stream()}, keys, w, n);
+}
+
+absl::Status LaunchGroupKeep(CudaContext& ctx, float* mask, uint32_t* keys, const float* w,
+                             size_t groups, int n, int m) {
+  return select::RunGroupKeep(KernelLauncher{ctx.stream()}, mask, keys, w, groups, n, m);
 }
 
 }  // namespace sparsescale::kernels::cuda

@@ -10,12 +10,6 @@
 
 namespace sparsescale::kernels::cuda {
 
-// Order-preserving 32-bit key of |w| plus one, so that 0 can mean "not a candidate".
-// |w| as an IEEE-754 bit pattern with the sign cleared orders like the value itself.
-#ifdef __CUDACC__
-__device__ inline uint32_t MagnitudeKey(float w) { return (__float_as_uint(w) & 0x7fffffffu) + 1u; }
-#endif
-
 // Among the non-zero keys[0..n), marks the k largest (ties broken by the lower index):
 // mask[i] = 1 for those, 0 for the other non-zero keys; mask[i] is left as it is where
 // keys[i] == 0. k must not exceed the number of non-zero keys. Radix select over the 32-bit
@@ -23,5 +17,14 @@ __device__ inline uint32_t MagnitudeKey(float w) { return (__float_as_uint(w) & 
 // ties at the threshold ranked by index with per-block counts and an exclusive scan.
 absl::Status LaunchSelectTopK(CudaContext& ctx, float* mask, const uint32_t* keys, size_t n,
                               size_t k);
+
+// keys[i] = the order-preserving key of |w[i]| plus one (never 0): every entry a candidate.
+absl::Status LaunchMagnitudeKeys(CudaContext& ctx, uint32_t* keys, const float* w, size_t n);
+
+// Per group of m consecutive elements: mask = 1 for its n largest |w| (ties by lower index) and
+// 0 for the rest; keys = 0 for the kept elements (no longer candidates), the magnitude key for
+// the others.
+absl::Status LaunchGroupKeep(CudaContext& ctx, float* mask, uint32_t* keys, const float* w,
+                             size_t groups, int n, int m);
 
 }  // namespace sparsescale::kernels::cuda

@@ -2,6 +2,7 @@
 
 #include <ucontext.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -110,9 +111,9 @@ __attribute__((noinline)) void InitFiber(Fiber& f) {
 }
 
 absl::Status RunBlock(Block& b) {
-  std::vector<Fiber>& fibers = *b.fibers;
-  for (Fiber& f : fibers) {
-    InitFiber(f);
+  std::vector<Fiber>& fibers = *b.fibers;  // the pool: the first b.threads are this block's
+  for (int i = 0; i < b.threads; ++i) {
+    InitFiber(fibers[static_cast<size_t>(i)]);
   }
   while (true) {
     for (int i = 0; i < b.threads; ++i) {
@@ -126,27 +127,29 @@ absl::Status RunBlock(Block& b) {
     // Every fiber now waits at a barrier or is done: release the barriers all of whose
     // threads have arrived.
     int done = 0, block_waiting = 0;
-    for (const Fiber& f : fibers) {
-      done += f.state == State::kDone;
-      block_waiting += f.state == State::kBlockWait;
+    for (int i = 0; i < b.threads; ++i) {
+      const State st = fibers[static_cast<size_t>(i)].state;
+      done += st == State::kDone;
+      block_waiting += st == State::kBlockWait;
     }
     if (done == b.threads) {
       return absl::OkStatus();
     }
     bool released = false;
     if (block_waiting == b.threads) {
-      for (Fiber& f : fibers) {
-        f.state = State::kRunnable;
+      for (int i = 0; i < b.threads; ++i) {
+        fibers[static_cast<size_t>(i)].state = State::kRunnable;
       }
       released = true;
     }
-    for (int w = 0; w < b.threads / 32 && !released; ++w) {
+    for (int w = 0; w * 32 < b.threads && !released; ++w) {
+      const int lanes = std::min(32, b.threads - w * 32);  // the last warp may be partial
       int warp_waiting = 0;
-      for (int l = 0; l < 32; ++l) {
+      for (int l = 0; l < lanes; ++l) {
         warp_waiting += fibers[static_cast<size_t>(w * 32 + l)].state == State::kWarpWait;
       }
-      if (warp_waiting == 32) {
-        for (int l = 0; l < 32; ++l) {
+      if (warp_waiting == lanes) {
+        for (int l = 0; l < lanes; ++l) {
           fibers[static_cast<size_t>(w * 32 + l)].state = State::kRunnable;
         }
         released = true;
@@ -172,16 +175,19 @@ absl::Status RunBlock(Block& b) {
 
 absl::Status Launch(Dim3 grid, int threads, size_t smem_bytes,
                     const std::function<void()>& kernel) {
-  if (threads <= 0 || threads % 32 != 0 || threads > 1024) {
-    return absl::InvalidArgumentError("Launch: threads must be a multiple of 32 in [32, 1024], "
-                                      "got " + std::to_string(threads));
+  if (threads <= 0 || threads > 1024) {
+    return absl::InvalidArgumentError("Launch: threads must be in [1, 1024], got " +
+                                      std::to_string(threads));
   }
   if (g_block != nullptr) {
     return absl::FailedPreconditionError("Launch: another launch is running");
   }
-  std::vector<Fiber> fibers(static_cast<size_t>(threads));
-  for (Fiber& f : fibers) {
-    f.stack = std::make_unique<char[]>(kStackBytes);
+  // Fibers and their stacks are kept for the next launch. The stacks are not zeroed, so the
+  // pages a kernel never touches are never committed.
+  static std::vector<Fiber> pool;
+  while (pool.size() < static_cast<size_t>(threads)) {
+    pool.emplace_back();
+    pool.back().stack.reset(new char[kStackBytes]);
   }
   for (unsigned by = 0; by < grid.y; ++by) {
     for (unsigned bx = 0; bx < grid.x; ++bx) {
@@ -195,7 +201,7 @@ absl::Status Launch(Dim3 grid, int threads, size_t smem_bytes,
       b.grid = grid;
       b.block_idx = Dim3{bx, by, 1};
       b.threads = threads;
-      b.fibers = &fibers;
+      b.fibers = &pool;
       b.kernel = &kernel;
       b.smem = smem.get();
       b.exchange.assign(static_cast<size_t>(threads), 0.0f);
@@ -225,9 +231,28 @@ float ShflXor(float value, int lane_mask) {
   b.exchange[static_cast<size_t>(me)] = value;
   SyncWarp();
   const int lane = (me % 32) ^ (lane_mask & 31);
-  const float other = b.exchange[static_cast<size_t>(me - me % 32 + lane)];
+  const int source = me - me % 32 + lane;
+  if (source >= b.threads) {
+    Fail("__shfl_xor_sync: lane %d reads lane %d, which does not exist", me % 32, lane);
+  }
+  const float other = b.exchange[static_cast<size_t>(source)];
   SyncWarp();  // nobody overwrites a slot before every lane has read it
   return other;
+}
+
+unsigned Ballot(bool predicate) {
+  Block& b = Current();
+  const int me = b.current;
+  b.exchange[static_cast<size_t>(me)] = predicate ? 1.0f : 0.0f;
+  SyncWarp();
+  const int first = me - me % 32;
+  const int lanes = std::min(32, b.threads - first);
+  unsigned bits = 0;
+  for (int l = 0; l < lanes; ++l) {
+    bits |= b.exchange[static_cast<size_t>(first + l)] != 0.0f ? 1u << l : 0u;
+  }
+  SyncWarp();
+  return bits;
 }
 
 void Fail(const char* format, ...) {

@@ -40,8 +40,8 @@ struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
-// Runs `kernel` once per thread of every block of `grid` (1-D blocks of `threads`, a multiple of
-// 32, at most 1024) with `smem_bytes` of dynamic shared memory. Returns the first error a
+// Runs `kernel` once per thread of every block of `grid` (1-D blocks of `threads`, 1 to 1024; the
+// last warp may be partial) with `smem_bytes` of dynamic shared memory. Returns the first error a
 // thread raised (Fail, __trap, a wmma rule) or a barrier deadlock, naming the block and thread.
 absl::Status Launch(Dim3 grid, int threads, size_t smem_bytes,
                     const std::function<void()>& kernel);
@@ -55,6 +55,7 @@ unsigned char* DynamicSmem();
 void SyncThreads();
 void SyncWarp();
 float ShflXor(float value, int lane_mask);
+unsigned Ballot(bool predicate);
 // Ends this thread with an error (printf-style) that Launch returns; the block's other threads
 // are abandoned. Formats into a fixed buffer: an abandoned fiber's frames are never unwound, so
 // nothing on them may own heap memory.
@@ -69,6 +70,9 @@ float ShflXor(float value, int lane_mask);
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+// Static shared memory: one instance for all fibers (they share one OS thread); blocks run one
+// after another and CUDA leaves it undefined at block start, so kernels initialise it anyway.
+#define __shared__ static
 #define threadIdx (::sparsescale::kernels::cuda_emu::ThreadIdx())
 #define blockIdx (::sparsescale::kernels::cuda_emu::BlockIdx())
 #define gridDim (::sparsescale::kernels::cuda_emu::GridDim())
@@ -88,6 +92,31 @@ inline float __shfl_xor_sync(unsigned mask, float value, int lane_mask) {
   return ::sparsescale::kernels::cuda_emu::ShflXor(value, lane_mask);
 }
 [[noreturn]] inline void __trap() { ::sparsescale::kernels::cuda_emu::Fail("__trap()"); }
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  if (mask != 0xffffffffu) {
+    ::sparsescale::kernels::cuda_emu::Fail("__ballot_sync: only the full mask is emulated");
+  }
+  return ::sparsescale::kernels::cuda_emu::Ballot(predicate != 0);
+}
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+// Fibers never preempt each other between barriers, so a read-modify-write is atomic here.
+template <typename T>
+inline T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = old + value;
+  return old;
+}
+
+struct dim3 {
+  unsigned x, y, z;
+  dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+  operator ::sparsescale::kernels::cuda_emu::Dim3() const { return {x, y, z}; }
+};
 
 struct alignas(16) float4 {
   float x, y, z, w;

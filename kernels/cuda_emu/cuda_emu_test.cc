@@ -75,7 +75,28 @@ TEST(CudaEmuTest, TrapAndFailAreReportedWithTheirThread) {
   });
   EXPECT_TRUE(absl::IsInternal(s)) << s;
   EXPECT_NE(s.message().find("block (2, 0) thread 5: __trap()"), std::string::npos) << s;
-  EXPECT_TRUE(absl::IsInvalidArgument(Launch(Dim3{}, 48, 0, [] {})));
+  EXPECT_TRUE(absl::IsInvalidArgument(Launch(Dim3{}, 0, 0, [] {})));
+  EXPECT_TRUE(absl::IsInvalidArgument(Launch(Dim3{}, 1025, 0, [] {})));
+}
+
+TEST(CudaEmuTest, APartialWarpSynchronisesAndVotesOverItsOwnLanes) {
+  std::vector<unsigned> votes(40);
+  std::vector<int> counts(40);
+  ASSERT_TRUE(Launch(Dim3{}, 40, 0, [&] {  // warp 1 has 8 lanes
+                __shared__ int arrived;
+                if (threadIdx.x == 0) {
+                  arrived = 0;
+                }
+                __syncthreads();
+                atomicAdd(&arrived, 1);
+                __syncthreads();
+                counts[threadIdx.x] = arrived;
+                votes[threadIdx.x] = __ballot_sync(0xffffffffu, threadIdx.x % 2 == 0);
+              }).ok());
+  for (int t = 0; t < 40; ++t) {
+    EXPECT_EQ(counts[t], 40);
+    EXPECT_EQ(votes[t], t < 32 ? 0x55555555u : 0x55u) << "thread " << t;
+  }
 }
 
 TEST(CudaEmuTest, Bf16RoundsToNearestEven) {
