@@ -32,13 +32,11 @@
 namespace sparsescale::kernels::cuda {
 namespace {
 
-using attention_tc::Dims;
 using attention_tc::ForwardSmem;
 using attention_tc::KeySmem;
-using attention_tc::kLog2e;
-using attention_tc::kThreads;
-using attention_tc::kTile;
 using attention_tc::QuerySmem;
+using attention_tc::RunBackward;
+using attention_tc::RunForward;
 using attention_tc::TcBackwardKeyKernel;
 using attention_tc::TcBackwardQueryKernel;
 using attention_tc::TcForwardKernel;
@@ -56,37 +54,19 @@ absl::Status PrepareSmem(CudaContext& ctx, Kernel kernel, size_t bytes) {
   return absl::OkStatus();
 }
 
-Dims MakeDims(const AttentionShape& s) {
-  return Dims{s.T, s.NH, 3 * s.NH * s.HS,
-              kLog2e / std::sqrt(static_cast<float>(s.HS))};
-}
-
-dim3 Grid(const AttentionShape& s) { return dim3((s.T + kTile - 1) / kTile, s.B * s.NH); }
-
 template <int kD>
 absl::Status Forward(CudaContext& ctx, float* out, float* lse, const float* qkv,
                      const AttentionShape& s) {
   RETURN_IF_ERROR(PrepareSmem(ctx, TcForwardKernel<kD>, ForwardSmem<kD>()));
-  TcForwardKernel<kD>
-      <<<Grid(s), kThreads, ForwardSmem<kD>(), ctx.stream()>>>(out, lse, qkv, MakeDims(s));
-  RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return RunForward<kD>(KernelLauncher{ctx.stream()}, out, lse, qkv, s);
 }
 
 template <int kD>
 absl::Status Backward(CudaContext& ctx, float* dqkv, float* scratch, const float* dout,
                       const float* qkv, const float* lse, const AttentionShape& s) {
-  const Dims d = MakeDims(s);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(s.HS));
   RETURN_IF_ERROR(PrepareSmem(ctx, TcBackwardQueryKernel<kD>, QuerySmem<kD>()));
-  TcBackwardQueryKernel<kD><<<Grid(s), kThreads, QuerySmem<kD>(), ctx.stream()>>>(
-      dqkv, scratch, dout, qkv, lse, d, scale);
-  RETURN_IF_LAUNCH_FAILED();
   RETURN_IF_ERROR(PrepareSmem(ctx, TcBackwardKeyKernel<kD>, KeySmem<kD>()));
-  TcBackwardKeyKernel<kD><<<Grid(s), kThreads, KeySmem<kD>(), ctx.stream()>>>(
-      dqkv, scratch, dout, qkv, lse, d, scale);
-  RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return RunBackward<kD>(KernelLauncher{ctx.stream()}, dqkv, scratch, dout, qkv, lse, s);
 }
 
 }  // namespace

@@ -13,6 +13,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/status.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/ops.h"
+
 namespace sparsescale::kernels::cuda::attention_tc {
 
 namespace wmma = nvcuda::wmma;
@@ -28,13 +32,6 @@ constexpr unsigned kFull = 0xffffffffu;
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define SPARSESCALE_TC_ATTENTION 1
-#endif
-
-#ifdef SPARSESCALE_CUDA_EMU
-#define SPARSESCALE_DYNAMIC_SMEM(name) \
-  unsigned char* name = ::sparsescale::kernels::cuda_emu::DynamicSmem()
-#else
-#define SPARSESCALE_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
 #endif
 
 template <int kD>
@@ -128,7 +125,7 @@ __global__ void __launch_bounds__(kThreads)
     TcForwardKernel(float* out, float* lse, const float* qkv, Dims d) {
 #ifdef SPARSESCALE_TC_ATTENTION
   using L = Layout<kD>;
-  SPARSESCALE_DYNAMIC_SMEM(smem);
+  SPARSESCALE_DYNAMIC_SMEM(unsigned char, smem);
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   bf16* q_s = reinterpret_cast<bf16*>(smem);
@@ -259,7 +256,7 @@ __global__ void __launch_bounds__(kThreads)
                           const float* lse, Dims d, float scale) {
 #ifdef SPARSESCALE_TC_ATTENTION
   using L = Layout<kD>;
-  SPARSESCALE_DYNAMIC_SMEM(smem);
+  SPARSESCALE_DYNAMIC_SMEM(unsigned char, smem);
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   bf16* q_s = reinterpret_cast<bf16*>(smem);
@@ -357,7 +354,7 @@ __global__ void __launch_bounds__(kThreads)
                         const float* lse, Dims d, float scale) {
 #ifdef SPARSESCALE_TC_ATTENTION
   using L = Layout<kD>;
-  SPARSESCALE_DYNAMIC_SMEM(smem);
+  SPARSESCALE_DYNAMIC_SMEM(unsigned char, smem);
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   bf16* k_s = reinterpret_cast<bf16*>(smem);
@@ -463,6 +460,32 @@ constexpr size_t KeySmem() {
   using L = Layout<kD>;
   return 4 * L::kTileBytes + 2 * kTile * sizeof(float) +
          kWarps * (2 * L::kScratchBytes + 2 * L::kPwBytes);
+}
+
+inline Dims MakeDims(const AttentionShape& s) {
+  return Dims{s.T, s.NH, 3 * s.NH * s.HS, kLog2e / std::sqrt(static_cast<float>(s.HS))};
+}
+
+inline dim3 Grid(const AttentionShape& s) { return dim3((s.T + kTile - 1) / kTile, s.B * s.NH); }
+
+// kD must equal s.HS.
+template <int kD, typename Launcher>
+absl::Status RunForward(const Launcher& launch, float* out, float* lse, const float* qkv,
+                        const AttentionShape& s) {
+  return launch(Grid(s), kThreads, ForwardSmem<kD>(), TcForwardKernel<kD>, out, lse, qkv,
+                MakeDims(s));
+}
+
+// `scratch`: B*NH*T floats (the per-row D_i of the query kernel, read by the key kernel).
+template <int kD, typename Launcher>
+absl::Status RunBackward(const Launcher& launch, float* dqkv, float* scratch, const float* dout,
+                         const float* qkv, const float* lse, const AttentionShape& s) {
+  const Dims d = MakeDims(s);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.HS));
+  RETURN_IF_ERROR(launch(Grid(s), kThreads, QuerySmem<kD>(), TcBackwardQueryKernel<kD>, dqkv,
+                         scratch, dout, qkv, lse, d, scale));
+  return launch(Grid(s), kThreads, KeySmem<kD>(), TcBackwardKeyKernel<kD>, dqkv,
+                static_cast<const float*>(scratch), dout, qkv, lse, d, scale);
 }
 
 }  // namespace sparsescale::kernels::cuda::attention_tc

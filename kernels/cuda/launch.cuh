@@ -15,6 +15,14 @@
 #include "kernels/cuda/cuda_check.h"
 #endif
 
+// Declares `name`, a `type*` to the block's dynamic shared memory (128-byte aligned).
+#ifdef SPARSESCALE_CUDA_EMU
+#define SPARSESCALE_DYNAMIC_SMEM(type, name) \
+  type* name = reinterpret_cast<type*>(::sparsescale::kernels::cuda_emu::DynamicSmem())
+#else
+#define SPARSESCALE_DYNAMIC_SMEM(type, name) extern __shared__ __align__(128) type name[]
+#endif
+
 namespace sparsescale::kernels::cuda {
 
 #ifdef SPARSESCALE_CUDA_EMU

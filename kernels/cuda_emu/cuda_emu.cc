@@ -225,20 +225,30 @@ unsigned char* DynamicSmem() { return Current().smem; }
 void SyncThreads() { YieldToScheduler(State::kBlockWait); }
 void SyncWarp() { YieldToScheduler(State::kWarpWait); }
 
-float ShflXor(float value, int lane_mask) {
+namespace {
+
+// Every lane publishes `value`, then reads lane `lane` of its warp.
+float Exchange(float value, int lane, const char* what) {
   Block& b = Current();
   const int me = b.current;
   b.exchange[static_cast<size_t>(me)] = value;
   SyncWarp();
-  const int lane = (me % 32) ^ (lane_mask & 31);
   const int source = me - me % 32 + lane;
   if (source >= b.threads) {
-    Fail("__shfl_xor_sync: lane %d reads lane %d, which does not exist", me % 32, lane);
+    Fail("%s: lane %d reads lane %d, which does not exist", what, me % 32, lane);
   }
   const float other = b.exchange[static_cast<size_t>(source)];
   SyncWarp();  // nobody overwrites a slot before every lane has read it
   return other;
 }
+
+}  // namespace
+
+float ShflXor(float value, int lane_mask) {
+  return Exchange(value, (Current().current % 32) ^ (lane_mask & 31), "__shfl_xor_sync");
+}
+
+float Shfl(float value, int src_lane) { return Exchange(value, src_lane & 31, "__shfl_sync"); }
 
 unsigned Ballot(bool predicate) {
   Block& b = Current();

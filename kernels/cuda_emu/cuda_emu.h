@@ -55,6 +55,7 @@ unsigned char* DynamicSmem();
 void SyncThreads();
 void SyncWarp();
 float ShflXor(float value, int lane_mask);
+float Shfl(float value, int src_lane);
 unsigned Ballot(bool predicate);
 // Ends this thread with an error (printf-style) that Launch returns; the block's other threads
 // are abandoned. Formats into a fixed buffer: an abandoned fiber's frames are never unwound, so
@@ -91,6 +92,12 @@ inline float __shfl_xor_sync(unsigned mask, float value, int lane_mask) {
   }
   return ::sparsescale::kernels::cuda_emu::ShflXor(value, lane_mask);
 }
+inline float __shfl_sync(unsigned mask, float value, int src_lane) {
+  if (mask != 0xffffffffu) {
+    ::sparsescale::kernels::cuda_emu::Fail("__shfl_sync: only the full mask is emulated");
+  }
+  return ::sparsescale::kernels::cuda_emu::Shfl(value, src_lane);
+}
 [[noreturn]] inline void __trap() { ::sparsescale::kernels::cuda_emu::Fail("__trap()"); }
 inline unsigned __ballot_sync(unsigned mask, int predicate) {
   if (mask != 0xffffffffu) {
@@ -111,6 +118,19 @@ inline T atomicAdd(T* address, T value) {
   *address = old + value;
   return old;
 }
+
+struct alignas(8) float2 {
+  float x, y;
+};
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
 
 struct dim3 {
   unsigned x, y, z;
