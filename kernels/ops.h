@@ -122,10 +122,11 @@ class Ops {
   // which the backend saves softmax state for the backward (its content is backend-defined).
   virtual absl::Status AttentionForward(float* out, float* att, const float* qkv,
                                         const AttentionShape& s) = 0;
-  // dqkv += gradient of the attention w.r.t. qkv; `att` as left by AttentionForward.
+  // dqkv += gradient of the attention w.r.t. qkv; `out` and `att` as left by AttentionForward
+  // (a fused kernel takes D_i = dout_i . out_i from `out` instead of recomputing the output).
   // `datt_scratch` holds AttentionStateFloats(s) floats.
   virtual absl::Status AttentionBackward(float* dqkv, float* datt_scratch, const float* dout,
-                                         const float* qkv, const float* att,
+                                         const float* qkv, const float* out, const float* att,
                                          const AttentionShape& s) = 0;
   // Size of the attention state: B*NH*T*T by default (the probabilities); a fused kernel that
   // recomputes them in the backward keeps less (CUDA: one logsumexp per query row, B*NH*T).

@@ -490,7 +490,8 @@ class GptBench {
                                         P(o.attw), BT, C, C));
     RETURN_IF_ERROR(Zero(acts_.dqkv, 3 * n));
     RETURN_IF_ERROR(
-        ops_.AttentionBackward(acts_.dqkv, acts_.datt_scratch, acts_.datty, a.qkv, a.lse, s));
+        ops_.AttentionBackward(acts_.dqkv, acts_.datt_scratch, acts_.datty, a.qkv, a.atty, a.lse,
+                               s));
     RETURN_IF_ERROR(Zero(acts_.dln, n));
     RETURN_IF_ERROR(ops_.MatmulBackward(acts_.dln, G(o.qkvw), G(o.qkvb), acts_.dqkv, a.ln1,
                                         P(o.qkvw), BT, C, 3 * C));
@@ -585,7 +586,7 @@ absl::StatusOr<ModeResult> RunMode(Ops& ops, const Config& c, bool sparse, bool 
 // Attention forward and backward alone at the model's shape, each kernel: mean of `reps` calls
 // after 2 warm-ups, synchronised around each timed batch of calls. FLOPs counted as issued by
 // the causal kernels' useful work: forward 2 products of T x T/2 x HS per head (4 B NH T^2 HS /
-// 2), backward 2.5x that (FlashAttention's count; these kernels issue 9/5 of it, see
+// 2), backward 2.5x that (FlashAttention's count; these kernels issue 7/5 of it, see
 // attention_tc.cu).
 absl::Status PrintAttentionTable(Ops& ops, const Config& c, int B) {
   const kernels::AttentionShape s{B, c.T, c.NH, c.C / c.NH};
@@ -636,7 +637,7 @@ absl::Status PrintAttentionTable(Ops& ops, const Config& c, int B) {
                      }));
     ASSIGN_OR_RETURN(const double bwd, time_ms([&] {
                        return ops.AttentionBackward(f32(dqkv), f32(scratch), f32(dout), f32(qkv),
-                                                    f32(lse), s);
+                                                    f32(out), f32(lse), s);
                      }));
     std::printf("| %-17s | %10.3f | %7.1f | %11.3f | %7.1f |\n",
                 fp32 ? "fp32 CUDA cores" : "bf16 tensor cores", fwd, fwd_flops / fwd / 1e9, bwd,

@@ -171,7 +171,7 @@ std::vector<Step> BlockSteps(const Options& o, kernels::Ops* ops, Buffers* b) {
       {"attention bwd", 2 * attn_flops,
        [=] {
          return ops->AttentionBackward(b->dqkv.data(), b->datt.data(), b->datty.data(),
-                                       b->qkv.data(), b->att.data(), shape);
+                                       b->qkv.data(), b->atty.data(), b->att.data(), shape);
        }},
       {"matmul bwd qkv", 2 * mm(BT, 3 * C, C),
        [=] {

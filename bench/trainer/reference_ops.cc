@@ -106,7 +106,7 @@ class ReferenceOps final : public kernels::Ops {
     ref::AttentionForward(out, att, qkv, s.B, s.T, s.NH, s.HS);
     return OkStatus();
   }
-  Status AttentionBackward(float* dqkv, float*, const float* dout, const float* qkv,
+  Status AttentionBackward(float* dqkv, float*, const float* dout, const float* qkv, const float*,
                            const float* att, const kernels::AttentionShape& s) override {
     ref::AttentionBackward(dqkv, dout, qkv, att, s.B, s.T, s.NH, s.HS);
     return OkStatus();

@@ -319,12 +319,13 @@ class CpuOps final : public Ops {
     return absl::OkStatus();
   }
 
+  // `out` is checked but not needed: the CPU keeps the probabilities in `att`.
   absl::Status AttentionBackward(float* dqkv, float* datt_scratch, const float* dout,
-                                 const float* qkv, const float* att,
+                                 const float* qkv, const float* out, const float* att,
                                  const AttentionShape& s) override {
     constexpr const char* kOp = "AttentionBackward";
     RETURN_IF_ERROR(AllNotNull(kOp, "dqkv", dqkv, "datt_scratch", datt_scratch, "dout", dout, "qkv",
-                               qkv, "att", att));
+                               qkv, "out", out, "att", att));
     RETURN_IF_ERROR(CheckAttention(kOp, s));
     cpu::AttentionBackward(dqkv, datt_scratch, dout, qkv, att, s, threads_);
     return absl::OkStatus();

@@ -224,7 +224,7 @@ TEST_P(CpuOpsTest, AttentionForwardAndBackwardMatchReference) {
   FVec fdqkv = ToFloat(dqkv);
   reference::AttentionBackward(dqkv.data(), dout.data(), qkv.data(), att.data(), B, T, NH, HS);
   ASSERT_TRUE(ops_->AttentionBackward(fdqkv.data(), fdatt.data(), ToFloat(dout).data(), fqkv.data(),
-                                      fatt.data(), s)
+                                      fout.data(), fatt.data(), s)
                   .ok());
   ExpectClose(fdqkv, dqkv, kRelTol, "dqkv");
 }

@@ -69,10 +69,12 @@ TEST_F(ValidationTest, AttentionRejectsBadShapes) {
                 "shape.NH");
   ExpectInvalid(ops_->AttentionForward(f_, nullptr, f_, AttentionShape{1, 4, 1, 2}),
                 "AttentionForward", "att");
-  ExpectInvalid(ops_->AttentionBackward(f_, f_, f_, f_, f_, AttentionShape{1, 0, 1, 2}),
+  ExpectInvalid(ops_->AttentionBackward(f_, f_, f_, f_, f_, f_, AttentionShape{1, 0, 1, 2}),
                 "AttentionBackward", "shape.T");
-  ExpectInvalid(ops_->AttentionBackward(f_, nullptr, f_, f_, f_, AttentionShape{1, 4, 1, 2}),
+  ExpectInvalid(ops_->AttentionBackward(f_, nullptr, f_, f_, f_, f_, AttentionShape{1, 4, 1, 2}),
                 "AttentionBackward", "datt_scratch");
+  ExpectInvalid(ops_->AttentionBackward(f_, f_, f_, f_, nullptr, f_, AttentionShape{1, 4, 1, 2}),
+                "AttentionBackward", "out");
 }
 
 TEST_F(ValidationTest, OptimiserOpsRejectBadParameters) {

@@ -4,9 +4,9 @@
 // shared memory while each query row keeps a running max, running sum and output accumulator
 // (online softmax), so no T x T matrix exists. Only the logsumexp of each row is saved.
 // Backward recomputes the probabilities from the logsumexp, deterministically and without
-// atomics, in two kernels: per query tile (first D_i = sum_j P_ij dP_ij, then dQ), and per key
-// tile (dK, dV). That costs 8 tile products against flash-attention-2's 5 but needs neither
-// the forward output nor atomics.
+// atomics, in two kernels: per query tile (D_i = dO_i . O_i from the forward output, then dQ),
+// and per key tile (dK, dV). That costs 7 tile products against flash-attention-2's 5 (which
+// accumulates dQ with atomics) and keeps the result independent of scheduling.
 //
 // Layout: qkv is [B, T, 3C] with q | k | v per token, head h at columns h*HS .. h*HS+HS-1.
 // Limits: HS <= 128 and HS % 4 == 0 (float4 tile loads); qkv, dout and out 16-byte aligned.
@@ -73,10 +73,11 @@ absl::Status Forward(CudaContext& ctx, float* out, float* lse, const float* qkv,
 
 template <int kD>
 absl::Status Backward(CudaContext& ctx, float* dqkv, float* scratch, const float* dout,
-                      const float* qkv, const float* lse, const AttentionShape& s) {
+                      const float* qkv, const float* out, const float* lse,
+                      const AttentionShape& s) {
   RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardQueryKernel<kD>, QuerySmem(s.HS)));
   RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardKeyKernel<kD>, KeySmem(s.HS)));
-  return RunBackward<kD>(KernelLauncher{ctx.stream()}, dqkv, scratch, dout, qkv, lse, s);
+  return RunBackward<kD>(KernelLauncher{ctx.stream()}, dqkv, scratch, dout, qkv, out, lse, s);
 }
 
 }  // namespace
@@ -104,27 +105,27 @@ absl::Status LaunchAttentionForward(CudaContext& ctx, float* out, float* lse, co
 }
 
 absl::Status LaunchAttentionBackward(CudaContext& ctx, float* dqkv, float* scratch,
-                                     const float* dout, const float* qkv, const float* lse,
-                                     const AttentionShape& s) {
+                                     const float* dout, const float* qkv, const float* out,
+                                     const float* lse, const AttentionShape& s) {
   RETURN_IF_ERROR(CheckShape("AttentionBackward", s));
   if (dqkv == nullptr || scratch == nullptr || dout == nullptr || qkv == nullptr ||
-      lse == nullptr) {
+      out == nullptr || lse == nullptr) {
     return absl::InvalidArgumentError(
-        "AttentionBackward: dqkv, datt_scratch, dout, qkv and att must be non-null");
+        "AttentionBackward: dqkv, datt_scratch, dout, qkv, out and att must be non-null");
   }
   if (!Aligned16(dout) || !Aligned16(qkv)) {
     return absl::InvalidArgumentError("AttentionBackward: dout and qkv must be 16-byte aligned");
   }
   if (!ctx.fp32_attention() && TcAttentionSupported(ctx, s.HS)) {
-    return LaunchAttentionBackwardTc(ctx, dqkv, scratch, dout, qkv, lse, s);
+    return LaunchAttentionBackwardTc(ctx, dqkv, scratch, dout, qkv, out, lse, s);
   }
   if (s.HS <= 32) {
-    return Backward<1>(ctx, dqkv, scratch, dout, qkv, lse, s);
+    return Backward<1>(ctx, dqkv, scratch, dout, qkv, out, lse, s);
   }
   if (s.HS <= 64) {
-    return Backward<2>(ctx, dqkv, scratch, dout, qkv, lse, s);
+    return Backward<2>(ctx, dqkv, scratch, dout, qkv, out, lse, s);
   }
-  return Backward<4>(ctx, dqkv, scratch, dout, qkv, lse, s);
+  return Backward<4>(ctx, dqkv, scratch, dout, qkv, out, lse, s);
 }
 
 }  // namespace sparsescale::kernels::cuda

@@ -152,10 +152,11 @@ __global__ void AttentionForwardKernel(float* out, float* lse, const float* qkv,
   }
 }
 
-// Per query tile: D_i = sum_j P_ij dP_ij (saved to `dsum`), then dQ += scale * dS K.
+// Per query tile: D_i = dO_i . O_i (saved to `dsum` for the key kernel), then dQ += scale * dS K.
 template <int kD>  // columns per lane: HS <= 32 * kD
 __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const float* dout,
-                                             const float* qkv, const float* lse, Dims d) {
+                                             const float* qkv, const float* out,
+                                             const float* lse, Dims d) {
   SPARSESCALE_DYNAMIC_SMEM(float4, smem4);
   float* smem = reinterpret_cast<float*>(smem4);
   const int hs_pad = d.HS + kPad;
@@ -172,58 +173,53 @@ __global__ void AttentionBackwardQueryKernel(float* dqkv, float* dsum, const flo
   LoadTile(q_tile, hs_pad, qkv, d.C3, b, q0, h * d.HS, d);
   LoadTile(do_tile, hs_pad, dout, C, b, q0, h * d.HS, d);
 
+  // D_i = dO_i . O_i (= sum_j P_ij dP_ij) from the forward output.
   float row_lse[kRowsPerWarp], row_d[kRowsPerWarp], dq[kRowsPerWarp][kD];
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int tq = q0 + warp * kRowsPerWarp + rr;
     row_lse[rr] = tq < d.T ? lse[static_cast<size_t>(blockIdx.y) * d.T + tq] : 0.0f;
-    row_d[rr] = 0.0f;
+    float part = 0.0f;
+    if (tq < d.T) {
+      const size_t at = (static_cast<size_t>(b) * d.T + tq) * C + h * d.HS;
+      for (int col = lane; col < d.HS; col += 32) {
+        part += dout[at + col] * out[at + col];
+      }
+    }
+    row_d[rr] = WarpSum(part);
 #pragma unroll
     for (int dd = 0; dd < kD; ++dd) {
       dq[rr][dd] = 0.0f;
     }
   }
-  // Sweep 0 accumulates D; sweep 1 uses it for dS and dQ.
-  for (int sweep = 0; sweep < 2; ++sweep) {
-    for (int k0 = 0; k0 <= q0 && k0 < d.T; k0 += kTile) {
-      __syncthreads();
-      LoadTile(k_tile, hs_pad, qkv, d.C3, b, k0, C + h * d.HS, d);
-      LoadTile(v_tile, hs_pad, qkv, d.C3, b, k0, 2 * C + h * d.HS, d);
-      __syncthreads();
+  for (int k0 = 0; k0 <= q0 && k0 < d.T; k0 += kTile) {
+    __syncthreads();
+    LoadTile(k_tile, hs_pad, qkv, d.C3, b, k0, C + h * d.HS, d);
+    LoadTile(v_tile, hs_pad, qkv, d.C3, b, k0, 2 * C + h * d.HS, d);
+    __syncthreads();
 #pragma unroll
-      for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-        const int r = warp * kRowsPerWarp + rr;
-        const int tq = q0 + r;
-        if (tq >= d.T) {
-          continue;  // warp-uniform; keeps the loop unrollable
-        }
-        const int j = k0 + lane;
-        const bool valid = j <= tq;
-        const float s = d.scale * Dot(q_tile + r * hs_pad, k_tile + lane * hs_pad, d.HS);
-        const float p = valid ? expf(s - row_lse[rr]) : 0.0f;
-        const float dp = Dot(do_tile + r * hs_pad, v_tile + lane * hs_pad, d.HS);
-        if (sweep == 0) {
-          row_d[rr] += p * dp;  // per-lane partial, reduced after the sweep
-          continue;
-        }
-        const float ds = p * (dp - row_d[rr]);
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const int r = warp * kRowsPerWarp + rr;
+      const int tq = q0 + r;
+      if (tq >= d.T) {
+        continue;  // warp-uniform; keeps the loop unrollable
+      }
+      const int j = k0 + lane;
+      const bool valid = j <= tq;
+      const float s = d.scale * Dot(q_tile + r * hs_pad, k_tile + lane * hs_pad, d.HS);
+      const float p = valid ? expf(s - row_lse[rr]) : 0.0f;
+      const float dp = Dot(do_tile + r * hs_pad, v_tile + lane * hs_pad, d.HS);
+      const float ds = p * (dp - row_d[rr]);
 #pragma unroll 4
-        for (int jj = 0; jj < kTile; ++jj) {
-          const float dsj = __shfl_sync(0xffffffffu, ds, jj);
+      for (int jj = 0; jj < kTile; ++jj) {
+        const float dsj = __shfl_sync(0xffffffffu, ds, jj);
 #pragma unroll
-          for (int dd = 0; dd < kD; ++dd) {
-            const int col = lane + 32 * dd;
-            if (col < d.HS) {
-              dq[rr][dd] += dsj * k_tile[jj * hs_pad + col];
-            }
+        for (int dd = 0; dd < kD; ++dd) {
+          const int col = lane + 32 * dd;
+          if (col < d.HS) {
+            dq[rr][dd] += dsj * k_tile[jj * hs_pad + col];
           }
         }
-      }
-    }
-    if (sweep == 0) {
-#pragma unroll
-      for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-        row_d[rr] = WarpSum(row_d[rr]);
       }
     }
   }
@@ -355,10 +351,11 @@ absl::Status RunForward(const Launcher& launch, float* out, float* lse, const fl
 // `scratch`: B*NH*T floats (the per-row D_i of the query kernel, read by the key kernel).
 template <int kD, typename Launcher>
 absl::Status RunBackward(const Launcher& launch, float* dqkv, float* scratch, const float* dout,
-                         const float* qkv, const float* lse, const AttentionShape& s) {
+                         const float* qkv, const float* out, const float* lse,
+                         const AttentionShape& s) {
   const Dims d = MakeDims(s);
   RETURN_IF_ERROR(launch(Grid(s), kThreads, QuerySmem(s.HS), AttentionBackwardQueryKernel<kD>,
-                         dqkv, scratch, dout, qkv, lse, d));
+                         dqkv, scratch, dout, qkv, out, lse, d));
   return launch(Grid(s), kThreads, KeySmem(s.HS), AttentionBackwardKeyKernel<kD>, dqkv,
                 static_cast<const float*>(scratch), dout, qkv, lse, d);
 }

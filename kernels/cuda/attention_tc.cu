@@ -11,10 +11,10 @@
 // half a row (lane / 2 = row, lane % 2 = which half), with its column order rotated by
 // (row / 8 + 2 * half) so the 32 lanes hit 32 different banks.
 //
-// Tile products per 64 x 64 tile pair: forward 2 (S = Q K^T, O += P V); backward 9: the query
-// kernel 2 for D_i = sum_j P_ij dP_ij, then 3 (S, dP, dQ += dS K), and the key kernel 4 (S^T,
-// dP^T, dV += P^T dO, dK += dS^T Q). FlashAttention-2 needs 5 using the forward output and
-// atomics; the Ops interface passes no forward output, and determinism is worth the rest.
+// Tile products per 64 x 64 tile pair: forward 2 (S = Q K^T, O += P V); backward 7: the query
+// kernel 3 (S, dP, dQ += dS K, with D_i = dO_i . O_i from the forward output) and the key kernel
+// 4 (S^T, dP^T, dV += P^T dO, dK += dS^T Q). FlashAttention-2 needs 5 by accumulating dQ with
+// atomics in the key kernel; two kernels keep the result independent of scheduling.
 //
 // Layout as attention.cu: qkv [B, T, 3C], head h at columns h*HS .. h*HS+HS-1 of each third.
 // Head sizes 16, 32, 64, 128 (a template argument, so every loop unrolls); compute capability
@@ -63,10 +63,11 @@ absl::Status Forward(CudaContext& ctx, float* out, float* lse, const float* qkv,
 
 template <int kD>
 absl::Status Backward(CudaContext& ctx, float* dqkv, float* scratch, const float* dout,
-                      const float* qkv, const float* lse, const AttentionShape& s) {
+                      const float* qkv, const float* out, const float* lse,
+                      const AttentionShape& s) {
   RETURN_IF_ERROR(PrepareSmem(ctx, TcBackwardQueryKernel<kD>, QuerySmem<kD>()));
   RETURN_IF_ERROR(PrepareSmem(ctx, TcBackwardKeyKernel<kD>, KeySmem<kD>()));
-  return RunBackward<kD>(KernelLauncher{ctx.stream()}, dqkv, scratch, dout, qkv, lse, s);
+  return RunBackward<kD>(KernelLauncher{ctx.stream()}, dqkv, scratch, dout, qkv, out, lse, s);
 }
 
 }  // namespace
@@ -94,17 +95,17 @@ absl::Status LaunchAttentionForwardTc(CudaContext& ctx, float* out, float* lse, 
 }
 
 absl::Status LaunchAttentionBackwardTc(CudaContext& ctx, float* dqkv, float* scratch,
-                                       const float* dout, const float* qkv, const float* lse,
-                                       const AttentionShape& s) {
+                                       const float* dout, const float* qkv, const float* out,
+                                       const float* lse, const AttentionShape& s) {
   switch (s.HS) {
     case 16:
-      return Backward<16>(ctx, dqkv, scratch, dout, qkv, lse, s);
+      return Backward<16>(ctx, dqkv, scratch, dout, qkv, out, lse, s);
     case 32:
-      return Backward<32>(ctx, dqkv, scratch, dout, qkv, lse, s);
+      return Backward<32>(ctx, dqkv, scratch, dout, qkv, out, lse, s);
     case 64:
-      return Backward<64>(ctx, dqkv, scratch, dout, qkv, lse, s);
+      return Backward<64>(ctx, dqkv, scratch, dout, qkv, out, lse, s);
     case 128:
-      return Backward<128>(ctx, dqkv, scratch, dout, qkv, lse, s);
+      return Backward<128>(ctx, dqkv, scratch, dout, qkv, out, lse, s);
     default:
       return absl::InvalidArgumentError("AttentionBackward: the tensor-core kernel needs HS in "
                                         "{16, 32, 64, 128}, got " + std::to_string(s.HS));

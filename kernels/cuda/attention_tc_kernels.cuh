@@ -249,11 +249,11 @@ __global__ void __launch_bounds__(kThreads)
 #endif
 }
 
-// Per query tile: D_i = sum_j P_ij dP_ij (saved to `dsum`), then dQ += scale * dS K.
+// Per query tile: D_i = dO_i . O_i (saved to `dsum` for the key kernel), then dQ += scale * dS K.
 template <int kD>
 __global__ void __launch_bounds__(kThreads)
     TcBackwardQueryKernel(float* dqkv, float* dsum, const float* dout, const float* qkv,
-                          const float* lse, Dims d, float scale) {
+                          const float* out, const float* lse, Dims d, float scale) {
 #ifdef SPARSESCALE_TC_ATTENTION
   using L = Layout<kD>;
   SPARSESCALE_DYNAMIC_SMEM(unsigned char, smem);
@@ -280,7 +280,15 @@ __global__ void __launch_bounds__(kThreads)
   const int tq = q0 + warp * kRows + r;
   const size_t row_at = static_cast<size_t>(blockIdx.y) * d.T + tq;
   const float row_lse = tq < d.T ? lse[row_at] * kLog2e : 0.0f;
+  // D_i = dO_i . O_i (= sum_j P_ij dP_ij) from the forward output, in fp32: half a row per lane.
   float row_d = 0.0f;
+  if (tq < d.T) {
+    const size_t at = (static_cast<size_t>(b) * d.T + tq) * C + h * kD + half * L::kHalf;
+    for (int i = 0; i < L::kHalf; ++i) {
+      row_d += dout[at + i] * out[at + i];
+    }
+  }
+  row_d += __shfl_xor_sync(kFull, row_d, 1);
   FragC dq[kD / 16];
 #pragma unroll
   for (int n = 0; n < kD / 16; ++n) {
@@ -288,38 +296,23 @@ __global__ void __launch_bounds__(kThreads)
   }
   const bf16* q_rows = q_s + warp * kRows * L::kLd;
   const bf16* do_rows = do_s + warp * kRows * L::kLd;
-  // Sweep 0 accumulates D; sweep 1 uses it for dS and dQ.
-  for (int sweep = 0; sweep < 2; ++sweep) {
-    float d_part = 0.0f;
-    for (int k0 = 0; k0 <= q0; k0 += kTile) {
-      __syncthreads();
-      LoadTile<kD>(k_s, qkv, d.C3, b, k0, C + h * kD, d.T);
-      LoadTile<kD>(v_s, qkv, d.C3, b, k0, 2 * C + h * kD, d.T);
-      __syncthreads();
-      ProductABt<kD>(s_w, L::kSw, q_rows, L::kLd, k_s, L::kLd);
-      ProductABt<kD>(dp_w, L::kSw, do_rows, L::kLd, v_s, L::kLd);
-      __syncwarp();
+  for (int k0 = 0; k0 <= q0; k0 += kTile) {
+    __syncthreads();
+    LoadTile<kD>(k_s, qkv, d.C3, b, k0, C + h * kD, d.T);
+    LoadTile<kD>(v_s, qkv, d.C3, b, k0, 2 * C + h * kD, d.T);
+    __syncthreads();
+    ProductABt<kD>(s_w, L::kSw, q_rows, L::kLd, k_s, L::kLd);
+    ProductABt<kD>(dp_w, L::kSw, do_rows, L::kLd, v_s, L::kLd);
+    __syncwarp();
 #pragma unroll 8
-      for (int c = 0; c < 32; ++c) {
-        const int col = LaneColumn(c, half, rot);
-        const bool valid = k0 + col <= tq && tq < d.T;
-        const float p =
-            valid ? exp2f(s_w[r * L::kSw + col] * d.scale_log2 - row_lse) : 0.0f;
-        const float dp = dp_w[r * L::kSw + col];
-        if (sweep == 0) {
-          d_part += p * dp;
-        } else {
-          ds_w[r * L::kPw + col] = __float2bfloat16_rn(p * (dp - row_d));
-        }
-      }
-      if (sweep == 1) {
-        __syncwarp();
-        AccumulateAB<kD>(dq, ds_w, L::kPw, k_s, L::kLd);
-      }
+    for (int c = 0; c < 32; ++c) {
+      const int col = LaneColumn(c, half, rot);
+      const bool valid = k0 + col <= tq && tq < d.T;
+      const float p = valid ? exp2f(s_w[r * L::kSw + col] * d.scale_log2 - row_lse) : 0.0f;
+      ds_w[r * L::kPw + col] = __float2bfloat16_rn(p * (dp_w[r * L::kSw + col] - row_d));
     }
-    if (sweep == 0) {
-      row_d = d_part + __shfl_xor_sync(kFull, d_part, 1);
-    }
+    __syncwarp();
+    AccumulateAB<kD>(dq, ds_w, L::kPw, k_s, L::kLd);
   }
   __syncwarp();
 #pragma unroll
@@ -479,11 +472,12 @@ absl::Status RunForward(const Launcher& launch, float* out, float* lse, const fl
 // `scratch`: B*NH*T floats (the per-row D_i of the query kernel, read by the key kernel).
 template <int kD, typename Launcher>
 absl::Status RunBackward(const Launcher& launch, float* dqkv, float* scratch, const float* dout,
-                         const float* qkv, const float* lse, const AttentionShape& s) {
+                         const float* qkv, const float* out, const float* lse,
+                         const AttentionShape& s) {
   const Dims d = MakeDims(s);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.HS));
   RETURN_IF_ERROR(launch(Grid(s), kThreads, QuerySmem<kD>(), TcBackwardQueryKernel<kD>, dqkv,
-                         scratch, dout, qkv, lse, d, scale));
+                         scratch, dout, qkv, out, lse, d, scale));
   return launch(Grid(s), kThreads, KeySmem<kD>(), TcBackwardKeyKernel<kD>, dqkv,
                 static_cast<const float*>(scratch), dout, qkv, lse, d, scale);
 }

@@ -112,9 +112,9 @@ class CudaOps final : public Ops {
   }
 
   absl::Status AttentionBackward(float* dqkv, float* datt_scratch, const float* dout,
-                                 const float* qkv, const float* att,
+                                 const float* qkv, const float* out, const float* att,
                                  const AttentionShape& s) override {
-    return LaunchAttentionBackward(*ctx_, dqkv, datt_scratch, dout, qkv, att, s);
+    return LaunchAttentionBackward(*ctx_, dqkv, datt_scratch, dout, qkv, out, att, s);
   }
 
   absl::Status CrossEntropyForwardBackward(float* losses, float* dlogits, const float* logits,

@@ -205,11 +205,13 @@ TEST_F(CudaOpsTest, Fp32AttentionForwardAndBackwardMatchCpu) {
        gdatt = Up(datt);
   ASSERT_TRUE(cpu_->AttentionForward(out.data(), att.data(), qkv.data(), s).ok());
   ASSERT_TRUE(
-      cpu_->AttentionBackward(dqkv.data(), datt.data(), dout.data(), qkv.data(), att.data(), s)
+      cpu_->AttentionBackward(dqkv.data(), datt.data(), dout.data(), qkv.data(), out.data(),
+                              att.data(), s)
           .ok());
   ASSERT_TRUE(gpu_->AttentionForward(gout->f32(), gatt->f32(), gqkv->f32(), s).ok());
   ASSERT_TRUE(
-      gpu_->AttentionBackward(gdqkv->f32(), gdatt->f32(), gdout->f32(), gqkv->f32(), gatt->f32(), s)
+      gpu_->AttentionBackward(gdqkv->f32(), gdatt->f32(), gdout->f32(), gqkv->f32(), gout->f32(),
+                              gatt->f32(), s)
           .ok());
   EXPECT_EQ(ExpectClose(Down(*gout, n_out), out, kLongSumTol, "out"), 0);
   EXPECT_EQ(ExpectClose(Down(*gdqkv, n_qkv), dqkv, kLongSumTol, "dqkv"), 0);
@@ -239,7 +241,8 @@ TEST_F(CudaOpsTest, TensorCoreAttentionMatchesCpuWithinBf16Tolerance) {
     std::vector<float> dqkv = start, out(n_out), att(n_att), datt(n_att);
     ASSERT_TRUE(cpu_->AttentionForward(out.data(), att.data(), qkv.data(), s).ok());
     ASSERT_TRUE(
-        cpu_->AttentionBackward(dqkv.data(), datt.data(), dout.data(), qkv.data(), att.data(), s)
+        cpu_->AttentionBackward(dqkv.data(), datt.data(), dout.data(), qkv.data(), out.data(),
+                                att.data(), s)
             .ok());
     const size_t n_state = gpu_->AttentionStateFloats(s);
     auto gqkv = Up(qkv), gdout = Up(dout), gout = Up(std::vector<float>(n_out));
@@ -247,7 +250,7 @@ TEST_F(CudaOpsTest, TensorCoreAttentionMatchesCpuWithinBf16Tolerance) {
          gscratch = Up(std::vector<float>(n_state));
     ASSERT_TRUE(gpu_->AttentionForward(gout->f32(), glse->f32(), gqkv->f32(), s).ok());
     ASSERT_TRUE(gpu_->AttentionBackward(gdqkv->f32(), gscratch->f32(), gdout->f32(), gqkv->f32(),
-                                        glse->f32(), s)
+                                        gout->f32(), glse->f32(), s)
                     .ok());
     EXPECT_EQ(ExpectCloseNormwise(Down(*gout, n_out), out, kBf16Tol, "out" + where), 0);
     // The gradients alone (what was added to `start`), and dq, dk, dv each against its own

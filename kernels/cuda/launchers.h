@@ -62,8 +62,8 @@ absl::Status LaunchEncoderBackward(CudaContext& ctx, float* dwte, float* dwpe, c
 absl::Status LaunchAttentionForward(CudaContext& ctx, float* out, float* lse, const float* qkv,
                                     const AttentionShape& s);
 absl::Status LaunchAttentionBackward(CudaContext& ctx, float* dqkv, float* scratch,
-                                     const float* dout, const float* qkv, const float* lse,
-                                     const AttentionShape& s);
+                                     const float* dout, const float* qkv, const float* out,
+                                     const float* lse, const AttentionShape& s);
 
 // attention_tc.cu: the same contract on bf16 tensor cores (fp32 accumulation and softmax), for
 // head sizes 16, 32, 64, 128 on compute capability 8+ (TcAttentionSupported). The launchers
@@ -72,8 +72,8 @@ bool TcAttentionSupported(const CudaContext& ctx, int head_size);
 absl::Status LaunchAttentionForwardTc(CudaContext& ctx, float* out, float* lse, const float* qkv,
                                       const AttentionShape& s);
 absl::Status LaunchAttentionBackwardTc(CudaContext& ctx, float* dqkv, float* scratch,
-                                       const float* dout, const float* qkv, const float* lse,
-                                       const AttentionShape& s);
+                                       const float* dout, const float* qkv, const float* out,
+                                       const float* lse, const AttentionShape& s);
 
 // cross_entropy.cu
 absl::Status LaunchCrossEntropy(CudaContext& ctx, float* losses, float* dlogits,

@@ -75,7 +75,7 @@ absl::Status RunTc(const AttentionShape& s, std::vector<float>& out, std::vector
                    const std::vector<float>& qkv, const std::vector<float>& dout) {
   RETURN_IF_ERROR(tc::RunForward<kD>(KernelLauncher{}, out.data(), lse.data(), qkv.data(), s));
   return tc::RunBackward<kD>(KernelLauncher{}, dqkv.data(), dsum.data(), dout.data(), qkv.data(),
-                             lse.data(), s);
+                             out.data(), lse.data(), s);
 }
 
 template <int kD>
@@ -84,7 +84,7 @@ absl::Status RunFp32(const AttentionShape& s, std::vector<float>& out, std::vect
                      const std::vector<float>& qkv, const std::vector<float>& dout) {
   RETURN_IF_ERROR(fp32::RunForward<kD>(KernelLauncher{}, out.data(), lse.data(), qkv.data(), s));
   return fp32::RunBackward<kD>(KernelLauncher{}, dqkv.data(), dsum.data(), dout.data(),
-                               qkv.data(), lse.data(), s);
+                               qkv.data(), out.data(), lse.data(), s);
 }
 
 // Runs one kernel family on the case and compares out, lse, dq, dk, dv with the CPU backend;
@@ -103,7 +103,7 @@ void CheckAgainstCpu(const Case& c, bool use_fp32, double rtol, bool normwise) {
   std::vector<float> att(n_rows * s.T), datt(n_rows * s.T);
   ASSERT_TRUE(cpu->AttentionForward(want_out.data(), att.data(), qkv.data(), s).ok());
   ASSERT_TRUE(cpu->AttentionBackward(want_dqkv.data(), datt.data(), dout.data(), qkv.data(),
-                                     att.data(), s)
+                                     want_out.data(), att.data(), s)
                   .ok());
 
   std::vector<float> out(n_out, NAN), lse(n_rows, NAN), dsum(n_rows, NAN), dqkv = start;

@@ -366,7 +366,7 @@ absl::Status Gpt::BackwardBlock(int l, float* dres) {
   float* dqkv = a.d4c_a;
   RETURN_IF_ERROR(ops_->Fill(dqkv, 0.0f, bt * 3 * C));
   RETURN_IF_ERROR(ops_->AttentionBackward(dqkv, a.datt, a.dc, a.qkv + l * bt * 3 * C,
-                                          a.att + l * att_size, shape));
+                                          a.atty + l * bt * C, a.att + l * att_size, shape));
   RETURN_IF_ERROR(ops_->Fill(a.dc, 0.0f, bt * C));
   RETURN_IF_ERROR(ops_->MatmulBackward(a.dc, g(kQkvW), g(kQkvB), dqkv, a.ln1 + l * bt * C, w(kQkvW),
                                        BT, C, 3 * C));
