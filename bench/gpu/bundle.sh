@@ -58,6 +58,9 @@ done
 gomp="$(ldd "$bundle"/bin/* | awk '/libgomp/ {print $3; exit}')"
 if [ -n "$gomp" ]; then cp -L "$gomp" "$bundle/lib/"; fi
 cp "$repo/bench/gpu/bundle_run.sh" "$bundle/run.sh"
+# What the binaries were built from, so gpu.sh can tell a stale bundle (no .git travels to the
+# GPU machine: a hash of the sources, computed the same way there).
+bash "$repo/bench/gpu/source_hash.sh" "$repo" >"$bundle/SOURCE_HASH"
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 {
   echo "built $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -n) from $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- . 2>/dev/null || echo '+dirty')"

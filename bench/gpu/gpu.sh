@@ -10,8 +10,8 @@
 # builds gpu_training_test etc. linked statically into .gpu-bundle/), and name .gpu-bundle in the
 # run tool's carry. Without the folder those tests are skipped with a message.
 #
-# Wall time on a 16-core H100 machine (estimate, not yet measured): configure 10 s, build 2-4 min
-# (attention.cu is the longest compile: 3.5 min on 2 busy cores here), kernels_cuda_test < 1 min,
+# Wall time on a 16-core H100 machine (estimate, not yet measured): configure 10 s, build 1-3 min
+# (a full GPU-only build takes about 6 min on the 2 cores here), kernels_cuda_test < 1 min,
 # bundle < 1 min (180 s cap), sparse24_bench < 30 s, gpt_bench 1.5-3 min (attention kernels
 # 2 x 24 calls; 3 modes x 13 steps of ~0.5-1.5 s at batch 64, plus 2 x 7 mask updates):
 # 4.5-7.5 min in all, capped by the timeouts.
@@ -104,6 +104,10 @@ bundle="$repo/.gpu-bundle"
 bundle_status=skipped
 if [ -f "$bundle/run.sh" ]; then
   stamp "trainer-level GPU tests from .gpu-bundle ($(head -1 "$bundle/MANIFEST" 2>/dev/null || true))"
+  if [ "$(cat "$bundle/SOURCE_HASH" 2>/dev/null)" != "$(bash "$repo/bench/gpu/source_hash.sh" "$repo")" ]; then
+    echo "gpu.sh: WARNING: .gpu-bundle was built from other sources than this tree's; its results"
+    echo "gpu.sh: describe that code, not this one (rebuild it with bench/gpu/bundle.sh)"
+  fi
   rc=0
   timeout 200 bash "$bundle/run.sh" 180 || rc=$?
   case "$rc" in
