@@ -739,8 +739,10 @@ int Main(int argc, char** argv) {
   }
   std::printf("GPT L=%d C=%d NH=%d T=%d V=%d, %d timed steps after %d warm-up\n\n", c.L, c.C, c.NH,
               c.T, c.V, c.steps, c.warmup);
-  std::printf("| mode                 |   B | step ms  | tokens/s  |  MFU   | loss first -> last |\n");
-  std::printf("|----------------------|-----|----------|-----------|--------|--------------------|\n");
+  std::printf("| mode                 |   B | step ms  | tokens/s  |  MFU   | "
+              "loss first -> last |\n");
+  std::printf("|----------------------|-----|----------|-----------|--------|"
+              "--------------------|\n");
   std::vector<std::pair<bool, ModeResult>> rows;
   struct Row {
     const char* name;

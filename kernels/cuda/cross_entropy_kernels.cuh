@@ -1,5 +1,5 @@
-// The device code of cross_entropy.cu and its launch sequence, written once for the GPU (included by
-// cross_entropy.cu only: the kernels have external linkage) and for the host emulator
+// The device code of cross_entropy.cu and its launch sequence, written once for the GPU
+// (included by cross_entropy.cu only: the kernels have external linkage) and for the emulator
 // (kernels/cuda_emu/elementwise_emu_test.cc checks them against the CPU backend in CI).
 #pragma once
 

@@ -15,7 +15,8 @@ absl::Status LaunchSumSquares(CudaContext& ctx, float* accum, const float* x, si
   if (n == 0) {
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(void* scratch, ctx.Scratch(ScratchSlot::kReduce, sizeof(double) * reductions::kBlocks));
+  ASSIGN_OR_RETURN(void* scratch,
+                   ctx.Scratch(ScratchSlot::kReduce, sizeof(double) * reductions::kBlocks));
   double* partial = static_cast<double*>(scratch);
   return reductions::RunSumSquares(KernelLauncher{ctx.stream()}, accum, x, n, partial);
 }
@@ -29,7 +30,8 @@ absl::Status LaunchCountNonZero(CudaContext& ctx, int64_t* count_host, const flo
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(void* scratch,
-                   ctx.Scratch(ScratchSlot::kReduce, sizeof(unsigned long long) * (reductions::kBlocks + 1)));
+                   ctx.Scratch(ScratchSlot::kReduce,
+                               sizeof(unsigned long long) * (reductions::kBlocks + 1)));
   unsigned long long* partial = static_cast<unsigned long long*>(scratch);
   RETURN_IF_ERROR(reductions::RunCountNonZero(KernelLauncher{ctx.stream()}, x, n, partial));
   unsigned long long count = 0;

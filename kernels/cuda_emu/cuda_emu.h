@@ -17,7 +17,8 @@
 // writes only the lane's share, and mma_sync accumulates in fp32.
 //
 // Limit: a shuffle is a barrier here, so shared-memory writes made before a shuffle are visible
-// after it; on the hardware they need __syncwarp(). Keep the explicit __syncwarp() anyway. Include it instead of the CUDA headers, before the device code.
+// after it; on the hardware they need __syncwarp(). Keep the explicit __syncwarp() anyway.
+// Include this header instead of the CUDA headers, before the device code.
 //
 // Not thread-safe: one Launch at a time per process.
 #pragma once
