@@ -49,25 +49,11 @@ absl::Status CheckShape(const char* op, const AttentionShape& s) {
   return absl::OkStatus();
 }
 
-// Kernels above 48 KiB of dynamic shared memory must opt in.
-template <typename Kernel>
-absl::Status PrepareSmem(CudaContext& ctx, Kernel kernel, size_t bytes) {
-  if (bytes > ctx.max_shared_bytes()) {
-    return absl::InvalidArgumentError("attention: head size needs " + std::to_string(bytes) +
-                                      " bytes of shared memory, the device has " +
-                                      std::to_string(ctx.max_shared_bytes()));
-  }
-  if (bytes > 48 * 1024) {
-    CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                              static_cast<int>(bytes)));
-  }
-  return absl::OkStatus();
-}
-
 template <int kD>
 absl::Status Forward(CudaContext& ctx, float* out, float* lse, const float* qkv,
                      const AttentionShape& s) {
-  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionForwardKernel<kD>, ForwardSmem(s.HS)));
+  RETURN_IF_ERROR(ctx.AllowDynamicSmem(reinterpret_cast<const void*>(AttentionForwardKernel<kD>),
+                                       ForwardSmem(s.HS), "AttentionForward"));
   return RunForward<kD>(KernelLauncher{ctx.stream()}, out, lse, qkv, s);
 }
 
@@ -75,8 +61,12 @@ template <int kD>
 absl::Status Backward(CudaContext& ctx, float* dqkv, float* scratch, const float* dout,
                       const float* qkv, const float* out, const float* lse,
                       const AttentionShape& s) {
-  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardQueryKernel<kD>, QuerySmem(s.HS)));
-  RETURN_IF_ERROR(PrepareSmem(ctx, AttentionBackwardKeyKernel<kD>, KeySmem(s.HS)));
+  RETURN_IF_ERROR(
+      ctx.AllowDynamicSmem(reinterpret_cast<const void*>(AttentionBackwardQueryKernel<kD>),
+                           QuerySmem(s.HS), "AttentionBackward"));
+  RETURN_IF_ERROR(
+      ctx.AllowDynamicSmem(reinterpret_cast<const void*>(AttentionBackwardKeyKernel<kD>),
+                           KeySmem(s.HS), "AttentionBackward"));
   return RunBackward<kD>(KernelLauncher{ctx.stream()}, dqkv, scratch, dout, qkv, out, lse, s);
 }
 

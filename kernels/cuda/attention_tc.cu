@@ -41,23 +41,11 @@ using attention_tc::TcBackwardKeyKernel;
 using attention_tc::TcBackwardQueryKernel;
 using attention_tc::TcForwardKernel;
 
-template <typename Kernel>
-absl::Status PrepareSmem(CudaContext& ctx, Kernel kernel, size_t bytes) {
-  if (bytes > ctx.max_shared_bytes()) {
-    return absl::InvalidArgumentError(
-        "attention: the tensor-core kernel needs " + std::to_string(bytes) +
-        " bytes of shared memory per block, the device has " +
-        std::to_string(ctx.max_shared_bytes()));
-  }
-  CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(bytes)));
-  return absl::OkStatus();
-}
-
 template <int kD>
 absl::Status Forward(CudaContext& ctx, float* out, float* lse, const float* qkv,
                      const AttentionShape& s) {
-  RETURN_IF_ERROR(PrepareSmem(ctx, TcForwardKernel<kD>, ForwardSmem<kD>()));
+  RETURN_IF_ERROR(ctx.AllowDynamicSmem(reinterpret_cast<const void*>(TcForwardKernel<kD>),
+                                       ForwardSmem<kD>(), "AttentionForward"));
   return RunForward<kD>(KernelLauncher{ctx.stream()}, out, lse, qkv, s);
 }
 
@@ -65,8 +53,10 @@ template <int kD>
 absl::Status Backward(CudaContext& ctx, float* dqkv, float* scratch, const float* dout,
                       const float* qkv, const float* out, const float* lse,
                       const AttentionShape& s) {
-  RETURN_IF_ERROR(PrepareSmem(ctx, TcBackwardQueryKernel<kD>, QuerySmem<kD>()));
-  RETURN_IF_ERROR(PrepareSmem(ctx, TcBackwardKeyKernel<kD>, KeySmem<kD>()));
+  RETURN_IF_ERROR(ctx.AllowDynamicSmem(reinterpret_cast<const void*>(TcBackwardQueryKernel<kD>),
+                                       QuerySmem<kD>(), "AttentionBackward"));
+  RETURN_IF_ERROR(ctx.AllowDynamicSmem(reinterpret_cast<const void*>(TcBackwardKeyKernel<kD>),
+                                       KeySmem<kD>(), "AttentionBackward"));
   return RunBackward<kD>(KernelLauncher{ctx.stream()}, dqkv, scratch, dout, qkv, out, lse, s);
 }
 

@@ -27,6 +27,20 @@ absl::StatusOr<std::unique_ptr<CudaBuffer>> CudaBuffer::Create(size_t bytes) {
 
 CudaBuffer::~CudaBuffer() { cudaFree(data_); }
 
+absl::Status CudaContext::AllowDynamicSmem(const void* kernel, size_t bytes, const char* op) {
+  if (bytes > max_shared_bytes_) {
+    return absl::InvalidArgumentError(std::string(op) + ": the kernel needs " +
+                                      std::to_string(bytes) +
+                                      " bytes of shared memory per block, the device has " +
+                                      std::to_string(max_shared_bytes_));
+  }
+  if (bytes > 48 * 1024) {
+    CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<CudaContext>> CudaContext::Create(int device) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || device < 0 || device >= count) {

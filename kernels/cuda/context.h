@@ -69,6 +69,10 @@ class CudaContext {
   size_t max_shared_bytes() const { return max_shared_bytes_; }
   int compute_major() const { return compute_major_; }
 
+  // Lets `kernel` (a __global__ function) launch with `bytes` of dynamic shared memory: an error
+  // naming `op` when the device has less, the opt-in attribute above the default 48 KiB.
+  absl::Status AllowDynamicSmem(const void* kernel, size_t bytes, const char* op);
+
   // Which causal-attention kernel AttentionForward/Backward run: the bf16 tensor-core one
   // (attention_tc.cu; the default where the head size and device allow it) or the fp32
   // CUDA-core one (attention.cu). Forward and backward must use the same one.

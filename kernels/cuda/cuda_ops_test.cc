@@ -17,6 +17,7 @@ namespace {
 using testing::CudaTest;
 using testing::ExpectClose;
 using testing::ExpectCloseNormwise;
+using testing::QkvGradientPart;
 using testing::RandomFloats;
 using testing::RandomTokens;
 
@@ -256,15 +257,10 @@ TEST_F(CudaOpsTest, TensorCoreAttentionMatchesCpuWithinBf16Tolerance) {
     // The gradients alone (what was added to `start`), and dq, dk, dv each against its own
     // scale: each third of every row on its own.
     const std::vector<float> got = Down(*gdqkv, n_qkv);
+    const size_t rows = size_t(s.B) * s.T;
     for (int part = 0; part < 3; ++part) {
-      std::vector<float> want_part, got_part;
-      for (size_t row = 0; row < size_t(s.B) * s.T; ++row) {
-        for (size_t i = row * 3 * C + part * C, e = i + C; i < e; ++i) {
-          want_part.push_back(dqkv[i] - start[i]);
-          got_part.push_back(got[i] - start[i]);
-        }
-      }
-      EXPECT_EQ(ExpectCloseNormwise(got_part, want_part, kBf16Tol,
+      EXPECT_EQ(ExpectCloseNormwise(QkvGradientPart(got, start, part, rows, C),
+                                    QkvGradientPart(dqkv, start, part, rows, C), kBf16Tol,
                                     std::string("d") + "qkv"[part] + where),
                 0);
     }

@@ -1,5 +1,5 @@
-// Helpers for the CUDA backend tests: the skip-without-GPU fixture, seeded random data,
-// host <-> device copies and tolerance checks that never let a NaN pass.
+// Helpers for the CUDA backend tests: the skip-without-GPU fixture and host <-> device copies;
+// seeded random data and tolerance checks come from parity_checks.h.
 // Not thread-safe (tests are single-threaded).
 #pragma once
 
@@ -14,80 +14,10 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/parity_checks.h"
 #include "kernels/ops.h"
 
 namespace sparsescale::kernels::cuda::testing {
-
-inline std::vector<float> RandomFloats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    x = dist(rng);
-  }
-  return v;
-}
-
-inline std::vector<int32_t> RandomTokens(size_t n, int32_t vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, vocab - 1);
-  std::vector<int32_t> v(n);
-  for (int32_t& x : v) {
-    x = dist(rng);
-  }
-  return v;
-}
-
-// Every element within rtol of the CPU value, measured against the larger of the element and
-// a tenth of the reference's largest magnitude (cancellation makes small elements of a sum
-// inaccurate in relative, not absolute, terms). NaN never passes. Returns the failure count.
-inline int ExpectClose(const std::vector<float>& actual, const std::vector<float>& expected,
-                       double rtol, const std::string& what) {
-  EXPECT_EQ(actual.size(), expected.size()) << what;
-  double max_abs = 0.0;
-  for (float e : expected) {
-    max_abs = std::max(max_abs, std::fabs(double{e}));
-  }
-  int failures = 0;
-  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i) {
-    const double tol = rtol * std::max(std::fabs(double{expected[i]}), 0.1 * max_abs) + 1e-30;
-    const double diff = std::fabs(double{actual[i]} - double{expected[i]});
-    if (!(diff <= tol)) {
-      if (failures < 5) {
-        ADD_FAILURE() << what << "[" << i << "]: cuda " << actual[i] << ", cpu " << expected[i]
-                      << " (tol " << tol << ")";
-      }
-      ++failures;
-    }
-  }
-  return failures;
-}
-
-// Normwise: every element within rtol * (the reference's largest magnitude) of the CPU value,
-// for bf16 paths whose rounding error scales with the whole operand rather than each element
-// (attention on tensor cores). NaN never passes. Returns the failure count.
-inline int ExpectCloseNormwise(const std::vector<float>& actual,
-                               const std::vector<float>& expected, double rtol,
-                               const std::string& what) {
-  EXPECT_EQ(actual.size(), expected.size()) << what;
-  double max_abs = 0.0;
-  for (float e : expected) {
-    max_abs = std::max(max_abs, std::fabs(double{e}));
-  }
-  const double tol = rtol * max_abs + 1e-30;
-  int failures = 0;
-  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i) {
-    const double diff = std::fabs(double{actual[i]} - double{expected[i]});
-    if (!(diff <= tol)) {
-      if (failures < 5) {
-        ADD_FAILURE() << what << "[" << i << "]: cuda " << actual[i] << ", cpu " << expected[i]
-                      << " (normwise tol " << tol << ")";
-      }
-      ++failures;
-    }
-  }
-  return failures;
-}
 
 // Skips the test unless a GPU is usable; otherwise gives a CUDA and a CPU backend.
 class CudaTest : public ::testing::Test {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/cuda/parity_checks.h"
 #include "kernels/ops.h"
 
 namespace sparsescale::kernels::cuda_emu {
@@ -31,37 +32,15 @@ namespace tc = ::sparsescale::kernels::cuda::attention_tc;
 namespace fp32 = ::sparsescale::kernels::cuda::attention_fp32;
 using ::sparsescale::kernels::cuda::KernelLauncher;
 
-std::vector<float> Random(size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    x = dist(rng);
-  }
-  return v;
-}
+using ::sparsescale::kernels::cuda::testing::ExpectClose;
+using ::sparsescale::kernels::cuda::testing::ExpectCloseNormwise;
+using ::sparsescale::kernels::cuda::testing::QkvGradientPart;
+using ::sparsescale::kernels::cuda::testing::RandomFloats;
 
-// Failures where |got - want| > rtol * max |want| (normwise) or > rtol * max(|want|,
-// max |want| / 10); NaN fails. Reported with `what`.
+// Normwise (tensor cores) or per element with a floor (fp32): see parity_checks.h.
 int Failures(const std::vector<float>& got, const std::vector<float>& want, double rtol,
              bool normwise, const std::string& what) {
-  double max_abs = 0;
-  for (float w : want) {
-    max_abs = std::max(max_abs, std::fabs(double{w}));
-  }
-  int failures = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double diff = std::fabs(double{got[i]} - double{want[i]});
-    const double tol =
-        normwise ? rtol * max_abs : rtol * std::max(std::fabs(double{want[i]}), 0.1 * max_abs);
-    if (!(diff <= tol)) {
-      if (failures++ < 5) {
-        ADD_FAILURE() << what << "[" << i << "]: emulated " << got[i] << ", cpu " << want[i]
-                      << " (tol " << tol << ")";
-      }
-    }
-  }
-  return failures;
+  return normwise ? ExpectCloseNormwise(got, want, rtol, what) : ExpectClose(got, want, rtol, what);
 }
 
 struct Case {
@@ -95,8 +74,8 @@ void CheckAgainstCpu(const Case& c, bool use_fp32, double rtol, bool normwise) {
   const size_t C = size_t(s.NH) * s.HS;
   const size_t n_qkv = size_t(s.B) * s.T * 3 * C, n_out = size_t(s.B) * s.T * C;
   const size_t n_rows = size_t(s.B) * s.NH * s.T;
-  const auto qkv = Random(n_qkv, 80, -2.0f, 2.0f), dout = Random(n_out, 81, -1.0f, 1.0f);
-  const auto start = Random(n_qkv, 82, -1.0f, 1.0f);  // dqkv accumulates onto it
+  const auto qkv = RandomFloats(n_qkv, 80, -2.0f, 2.0f), dout = RandomFloats(n_out, 81);
+  const auto start = RandomFloats(n_qkv, 82);  // dqkv accumulates onto it
 
   std::unique_ptr<Ops> cpu = MakeCpuOps(1);
   std::vector<float> want_out(n_out), want_dqkv = start;
@@ -145,15 +124,12 @@ void CheckAgainstCpu(const Case& c, bool use_fp32, double rtol, bool normwise) {
   }
   EXPECT_EQ(Failures(lse, want_lse, rtol, normwise, "lse"), 0);
   // dq, dk, dv: what was added to `start`, each third against its own scale.
+  const size_t rows = size_t(s.B) * s.T;
   for (int part = 0; part < 3; ++part) {
-    std::vector<float> got_part, want_part;
-    for (size_t row = 0; row < size_t(s.B) * s.T; ++row) {
-      for (size_t i = row * 3 * C + part * C, e = i + C; i < e; ++i) {
-        got_part.push_back(dqkv[i] - start[i]);
-        want_part.push_back(want_dqkv[i] - start[i]);
-      }
-    }
-    EXPECT_EQ(Failures(got_part, want_part, rtol, normwise, std::string("d") + "qkv"[part]), 0);
+    EXPECT_EQ(Failures(QkvGradientPart(dqkv, start, part, rows, C),
+                       QkvGradientPart(want_dqkv, start, part, rows, C), rtol, normwise,
+                       std::string("d") + "qkv"[part]),
+              0);
   }
 }
 

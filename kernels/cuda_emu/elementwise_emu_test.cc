@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/parity_checks.h"
 #include "kernels/ops.h"
 
 namespace sparsescale::kernels::cuda_emu {
@@ -29,32 +30,8 @@ using ::sparsescale::kernels::cuda::KernelLauncher;
 constexpr double kFp32Tol = 1e-5;
 constexpr double kLongSumTol = 1e-4;
 
-std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    x = dist(rng);
-  }
-  return v;
-}
-
-// Each element within rtol of max(|want|, a tenth of the largest |want|); NaN fails.
-int Failures(const std::vector<float>& got, const std::vector<float>& want, double rtol,
-             const std::string& what) {
-  double max_abs = 0;
-  for (float w : want) {
-    max_abs = std::max(max_abs, std::fabs(double{w}));
-  }
-  int bad = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double tol = rtol * std::max(std::fabs(double{want[i]}), 0.1 * max_abs) + 1e-30;
-    if (!(std::fabs(double{got[i]} - double{want[i]}) <= tol) && bad++ < 5) {
-      ADD_FAILURE() << what << "[" << i << "]: emulated " << got[i] << ", cpu " << want[i];
-    }
-  }
-  return bad;
-}
+using ::sparsescale::kernels::cuda::testing::ExpectClose;
+using ::sparsescale::kernels::cuda::testing::RandomFloats;
 
 class ElementwiseEmuTest : public ::testing::Test {
  protected:
@@ -63,8 +40,9 @@ class ElementwiseEmuTest : public ::testing::Test {
 
 TEST_F(ElementwiseEmuTest, LayerNormForwardAndBackwardMatchTheCpu) {
   const int N = 37, C = 200;  // rows not a multiple of the 8 per block; C not of the warp
-  const auto inp = Random(size_t(N) * C, 1, -2.0f, 3.0f), w = Random(C, 2), b = Random(C, 3);
-  const auto dout = Random(size_t(N) * C, 4);
+  const auto inp = RandomFloats(size_t(N) * C, 1, -2.0f, 3.0f);
+  const auto w = RandomFloats(C, 2), b = RandomFloats(C, 3);
+  const auto dout = RandomFloats(size_t(N) * C, 4);
   std::vector<float> out(inp.size()), mean(N), rstd(N);
   std::vector<float> g_out(inp.size(), NAN), g_mean(N, NAN), g_rstd(N, NAN);
   ASSERT_TRUE(cpu_->LayerNormForward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(),
@@ -74,12 +52,12 @@ TEST_F(ElementwiseEmuTest, LayerNormForwardAndBackwardMatchTheCpu) {
                                           g_rstd.data(), inp.data(), w.data(), b.data(), N, C,
                                           1e-5f)
                   .ok());
-  EXPECT_EQ(Failures(g_out, out, kFp32Tol * 10, "out"), 0);
-  EXPECT_EQ(Failures(g_mean, mean, kLongSumTol, "mean"), 0);
-  EXPECT_EQ(Failures(g_rstd, rstd, kLongSumTol, "rstd"), 0);
+  EXPECT_EQ(ExpectClose(g_out, out, kFp32Tol * 10, "out"), 0);
+  EXPECT_EQ(ExpectClose(g_mean, mean, kLongSumTol, "mean"), 0);
+  EXPECT_EQ(ExpectClose(g_rstd, rstd, kLongSumTol, "rstd"), 0);
 
   // Backward accumulates into dinp, dweight, dbias: start both sides from the same values.
-  auto dinp = Random(inp.size(), 5), dw = Random(C, 6), db = Random(C, 7);
+  auto dinp = RandomFloats(inp.size(), 5), dw = RandomFloats(C, 6), db = RandomFloats(C, 7);
   auto g_dinp = dinp, g_dw = dw, g_db = db;
   ASSERT_TRUE(cpu_->LayerNormBackward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(),
                                       w.data(), mean.data(), rstd.data(), N, C)
@@ -89,14 +67,14 @@ TEST_F(ElementwiseEmuTest, LayerNormForwardAndBackwardMatchTheCpu) {
                                            g_db.data(), dout.data(), inp.data(), w.data(),
                                            mean.data(), rstd.data(), N, C, scratch.data())
                   .ok());
-  EXPECT_EQ(Failures(g_dinp, dinp, kLongSumTol, "dinp"), 0);
-  EXPECT_EQ(Failures(g_dw, dw, kLongSumTol, "dweight"), 0);
-  EXPECT_EQ(Failures(g_db, db, kLongSumTol, "dbias"), 0);
+  EXPECT_EQ(ExpectClose(g_dinp, dinp, kLongSumTol, "dinp"), 0);
+  EXPECT_EQ(ExpectClose(g_dw, dw, kLongSumTol, "dweight"), 0);
+  EXPECT_EQ(ExpectClose(g_db, db, kLongSumTol, "dbias"), 0);
 }
 
 TEST_F(ElementwiseEmuTest, CrossEntropyInPlaceMatchesTheCpuAndMarksBadTargets) {
   const int BT = 5, V = 1000, Vp = 1024;
-  const auto logits = Random(size_t(BT) * Vp, 8, -4.0f, 4.0f);
+  const auto logits = RandomFloats(size_t(BT) * Vp, 8, -4.0f, 4.0f);
   std::vector<int32_t> targets = {3, 999, 0, 512, 17};
   std::vector<float> losses(BT), dlogits(logits.size());
   ASSERT_TRUE(cpu_->CrossEntropyForwardBackward(losses.data(), dlogits.data(), logits.data(),
@@ -106,8 +84,8 @@ TEST_F(ElementwiseEmuTest, CrossEntropyInPlaceMatchesTheCpuAndMarksBadTargets) {
   ASSERT_TRUE(cuda::cross_entropy::Run(KernelLauncher{}, g_losses.data(), in_place.data(),
                                        in_place.data(), targets.data(), BT, V, Vp, 1.0f / BT)
                   .ok());
-  EXPECT_EQ(Failures(g_losses, losses, kLongSumTol, "loss"), 0);
-  EXPECT_EQ(Failures(in_place, dlogits, kLongSumTol, "dlogits"), 0);
+  EXPECT_EQ(ExpectClose(g_losses, losses, kLongSumTol, "loss"), 0);
+  EXPECT_EQ(ExpectClose(in_place, dlogits, kLongSumTol, "dlogits"), 0);
 
   targets[2] = V;  // out of range: the loss is NaN, never a number
   std::vector<float> bad_losses(BT, 0.0f);
@@ -120,7 +98,7 @@ TEST_F(ElementwiseEmuTest, CrossEntropyInPlaceMatchesTheCpuAndMarksBadTargets) {
 
 TEST_F(ElementwiseEmuTest, ReductionsMatchTheCpuAndCountExactly) {
   const size_t n = 140000;  // more than the 512 x 256 threads of the partial grid
-  auto x = Random(n, 9);
+  auto x = RandomFloats(n, 9);
   for (size_t i = 0; i < n; i += 7) {
     x[i] = 0.0f;
   }
@@ -143,7 +121,8 @@ TEST_F(ElementwiseEmuTest, ReductionsMatchTheCpuAndCountExactly) {
 
 TEST_F(ElementwiseEmuTest, MaskedAdamWMatchesTheCpuAndZeroesMaskedEntries) {
   const size_t n = 5000;
-  auto params = Random(n, 10), grads = Random(n, 11), m = Random(n, 12), v = Random(n, 13, 0, 1);
+  auto params = RandomFloats(n, 10), grads = RandomFloats(n, 11), m = RandomFloats(n, 12);
+  auto v = RandomFloats(n, 13, 0.0f, 1.0f);
   std::vector<float> mask(n, 1.0f);
   for (size_t i = 0; i < n; i += 3) {
     mask[i] = 0.0f;
@@ -159,9 +138,9 @@ TEST_F(ElementwiseEmuTest, MaskedAdamWMatchesTheCpuAndZeroesMaskedEntries) {
   ASSERT_TRUE(cuda::adamw::Run(KernelLauncher{}, g_params.data(), grads.data(), g_m.data(),
                                g_v.data(), mask.data(), n, cuda::adamw::MakeConstants(p))
                   .ok());
-  EXPECT_EQ(Failures(g_params, params, kFp32Tol, "params"), 0);
-  EXPECT_EQ(Failures(g_m, m, kFp32Tol, "m"), 0);
-  EXPECT_EQ(Failures(g_v, v, kFp32Tol, "v"), 0);
+  EXPECT_EQ(ExpectClose(g_params, params, kFp32Tol, "params"), 0);
+  EXPECT_EQ(ExpectClose(g_m, m, kFp32Tol, "m"), 0);
+  EXPECT_EQ(ExpectClose(g_v, v, kFp32Tol, "v"), 0);
   for (size_t i = 0; i < n; i += 3) {
     ASSERT_EQ(g_params[i], 0.0f);
     ASSERT_EQ(g_m[i], 0.0f);
