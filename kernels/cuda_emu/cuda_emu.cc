@@ -182,6 +182,11 @@ absl::Status Launch(Dim3 grid, int threads, size_t smem_bytes,
     return absl::InvalidArgumentError("Launch: threads must be in [1, 1024], got " +
                                       std::to_string(threads));
   }
+  if (grid.x == 0 || grid.y == 0 || grid.z != 1) {
+    return absl::InvalidArgumentError("Launch: grid must be x >= 1, y >= 1, z == 1, got (" +
+                                      std::to_string(grid.x) + ", " + std::to_string(grid.y) +
+                                      ", " + std::to_string(grid.z) + ")");
+  }
   if (g_block != nullptr) {
     return absl::FailedPreconditionError("Launch: another launch is running");
   }

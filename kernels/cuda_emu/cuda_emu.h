@@ -41,8 +41,8 @@ struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
-// Runs `kernel` once per thread of every block of `grid` (1-D blocks of `threads`, 1 to 1024; the
-// last warp may be partial) with `smem_bytes` of dynamic shared memory. Returns the first error a
+// Runs `kernel` once per thread of every block of `grid` (2-D: z must be 1; 1-D blocks of
+// `threads`, 1 to 1024; the last warp may be partial) with `smem_bytes` of dynamic shared memory. Returns the first error a
 // thread raised (Fail, __trap, a wmma rule) or a barrier deadlock, naming the block and thread.
 absl::Status Launch(Dim3 grid, int threads, size_t smem_bytes,
                     const std::function<void()>& kernel);

@@ -77,6 +77,8 @@ TEST(CudaEmuTest, TrapAndFailAreReportedWithTheirThread) {
   EXPECT_NE(s.message().find("block (2, 0) thread 5: __trap()"), std::string::npos) << s;
   EXPECT_TRUE(absl::IsInvalidArgument(Launch(Dim3{}, 0, 0, [] {})));
   EXPECT_TRUE(absl::IsInvalidArgument(Launch(Dim3{}, 1025, 0, [] {})));
+  EXPECT_TRUE(absl::IsInvalidArgument(Launch(Dim3{1, 1, 2}, 32, 0, [] {})));
+  EXPECT_TRUE(absl::IsInvalidArgument(Launch(Dim3{0, 1, 1}, 32, 0, [] {})));
 }
 
 TEST(CudaEmuTest, APartialWarpSynchronisesAndVotesOverItsOwnLanes) {
