@@ -29,10 +29,10 @@ inline std::vector<float> RandomFloats(size_t n, uint32_t seed, float lo = -1.0f
 using ::sparsescale::kernels::testing::RandomTokens;
 
 // Every element within rtol of the CPU value, measured against the larger of the element and
-// a tenth of the reference's largest magnitude (cancellation makes small elements of a sum
-// inaccurate in relative, not absolute, terms). NaN never passes. Returns the failure count.
-inline int ExpectClose(const std::vector<float>& actual, const std::vector<float>& expected,
-                       double rtol, const std::string& what) {
+// `floor` x the reference's largest magnitude. NaN never passes. Returns the failure count.
+inline int ExpectCloseWithFloor(const std::vector<float>& actual,
+                                const std::vector<float>& expected, double rtol, double floor,
+                                const std::string& what) {
   EXPECT_EQ(actual.size(), expected.size()) << what;
   double max_abs = 0.0;
   for (float e : expected) {
@@ -40,7 +40,7 @@ inline int ExpectClose(const std::vector<float>& actual, const std::vector<float
   }
   int failures = 0;
   for (size_t i = 0; i < actual.size() && i < expected.size(); ++i) {
-    const double tol = rtol * std::max(std::fabs(double{expected[i]}), 0.1 * max_abs) + 1e-30;
+    const double tol = rtol * std::max(std::fabs(double{expected[i]}), floor * max_abs) + 1e-30;
     const double diff = std::fabs(double{actual[i]} - double{expected[i]});
     if (!(diff <= tol)) {
       if (failures < 5) {
@@ -53,30 +53,19 @@ inline int ExpectClose(const std::vector<float>& actual, const std::vector<float
   return failures;
 }
 
-// Normwise: every element within rtol * (the reference's largest magnitude) of the CPU value,
-// for bf16 paths whose rounding error scales with the whole operand rather than each element
-// (attention on tensor cores). NaN never passes. Returns the failure count.
+// Floor a tenth: cancellation makes small elements of a sum inaccurate in relative, not
+// absolute, terms.
+inline int ExpectClose(const std::vector<float>& actual, const std::vector<float>& expected,
+                       double rtol, const std::string& what) {
+  return ExpectCloseWithFloor(actual, expected, rtol, 0.1, what);
+}
+
+// Normwise (floor 1: every element within rtol x the largest magnitude), for bf16 paths whose
+// rounding error scales with the whole operand rather than each element (tensor-core attention).
 inline int ExpectCloseNormwise(const std::vector<float>& actual,
                                const std::vector<float>& expected, double rtol,
                                const std::string& what) {
-  EXPECT_EQ(actual.size(), expected.size()) << what;
-  double max_abs = 0.0;
-  for (float e : expected) {
-    max_abs = std::max(max_abs, std::fabs(double{e}));
-  }
-  const double tol = rtol * max_abs + 1e-30;
-  int failures = 0;
-  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i) {
-    const double diff = std::fabs(double{actual[i]} - double{expected[i]});
-    if (!(diff <= tol)) {
-      if (failures < 5) {
-        ADD_FAILURE() << what << "[" << i << "]: got " << actual[i] << ", cpu " << expected[i]
-                      << " (normwise tol " << tol << ")";
-      }
-      ++failures;
-    }
-  }
-  return failures;
+  return ExpectCloseWithFloor(actual, expected, rtol, 1.0, what);
 }
 
 // One third of an attention gradient dqkv [rows, 3C] (part 0 = dq, 1 = dk, 2 = dv), minus the
