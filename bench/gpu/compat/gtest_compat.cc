@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
+#include "standin/gtest.h"
 
 namespace testing {
 namespace {

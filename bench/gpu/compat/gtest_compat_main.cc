@@ -1,5 +1,5 @@
 // main() for tests built against the stand-in GoogleTest.
-#include "gtest/gtest.h"
+#include "standin/gtest.h"
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);

@@ -8,7 +8,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "absl/status/status.h"
+#include "absl_status.h"
 
 namespace absl {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <utility>
 
-#include "absl/strings/string_view.h"
+#include "absl_string_view.h"
 
 namespace absl {
 
