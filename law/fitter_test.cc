@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "law/paper_data_for_test.h"
 #include "law/run_io.h"
@@ -11,14 +12,16 @@
 namespace sparsescale::law {
 namespace {
 
-using testing::PaperDataFile;
+using testing::LoadPaperRuns;
 using testing::SyntheticRuns;
 
 constexpr char kNames[] = "abcdefg";
 
 // The released ViT fit: absolute residuals, delta 1e-2 (paper.md section 2).
 TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
-  const RunSet vit = *LoadRuns(PaperDataFile("vit-jft.json"));
+  const std::optional<RunSet> vit_file = LoadPaperRuns("vit-jft.json");
+  ASSERT_TRUE(vit_file.has_value());
+  const RunSet& vit = *vit_file;
   FitOptions options;
   options.residual = ResidualKind::kAbs;
   options.delta = 1e-2;
@@ -50,7 +53,9 @@ TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
 // The released T5 fit: log residuals, delta 1e-3. The released optimum (7.604e-6) is not the
 // minimum of its own objective; well-converged BFGS finds a lower one from most starts.
 TEST(FitterTest, T5FitReachesAtMostTheReleasedObjective) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   FitOptions options;
   options.residual = ResidualKind::kLog;
   options.delta = 1e-3;
@@ -109,7 +114,9 @@ TEST(FitterTest, RecoversKnownCoefficientsFromRunsWithHalfPercentNoise) {
 }
 
 TEST(FitterTest, ResultDoesNotDependOnThreadCount) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   FitOptions options;
   options.starts = 24;
   options.threads = 1;
@@ -148,7 +155,9 @@ TEST(FitterTest, FixedCoefficientsStayFixed) {
 }
 
 TEST(FitterTest, AnalyticGradientMatchesFiniteDifferences) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   for (ResidualKind kind : {ResidualKind::kLog, ResidualKind::kAbs}) {
     const HuberObjective objective(t5.runs, t5.scales, kind, 1e-3);
     std::array<double, 7> p = {0.6, 0.7, 1.5, 0.25, 0.6, 0.2, 0.65};
@@ -170,7 +179,9 @@ TEST(FitterTest, AnalyticGradientMatchesFiniteDifferences) {
 }
 
 TEST(FitterTest, LogResidualObjectiveRejectsNonPositivePredictions) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   const HuberObjective objective(t5.runs, t5.scales, ResidualKind::kLog, 1e-3);
   const std::array<double, 7> p = {0.5, 0.7, 1.5, 0.25, 0.6, 0.2, -10};
   double value = 0;
