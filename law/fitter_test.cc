@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <optional>
 
 #include "law/paper_data_for_test.h"
@@ -17,6 +19,13 @@ using testing::SyntheticRuns;
 
 constexpr char kNames[] = "abcdefg";
 
+// How closely the ViT refit reproduces the released coefficients, relative, as
+// docs/ARCHITECTURE.md states it: the fitted (normalised) a..g to 1e-4 (measured: at most 6e-5,
+// the same for seeds 1-5); the paper form to 3e-4 (measured 2.2e-4: a_S and c_S carry b_N's
+// error times ln(n_scale) = ln 1e6).
+constexpr double kVitNormTolerance = 1e-4;
+constexpr double kVitPaperTolerance = 3e-4;
+
 // The released ViT fit: absolute residuals, delta 1e-2 (paper.md section 2).
 TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
   const std::optional<RunSet> vit_file = LoadPaperRuns("vit-jft.json");
@@ -28,9 +37,15 @@ TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
   const FitResult fit = *FitLaw(vit.runs, vit.scales, options);
   EXPECT_LE(fit.objective, 4.93e-4);
   const LawPreset released = *FindPreset("vit");
+  double worst = 0;
   for (int k = 0; k < NormCoeffs::kCount; ++k) {
-    EXPECT_NEAR(fit.norm.p[k] / released.norm.p[k], 1.0, 5e-3) << "coefficient " << kNames[k];
+    const double ratio = fit.norm.p[k] / released.norm.p[k];
+    EXPECT_NEAR(ratio, 1.0, kVitNormTolerance) << "coefficient " << kNames[k];
+    worst = std::max(worst, std::fabs(ratio - 1.0));
   }
+  std::cerr << "largest relative deviation from the released ViT coefficients: " << worst
+            << " (normalised)";
+  worst = 0;
   ASSERT_TRUE(fit.paper.has_value());
   const PaperCoeffs& p = *fit.paper;
   const PaperCoeffs& r = released.paper;
@@ -41,8 +56,10 @@ TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
                            {p.a_d, r.a_d},
                            {p.b_d, r.b_d},
                            {p.c, r.c}}) {
-    EXPECT_NEAR(got / want, 1.0, 5e-3);
+    EXPECT_NEAR(got / want, 1.0, kVitPaperTolerance);
+    worst = std::max(worst, std::fabs(got / want - 1.0));
   }
+  std::cerr << ", " << worst << " (paper form)\n";
   EXPECT_EQ(fit.starts, 200);
   EXPECT_GE(fit.starts_within_1pct, 100);              // the ViT problem is well conditioned
   EXPECT_NEAR(fit.mean_relative_error, 0.008, 0.003);  // "about 0.8%" (paper.md section 2)
