@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "client/cli_util.h"
@@ -99,6 +100,30 @@ class E2eTest : public ::testing::Test {
       ASSERT_EQ(points[i].step(), static_cast<int64_t>(i + 1)) << job.id() << " point " << i;
     }
     EXPECT_TRUE(points.back().has_eval_loss());
+  }
+
+  // The log of `attempt` of `job` on worker `worker` ("" when it is missing).
+  std::string AttemptLog(int worker, const std::string& job, int attempt) {
+    const fs::path log = dir_ / "cluster" / absl::StrCat("worker-", worker) / "jobs" / job /
+                         absl::StrCat("a", attempt) / "job.log";
+    return client::ReadTextFile(log.string()).value_or("");
+  }
+
+  // The checkpoint step the trainer of an attempt resumed from, read from the line it logs
+  // ("resuming at step N+1 of T from checkpoint step N"), and checks that the first step it
+  // trained, hence reported, is the one after. -1 when the attempt did not resume. The stored
+  // curve cannot show this: the coordinator drops a resumed attempt's points at or before its
+  // resume step, so a restart from step 0 would leave the same curve.
+  int64_t ResumedFromStep(const std::string& log, int64_t total_steps) {
+    static const std::regex kLine(R"(resuming at step (\d+) of (\d+) from checkpoint step (\d+))");
+    std::smatch m;
+    if (!std::regex_search(log, m, kLine)) {
+      return -1;
+    }
+    const int64_t first = std::stoll(m[1]), checkpoint = std::stoll(m[3]);
+    EXPECT_EQ(first, checkpoint + 1) << log;
+    EXPECT_EQ(std::stoll(m[2]), total_steps) << log;
+    return checkpoint;
   }
 
   bool AllFinal(const std::string& sweep_id, std::vector<v1::Job>* jobs) {
@@ -188,15 +213,22 @@ TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
         return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
       },
       seconds(90)));
-  std::string first_worker = Job(job.id()).worker_id();
+  const v1::Job killed = Job(job.id());
   cluster_->SignalWorker(0, SIGKILL);
   ASSERT_TRUE(cluster_->AddWorker().ok());
   ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
       << Job(job.id()).DebugString();
   v1::Job done = Job(job.id());
   EXPECT_GE(done.attempt(), 2);
-  EXPECT_NE(done.worker_id(), first_worker);
+  EXPECT_NE(done.worker_id(), killed.worker_id());
   ExpectWholeCurve(done);
+  // Attempt 1 started from scratch; attempt 2 from the last checkpoint attempt 1 stored: the
+  // one seen before the kill, or a later one whose upload finished as the worker died.
+  EXPECT_EQ(ResumedFromStep(AttemptLog(0, job.id(), 1), done.total_steps()), -1);
+  const std::string log = AttemptLog(1, job.id(), done.attempt());
+  const int64_t resumed_from = ResumedFromStep(log, done.total_steps());
+  EXPECT_GE(resumed_from, killed.checkpoint_step()) << log;
+  EXPECT_EQ(resumed_from % 200, 0) << log;  // a periodic checkpoint
 }
 
 TEST_F(E2eTest, CoordinatorKilledMidSweepLosesNoAcknowledgedPoint) {
@@ -269,6 +301,9 @@ TEST_F(E2eTest, SigtermDrainReleasesTheLeaseAndTheJobFinishesElsewhere) {
   v1::Job done = Job(job.id());
   EXPECT_EQ(done.attempt(), 2);
   ExpectWholeCurve(done);
+  // Attempt 2 continued right after the drain's checkpoint.
+  const std::string log = AttemptLog(1, job.id(), 2);
+  EXPECT_EQ(ResumedFromStep(log, done.total_steps()), released.checkpoint_step()) << log;
 }
 
 TEST_F(E2eTest, SameRequestIdTwiceThroughTheCliMakesOneJob) {
