@@ -38,7 +38,9 @@ class E2eTest : public ::testing::Test {
                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    shards_ = PrepareCorpusSlice(dir_.string(), 200'000);
+    absl::StatusOr<std::string> shards = PrepareCorpusSlice(dir_.string(), 200'000);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    shards_ = *shards;
   }
 
   void TearDown() override {
