@@ -208,7 +208,9 @@ TEST_F(E2eTest, TwoRankCpuJobMeetsThroughTheCoordinatorAndCompletes) {
 
 TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 3000, 200));
+  // 10,000 steps (several seconds): at 3,000 the whole job could finish within a second, before
+  // a poll saw it between checkpoints, and the test timed out without killing anything.
+  v1::Job job = Submit(TinySpec(shards_, 10000, 200));
   ASSERT_TRUE(WaitFor(
       [&] {
         v1::Job j = Job(job.id());
@@ -289,7 +291,7 @@ TEST_F(E2eTest, CancelReachesARunningJobWithinSeconds) {
 
 TEST_F(E2eTest, SigtermDrainReleasesTheLeaseAndTheJobFinishesElsewhere) {
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 3000, 100000));
+  v1::Job job = Submit(TinySpec(shards_, 10000, 100000));  // long enough to be mid-job
   ASSERT_TRUE(WaitFor([&] { return Job(job.id()).step() >= 20; }, seconds(60)));
   cluster_->SignalWorker(0, SIGTERM);
   std::optional<agent::ExitInfo> exit = cluster_->WaitWorker(0, milliseconds(30000));
