@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <optional>
 #include <fstream>
+#include <optional>
 
 #include "law/paper_data_for_test.h"
 

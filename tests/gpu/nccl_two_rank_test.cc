@@ -117,9 +117,8 @@ TEST_F(NcclTwoRankTest, AllReduceSumGivesEveryRankTheExactSum) {
   for (size_t n : kSizes) {
     std::vector<std::vector<float>> results(kRanks);
     OnEveryRank([&](int r, Ops& ops, Communicator& comm) {
-      results[r] = ReduceOnRank(r, n, ops, [&](float* x, size_t count) {
-        return comm.AllReduceSum(x, count);
-      });
+      results[r] = ReduceOnRank(
+          r, n, ops, [&](float* x, size_t count) { return comm.AllReduceSum(x, count); });
       EXPECT_TRUE(comm.Barrier().ok());
     });
     const std::vector<float> want = ExpectedSum(n);

@@ -175,8 +175,7 @@ TEST_F(LawCliTest, FittedCoefficientFileDrivesPredictAndOptimalSparsity) {
 TEST_F(LawCliTest, PresetOptimalSparsityIsTheLibrarysAnswer) {
   const auto preset = sparsescale::law::FindPreset("t5");
   ASSERT_TRUE(preset.ok()) << preset.status();
-  const auto cost =
-      DefaultCost(preset->tokens_per_data_unit, sparsescale::law::CostModel::kSparse);
+  const auto cost = DefaultCost(preset->tokens_per_data_unit, sparsescale::law::CostModel::kSparse);
   const CommandResult json =
       Run("law optimal-sparsity --preset t5 --nonzeros 1e8 --compute 1e20 --json");
   ASSERT_EQ(json.exit_code, 0) << json.err;
@@ -190,9 +189,9 @@ TEST_F(LawCliTest, PresetOptimalSparsityIsTheLibrarysAnswer) {
   const size_t at = table.out.find(") = ");
   ASSERT_NE(at, std::string::npos) << table.out;
   double printed_sparsity = 0, printed_loss = 0;
-  ASSERT_EQ(std::sscanf(table.out.c_str() + at, ") = %lf  (loss %lf", &printed_sparsity,
-                        &printed_loss),
-            2)
+  ASSERT_EQ(
+      std::sscanf(table.out.c_str() + at, ") = %lf  (loss %lf", &printed_sparsity, &printed_loss),
+      2)
       << table.out;
   EXPECT_NEAR(printed_sparsity, want->sparsity, 0.5e-4);  // printed with %.4f
   EXPECT_NEAR(printed_loss, want->loss, 0.5e-5);          // printed with %.5f
@@ -211,13 +210,12 @@ TEST_F(LawCliTest, PresetPredictionMatchesPaperCheckValue) {
 TEST_F(LawCliTest, ContoursPrintTheLibrarysTableAndWritePlot) {
   const auto preset = sparsescale::law::FindPreset("t5");
   ASSERT_TRUE(preset.ok()) << preset.status();
-  const auto cost =
-      DefaultCost(preset->tokens_per_data_unit, sparsescale::law::CostModel::kSparse);
+  const auto cost = DefaultCost(preset->tokens_per_data_unit, sparsescale::law::CostModel::kSparse);
   const double c_min = 0.1 * sparsescale::law::DenseOptimalCompute(preset->paper, 1e6, cost);
   const double c_max = 1e4 * sparsescale::law::DenseOptimalCompute(preset->paper, 1e9, cost);
-  const auto want = sparsescale::law::SparsityContourTable(
-      preset->paper, sparsescale::law::LogSpace(1e6, 1e9, 3),
-      sparsescale::law::LogSpace(c_min, c_max, 4), cost);
+  const auto want =
+      sparsescale::law::SparsityContourTable(preset->paper, sparsescale::law::LogSpace(1e6, 1e9, 3),
+                                             sparsescale::law::LogSpace(c_min, c_max, 4), cost);
   ASSERT_TRUE(want.ok()) << want.status();
 
   const CommandResult json = Run("law contours --preset t5 --rows 3 --columns 4 --json");
