@@ -64,8 +64,10 @@ std::string FormatLogLine(LogLevel level, std::string_view component, int64_t un
   gmtime_r(&seconds, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-  return absl::StrCat(stamp, ".", absl::StrFormat("%03d", static_cast<int>(unix_ms % 1000)), "Z ",
-                      std::string(1, LevelLetter(level)), " ", component, ": ", message, "\n");
+  // One StrFormat: Debian's Abseil (20220623) has its own string_view, which StrCat's
+  // five-or-more-argument form cannot take from a std::string_view.
+  return absl::StrFormat("%s.%03dZ %c %s: %s\n", stamp, static_cast<int>(unix_ms % 1000),
+                         LevelLetter(level), component, message);
 }
 
 void LogLine(LogLevel level, std::string_view message) {

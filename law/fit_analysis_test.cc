@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "law/paper_data_for_test.h"
 #include "law/run_io.h"
@@ -11,7 +12,7 @@
 namespace sparsescale::law {
 namespace {
 
-using testing::PaperDataFile;
+using testing::LoadPaperRuns;
 using testing::SyntheticRuns;
 
 FitOptions QuickOptions(int starts) {
@@ -50,7 +51,9 @@ TEST(FitAnalysisTest, BootstrapIntervalsCoverTrueCoefficientsAndAreReproducible)
 // On the released T5 data b_D is poorly determined: some resamples send it to 0, where a_D =
 // e^(1/b_D) d_scale overflows. The interval must then be open (infinite), never NaN.
 TEST(FitAnalysisTest, BootstrapIntervalOfUnboundedCoefficientIsInfiniteNotNan) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   const FitOptions options = QuickOptions(60);
   const FitResult base = *FitLaw(t5.runs, t5.scales, options);
   BootstrapOptions bootstrap;
@@ -87,7 +90,9 @@ TEST(FitAnalysisTest, LeaveLargestOutPredictsNoiselessRunsExactly) {
 }
 
 TEST(FitAnalysisTest, LeaveLargestOutOnReleasedVitDataExtrapolatesWithinTwoPercent) {
-  const RunSet vit = *LoadRuns(PaperDataFile("vit-jft.json"));
+  const std::optional<RunSet> vit_file = LoadPaperRuns("vit-jft.json");
+  ASSERT_TRUE(vit_file.has_value());
+  const RunSet& vit = *vit_file;
   FitOptions options = QuickOptions(50);
   options.residual = ResidualKind::kAbs;
   options.delta = 1e-2;

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iostream>
+#include <optional>
 
 #include "law/paper_data_for_test.h"
 #include "law/run_io.h"
@@ -11,23 +14,38 @@
 namespace sparsescale::law {
 namespace {
 
-using testing::PaperDataFile;
+using testing::LoadPaperRuns;
 using testing::SyntheticRuns;
 
 constexpr char kNames[] = "abcdefg";
 
+// How closely the ViT refit reproduces the released coefficients, relative, as
+// docs/ARCHITECTURE.md states it: the fitted (normalised) a..g to 1e-4 (measured: at most 6e-5,
+// the same for seeds 1-5); the paper form to 3e-4 (measured 2.2e-4: a_S and c_S carry b_N's
+// error times ln(n_scale) = ln 1e6).
+constexpr double kVitNormTolerance = 1e-4;
+constexpr double kVitPaperTolerance = 3e-4;
+
 // The released ViT fit: absolute residuals, delta 1e-2 (paper.md section 2).
 TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
-  const RunSet vit = *LoadRuns(PaperDataFile("vit-jft.json"));
+  const std::optional<RunSet> vit_file = LoadPaperRuns("vit-jft.json");
+  ASSERT_TRUE(vit_file.has_value());
+  const RunSet& vit = *vit_file;
   FitOptions options;
   options.residual = ResidualKind::kAbs;
   options.delta = 1e-2;
   const FitResult fit = *FitLaw(vit.runs, vit.scales, options);
   EXPECT_LE(fit.objective, 4.93e-4);
   const LawPreset released = *FindPreset("vit");
+  double worst = 0;
   for (int k = 0; k < NormCoeffs::kCount; ++k) {
-    EXPECT_NEAR(fit.norm.p[k] / released.norm.p[k], 1.0, 5e-3) << "coefficient " << kNames[k];
+    const double ratio = fit.norm.p[k] / released.norm.p[k];
+    EXPECT_NEAR(ratio, 1.0, kVitNormTolerance) << "coefficient " << kNames[k];
+    worst = std::max(worst, std::fabs(ratio - 1.0));
   }
+  std::cerr << "largest relative deviation from the released ViT coefficients: " << worst
+            << " (normalised)";
+  worst = 0;
   ASSERT_TRUE(fit.paper.has_value());
   const PaperCoeffs& p = *fit.paper;
   const PaperCoeffs& r = released.paper;
@@ -38,8 +56,10 @@ TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
                            {p.a_d, r.a_d},
                            {p.b_d, r.b_d},
                            {p.c, r.c}}) {
-    EXPECT_NEAR(got / want, 1.0, 5e-3);
+    EXPECT_NEAR(got / want, 1.0, kVitPaperTolerance);
+    worst = std::max(worst, std::fabs(got / want - 1.0));
   }
+  std::cerr << ", " << worst << " (paper form)\n";
   EXPECT_EQ(fit.starts, 200);
   EXPECT_GE(fit.starts_within_1pct, 100);              // the ViT problem is well conditioned
   EXPECT_NEAR(fit.mean_relative_error, 0.008, 0.003);  // "about 0.8%" (paper.md section 2)
@@ -50,7 +70,9 @@ TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
 // The released T5 fit: log residuals, delta 1e-3. The released optimum (7.604e-6) is not the
 // minimum of its own objective; well-converged BFGS finds a lower one from most starts.
 TEST(FitterTest, T5FitReachesAtMostTheReleasedObjective) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   FitOptions options;
   options.residual = ResidualKind::kLog;
   options.delta = 1e-3;
@@ -109,7 +131,9 @@ TEST(FitterTest, RecoversKnownCoefficientsFromRunsWithHalfPercentNoise) {
 }
 
 TEST(FitterTest, ResultDoesNotDependOnThreadCount) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   FitOptions options;
   options.starts = 24;
   options.threads = 1;
@@ -148,7 +172,9 @@ TEST(FitterTest, FixedCoefficientsStayFixed) {
 }
 
 TEST(FitterTest, AnalyticGradientMatchesFiniteDifferences) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   for (ResidualKind kind : {ResidualKind::kLog, ResidualKind::kAbs}) {
     const HuberObjective objective(t5.runs, t5.scales, kind, 1e-3);
     std::array<double, 7> p = {0.6, 0.7, 1.5, 0.25, 0.6, 0.2, 0.65};
@@ -170,7 +196,9 @@ TEST(FitterTest, AnalyticGradientMatchesFiniteDifferences) {
 }
 
 TEST(FitterTest, LogResidualObjectiveRejectsNonPositivePredictions) {
-  const RunSet t5 = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
   const HuberObjective objective(t5.runs, t5.scales, ResidualKind::kLog, 1e-3);
   const std::array<double, 7> p = {0.5, 0.7, 1.5, 0.25, 0.6, 0.2, -10};
   double value = 0;

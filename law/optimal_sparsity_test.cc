@@ -136,15 +136,24 @@ TEST(OptimalSparsityTest, ContoursRunParallelToDenseFrontier) {
   }
 }
 
-TEST(OptimalSparsityTest, ContourTableHasOneValuePerGridPoint) {
+TEST(OptimalSparsityTest, ContourTableHasTheOptimumOfEachGridPoint) {
   const LawPreset t5 = *FindPreset("t5");
-  const ContourTable table = *SparsityContourTable(t5.paper, {1e6, 1e7, 1e8}, {1e17, 1e19, 1e21},
-                                                   Cost(CostModel::kSparse, 65536));
+  const std::vector<double> nonzeros = {1e6, 1e7, 1e8}, computes = {1e17, 1e19, 1e21};
+  const CostOptions cost = Cost(CostModel::kSparse, 65536);
+  const ContourTable table = *SparsityContourTable(t5.paper, nonzeros, computes, cost);
+  EXPECT_EQ(table.nonzeros, nonzeros);
+  EXPECT_EQ(table.computes, computes);
   ASSERT_EQ(table.sparsity.size(), 3u);
-  for (const auto& row : table.sparsity) {
-    ASSERT_EQ(row.size(), 3u);
-    EXPECT_LE(row[0], row[1]);
-    EXPECT_LE(row[1], row[2]);
+  for (size_t r = 0; r < 3; ++r) {
+    ASSERT_EQ(table.sparsity[r].size(), 3u);
+    for (size_t c = 0; c < 3; ++c) {
+      const absl::StatusOr<OptimalSparsity> cell =
+          FindOptimalSparsity(t5.paper, nonzeros[r], computes[c], cost);
+      ASSERT_TRUE(cell.ok()) << cell.status();
+      EXPECT_EQ(table.sparsity[r][c], cell->sparsity) << "row " << r << " column " << c;
+    }
+    EXPECT_LE(table.sparsity[r][0], table.sparsity[r][1]);
+    EXPECT_LE(table.sparsity[r][1], table.sparsity[r][2]);
   }
   // Bigger models need more compute before sparsity pays.
   EXPECT_GE(table.sparsity[0][1], table.sparsity[2][1]);

@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include "law/paper_data_for_test.h"
 
 namespace sparsescale::law {
 namespace {
 
+using testing::LoadPaperRuns;
 using testing::PaperDataFile;
 
 std::string ErrorOf(const std::string& text) {
@@ -22,7 +24,9 @@ constexpr const char* kExportHeader =
     "job_id,sweep_id,structure,n,m,sparsity,nonzeros,tokens,final_eval_loss\n";
 
 TEST(RunIoTest, ReadsReleasedT5FileWithPaperConvention) {
-  const RunSet set = *LoadRuns(PaperDataFile("t5-c4.csv"));
+  const std::optional<RunSet> set_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(set_file.has_value());
+  const RunSet& set = *set_file;
   EXPECT_EQ(set.format, "t5-csv");
   EXPECT_EQ(set.data_unit, "steps");
   ASSERT_EQ(set.runs.size(), 48u);
@@ -37,7 +41,9 @@ TEST(RunIoTest, ReadsReleasedT5FileWithPaperConvention) {
 }
 
 TEST(RunIoTest, ReadsReleasedVitFileWithPaperConvention) {
-  const RunSet set = *LoadRuns(PaperDataFile("vit-jft.json"));
+  const std::optional<RunSet> set_file = LoadPaperRuns("vit-jft.json");
+  ASSERT_TRUE(set_file.has_value());
+  const RunSet& set = *set_file;
   EXPECT_EQ(set.format, "vit-json");
   EXPECT_EQ(set.data_unit, "images");
   ASSERT_EQ(set.runs.size(), 112u);
@@ -48,8 +54,9 @@ TEST(RunIoTest, ReadsReleasedVitFileWithPaperConvention) {
 }
 
 TEST(RunIoTest, DataScaleOverrideReplacesDefault) {
-  const RunSet set = *LoadRuns(PaperDataFile("t5-c4.csv"), 1e6);
-  EXPECT_DOUBLE_EQ(set.scales.d_scale, 1e6);
+  const absl::StatusOr<RunSet> set = LoadRuns(PaperDataFile("t5-c4.csv"), 1e6);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_DOUBLE_EQ(set->scales.d_scale, 1e6);
   EXPECT_EQ(LoadRuns(PaperDataFile("t5-c4.csv"), -1.0).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

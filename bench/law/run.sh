@@ -15,9 +15,10 @@ while [ $# -gt 0 ]; do
     *) build="$(cd "$1" && pwd)"; shift ;;
   esac
 done
-data="${repo}/../shared/data/paper"
+data="${repo}/data/paper"  # the released runs, vendored (data/paper/README.md)
 if [ ! -f "${data}/t5-c4.csv" ] || [ ! -f "${data}/vit-jft.json" ]; then
-  echo "run.sh: released data not found at ${data} (expected ../shared beside the repo)" >&2
+  echo "run.sh: released data not found in ${data} (t5-c4.csv, vit-jft.json are part of" \
+    "the repository)" >&2
   exit 1
 fi
 bench="${build}/bench/law/law_fit_bench"

@@ -16,11 +16,16 @@ namespace sparsescale::e2e {
 namespace fs = std::filesystem;
 namespace v1 = sparsescale::v1;
 
-std::string PrepareCorpusSlice(const std::string& dir, size_t bytes) {
+absl::StatusOr<std::string> PrepareCorpusSlice(const std::string& dir, size_t bytes) {
   const char* source = std::getenv("SPARSESCALE_SOURCE_DIR");
   fs::path corpus = fs::path(source != nullptr ? source : ".") / "data/corpus/web.txt";
   std::ifstream in(corpus, std::ios::binary);
-  SS_CHECK(in.good());  // Run deploy/setup.sh (or deploy/prepare_corpus.sh) first.
+  if (!in.good()) {
+    return absl::NotFoundError(absl::StrCat(
+        "corpus missing: ", corpus.string(),
+        " (run deploy/setup.sh or deploy/prepare_corpus.sh first; set SPARSESCALE_SOURCE_DIR "
+        "to the source tree when running the test binary outside ctest)"));
+  }
   std::string text(bytes, '\0');
   in.read(text.data(), static_cast<std::streamsize>(bytes));
   text.resize(static_cast<size_t>(in.gcount()));
@@ -30,7 +35,7 @@ std::string PrepareCorpusSlice(const std::string& dir, size_t bytes) {
   prepare.inputs = {slice.string()};
   prepare.out_dir = (fs::path(dir) / "shards").string();
   prepare.eval_fraction = 0.1;
-  SS_CHECK(trainer::PrepareShards(prepare).ok());
+  RETURN_IF_ERROR(trainer::PrepareShards(prepare).status());
   return prepare.out_dir;
 }
 

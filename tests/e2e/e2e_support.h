@@ -8,13 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "sparsescale/v1/coordinator.pb.h"
 
 namespace sparsescale::e2e {
 
 // Writes the first `bytes` of data/corpus/web.txt to `dir` and prepares byte-level shards
-// there. Returns the shard directory (dir/shards).
-std::string PrepareCorpusSlice(const std::string& dir, size_t bytes);
+// there. Returns the shard directory (dir/shards); NotFound naming the corpus path when it is
+// missing, or the shard writer's error.
+absl::StatusOr<std::string> PrepareCorpusSlice(const std::string& dir, size_t bytes);
 
 // A job small enough to train in a second or two on one CPU core: one block, width 16,
 // `steps` steps of 4 x 32 tokens, a loss point every step, a checkpoint every `ckpt_every`.

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "client/cli_util.h"
@@ -37,7 +38,9 @@ class E2eTest : public ::testing::Test {
                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    shards_ = PrepareCorpusSlice(dir_.string(), 200'000);
+    absl::StatusOr<std::string> shards = PrepareCorpusSlice(dir_.string(), 200'000);
+    ASSERT_TRUE(shards.ok()) << shards.status();
+    shards_ = *shards;
   }
 
   void TearDown() override {
@@ -99,6 +102,30 @@ class E2eTest : public ::testing::Test {
       ASSERT_EQ(points[i].step(), static_cast<int64_t>(i + 1)) << job.id() << " point " << i;
     }
     EXPECT_TRUE(points.back().has_eval_loss());
+  }
+
+  // The log of `attempt` of `job` on worker `worker` ("" when it is missing).
+  std::string AttemptLog(int worker, const std::string& job, int attempt) {
+    const fs::path log = dir_ / "cluster" / absl::StrCat("worker-", worker) / "jobs" / job /
+                         absl::StrCat("a", attempt) / "job.log";
+    return client::ReadTextFile(log.string()).value_or("");
+  }
+
+  // The checkpoint step the trainer of an attempt resumed from, read from the line it logs
+  // ("resuming at step N+1 of T from checkpoint step N"), and checks that the first step it
+  // trained, hence reported, is the one after. -1 when the attempt did not resume. The stored
+  // curve cannot show this: the coordinator drops a resumed attempt's points at or before its
+  // resume step, so a restart from step 0 would leave the same curve.
+  int64_t ResumedFromStep(const std::string& log, int64_t total_steps) {
+    static const std::regex kLine(R"(resuming at step (\d+) of (\d+) from checkpoint step (\d+))");
+    std::smatch m;
+    if (!std::regex_search(log, m, kLine)) {
+      return -1;
+    }
+    const int64_t first = std::stoll(m[1]), checkpoint = std::stoll(m[3]);
+    EXPECT_EQ(first, checkpoint + 1) << log;
+    EXPECT_EQ(std::stoll(m[2]), total_steps) << log;
+    return checkpoint;
   }
 
   bool AllFinal(const std::string& sweep_id, std::vector<v1::Job>* jobs) {
@@ -181,22 +208,31 @@ TEST_F(E2eTest, TwoRankCpuJobMeetsThroughTheCoordinatorAndCompletes) {
 
 TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 3000, 200));
+  // 10,000 steps (several seconds): at 3,000 the whole job could finish within a second, before
+  // a poll saw it between checkpoints, and the test timed out without killing anything.
+  v1::Job job = Submit(TinySpec(shards_, 10000, 200));
   ASSERT_TRUE(WaitFor(
       [&] {
         v1::Job j = Job(job.id());
         return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
       },
       seconds(90)));
-  std::string first_worker = Job(job.id()).worker_id();
+  const v1::Job killed = Job(job.id());
   cluster_->SignalWorker(0, SIGKILL);
   ASSERT_TRUE(cluster_->AddWorker().ok());
   ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
       << Job(job.id()).DebugString();
   v1::Job done = Job(job.id());
   EXPECT_GE(done.attempt(), 2);
-  EXPECT_NE(done.worker_id(), first_worker);
+  EXPECT_NE(done.worker_id(), killed.worker_id());
   ExpectWholeCurve(done);
+  // Attempt 1 started from scratch; attempt 2 from the last checkpoint attempt 1 stored: the
+  // one seen before the kill, or a later one whose upload finished as the worker died.
+  EXPECT_EQ(ResumedFromStep(AttemptLog(0, job.id(), 1), done.total_steps()), -1);
+  const std::string log = AttemptLog(1, job.id(), done.attempt());
+  const int64_t resumed_from = ResumedFromStep(log, done.total_steps());
+  EXPECT_GE(resumed_from, killed.checkpoint_step()) << log;
+  EXPECT_EQ(resumed_from % 200, 0) << log;  // a periodic checkpoint
 }
 
 TEST_F(E2eTest, CoordinatorKilledMidSweepLosesNoAcknowledgedPoint) {
@@ -255,7 +291,7 @@ TEST_F(E2eTest, CancelReachesARunningJobWithinSeconds) {
 
 TEST_F(E2eTest, SigtermDrainReleasesTheLeaseAndTheJobFinishesElsewhere) {
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 3000, 100000));
+  v1::Job job = Submit(TinySpec(shards_, 10000, 100000));  // long enough to be mid-job
   ASSERT_TRUE(WaitFor([&] { return Job(job.id()).step() >= 20; }, seconds(60)));
   cluster_->SignalWorker(0, SIGTERM);
   std::optional<agent::ExitInfo> exit = cluster_->WaitWorker(0, milliseconds(30000));
@@ -269,6 +305,9 @@ TEST_F(E2eTest, SigtermDrainReleasesTheLeaseAndTheJobFinishesElsewhere) {
   v1::Job done = Job(job.id());
   EXPECT_EQ(done.attempt(), 2);
   ExpectWholeCurve(done);
+  // Attempt 2 continued right after the drain's checkpoint.
+  const std::string log = AttemptLog(1, job.id(), 2);
+  EXPECT_EQ(ResumedFromStep(log, done.total_steps()), released.checkpoint_step()) << log;
 }
 
 TEST_F(E2eTest, SameRequestIdTwiceThroughTheCliMakesOneJob) {

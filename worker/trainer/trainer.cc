@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "kernels/bucketed_all_reduce.h"
 #include "kernels/comm_factory.h"
@@ -266,6 +267,10 @@ absl::Status Trainer::RestoreOrInit() {
     start_step_ = s.step;
     flops_sparse_ = s.flops_sparse;
     wall_offset_s_ = s.wall_s;
+    // One line in the job's log: the end-to-end tests read it to tell a real resume from a
+    // restart whose early points the coordinator would silently drop.
+    LogInfo("resuming at step %d of %d from checkpoint step %d (%s)", start_step_ + 1, total_steps_,
+            start_step_, options_.resume_from);
   } else if (!spec_.pruning().init_checkpoint().empty()) {
     auto status = LoadWeights(spec_.pruning().init_checkpoint(), ops_.get(), model_->layout(),
                               model_->params());
