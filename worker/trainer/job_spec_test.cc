@@ -184,6 +184,30 @@ TEST(JobSpecTest, HashTreatsExplicitDefaultsAsUnset) {
   EXPECT_EQ(CanonicalJobSpecHash(a), CanonicalJobSpecHash(b));
 }
 
+// Cell ids are stored in existing databases: the canonical hash of a normalised spec must never
+// change. These values were computed by the code before the spec rules moved out of the trainer.
+TEST(JobSpecTest, CanonicalHashIsPinned) {
+  auto unstructured = ParseJobSpecJson(
+      R"({"name": "pinned", "model": {"layers": 2, "width": 64, "heads": 4, "context": 32},
+          "data": {"train_shards": ["data/shards/web_train_*.bin"], "batch_size": 8,
+                   "tokens": "600000"},
+          "pruning": {"sparsity": 0.75}, "seed": "3", "device": "cpu"})");
+  ASSERT_TRUE(unstructured.ok()) << unstructured.status();
+  EXPECT_EQ(CanonicalJobSpecHash(*unstructured),
+            "195faa3a529567f5dd3ca472801f5d243e8ed955e173639b2f0234c70bfaad7f");
+  auto nm = ParseJobSpecJson(
+      R"({"model": {"layers": 1, "width": 32, "heads": 2, "context": 16, "vocab": 512},
+          "data": {"train_shards": ["a.bin"], "eval_shards": ["b.bin"], "batch_size": 4,
+                   "tokens": "65536", "eval_interval_steps": 10},
+          "optim": {"lr": 0.003, "schedule": "LR_SCHEDULE_INVERSE_SQRT"},
+          "pruning": {"structure": "SPARSITY_STRUCTURE_NM", "n": 2, "m": 4,
+                      "embedding": "EMBEDDING_PRUNING_NONE"},
+          "log_interval_steps": 5})");
+  ASSERT_TRUE(nm.ok()) << nm.status();
+  EXPECT_EQ(CanonicalJobSpecHash(*nm),
+            "889d8670229b1301687546e15ff9abbf457611003959e94a32ea50322a359bb4");
+}
+
 TEST(JobSpecTest, JsonRoundTripKeepsTheSpec) {
   JobSpec spec = Valid();
   auto back = ParseJobSpecJson(JobSpecToJson(spec));
