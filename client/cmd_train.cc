@@ -32,8 +32,8 @@
 #include "absl/strings/str_format.h"
 #include "client/cli_util.h"
 #include "client/command.h"
+#include "common/rendezvous.h"
 #include "common/status.h"
-#include "kernels/cpu/tcp_comm.h"
 #include "worker/trainer/checkpoint.h"
 #include "worker/trainer/job_spec.h"
 #include "worker/trainer/safetensors.h"
@@ -221,7 +221,7 @@ absl::Status ApplyDataParallelFlags(const TrainFlags& f, sparsescale::v1::JobSpe
   int rank = f.rank;
   int world = f.world_size;
   if (f.rendezvous == "env") {
-    ASSIGN_OR_RETURN(kernels::CommConfig env, kernels::CommConfigFromEnv());
+    ASSIGN_OR_RETURN(RendezvousConfig env, RendezvousConfigFromEnv());
     rank = rank < 0 ? env.rank : rank;
     world = world < 0 ? env.world_size : world;
   }

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/rendezvous.h"
 #include "common/status.h"
-#include "kernels/cpu/tcp_comm.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/job_events.h"
 #include "worker/agent/log.h"
@@ -234,7 +234,7 @@ int RunJob(const RunJobOptions& options) {
   train.checkpoint_on_stop = true;
   std::optional<RankGroup> ranks;
   if (other_rank) {
-    absl::StatusOr<kernels::CommConfig> config = kernels::CommConfigFromEnv();
+    absl::StatusOr<RendezvousConfig> config = RendezvousConfigFromEnv();
     if (!config.ok()) {
       Emit(EncodeError(config.status())).IgnoreError();
       return 2;

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/rendezvous.h"
 #include "kernels/comm.h"
 #include "sparsescale/v1/job.pb.h"
 
@@ -107,11 +108,11 @@ struct TrainOptions {
   // This process's rank; ignored when `comm` is set.
   int rank = 0;
   // How the ranks meet when there are several: "file:PATH", "env" or "tcp:HOST:PORT"
-  // (kernels/cpu/tcp_comm.h; CUDA carries NCCL's id over the same rendezvous).
+  // (common/rendezvous.h; CUDA carries NCCL's id over the same rendezvous).
   std::string rendezvous;
-  // Or an outside service that carries rank 0's rendezvous bytes (kernels/cpu/tcp_comm.h,
+  // Or an outside service that carries rank 0's rendezvous bytes (common/rendezvous.h,
   // RendezvousExchange); takes precedence over `rendezvous` when set.
-  kernels::RendezvousExchange exchange = nullptr;
+  RendezvousExchange exchange = nullptr;
   // Or an already joined communicator (not owned) over host memory, i.e. for the CPU backend;
   // its world size must equal the spec's rank count. Takes precedence over rank/rendezvous.
   kernels::Communicator* comm = nullptr;
