@@ -34,8 +34,8 @@
 #include "client/command.h"
 #include "common/rendezvous.h"
 #include "common/status.h"
+#include "spec/job_spec.h"
 #include "worker/trainer/checkpoint.h"
-#include "worker/trainer/job_spec.h"
 #include "worker/trainer/safetensors.h"
 #include "worker/trainer/shard.h"
 #include "worker/trainer/trainer.h"
@@ -244,7 +244,7 @@ absl::Status ApplyDataParallelFlags(const TrainFlags& f, sparsescale::v1::JobSpe
 // The spec from --config, else the one stored in the --resume checkpoint.
 absl::StatusOr<sparsescale::v1::JobSpec> LoadSpec(const TrainFlags& f) {
   if (!f.config.empty()) {
-    return trainer::ReadJobSpecFile(f.config);
+    return spec::ReadJobSpecFile(f.config);
   }
   if (!f.resume.empty()) {
     return trainer::ReadCheckpointJobSpec(f.resume);

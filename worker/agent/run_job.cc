@@ -16,12 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/rendezvous.h"
 #include "common/status.h"
+#include "spec/job_spec.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/job_events.h"
 #include "worker/agent/log.h"
 #include "worker/agent/rank_launcher.h"
 #include "worker/agent/worker_rpc.h"
-#include "worker/trainer/job_spec.h"
 #include "worker/trainer/trainer.h"
 
 namespace sparsescale::agent {
@@ -211,7 +211,7 @@ void ChooseRendezvous(const RunJobOptions& options, int world, trainer::TrainOpt
 int RunJob(const RunJobOptions& options) {
   std::signal(SIGTERM, OnTerm);
   std::signal(SIGINT, SIG_IGN);
-  absl::StatusOr<sparsescale::v1::JobSpec> spec = trainer::ReadJobSpecFile(options.spec_path);
+  absl::StatusOr<sparsescale::v1::JobSpec> spec = spec::ReadJobSpecFile(options.spec_path);
   if (!spec.ok()) {
     Emit(EncodeError(spec.status())).IgnoreError();
     return 2;
@@ -220,8 +220,8 @@ int RunJob(const RunJobOptions& options) {
   // is one of those (SPARSESCALE_RANK is set), which only trains and logs to its rank file.
   const bool other_rank = std::getenv("SPARSESCALE_RANK") != nullptr;
   sparsescale::v1::JobSpec normalized = *spec;
-  trainer::NormalizeJobSpec(&normalized);
-  const int world = trainer::DataParallelRanks(normalized);
+  spec::NormalizeJobSpec(&normalized);
+  const int world = spec::DataParallelRanks(normalized);
   std::error_code ec;
   if (!other_rank) {
     fs::create_directories(options.upload_dir, ec);
@@ -242,7 +242,7 @@ int RunJob(const RunJobOptions& options) {
     train.rank = config->rank;
     train.rendezvous = "env";
     ChooseRendezvous(options, config->world_size, &train);
-  } else if (world > 1 && trainer::ValidateJobSpec(normalized).ok()) {
+  } else if (world > 1 && spec::ValidateJobSpec(normalized).ok()) {
     absl::StatusOr<RankGroup> started = StartOtherRanks(options, normalized, world, &train);
     if (!started.ok()) {
       Emit(EncodeError(started.status())).IgnoreError();

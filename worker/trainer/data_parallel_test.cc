@@ -18,13 +18,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/tcp_comm.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/trainer/test_util.h"
 #include "worker/trainer/trainer.h"
 
 namespace sparsescale::trainer {
 namespace {
 
+using spec::CanonicalJobSpecHash;
+using spec::DataParallelRanks;
+using spec::JobSpecToJson;
+using spec::NormalizeJobSpec;
+using spec::ReadJobSpecFile;
+using spec::ValidateJobSpec;
 using testing::CliPath;
 using testing::MakeTempDir;
 using testing::ReadAll;

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/trainer/safetensors.h"
 #include "worker/trainer/test_util.h"
 #include "worker/trainer/trainer.h"
@@ -69,7 +69,7 @@ TEST(ResumeTest, StopAndResumeInANewProcessIsBitExact) {
   const std::string dir = testing::MakeTempDir("resume");
   const JobSpec spec = ResumeSpec(dir);
   {
-    std::string json = JobSpecToJson(spec);
+    std::string json = spec::JobSpecToJson(spec);
     testing::WriteText(dir + "/job.json", json);
   }
   // Straight run: 24 steps.

@@ -17,7 +17,8 @@
 #include "worker/trainer/data.h"
 #include "worker/trainer/flops.h"
 #include "worker/trainer/gpt.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
+#include "worker/trainer/job_inputs.h"
 #include "worker/trainer/lr_schedule.h"
 #include "worker/trainer/pruning.h"
 
@@ -102,9 +103,9 @@ class Trainer {
 };
 
 absl::Status Trainer::Prepare() {
-  NormalizeJobSpec(&spec_);
-  RETURN_IF_ERROR(ValidateJobSpec(spec_));
-  world_ = DataParallelRanks(spec_);
+  spec::NormalizeJobSpec(&spec_);
+  RETURN_IF_ERROR(spec::ValidateJobSpec(spec_));
+  world_ = spec::DataParallelRanks(spec_);
   rank_ = options_.comm != nullptr ? options_.comm->rank() : options_.rank;
   const char* ranks_field = spec_.device() == "cpu" ? "processes" : "gpus";
   if (options_.comm != nullptr && options_.comm->world_size() != world_) {
@@ -129,7 +130,7 @@ absl::Status Trainer::Prepare() {
   RETURN_IF_ERROR(CheckJobInputs(spec_));
   ASSIGN_OR_RETURN(TokenDataset data, TokenDataset::Load(spec_));
   data_.emplace(std::move(data));
-  total_steps_ = TotalSteps(spec_);
+  total_steps_ = spec::TotalSteps(spec_);
   tokens_per_step_ = int64_t{spec_.data().batch_size()} * spec_.model().context();
   schedule_.emplace(spec_.pruning(), total_steps_);
   RETURN_IF_ERROR(CreateModel());
@@ -137,7 +138,7 @@ absl::Status Trainer::Prepare() {
   RETURN_IF_ERROR(RestoreOrInit());
   if (world_ > 1) {
     // Ranks started with different jobs or checkpoints would train garbage together.
-    const std::string hash = CanonicalJobSpecHash(spec_);
+    const std::string hash = spec::CanonicalJobSpecHash(spec_);
     RETURN_IF_ERROR(AgreeAcrossRanks(
         std::stoull(hash.substr(0, 16), nullptr, 16) ^ static_cast<uint64_t>(start_step_),
         "the job spec hash and start step"));
