@@ -11,11 +11,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/file_digest.h"
-#include "worker/agent/log.h"
 #include "worker/agent/point_buffer.h"
 #include "worker/agent/retry.h"
 #include "worker/agent/subprocess.h"
@@ -136,11 +136,11 @@ v1::LeaseProgress JobRunner::Progress() const {
 }
 
 JobEnd JobRunner::Session::Run() {
-  Logf("job %s: starting (resume step %d)", Tag(), r_.lease_.resume_step());
+  LogInfo("job %s: starting (resume step %d)", Tag(), r_.lease_.resume_step());
   JobEnd end;
   absl::Status prepared = Prepare();
   if (!prepared.ok()) {
-    Logf("job %s: set-up failed: %s", Tag(), prepared.ToString());
+    LogWarning("job %s: set-up failed: %s", Tag(), prepared.ToString());
     if (order() == JobOrder::kAbandon || IsLeaseLost(prepared)) {
       end = order() == JobOrder::kAbandon ? JobEnd::kAbandoned : JobEnd::kLeaseLost;
     } else {
@@ -153,7 +153,7 @@ JobEnd JobRunner::Session::Run() {
   } else {
     end = Pump(*child);
   }
-  Logf("job %s: %s", Tag(), JobEndName(end));
+  LogInfo("job %s: %s", Tag(), JobEndName(end));
   Cleanup(end);
   return end;
 }
@@ -216,7 +216,7 @@ absl::Status JobRunner::Session::DownloadResume(const std::string& path) {
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
   }
-  Logf("job %s: downloaded checkpoint step %d (%d bytes)", Tag(), info.step(), received);
+  LogInfo("job %s: downloaded checkpoint step %d (%d bytes)", Tag(), info.step(), received);
   return absl::OkStatus();
 }
 
@@ -267,7 +267,7 @@ JobEnd JobRunner::Session::Pump(Subprocess& child) {
     }
     absl::Status sent = TrySend(Clock::now());
     if (IsLeaseLost(sent)) {
-      Logf("job %s: the coordinator rejected this attempt: %s", Tag(), sent.ToString());
+      LogWarning("job %s: the coordinator rejected this attempt: %s", Tag(), sent.ToString());
       child.Signal(SIGKILL);
       child.Wait();
       return JobEnd::kLeaseLost;
@@ -433,7 +433,7 @@ JobEnd JobRunner::Session::Finish(const ExitInfo& exit) {
   if (!flushed.ok()) {
     // Everything ran but the results could not be delivered: let the coordinator's lease
     // expiry requeue the job rather than report a success whose points are missing.
-    Logf("job %s: could not deliver results: %s", Tag(), flushed.ToString());
+    LogWarning("job %s: could not deliver results: %s", Tag(), flushed.ToString());
     return JobEnd::kLeaseLost;
   }
   if (done_.has_value()) {
@@ -479,7 +479,7 @@ JobEnd JobRunner::Session::Complete(v1::JobState outcome, v1::FailureClass failu
     return absl::OkStatus();
   });
   if (!s.ok()) {
-    Logf("job %s: CompleteJob failed: %s", Tag(), s.ToString());
+    LogWarning("job %s: CompleteJob failed: %s", Tag(), s.ToString());
     return order() == JobOrder::kAbandon ? JobEnd::kAbandoned : JobEnd::kLeaseLost;
   }
   switch (outcome) {

@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/rendezvous.h"
 #include "common/status.h"
 #include "spec/job_spec.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/job_events.h"
-#include "worker/agent/log.h"
 #include "worker/agent/rank_launcher.h"
 #include "worker/agent/worker_rpc.h"
 #include "worker/trainer/trainer.h"
@@ -195,15 +195,15 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
 void ChooseRendezvous(const RunJobOptions& options, int world, trainer::TrainOptions* train) {
   const CoordinatorRendezvousFlags& c = options.coordinator;
   if (!c.enabled()) {
-    Logf("rank %d of %d: rendezvous %s", train->rank, world, train->rendezvous);
+    LogInfo("rank %d of %d: rendezvous %s", train->rank, world, train->rendezvous);
     return;
   }
   std::shared_ptr<WorkerRpc> rpc = MakeGrpcWorkerRpc(c.coordinator);
   train->exchange = MakeCoordinatorExchange(
       [rpc](const sparsescale::v1::RendezvousRequest& request) { return rpc->Rendezvous(request); },
       c.job_id, c.attempt, train->rank, kCoordinatorRendezvousTimeout);
-  Logf("rank %d of %d: rendezvous through the coordinator at %s (job %s attempt %d)", train->rank,
-       world, c.coordinator, c.job_id, c.attempt);
+  LogInfo("rank %d of %d: rendezvous through the coordinator at %s (job %s attempt %d)",
+          train->rank, world, c.coordinator, c.job_id, c.attempt);
 }
 
 }  // namespace
