@@ -64,8 +64,12 @@ std::string FormatLogLine(LogLevel level, std::string_view component, int64_t un
   gmtime_r(&seconds, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+  // Debian's Abseil has a string_view of its own, which StrCat does not build from a
+  // std::string_view: the two views are spelled out.
   return absl::StrCat(stamp, ".", absl::StrFormat("%03d", static_cast<int>(unix_ms % 1000)), "Z ",
-                      std::string(1, LevelLetter(level)), " ", component, ": ", message, "\n");
+                      std::string(1, LevelLetter(level)), " ",
+                      absl::string_view(component.data(), component.size()), ": ",
+                      absl::string_view(message.data(), message.size()), "\n");
 }
 
 void LogLine(LogLevel level, std::string_view message) {
