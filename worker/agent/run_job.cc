@@ -51,33 +51,15 @@ absl::Status Emit(const std::string& line) {
   return absl::OkStatus();
 }
 
-sparsescale::v1::LossPoint ToProto(const trainer::LossPoint& p) {
-  sparsescale::v1::LossPoint out;
-  out.set_step(p.step);
-  out.set_tokens(p.tokens);
-  out.set_train_loss(p.train_loss);
-  if (p.eval_loss.has_value()) {
-    out.set_eval_loss(*p.eval_loss);
-  }
-  out.set_sparsity(p.sparsity);
-  out.set_lr(p.lr);
-  out.set_nonzeros_paper(p.nonzeros_paper);
-  out.set_nonzeros_exact(p.nonzeros_exact);
-  out.set_flops_dense(p.flops_dense);
-  out.set_flops_sparse(p.flops_sparse);
-  out.set_wall_s(p.wall_s);
-  return out;
-}
-
 class EventObserver : public trainer::TrainObserver {
  public:
   explicit EventObserver(std::string upload_dir) : upload_dir_(std::move(upload_dir)) {}
 
   absl::Status OnLossPoint(const trainer::LossPoint& point) override {
-    if (absl::Status s = Emit(EncodePoint(ToProto(point))); !s.ok()) {
+    if (absl::Status s = Emit(EncodePoint(point)); !s.ok()) {
       return s;
     }
-    last_point_step_ = point.step;
+    last_point_step_ = point.step();
     return EmitReadyCheckpoints(/*all=*/false);
   }
 
@@ -106,7 +88,13 @@ class EventObserver : public trainer::TrainObserver {
       return;
     }
     last_progress_ = now;
-    JobProgress out{p.step, p.total_steps, p.tokens, p.train_loss, p.tokens_per_s, p.eta_s};
+    sparsescale::v1::JobProgress out;
+    out.set_step(p.step);
+    out.set_total_steps(p.total_steps);
+    out.set_tokens(p.tokens);
+    out.set_train_loss(p.train_loss);
+    out.set_tokens_per_s(p.tokens_per_s);
+    out.set_eta_s(p.eta_s);
     Emit(EncodeProgress(out)).IgnoreError();  // A dead pipe shows at the next point.
   }
 
@@ -132,15 +120,17 @@ class EventObserver : public trainer::TrainObserver {
   std::chrono::steady_clock::time_point last_progress_{};
 };
 
-JobSummary ToSummary(const trainer::TrainSummary& s) {
-  JobSummary out;
-  out.steps = s.steps;
-  out.final_train_loss = s.final_train_loss;
-  out.final_eval_loss = s.final_eval_loss;
-  out.final_sparsity = s.final_sparsity;
-  out.nonzeros_paper = s.nonzeros_paper;
-  out.nonzeros_exact = s.nonzeros_exact;
-  out.wall_s = s.wall_s;
+sparsescale::v1::JobSummary ToSummary(const trainer::TrainSummary& s) {
+  sparsescale::v1::JobSummary out;
+  out.set_steps(s.steps);
+  out.set_final_train_loss(s.final_train_loss);
+  if (s.final_eval_loss.has_value()) {
+    out.set_final_eval_loss(*s.final_eval_loss);
+  }
+  out.set_final_sparsity(s.final_sparsity);
+  out.set_nonzeros_paper(s.nonzeros_paper);
+  out.set_nonzeros_exact(s.nonzeros_exact);
+  out.set_wall_s(s.wall_s);
   return out;
 }
 

@@ -424,20 +424,24 @@ absl::StatusOr<double> Trainer::Evaluate() {
 
 absl::StatusOr<LossPoint> Trainer::MakePoint(int64_t t, double train_loss,
                                              std::optional<double> eval, double lr) {
-  LossPoint p;
-  p.step = t;
-  p.tokens = t * tokens_per_step_;
-  p.train_loss = train_loss;
-  p.eval_loss = eval;
-  p.sparsity = sparsity_;
-  p.lr = lr;
-  p.nonzeros_paper = PaperNonZeros(model_->config(), sparsity_);
+  int64_t nonzeros_exact = 0;
   RETURN_IF_ERROR(
-      ops_->CountNonZero(&p.nonzeros_exact, model_->params(), model_->layout().num_params()));
-  p.flops_dense =
-      DenseStepFlops(model_->config(), model_->layout(), tokens_per_step_) * static_cast<double>(t);
-  p.flops_sparse = flops_sparse_;
-  p.wall_s = WallSeconds();
+      ops_->CountNonZero(&nonzeros_exact, model_->params(), model_->layout().num_params()));
+  LossPoint p;
+  p.set_step(t);
+  p.set_tokens(t * tokens_per_step_);
+  p.set_train_loss(train_loss);
+  if (eval.has_value()) {
+    p.set_eval_loss(*eval);
+  }
+  p.set_sparsity(sparsity_);
+  p.set_lr(lr);
+  p.set_nonzeros_paper(PaperNonZeros(model_->config(), sparsity_));
+  p.set_nonzeros_exact(nonzeros_exact);
+  p.set_flops_dense(DenseStepFlops(model_->config(), model_->layout(), tokens_per_step_) *
+                    static_cast<double>(t));
+  p.set_flops_sparse(flops_sparse_);
+  p.set_wall_s(WallSeconds());
   return p;
 }
 
@@ -536,7 +540,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       if (leader()) {
         RETURN_IF_ERROR(observer_->OnLossPoint(point));
       }
-      summary.nonzeros_exact = point.nonzeros_exact;
+      summary.nonzeros_exact = point.nonzeros_exact();
     }
     if (last && world_ > 1) {
       ASSIGN_OR_RETURN(uint64_t state, StateChecksum());
