@@ -34,7 +34,7 @@ void Export(ExportFlags& f) {
   client::CoordinatorClient c(f.common.coordinator);
   v1::Sweep sweep = client::OrFail(c.GetSweep(f.sweep));
   std::vector<v1::Job> jobs = client::OrFail(c.ListJobs(sweep.id()));
-  std::string points = client::kPointsCsvHeader;
+  std::string points = client::PointsCsvHeader();
   for (const v1::Job& job : jobs) {
     v1::GetLossCurveResponse curve = client::OrFail(c.GetLossCurve(job.id(), 0));
     client::AppendPointsCsv(job, {curve.points().begin(), curve.points().end()}, &points);

@@ -10,7 +10,7 @@
 #include "client/coordinator_client.h"
 #include "client/output.h"
 #include "client/study_config.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 
 namespace sparsescale::cli {
 namespace {
@@ -35,7 +35,7 @@ void Out(const std::string& text) { std::fputs(text.c_str(), stdout); }
 void Submit(JobFlags& f) {
   std::string text = client::OrFail(client::ReadTextFile(f.file));
   v1::SubmitJobRequest request;
-  *request.mutable_spec() = client::OrFail(trainer::ParseJobSpecJson(text));
+  *request.mutable_spec() = client::OrFail(spec::ParseJobSpecJson(text));
   client::AbsolutizePaths(request.mutable_spec());
   request.set_request_id(f.request_id.empty() ? client::NewClientRequestId() : f.request_id);
   request.set_priority(f.priority);

@@ -1,6 +1,7 @@
 // `sparsescale train` and `sparsescale prepare`: one training job with no coordinator, and the
 // text-to-shards preparer it reads from. The work is done by the sparsescale_trainer library;
-// this file parses flags, writes the loss points (points.csv, points.jsonl) and shows progress.
+// this file parses flags, writes the loss points (points.csv, points.jsonl; their lines are
+// spec/loss_point_codec.h's) and shows progress.
 //
 //   prepare --input TEXT... --out DIR [--eval-fraction F]
 //   train --config FILE --out DIR [--resume CKPT] [--device auto|cpu|cuda] [--threads K]
@@ -22,7 +23,6 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -33,9 +33,10 @@
 #include "client/cli_util.h"
 #include "client/command.h"
 #include "common/status.h"
-#include "kernels/cpu/tcp_comm.h"
+#include "common/rendezvous.h"
+#include "spec/job_spec.h"
+#include "spec/loss_point_codec.h"
 #include "worker/trainer/checkpoint.h"
-#include "worker/trainer/job_spec.h"
 #include "worker/trainer/safetensors.h"
 #include "worker/trainer/shard.h"
 #include "worker/trainer/trainer.h"
@@ -57,37 +58,6 @@ using client::ExitCodeFor;
 std::atomic<bool> g_stop{false};
 extern "C" void OnStopSignal(int) { g_stop.store(true); }
 
-std::string Exact(double x) { return absl::StrFormat("%.17g", x); }
-
-std::string CsvLine(const LossPoint& p) {
-  return absl::StrFormat("%d,%d,%s,%s,%s,%s,%d,%d,%s,%s,%s\n", p.step, p.tokens,
-                         Exact(p.train_loss), p.eval_loss ? Exact(*p.eval_loss) : "",
-                         Exact(p.sparsity), Exact(p.lr), p.nonzeros_paper, p.nonzeros_exact,
-                         Exact(p.flops_dense), Exact(p.flops_sparse), Exact(p.wall_s));
-}
-
-std::string JsonLine(const LossPoint& p) {
-  nlohmann::json j = {{"step", p.step},
-                      {"tokens", p.tokens},
-                      {"train_loss", p.train_loss},
-                      {"eval_loss", nullptr},
-                      {"sparsity", p.sparsity},
-                      {"lr", p.lr},
-                      {"nonzeros_paper", p.nonzeros_paper},
-                      {"nonzeros_exact", p.nonzeros_exact},
-                      {"flops_dense", p.flops_dense},
-                      {"flops_sparse", p.flops_sparse},
-                      {"wall_s", p.wall_s}};
-  if (p.eval_loss) {
-    j["eval_loss"] = *p.eval_loss;
-  }
-  return j.dump() + "\n";
-}
-
-constexpr char kCsvHeader[] =
-    "step,tokens,train_loss,eval_loss,sparsity,lr,nonzeros_paper,nonzeros_exact,flops_dense,"
-    "flops_sparse,wall_s\n";
-
 // Keeps the lines of an existing points file whose step (leading number) is <= max_step, so a
 // resumed run continues one clean curve. `header` lines are kept as is.
 void TruncatePoints(const std::string& path, int64_t max_step, bool json) {
@@ -100,9 +70,8 @@ void TruncatePoints(const std::string& path, int64_t max_step, bool json) {
     int64_t step = 0;
     bool keep = false;
     if (json) {
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      keep = !j.is_discarded() && j.contains("step") && j["step"].is_number_integer() &&
-             j["step"].get<int64_t>() <= max_step;
+      absl::StatusOr<LossPoint> point = spec::LossPointFromJson(line);
+      keep = point.ok() && point->step() <= max_step;
     } else {
       keep = !absl::SimpleAtoi(line.substr(0, line.find(',')), &step) || step <= max_step;
     }
@@ -125,15 +94,15 @@ class CliObserver : public trainer::TrainObserver {
     if (!csv_.is_open()) {
       RETURN_IF_ERROR(OpenFiles());
     }
-    csv_ << CsvLine(p);
-    jsonl_ << JsonLine(p);
+    csv_ << spec::LossPointCsvRow(p) << "\n";
+    jsonl_ << spec::LossPointToJson(p) << "\n";
     csv_.flush();
     jsonl_.flush();
     if (!csv_ || !jsonl_) {
       return absl::InternalError(out_dir_ + ": cannot write the loss points");
     }
-    if (p.eval_loss) {
-      last_eval_ = *p.eval_loss;
+    if (p.has_eval_loss()) {
+      last_eval_ = p.eval_loss();
     }
     return absl::OkStatus();
   }
@@ -190,7 +159,7 @@ class CliObserver : public trainer::TrainObserver {
       return absl::InternalError(out_dir_ + ": cannot open points.csv / points.jsonl");
     }
     if (fresh_csv || std::filesystem::file_size(csv) == 0) {
-      csv_ << kCsvHeader;
+      csv_ << spec::LossPointCsvHeader() << "\n";
     }
     return absl::OkStatus();
   }
@@ -221,7 +190,7 @@ absl::Status ApplyDataParallelFlags(const TrainFlags& f, sparsescale::v1::JobSpe
   int rank = f.rank;
   int world = f.world_size;
   if (f.rendezvous == "env") {
-    ASSIGN_OR_RETURN(kernels::CommConfig env, kernels::CommConfigFromEnv());
+    ASSIGN_OR_RETURN(RendezvousConfig env, RendezvousConfigFromEnv());
     rank = rank < 0 ? env.rank : rank;
     world = world < 0 ? env.world_size : world;
   }
@@ -244,7 +213,7 @@ absl::Status ApplyDataParallelFlags(const TrainFlags& f, sparsescale::v1::JobSpe
 // The spec from --config, else the one stored in the --resume checkpoint.
 absl::StatusOr<sparsescale::v1::JobSpec> LoadSpec(const TrainFlags& f) {
   if (!f.config.empty()) {
-    return trainer::ReadJobSpecFile(f.config);
+    return spec::ReadJobSpecFile(f.config);
   }
   if (!f.resume.empty()) {
     return trainer::ReadCheckpointJobSpec(f.resume);

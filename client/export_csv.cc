@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "spec/loss_point_codec.h"
 
 namespace sparsescale::client {
 
@@ -28,14 +29,15 @@ std::string Field(const std::string& s) {
 
 }  // namespace
 
+std::string PointsCsvHeader() {
+  return absl::StrCat("job_id,sweep_id,", spec::LossPointCsvHeader(), "\n");
+}
+
 void AppendPointsCsv(const v1::Job& job, const std::vector<v1::LossPoint>& points,
                      std::string* out) {
   for (const v1::LossPoint& p : points) {
-    absl::StrAppend(out, Field(job.id()), ",", Field(job.sweep_id()), ",", p.step(), ",",
-                    p.tokens(), ",", Num(p.train_loss()), ",",
-                    p.has_eval_loss() ? Num(p.eval_loss()) : "", ",", Num(p.sparsity()), ",",
-                    Num(p.lr()), ",", p.nonzeros_paper(), ",", p.nonzeros_exact(), ",",
-                    Num(p.flops_dense()), ",", Num(p.flops_sparse()), ",", Num(p.wall_s()), "\n");
+    absl::StrAppend(out, Field(job.id()), ",", Field(job.sweep_id()), ",",
+                    spec::LossPointCsvRow(p), "\n");
   }
 }
 

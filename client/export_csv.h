@@ -14,11 +14,11 @@
 
 namespace sparsescale::client {
 
-inline constexpr char kPointsCsvHeader[] =
-    "job_id,sweep_id,step,tokens,train_loss,eval_loss,sparsity,lr,nonzeros_paper,"
-    "nonzeros_exact,flops_dense,flops_sparse,wall_s\n";
 inline constexpr char kSummaryCsvHeader[] =
     "job_id,sweep_id,structure,n,m,sparsity,nonzeros,tokens,final_eval_loss\n";
+
+// "job_id,sweep_id," and the loss point's columns (spec/loss_point_codec.h), with a newline.
+std::string PointsCsvHeader();
 
 // Appends one row per point (header not included).
 void AppendPointsCsv(const sparsescale::v1::Job& job,

@@ -195,7 +195,7 @@ absl::StatusOr<std::vector<v1::Job>> FollowSweep(CoordinatorClient& client,
 
 absl::Status ExportCsv(CoordinatorClient& client, const std::vector<v1::Job>& jobs,
                        const fs::path& dir, std::FILE* out) {
-  std::string points = kPointsCsvHeader;
+  std::string points = PointsCsvHeader();
   for (const v1::Job& job : jobs) {
     ASSIGN_OR_RETURN(v1::GetLossCurveResponse curve, client.GetLossCurve(job.id(), 0));
     AppendPointsCsv(job, {curve.points().begin(), curve.points().end()}, &points);

@@ -10,19 +10,12 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace sparsescale::kernels {
-
-// Carries rank 0's rendezvous bytes to the other ranks by some outside service (the
-// coordinator's WorkerService.Rendezvous RPC under the worker daemon): rank 0 calls it with its
-// value and gets it back; every other rank calls it with "" and gets rank 0's value, blocking
-// until it is known (DeadlineExceeded when it never appears). Must be callable once per rank.
-using RendezvousExchange = std::function<absl::StatusOr<std::string>(const std::string& value)>;
 
 class Communicator {
  public:

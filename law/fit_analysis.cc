@@ -8,9 +8,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "common/split_mix.h"
 #include "common/status.h"
 #include "law/parallel_for.h"
-#include "law/split_mix.h"
 
 namespace sparsescale::law {
 namespace {

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "common/split_mix.h"
 #include "law/run_record.h"
 #include "law/scaling_law.h"
-#include "law/split_mix.h"
 
 namespace sparsescale::law::testing {
 

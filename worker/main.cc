@@ -7,16 +7,15 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <cstdio>
 #include <filesystem>
 #include <regex>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/coordinator_rendezvous.h"
-#include "worker/agent/log.h"
 #include "worker/agent/run_job.h"
 #include "worker/agent/subprocess.h"
 #include "worker/agent/worker_rpc.h"
@@ -35,6 +34,7 @@ struct DaemonFlags {
   std::string device = "auto";
   std::string work_dir;
   int threads = 0;
+  std::string log_level = "info";
 };
 
 // Counts /dev/nvidia<N> device nodes: the daemon itself never loads CUDA (each job process
@@ -69,7 +69,7 @@ int RunDaemon(const DaemonFlags& flags) {
   options.memory_bytes = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
   absl::StatusOr<std::string> exe = agent::SelfExecutablePath();
   if (!exe.ok()) {
-    std::fprintf(stderr, "sparsescale-worker: %s\n", exe.status().ToString().c_str());
+    sparsescale::LogError("%s", exe.status().ToString());
     return 1;
   }
   options.runner.worker_exe = *exe;
@@ -94,18 +94,18 @@ int RunDaemon(const DaemonFlags& flags) {
     while (!done.load()) {
       int sig = sigtimedwait(&signals, nullptr, &poll_period);
       if (sig > 0) {
-        agent::Logf("signal %d: draining", sig);
+        sparsescale::LogInfo("signal %d: draining", sig);
         daemon.Drain();
       }
     }
   });
-  agent::Logf("coordinator %s, work dir %s, device %s", flags.coordinator, options.runner.work_dir,
-              options.device_kind);
+  sparsescale::LogInfo("coordinator %s, work dir %s, device %s", flags.coordinator,
+                       options.runner.work_dir, options.device_kind);
   absl::Status status = daemon.Run();
   done.store(true);
   signal_thread.join();
   if (!status.ok()) {
-    std::fprintf(stderr, "sparsescale-worker: %s\n", status.ToString().c_str());
+    sparsescale::LogError("%s", status.ToString());
     return 1;
   }
   return 0;
@@ -125,6 +125,8 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", flags.work_dir, "directory for job files (default: a temp dir)");
   app.add_option("--threads", flags.threads, "CPU threads per job (0: the job spec's)")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--log-level", flags.log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
 
   agent::RunJobOptions job;
   CLI::App* run_job = app.add_subcommand("run-job", "run one job (used by the daemon)");
@@ -147,19 +149,24 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
+  // The daemon and its job processes (run-job) log as "worker". The daemon starts job processes
+  // without --log-level, so they log at info and their rendezvous lines reach the job's log.
+  sparsescale::SetLogComponent("worker");
+  sparsescale::LogLevel level = sparsescale::LogLevel::kInfo;
+  sparsescale::ParseLogLevel(flags.log_level, &level);  // checked by the flag's IsMember
+  sparsescale::SetLogLevel(level);
   if (run_job->parsed()) {
     absl::StatusOr<agent::CoordinatorRendezvousFlags> rendezvous =
         agent::ParseCoordinatorRendezvousFlags(job_coordinator, job_id, job_attempt);
     if (!rendezvous.ok()) {
-      std::fprintf(stderr, "sparsescale-worker run-job: %s\n",
-                   std::string(rendezvous.status().message()).c_str());
+      sparsescale::LogError("run-job: %s", rendezvous.status().message());
       return kExitUsage;
     }
     job.coordinator = *rendezvous;
     return agent::RunJob(job);
   }
   if (flags.coordinator.empty()) {
-    std::fprintf(stderr, "sparsescale-worker: --coordinator HOST:PORT is required\n");
+    sparsescale::LogError("--coordinator HOST:PORT is required");
     return kExitUsage;
   }
   return RunDaemon(flags);

@@ -1,7 +1,7 @@
 #include "coordinator/api/convert.h"
 
 #include "absl/strings/str_cat.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 
 namespace sparsescale::coordinator {
 
@@ -115,7 +115,7 @@ scheduler::JobInit JobInitFromRow(const store::JobRow& row) {
   // The rank count is not a column: it comes from the stored spec (as PrepareJob computed it).
   sparsescale::v1::JobSpec spec;
   if (spec.ParseFromString(row.spec)) {
-    init.requirements.ranks = trainer::DataParallelRanks(spec);
+    init.requirements.ranks = spec::DataParallelRanks(spec);
   }
   init.max_attempts = row.max_attempts;
   init.attempt = row.attempt;

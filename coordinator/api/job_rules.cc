@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 
 namespace sparsescale::coordinator {
 namespace {
@@ -118,14 +118,14 @@ std::string DeterministicBytes(const google::protobuf::Message& message) {
 absl::StatusOr<PreparedJob> PrepareJob(const JobSpec& spec, const std::string& field_prefix) {
   PreparedJob job;
   job.spec = spec;
-  trainer::NormalizeJobSpec(&job.spec);
-  RETURN_IF_ERROR(PrefixStatus(trainer::ValidateJobSpec(job.spec), field_prefix));
-  job.id = trainer::CanonicalJobSpecHash(job.spec);
-  job.total_steps = trainer::TotalSteps(job.spec);
+  spec::NormalizeJobSpec(&job.spec);
+  RETURN_IF_ERROR(PrefixStatus(spec::ValidateJobSpec(job.spec), field_prefix));
+  job.id = spec::CanonicalJobSpecHash(job.spec);
+  job.total_steps = spec::TotalSteps(job.spec);
   job.requirements.device = job.spec.device();
   job.requirements.gpus = job.spec.gpus();
   job.requirements.memory_bytes = EstimateMemoryBytes(job.spec);
-  job.requirements.ranks = trainer::DataParallelRanks(job.spec);
+  job.requirements.ranks = spec::DataParallelRanks(job.spec);
   return job;
 }
 
@@ -139,7 +139,7 @@ int64_t EstimateMemoryBytes(const JobSpec& spec) {
   const double params = 12 * d * d * layers + vocab * d + context * d;
   // Per layer and token: about 16 d floats of activations plus the attention matrix.
   const double activations = batch * context * (layers * (16 * d + heads * context) + 2 * vocab);
-  const double replicas = spec.device() == "cpu" ? trainer::DataParallelRanks(spec) : 1;
+  const double replicas = spec.device() == "cpu" ? spec::DataParallelRanks(spec) : 1;
   return static_cast<int64_t>(17 * params * replicas + 4 * activations);
 }
 
@@ -153,7 +153,7 @@ int32_t WidthForNonzeros(int64_t nonzeros, double sparsity, int32_t layers, int3
 absl::StatusOr<std::vector<SweepCell>> ExpandSweep(const JobSpec& base, const SweepAxes& axes) {
   RETURN_IF_ERROR(ValidateAxes(axes));
   JobSpec normal = base;
-  trainer::NormalizeJobSpec(&normal);
+  spec::NormalizeJobSpec(&normal);
   std::vector<int64_t> nonzeros(axes.nonzeros().begin(), axes.nonzeros().end());
   if (nonzeros.empty()) {
     nonzeros.push_back(0);  // keep the base width
@@ -206,7 +206,7 @@ absl::StatusOr<std::vector<SweepCell>> ExpandSweep(const JobSpec& base, const Sw
 
 std::string SweepId(const JobSpec& base, const SweepAxes& axes) {
   JobSpec normal = base;
-  trainer::NormalizeJobSpec(&normal);
+  spec::NormalizeJobSpec(&normal);
   normal.clear_name();
   return Sha256Hex(DeterministicBytes(normal) + "\n" + DeterministicBytes(axes));
 }

@@ -16,9 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
-#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -428,70 +426,6 @@ class TcpCommunicator final : public Communicator {
   absl::Status broken_;
 };
 
-absl::StatusOr<int> EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') {
-    return fallback;
-  }
-  int parsed = 0;
-  if (!absl::SimpleAtoi(v, &parsed) || parsed < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": must be a non-negative integer, got \"", v, "\""));
-  }
-  return parsed;
-}
-
-absl::Status CheckRank(int rank, int world_size) {
-  if (world_size < 1 || world_size > 65536) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("world_size: must be in [1, 65536], got ", world_size));
-  }
-  if (rank < 0 || rank >= world_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rank: must be in [0, world_size = ", world_size, "), got ", rank));
-  }
-  return absl::OkStatus();
-}
-
-// Writes `content` to `path` through a temporary file and a rename, so readers see all or
-// nothing.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      return absl::InternalError("rendezvous: cannot write " + tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    return absl::InternalError(
-        absl::StrCat("rendezvous: cannot rename ", tmp, " to ", path, ": ", ErrnoText(err)));
-  }
-  return absl::OkStatus();
-}
-
-// Unavailable while the file is missing or empty (rank 0 has not written it yet).
-absl::StatusOr<std::string> ReadAddressFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::UnavailableError(path + " does not exist yet");
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string text = content.str();
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  if (text.empty()) {
-    return absl::UnavailableError(path + " is empty");
-  }
-  return text;
-}
-
 // Every rank binds a port of its own (port 0) before the exchange, so rank 0's address is known
 // to be live when it is published and the others' listeners are ready for the ring.
 absl::StatusOr<std::unique_ptr<Communicator>> ConnectThroughExchange(
@@ -518,7 +452,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> ConnectThroughExchange(
 
 absl::StatusOr<std::unique_ptr<TcpCommListener>> TcpCommListener::Listen(
     int rank, int world_size, const std::string& bind_address, const TcpCommOptions& options) {
-  RETURN_IF_ERROR(CheckRank(rank, world_size));
+  RETURN_IF_ERROR(CheckRendezvousRank(rank, world_size));
   const std::string where = bind_address.empty() ? options.bind_host + ":0" : bind_address;
   ASSIGN_OR_RETURN(sockaddr_in addr, ParseAddress(where, "rendezvous"));
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -636,22 +570,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> TcpCommListener::Join(
       std::make_unique<TcpCommunicator>(rank_, w, std::move(to_next), std::move(from_prev), io_ms));
 }
 
-absl::StatusOr<CommConfig> CommConfigFromEnv() {
-  CommConfig c;
-  ASSIGN_OR_RETURN(c.rank, EnvInt("SPARSESCALE_RANK", 0));
-  ASSIGN_OR_RETURN(c.world_size, EnvInt("SPARSESCALE_WORLD_SIZE", 1));
-  if (c.world_size < 1 || c.rank >= c.world_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("SPARSESCALE_RANK: must be below SPARSESCALE_WORLD_SIZE (", c.world_size,
-                     "), got ", c.rank));
-  }
-  c.rendezvous = "env";
-  return c;
-}
-
 absl::StatusOr<std::unique_ptr<Communicator>> ConnectTcpCommunicator(
     const CommConfig& config, const TcpCommOptions& options) {
-  RETURN_IF_ERROR(CheckRank(config.rank, config.world_size));
+  RETURN_IF_ERROR(CheckRendezvousRank(config.rank, config.world_size));
   if (config.world_size == 1) {
     ASSIGN_OR_RETURN(auto listener, TcpCommListener::Listen(0, 1, "", options));
     return listener->Join("");
@@ -659,39 +580,21 @@ absl::StatusOr<std::unique_ptr<Communicator>> ConnectTcpCommunicator(
   if (config.exchange) {
     return ConnectThroughExchange(config, options);
   }
-  std::string rv = config.rendezvous;
-  if (rv == "env") {
-    const char* v = std::getenv("SPARSESCALE_RENDEZVOUS");
-    if (v == nullptr || *v == '\0') {
-      return absl::InvalidArgumentError(
-          "SPARSESCALE_RENDEZVOUS: required for rendezvous env (host:port of rank 0, or "
-          "file:PATH)");
-    }
-    rv = std::string(v).rfind("file:", 0) == 0 ? v : absl::StrCat("tcp:", v);
-  }
-  if (rv.rfind("file:", 0) == 0) {
-    const std::string path = rv.substr(5);
-    if (path.empty()) {
-      return absl::InvalidArgumentError("rendezvous: file: needs a path (file:PATH)");
-    }
+  ASSIGN_OR_RETURN(RendezvousChannel channel, ParseRendezvous(config.rendezvous));
+  if (channel.kind == RendezvousChannel::Kind::kFile) {
+    const std::string& path = channel.target;
     if (config.rank == 0) {
       ASSIGN_OR_RETURN(auto listener, TcpCommListener::Listen(0, config.world_size, "", options));
-      RETURN_IF_ERROR(WriteFileAtomically(path, listener->address() + "\n"));
+      RETURN_IF_ERROR(PublishRendezvousAddress(path, listener->address()));
       auto comm = listener->Join("");
       std::remove(path.c_str());  // everyone has read it (or the join failed): never stale
       return comm;
     }
     ASSIGN_OR_RETURN(auto listener,
                      TcpCommListener::Listen(config.rank, config.world_size, "", options));
-    return listener->Join([path] { return ReadAddressFile(path); });
+    return listener->Join([path] { return ReadRendezvousAddress(path); });
   }
-  std::string address;
-  if (rv.rfind("tcp:", 0) == 0) {
-    address = rv.substr(4);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rendezvous: expected file:PATH, env or tcp:HOST:PORT, got \"", rv, "\""));
-  }
+  const std::string& address = channel.target;
   RETURN_IF_ERROR(ParseAddress(address, "rendezvous").status());
   ASSIGN_OR_RETURN(auto listener,
                    TcpCommListener::Listen(config.rank, config.world_size,

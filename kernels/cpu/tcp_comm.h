@@ -7,20 +7,12 @@
 // fixed order and copied to the others: every rank gets bit-identical results, and the same
 // inputs give the same bits on every run (the order depends on world size and n only).
 //
-// Start-up (rendezvous): the ranks only need rank 0's address. Rank 0 listens first; every
-// other rank connects to it and sends its own listening port; rank 0 answers with the table of
-// all addresses; then the ring connections are made. Rank 0's address reaches the others by
-//   - "file:PATH": rank 0 writes "host:port" to PATH (temporary file + rename) and removes it
-//     once everyone has joined; the others poll PATH until it names a live rank 0,
-//   - "env": SPARSESCALE_RENDEZVOUS=host:port, a fixed port rank 0 binds (or =file:PATH, as
-//     above); rank and world size from SPARSESCALE_RANK and SPARSESCALE_WORLD_SIZE
-//     (CommConfigFromEnv),
-//   - "tcp:host:port": the same address given explicitly, or
-//   - the two-phase TcpCommListener API: rank 0 binds port 0, publishes address() by any means,
-//     and every rank calls Join, or
-//   - CommConfig::exchange (kernels/comm.h), which does that for ConnectTcpCommunicator: every
-//     rank binds port 0, rank 0 hands its address to the exchange and the others get it from
-//     it (under the worker daemon: the coordinator's Rendezvous RPC).
+// Start-up: the ranks only need rank 0's address. Rank 0 listens first; every other rank
+// connects to it and sends its own listening port; rank 0 answers with the table of all
+// addresses; then the ring connections are made. How rank 0's address reaches the others
+// ("file:PATH", "env", "tcp:host:port" or an exchange) is common/rendezvous.h's; the two-phase
+// TcpCommListener API lets a caller carry it by any other means (rank 0 binds port 0, publishes
+// address(), and every rank calls Join).
 //
 // Errors: a peer that exits closes its sockets and the next collective returns Internal naming
 // the peer; a peer that stops responding makes the collective return Internal after
@@ -37,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/rendezvous.h"
 #include "kernels/comm.h"
 
 namespace sparsescale::kernels {
@@ -51,14 +44,8 @@ struct TcpCommOptions {
   std::string bind_host = "127.0.0.1";
 };
 
-// Rank and world size of this process plus the rendezvous ("file:PATH", "env", "tcp:H:P"), or
-// an exchange (kernels/comm.h), which takes precedence over the rendezvous string when set.
-struct CommConfig {
-  int rank = 0;
-  int world_size = 1;
-  std::string rendezvous;
-  RendezvousExchange exchange = nullptr;
-};
+// Rank, world size and rendezvous of this process (common/rendezvous.h).
+using CommConfig = RendezvousConfig;
 
 // A rank's bound listening socket before it joins the ring.
 class TcpCommListener {
@@ -102,10 +89,6 @@ class TcpCommListener {
   std::string address_;
   TcpCommOptions options_;
 };
-
-// Reads SPARSESCALE_RANK, SPARSESCALE_WORLD_SIZE (missing: rank 0 of 1) with rendezvous "env".
-// InvalidArgument names a bad variable.
-absl::StatusOr<CommConfig> CommConfigFromEnv();
 
 // Starts a communicator for `config` (world size 1 needs no rendezvous and makes no socket).
 // The rendezvous is config.exchange when set, else "file:PATH", "env" (SPARSESCALE_RENDEZVOUS:

@@ -211,7 +211,7 @@ TEST(TcpCommTest, EnvRendezvousReadsRankWorldAndAddressFromTheEnvironment) {
   ::setenv("SPARSESCALE_RENDEZVOUS", address.c_str(), 1);
   ::setenv("SPARSESCALE_RANK", "1", 1);
   ::setenv("SPARSESCALE_WORLD_SIZE", "2", 1);
-  auto config = CommConfigFromEnv();
+  auto config = RendezvousConfigFromEnv();
   ::unsetenv("SPARSESCALE_RANK");
   ::unsetenv("SPARSESCALE_WORLD_SIZE");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -268,7 +268,7 @@ TEST(TcpCommTest, BadConfigurationIsInvalidArgumentNamingTheProblem) {
   auto bad_address = ConnectTcpCommunicator(CommConfig{1, 2, "tcp:localhost"});
   EXPECT_TRUE(absl::IsInvalidArgument(bad_address.status())) << bad_address.status();
   ::setenv("SPARSESCALE_WORLD_SIZE", "two", 1);
-  auto env = CommConfigFromEnv();
+  auto env = RendezvousConfigFromEnv();
   ::unsetenv("SPARSESCALE_WORLD_SIZE");
   ASSERT_TRUE(absl::IsInvalidArgument(env.status()));
   EXPECT_NE(env.status().message().find("SPARSESCALE_WORLD_SIZE"), std::string::npos);

@@ -20,9 +20,9 @@ namespace {
 class RecordingObserver : public TrainObserver {
  public:
   absl::Status OnLossPoint(const LossPoint& point) override {
-    losses.push_back(point.train_loss);
-    sparsity = point.sparsity;
-    nonzeros = point.nonzeros_exact;
+    losses.push_back(point.train_loss());
+    sparsity = point.sparsity();
+    nonzeros = point.nonzeros_exact();
     return absl::OkStatus();
   }
   std::vector<double> losses;

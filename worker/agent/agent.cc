@@ -6,13 +6,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/log.h"
 #include "common/status.h"
-#include "worker/agent/log.h"
 #include "worker/agent/retry.h"
 
 namespace sparsescale::agent {
 
 namespace v1 = sparsescale::v1;
+
+// How often the lease loop and the drain look at their slots when no finished job wakes them
+// (a backstop: finishing jobs signal the mutex condition).
+constexpr std::chrono::seconds kSlotCheckPeriod{1};
 
 struct Agent::Slot {
   std::unique_ptr<JobRunner> runner;
@@ -84,8 +88,8 @@ absl::Status Agent::Run() {
   }
   heartbeat_thread_.join();
   AgentStats s = stats();
-  Logf("drained: %d jobs started, %d succeeded, %d released, %d other", s.jobs_started,
-       s.jobs_succeeded, s.jobs_released, s.jobs_other);
+  LogInfo("drained: %d jobs started, %d succeeded, %d released, %d other", s.jobs_started,
+          s.jobs_succeeded, s.jobs_released, s.jobs_other);
   return absl::OkStatus();
 }
 
@@ -103,7 +107,7 @@ absl::Status Agent::Register() {
       return absl::Status(s.code(), absl::StrCat("RegisterWorker: ", s.message()));
     }
     if (++failures == 1 || failures % 30 == 0) {
-      Logf("cannot register yet (%s); retrying", s.ToString());
+      LogWarning("cannot register yet (%s); retrying", s.ToString());
     }
     if (!SleepUnlessDraining(backoff.Next())) {
       return absl::OkStatus();  // Drained before the coordinator ever answered.
@@ -128,7 +132,7 @@ absl::Status Agent::RegisterOnce(const std::string& request_id) {
     heartbeat_period_ = std::chrono::milliseconds(response.heartbeat_period_ms());
   }
   ++stats_.registrations;
-  Logf("registered as %s (%s, %d slots)", worker_id_, options_.device_kind, options_.slots);
+  LogInfo("registered as %s (%s, %d slots)", worker_id_, options_.device_kind, options_.slots);
   return absl::OkStatus();
 }
 
@@ -169,7 +173,7 @@ void Agent::SendHeartbeat() {
     return;  // Unreachable: try again next period.
   }
   if (response->reregister()) {
-    Logf("the coordinator asked this worker to register again");
+    LogInfo("the coordinator asked this worker to register again");
     RegisterOnce(NewRequestId()).IgnoreError();
   }
   absl::MutexLock lock(&mu_);
@@ -177,8 +181,8 @@ void Agent::SendHeartbeat() {
     for (auto& slot : slots_) {
       JobRunner& runner = *slot->runner;
       if (runner.job_id() == order.job_id() && runner.attempt() == order.attempt()) {
-        Logf("job %s#%d: order %s", order.job_id(), order.attempt(),
-             v1::OrderKind_Name(order.kind()));
+        LogInfo("job %s#%d: order %s", order.job_id(), order.attempt(),
+                v1::OrderKind_Name(order.kind()));
         runner.Order(order.kind() == v1::ORDER_KIND_CANCEL ? JobOrder::kCancel
                                                            : JobOrder::kAbandon);
       }
@@ -224,7 +228,7 @@ bool Agent::WaitForFreeSlot(int* free_slots) {
     auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return draining_ || finished_unreaped_ > 0;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
+    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(kSlotCheckPeriod));
   }
 }
 
@@ -289,7 +293,7 @@ void Agent::ReleaseLease(const v1::Lease& lease) {
   request.set_attempt(lease.attempt());
   request.set_outcome(v1::JOB_STATE_QUEUED);
   absl::Status s = rpc_->CompleteJob(request).status();
-  Logf("job %s#%d: released unstarted (%s)", lease.job_id(), lease.attempt(), s.ToString());
+  LogInfo("job %s#%d: released unstarted (%s)", lease.job_id(), lease.attempt(), s.ToString());
 }
 
 void Agent::ReapFinished() {
@@ -325,7 +329,7 @@ void Agent::DrainJobs() {
       return;
     }
     auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_unreaped_ > 0; };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
+    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(kSlotCheckPeriod));
   }
 }
 

@@ -55,9 +55,8 @@ absl::StatusOr<std::string> ExchangeThroughCoordinator(const RendezvousCall& cal
   }
 }
 
-kernels::RendezvousExchange MakeCoordinatorExchange(RendezvousCall call, std::string job_id,
-                                                    int attempt, int rank,
-                                                    std::chrono::milliseconds timeout) {
+RendezvousExchange MakeCoordinatorExchange(RendezvousCall call, std::string job_id, int attempt,
+                                           int rank, std::chrono::milliseconds timeout) {
   return [call = std::move(call), job_id = std::move(job_id), attempt, rank,
           timeout](const std::string& value) {
     return ExchangeThroughCoordinator(call, job_id, attempt, rank, value, timeout);

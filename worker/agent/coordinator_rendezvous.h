@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "kernels/comm.h"
+#include "common/rendezvous.h"
 #include "sparsescale/v1/coordinator.pb.h"
 
 namespace sparsescale::agent {
@@ -30,11 +30,11 @@ absl::StatusOr<std::string> ExchangeThroughCoordinator(
     const std::string& value, std::chrono::milliseconds timeout,
     std::chrono::milliseconds poll = std::chrono::seconds(10));
 
-// ExchangeThroughCoordinator for one rank as the trainer's RendezvousExchange (kernels/comm.h).
+// ExchangeThroughCoordinator for one rank as the trainer's RendezvousExchange
+// (common/rendezvous.h).
 // Whatever `call` refers to (the job process's WorkerRpc) must outlive the result.
-kernels::RendezvousExchange MakeCoordinatorExchange(RendezvousCall call, std::string job_id,
-                                                    int attempt, int rank,
-                                                    std::chrono::milliseconds timeout);
+RendezvousExchange MakeCoordinatorExchange(RendezvousCall call, std::string job_id, int attempt,
+                                           int rank, std::chrono::milliseconds timeout);
 
 // The job process's coordinator flags (`run-job --coordinator ADDR --job-id ID --attempt N`).
 // All empty/0: no coordinator (a standalone run), and the file/env rendezvous is used.

@@ -105,9 +105,9 @@ TEST(CoordinatorRendezvousTest, MissingRankZeroIsDeadlineExceededNamingTheJob) {
 
 TEST(CoordinatorRendezvousTest, ExchangeForEachRankCarriesRankZerosValue) {
   FakeCoordinator coordinator;
-  kernels::RendezvousExchange rank0 =
+  RendezvousExchange rank0 =
       MakeCoordinatorExchange(coordinator.AsCall(), "j", 1, 0, std::chrono::seconds(5));
-  kernels::RendezvousExchange rank1 =
+  RendezvousExchange rank1 =
       MakeCoordinatorExchange(coordinator.AsCall(), "j", 1, 1, std::chrono::seconds(5));
   absl::StatusOr<std::string> got;
   std::thread other([&] { got = rank1(""); });

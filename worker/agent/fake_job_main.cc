@@ -1,5 +1,5 @@
 // A stand-in for `sparsescale-worker run-job` in the job runner's tests: same flags, same
-// JSON-lines events, no training. The script is the spec's `name`, e.g.
+// event lines (job_events.h), no training. The script is the spec's `name`, e.g.
 //   "steps=20 ckpt=5 sleep_ms=10 fail_at=0 crash_at=0 garbage_at=0"
 // A checkpoint file holds "step=N"; --resume continues after that step. SIGTERM stops with a
 // checkpoint at the current step, like the real trainer.
@@ -122,7 +122,14 @@ int main(int argc, char** argv) {
       Checkpoint(step, flags["--out"], flags["--upload-dir"]);
       last_ckpt = step;
     }
-    Emit(agent::EncodeProgress({step, script["steps"], step * 64, 1.0, 100.0, 1.0}));
+    sparsescale::v1::JobProgress progress;
+    progress.set_step(step);
+    progress.set_total_steps(script["steps"]);
+    progress.set_tokens(step * 64);
+    progress.set_train_loss(1.0);
+    progress.set_tokens_per_s(100.0);
+    progress.set_eta_s(1.0);
+    Emit(agent::EncodeProgress(progress));
     if (g_stop != 0) {
       if (last_ckpt != step) {
         Checkpoint(step, flags["--out"], flags["--upload-dir"]);
@@ -131,10 +138,10 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  agent::JobSummary summary;
-  summary.steps = script["steps"];
-  summary.final_train_loss = 0.5;
-  summary.final_eval_loss = 0.6;
+  sparsescale::v1::JobSummary summary;
+  summary.set_steps(script["steps"]);
+  summary.set_final_train_loss(0.5);
+  summary.set_final_eval_loss(0.6);
   Emit(agent::EncodeDone(summary));
   return 0;
 }

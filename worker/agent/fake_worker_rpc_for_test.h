@@ -23,7 +23,7 @@ class FakeWorkerRpc : public WorkerRpc {
  public:
   struct Call {
     std::string method;
-    int64_t step = 0;  // last point's step (ReportPoints) or checkpoint step
+    int64_t step = 0;  // last point's step (ReportPoints) or checkpoint step (up or down)
   };
 
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
@@ -120,10 +120,13 @@ class FakeWorkerRpc : public WorkerRpc {
         return absl::NotFoundError("no such checkpoint");
       }
       data = it->second;
+      calls_.push_back({"download", request.step()});
       info.set_sha256(Sha256Hex(data));
-      if (damaged_downloads_ > 0) {
+      if (damaged_downloads_ > 0 && !data.empty()) {
+        // One flipped bit and the size unchanged: only the SHA-256 check can tell (the fake
+        // job's "step=10" would read as step 11).
         --damaged_downloads_;
-        data += "x";
+        data.back() = static_cast<char>(data.back() ^ 1);
       }
     }
     info.set_job_id(request.job_id());

@@ -22,75 +22,93 @@ TEST(JobEventsTest, PointRoundTripsExactly) {
   p.set_wall_s(12.5);
   auto e = ParseChildEvent(EncodePoint(p));
   ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->kind, ChildEvent::Kind::kPoint);
-  EXPECT_EQ(e->point.SerializeAsString(), p.SerializeAsString());
+  ASSERT_TRUE(e->has_point());
+  EXPECT_EQ(e->point().SerializeAsString(), p.SerializeAsString());
 }
 
 TEST(JobEventsTest, PointWithoutEvalLossHasNoEvalLoss) {
   v1::LossPoint p;
   p.set_step(1);
   auto e = ParseChildEvent(EncodePoint(p));
-  ASSERT_TRUE(e.ok());
-  EXPECT_FALSE(e->point.has_eval_loss());
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_FALSE(e->point().has_eval_loss());
 }
 
-TEST(JobEventsTest, NonFiniteLossTravelsAsNullAndReadsAsNan) {
+TEST(JobEventsTest, NonFiniteLossTravelsAsNan) {
   v1::LossPoint p;
   p.set_train_loss(std::nan(""));
-  std::string line = EncodePoint(p);
-  EXPECT_NE(line.find("\"train_loss\":null"), std::string::npos);
-  auto e = ParseChildEvent(line);
-  ASSERT_TRUE(e.ok());
-  EXPECT_TRUE(std::isnan(e->point.train_loss()));
+  auto e = ParseChildEvent(EncodePoint(p));
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(std::isnan(e->point().train_loss()));
+}
+
+TEST(JobEventsTest, EveryEventIsOneLine) {
+  const std::string line = EncodeCheckpoint(5, "/tmp/a\nb/ckpt-5.safetensors");
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  auto c = ParseChildEvent(line);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->checkpoint().path(), "/tmp/a\nb/ckpt-5.safetensors");
 }
 
 TEST(JobEventsTest, CheckpointProgressDoneStoppedAndErrorRoundTrip) {
   auto c = ParseChildEvent(EncodeCheckpoint(50, "/tmp/a b/ckpt-50.safetensors"));
-  ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->kind, ChildEvent::Kind::kCheckpoint);
-  EXPECT_EQ(c->step, 50);
-  EXPECT_EQ(c->path, "/tmp/a b/ckpt-50.safetensors");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(c->has_checkpoint());
+  EXPECT_EQ(c->checkpoint().step(), 50);
+  EXPECT_EQ(c->checkpoint().path(), "/tmp/a b/ckpt-50.safetensors");
 
-  auto g = ParseChildEvent(EncodeProgress({7, 100, 700, 2.5, 1000.0, 9.5}));
-  ASSERT_TRUE(g.ok());
-  EXPECT_EQ(g->progress.total_steps, 100);
-  EXPECT_DOUBLE_EQ(g->progress.eta_s, 9.5);
+  v1::JobProgress progress;
+  progress.set_step(7);
+  progress.set_total_steps(100);
+  progress.set_eta_s(9.5);
+  auto g = ParseChildEvent(EncodeProgress(progress));
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->progress().total_steps(), 100);
+  EXPECT_DOUBLE_EQ(g->progress().eta_s(), 9.5);
 
-  JobSummary s;
-  s.steps = 100;
-  s.final_train_loss = 2.0;
-  s.final_eval_loss = 2.25;
-  s.nonzeros_exact = 42;
+  v1::JobSummary s;
+  s.set_steps(100);
+  s.set_final_train_loss(2.0);
+  s.set_final_eval_loss(2.25);
+  s.set_nonzeros_exact(42);
   auto d = ParseChildEvent(EncodeDone(s));
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->kind, ChildEvent::Kind::kDone);
-  EXPECT_EQ(d->summary.final_eval_loss, 2.25);
-  EXPECT_EQ(d->summary.nonzeros_exact, 42);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE(d->has_done());
+  EXPECT_EQ(d->done().final_eval_loss(), 2.25);
+  EXPECT_EQ(d->done().nonzeros_exact(), 42);
 
   auto st = ParseChildEvent(EncodeStopped(57));
-  ASSERT_TRUE(st.ok());
-  EXPECT_EQ(st->kind, ChildEvent::Kind::kStopped);
-  EXPECT_EQ(st->step, 57);
+  ASSERT_TRUE(st.ok()) << st.status();
+  ASSERT_TRUE(st->has_stopped());
+  EXPECT_EQ(st->stopped().step(), 57);
 
   auto err = ParseChildEvent(EncodeError(absl::InvalidArgumentError("model.width: bad")));
-  ASSERT_TRUE(err.ok());
-  EXPECT_EQ(err->error.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(err->error.message(), "model.width: bad");
+  ASSERT_TRUE(err.ok()) << err.status();
+  const absl::Status error = EventError(err->error());
+  EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(error.message(), "model.width: bad");
+}
+
+TEST(JobEventsTest, AnErrorWithAnUnknownCodeIsStillAnError) {
+  v1::JobError error;
+  error.set_code(0);
+  error.set_message("no code");
+  EXPECT_EQ(EventError(error).code(), absl::StatusCode::kUnknown);
+  error.set_code(99);
+  EXPECT_EQ(EventError(error).code(), absl::StatusCode::kUnknown);
 }
 
 TEST(JobEventsTest, BadLinesNameTheProblem) {
-  EXPECT_NE(ParseChildEvent("hello").status().message().find("not a JSON object"),
-            std::string::npos);
-  EXPECT_NE(ParseChildEvent(R"({"event":"boom"})").status().message().find("unknown event"),
-            std::string::npos);
-  EXPECT_NE(
-      ParseChildEvent(R"({"event":"checkpoint","path":"x"})").status().message().find("\"step\""),
-      std::string::npos);
-  EXPECT_NE(ParseChildEvent(R"({"event":"stopped","step":"7"})")
-                .status()
-                .message()
-                .find("must be an integer"),
-            std::string::npos);
+  const absl::Status text = ParseChildEvent("hello").status();
+  EXPECT_EQ(text.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(text.message().find("not a JSON object"), std::string::npos) << text;
+  const absl::Status unknown = ParseChildEvent(R"({"boom":{}})").status();
+  EXPECT_NE(unknown.message().find("boom"), std::string::npos) << unknown;
+  const absl::Status mistyped = ParseChildEvent(R"({"stopped":{"step":"seven"}})").status();
+  EXPECT_EQ(mistyped.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(mistyped.message().find("step"), std::string::npos) << mistyped;
+  const absl::Status empty = ParseChildEvent("{}").status();
+  EXPECT_NE(empty.message().find("no event"), std::string::npos) << empty;
   EXPECT_EQ(ParseChildEvent("[1,2]").status().code(), absl::StatusCode::kInvalidArgument);
 }
 

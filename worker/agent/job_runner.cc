@@ -1,6 +1,5 @@
 #include "worker/agent/job_runner.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -11,11 +10,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "common/status.h"
+#include "spec/proto_json.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/file_digest.h"
-#include "worker/agent/log.h"
 #include "worker/agent/point_buffer.h"
 #include "worker/agent/retry.h"
 #include "worker/agent/subprocess.h"
@@ -90,7 +90,7 @@ class JobRunner::Session {
   int64_t points_added_ = 0;
   int64_t points_acked_ = 0;
   std::deque<PendingCheckpoint> checkpoints_;
-  std::optional<JobSummary> done_;
+  std::optional<v1::JobSummary> done_;
   bool stopped_ = false;
   bool drain_sent_ = false;
   absl::Status error_;  // the job's own error (error event, bad event, rejected data)
@@ -136,11 +136,11 @@ v1::LeaseProgress JobRunner::Progress() const {
 }
 
 JobEnd JobRunner::Session::Run() {
-  Logf("job %s: starting (resume step %d)", Tag(), r_.lease_.resume_step());
+  LogInfo("job %s: starting (resume step %d)", Tag(), r_.lease_.resume_step());
   JobEnd end;
   absl::Status prepared = Prepare();
   if (!prepared.ok()) {
-    Logf("job %s: set-up failed: %s", Tag(), prepared.ToString());
+    LogWarning("job %s: set-up failed: %s", Tag(), prepared.ToString());
     if (order() == JobOrder::kAbandon || IsLeaseLost(prepared)) {
       end = order() == JobOrder::kAbandon ? JobEnd::kAbandoned : JobEnd::kLeaseLost;
     } else {
@@ -153,7 +153,7 @@ JobEnd JobRunner::Session::Run() {
   } else {
     end = Pump(*child);
   }
-  Logf("job %s: %s", Tag(), JobEndName(end));
+  LogInfo("job %s: %s", Tag(), JobEndName(end));
   Cleanup(end);
   return end;
 }
@@ -165,14 +165,9 @@ absl::Status JobRunner::Session::Prepare() {
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot create ", dir_.string(), ": ", ec.message()));
   }
-  std::string json;
-  google::protobuf::util::JsonPrintOptions print;
-  print.preserve_proto_field_names = true;
-  auto printed = google::protobuf::util::MessageToJsonString(r_.lease_.spec(), &json, print);
-  if (!printed.ok()) {
-    return absl::InternalError(absl::StrCat("cannot print the job spec: ", printed.ToString()));
-  }
-  std::ofstream(dir_ / "spec.json") << json << "\n";
+  // As leased, unnormalised: the job process fills the defaults itself.
+  std::ofstream(dir_ / "spec.json") << spec::ToJsonLine(r_.lease_.spec(), /*print_defaults=*/false)
+                                    << "\n";
   if (r_.lease_.resume_step() > 0) {
     resume_path_ =
         (dir_ / absl::StrCat("resume-", r_.lease_.resume_step(), ".safetensors")).string();
@@ -216,7 +211,7 @@ absl::Status JobRunner::Session::DownloadResume(const std::string& path) {
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
   }
-  Logf("job %s: downloaded checkpoint step %d (%d bytes)", Tag(), info.step(), received);
+  LogInfo("job %s: downloaded checkpoint step %d (%d bytes)", Tag(), info.step(), received);
   return absl::OkStatus();
 }
 
@@ -267,7 +262,7 @@ JobEnd JobRunner::Session::Pump(Subprocess& child) {
     }
     absl::Status sent = TrySend(Clock::now());
     if (IsLeaseLost(sent)) {
-      Logf("job %s: the coordinator rejected this attempt: %s", Tag(), sent.ToString());
+      LogWarning("job %s: the coordinator rejected this attempt: %s", Tag(), sent.ToString());
       child.Signal(SIGKILL);
       child.Wait();
       return JobEnd::kLeaseLost;
@@ -284,34 +279,37 @@ JobEnd JobRunner::Session::Pump(Subprocess& child) {
 }
 
 absl::Status JobRunner::Session::HandleLine(const std::string& line) {
-  ASSIGN_OR_RETURN(ChildEvent event, ParseChildEvent(line));
-  switch (event.kind) {
-    case ChildEvent::Kind::kPoint: {
-      points_.Add(event.point, Clock::now());
+  ASSIGN_OR_RETURN(v1::JobProcessEvent event, ParseChildEvent(line));
+  switch (event.event_case()) {
+    case v1::JobProcessEvent::kPoint: {
+      points_.Add(event.point(), Clock::now());
       ++points_added_;
       absl::MutexLock lock(&r_.mu_);
-      r_.step_ = std::max(r_.step_, event.point.step());
-      r_.tokens_ = std::max(r_.tokens_, event.point.tokens());
+      r_.step_ = std::max(r_.step_, event.point().step());
+      r_.tokens_ = std::max(r_.tokens_, event.point().tokens());
       break;
     }
-    case ChildEvent::Kind::kCheckpoint:
-      checkpoints_.push_back(PendingCheckpoint{event.step, event.path, points_added_});
+    case v1::JobProcessEvent::kCheckpoint:
+      checkpoints_.push_back(PendingCheckpoint{event.checkpoint().step(),
+                                               event.checkpoint().path(), points_added_});
       break;
-    case ChildEvent::Kind::kProgress: {
+    case v1::JobProcessEvent::kProgress: {
       absl::MutexLock lock(&r_.mu_);
-      r_.step_ = event.progress.step;
-      r_.tokens_ = event.progress.tokens;
+      r_.step_ = event.progress().step();
+      r_.tokens_ = event.progress().tokens();
       break;
     }
-    case ChildEvent::Kind::kDone:
-      done_ = event.summary;
+    case v1::JobProcessEvent::kDone:
+      done_ = event.done();
       break;
-    case ChildEvent::Kind::kStopped:
+    case v1::JobProcessEvent::kStopped:
       stopped_ = true;
       break;
-    case ChildEvent::Kind::kError:
-      error_ = event.error;
+    case v1::JobProcessEvent::kError:
+      error_ = EventError(event.error());
       break;
+    case v1::JobProcessEvent::EVENT_NOT_SET:
+      break;  // ParseChildEvent never returns one
   }
   return absl::OkStatus();
 }
@@ -433,7 +431,7 @@ JobEnd JobRunner::Session::Finish(const ExitInfo& exit) {
   if (!flushed.ok()) {
     // Everything ran but the results could not be delivered: let the coordinator's lease
     // expiry requeue the job rather than report a success whose points are missing.
-    Logf("job %s: could not deliver results: %s", Tag(), flushed.ToString());
+    LogWarning("job %s: could not deliver results: %s", Tag(), flushed.ToString());
     return JobEnd::kLeaseLost;
   }
   if (done_.has_value()) {
@@ -457,11 +455,11 @@ JobEnd JobRunner::Session::Complete(v1::JobState outcome, v1::FailureClass failu
   request.set_failure(failure);
   request.set_error(error);
   if (done_.has_value()) {
-    request.set_final_train_loss(done_->final_train_loss);
-    if (done_->final_eval_loss.has_value()) {
-      request.set_final_eval_loss(*done_->final_eval_loss);
+    request.set_final_train_loss(done_->final_train_loss());
+    if (done_->has_final_eval_loss()) {
+      request.set_final_eval_loss(done_->final_eval_loss());
     }
-    request.set_steps(done_->steps);
+    request.set_steps(done_->steps());
   }
   // A finished attempt frees its slot: ask for the next lease in the same call (and commit) when
   // the agent wants one. A retry carries the same request id, so it gets the same lease back.
@@ -479,7 +477,7 @@ JobEnd JobRunner::Session::Complete(v1::JobState outcome, v1::FailureClass failu
     return absl::OkStatus();
   });
   if (!s.ok()) {
-    Logf("job %s: CompleteJob failed: %s", Tag(), s.ToString());
+    LogWarning("job %s: CompleteJob failed: %s", Tag(), s.ToString());
     return order() == JobOrder::kAbandon ? JobEnd::kAbandoned : JobEnd::kLeaseLost;
   }
   switch (outcome) {

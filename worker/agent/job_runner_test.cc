@@ -102,7 +102,13 @@ TEST_F(JobRunnerTest, ResumeDownloadsTheCheckpointAndContinuesAfterIt) {
   rpc_.DamageDownloads(1);  // The first transfer arrives corrupted and is retried.
   JobRunner runner = MakeRunner(Lease("steps=16 ckpt=4", /*resume_step=*/10));
   EXPECT_EQ(runner.Run(), JobEnd::kSucceeded);
+  // A damaged copy kept would resume after step 11: only the SHA-256 check catches it.
   EXPECT_EQ(rpc_.PointSteps("job1"), Range(11, 16));
+  int downloads = 0;
+  for (const auto& call : rpc_.calls()) {
+    downloads += call.method == "download" ? 1 : 0;
+  }
+  EXPECT_EQ(downloads, 2);
 }
 
 TEST_F(JobRunnerTest, TrainerErrorIsReportedAsTheJobsOwnFailure) {

@@ -14,14 +14,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/rendezvous.h"
 #include "common/status.h"
-#include "kernels/cpu/tcp_comm.h"
+#include "spec/job_spec.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/job_events.h"
-#include "worker/agent/log.h"
 #include "worker/agent/rank_launcher.h"
 #include "worker/agent/worker_rpc.h"
-#include "worker/trainer/job_spec.h"
 #include "worker/trainer/trainer.h"
 
 namespace sparsescale::agent {
@@ -51,33 +51,15 @@ absl::Status Emit(const std::string& line) {
   return absl::OkStatus();
 }
 
-sparsescale::v1::LossPoint ToProto(const trainer::LossPoint& p) {
-  sparsescale::v1::LossPoint out;
-  out.set_step(p.step);
-  out.set_tokens(p.tokens);
-  out.set_train_loss(p.train_loss);
-  if (p.eval_loss.has_value()) {
-    out.set_eval_loss(*p.eval_loss);
-  }
-  out.set_sparsity(p.sparsity);
-  out.set_lr(p.lr);
-  out.set_nonzeros_paper(p.nonzeros_paper);
-  out.set_nonzeros_exact(p.nonzeros_exact);
-  out.set_flops_dense(p.flops_dense);
-  out.set_flops_sparse(p.flops_sparse);
-  out.set_wall_s(p.wall_s);
-  return out;
-}
-
 class EventObserver : public trainer::TrainObserver {
  public:
   explicit EventObserver(std::string upload_dir) : upload_dir_(std::move(upload_dir)) {}
 
   absl::Status OnLossPoint(const trainer::LossPoint& point) override {
-    if (absl::Status s = Emit(EncodePoint(ToProto(point))); !s.ok()) {
+    if (absl::Status s = Emit(EncodePoint(point)); !s.ok()) {
       return s;
     }
-    last_point_step_ = point.step;
+    last_point_step_ = point.step();
     return EmitReadyCheckpoints(/*all=*/false);
   }
 
@@ -106,7 +88,13 @@ class EventObserver : public trainer::TrainObserver {
       return;
     }
     last_progress_ = now;
-    JobProgress out{p.step, p.total_steps, p.tokens, p.train_loss, p.tokens_per_s, p.eta_s};
+    sparsescale::v1::JobProgress out;
+    out.set_step(p.step);
+    out.set_total_steps(p.total_steps);
+    out.set_tokens(p.tokens);
+    out.set_train_loss(p.train_loss);
+    out.set_tokens_per_s(p.tokens_per_s);
+    out.set_eta_s(p.eta_s);
     Emit(EncodeProgress(out)).IgnoreError();  // A dead pipe shows at the next point.
   }
 
@@ -132,15 +120,17 @@ class EventObserver : public trainer::TrainObserver {
   std::chrono::steady_clock::time_point last_progress_{};
 };
 
-JobSummary ToSummary(const trainer::TrainSummary& s) {
-  JobSummary out;
-  out.steps = s.steps;
-  out.final_train_loss = s.final_train_loss;
-  out.final_eval_loss = s.final_eval_loss;
-  out.final_sparsity = s.final_sparsity;
-  out.nonzeros_paper = s.nonzeros_paper;
-  out.nonzeros_exact = s.nonzeros_exact;
-  out.wall_s = s.wall_s;
+sparsescale::v1::JobSummary ToSummary(const trainer::TrainSummary& s) {
+  sparsescale::v1::JobSummary out;
+  out.set_steps(s.steps);
+  out.set_final_train_loss(s.final_train_loss);
+  if (s.final_eval_loss.has_value()) {
+    out.set_final_eval_loss(*s.final_eval_loss);
+  }
+  out.set_final_sparsity(s.final_sparsity);
+  out.set_nonzeros_paper(s.nonzeros_paper);
+  out.set_nonzeros_exact(s.nonzeros_exact);
+  out.set_wall_s(s.wall_s);
   return out;
 }
 
@@ -195,15 +185,15 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
 void ChooseRendezvous(const RunJobOptions& options, int world, trainer::TrainOptions* train) {
   const CoordinatorRendezvousFlags& c = options.coordinator;
   if (!c.enabled()) {
-    Logf("rank %d of %d: rendezvous %s", train->rank, world, train->rendezvous);
+    LogInfo("rank %d of %d: rendezvous %s", train->rank, world, train->rendezvous);
     return;
   }
   std::shared_ptr<WorkerRpc> rpc = MakeGrpcWorkerRpc(c.coordinator);
   train->exchange = MakeCoordinatorExchange(
       [rpc](const sparsescale::v1::RendezvousRequest& request) { return rpc->Rendezvous(request); },
       c.job_id, c.attempt, train->rank, kCoordinatorRendezvousTimeout);
-  Logf("rank %d of %d: rendezvous through the coordinator at %s (job %s attempt %d)", train->rank,
-       world, c.coordinator, c.job_id, c.attempt);
+  LogInfo("rank %d of %d: rendezvous through the coordinator at %s (job %s attempt %d)",
+          train->rank, world, c.coordinator, c.job_id, c.attempt);
 }
 
 }  // namespace
@@ -211,7 +201,7 @@ void ChooseRendezvous(const RunJobOptions& options, int world, trainer::TrainOpt
 int RunJob(const RunJobOptions& options) {
   std::signal(SIGTERM, OnTerm);
   std::signal(SIGINT, SIG_IGN);
-  absl::StatusOr<sparsescale::v1::JobSpec> spec = trainer::ReadJobSpecFile(options.spec_path);
+  absl::StatusOr<sparsescale::v1::JobSpec> spec = spec::ReadJobSpecFile(options.spec_path);
   if (!spec.ok()) {
     Emit(EncodeError(spec.status())).IgnoreError();
     return 2;
@@ -220,8 +210,8 @@ int RunJob(const RunJobOptions& options) {
   // is one of those (SPARSESCALE_RANK is set), which only trains and logs to its rank file.
   const bool other_rank = std::getenv("SPARSESCALE_RANK") != nullptr;
   sparsescale::v1::JobSpec normalized = *spec;
-  trainer::NormalizeJobSpec(&normalized);
-  const int world = trainer::DataParallelRanks(normalized);
+  spec::NormalizeJobSpec(&normalized);
+  const int world = spec::DataParallelRanks(normalized);
   std::error_code ec;
   if (!other_rank) {
     fs::create_directories(options.upload_dir, ec);
@@ -234,7 +224,7 @@ int RunJob(const RunJobOptions& options) {
   train.checkpoint_on_stop = true;
   std::optional<RankGroup> ranks;
   if (other_rank) {
-    absl::StatusOr<kernels::CommConfig> config = kernels::CommConfigFromEnv();
+    absl::StatusOr<RendezvousConfig> config = RendezvousConfigFromEnv();
     if (!config.ok()) {
       Emit(EncodeError(config.status())).IgnoreError();
       return 2;
@@ -242,7 +232,7 @@ int RunJob(const RunJobOptions& options) {
     train.rank = config->rank;
     train.rendezvous = "env";
     ChooseRendezvous(options, config->world_size, &train);
-  } else if (world > 1 && trainer::ValidateJobSpec(normalized).ok()) {
+  } else if (world > 1 && spec::ValidateJobSpec(normalized).ok()) {
     absl::StatusOr<RankGroup> started = StartOtherRanks(options, normalized, world, &train);
     if (!started.ok()) {
       Emit(EncodeError(started.status())).IgnoreError();

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/trainer/safetensors.h"
 
 namespace sparsescale::trainer {
@@ -66,7 +66,7 @@ absl::StatusOr<sparsescale::v1::JobSpec> SpecOf(const SafetensorsFile& file,
                                       kCheckpointFormat + "\")");
   }
   ASSIGN_OR_RETURN(std::string json, file.Metadata("job_spec"));
-  auto spec = ParseJobSpecJson(json);
+  auto spec = spec::ParseJobSpecJson(json);
   if (!spec.ok()) {
     return absl::InvalidArgumentError(
         path + ": metadata job_spec: " + std::string(spec.status().message()));
@@ -105,8 +105,8 @@ absl::Status WriteCheckpoint(const std::string& path, const sparsescale::v1::Job
   writer.SetMetadata("format", kCheckpointFormat);
   writer.SetMetadata("step", absl::StrCat(s.step));
   writer.SetMetadata("tokens", absl::StrCat(s.tokens));
-  writer.SetMetadata("job_spec", JobSpecToJson(spec));
-  writer.SetMetadata("job_hash", CanonicalJobSpecHash(spec));
+  writer.SetMetadata("job_spec", spec::JobSpecToJson(spec));
+  writer.SetMetadata("job_hash", spec::CanonicalJobSpecHash(spec));
   writer.SetMetadata("flops_dense", ExactDouble(s.flops_dense));
   writer.SetMetadata("flops_sparse", ExactDouble(s.flops_sparse));
   writer.SetMetadata("wall_s", ExactDouble(s.wall_s));
@@ -121,7 +121,7 @@ absl::StatusOr<CheckpointScalars> ReadCheckpoint(const std::string& path,
                                                  const StateBuffers& state) {
   ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::Read(path));
   ASSIGN_OR_RETURN(sparsescale::v1::JobSpec saved, SpecOf(file, path));
-  if (CanonicalJobSpecHash(saved) != CanonicalJobSpecHash(spec)) {
+  if (spec::CanonicalJobSpecHash(saved) != spec::CanonicalJobSpecHash(spec)) {
     return absl::InvalidArgumentError(
         path +
         ": checkpoint belongs to a different job (its job_spec differs from the config "

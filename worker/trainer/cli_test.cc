@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "worker/trainer/job_spec.h"
 #include "worker/trainer/shard.h"
 #include "worker/trainer/test_util.h"
 

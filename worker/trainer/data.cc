@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
-#include "worker/trainer/job_spec.h"
+#include "worker/trainer/job_inputs.h"
 #include "worker/trainer/rng.h"
 #include "worker/trainer/shard.h"
 

@@ -20,7 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/tcp_comm.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/trainer/safetensors.h"
 #include "worker/trainer/test_util.h"
 #include "worker/trainer/trainer.h"
@@ -28,6 +28,12 @@
 namespace sparsescale::trainer {
 namespace {
 
+using spec::CanonicalJobSpecHash;
+using spec::DataParallelRanks;
+using spec::JobSpecToJson;
+using spec::NormalizeJobSpec;
+using spec::ReadJobSpecFile;
+using spec::ValidateJobSpec;
 using testing::CliPath;
 using testing::MakeTempDir;
 using testing::ReadAll;
@@ -163,16 +169,16 @@ TEST_P(DataParallelEquivalenceTest, RanksTrainLikeOneProcessOnTheWholeBatch) {
   for (size_t i = 0; i < single.points.size(); ++i) {
     const LossPoint& a = single.points[i];
     const LossPoint& b = lead.points[i];
-    EXPECT_EQ(a.step, b.step);
-    EXPECT_EQ(a.tokens, b.tokens);  // global tokens: the whole batch per step
-    EXPECT_EQ(a.sparsity, b.sparsity);
-    EXPECT_EQ(a.lr, b.lr);
-    EXPECT_EQ(a.nonzeros_paper, b.nonzeros_paper);
-    EXPECT_NEAR(a.train_loss, b.train_loss, kLossTolerance) << "step " << a.step;
-    worst = std::max(worst, std::abs(a.train_loss - b.train_loss));
-    ASSERT_EQ(a.eval_loss.has_value(), b.eval_loss.has_value());
-    if (a.eval_loss) {
-      EXPECT_NEAR(*a.eval_loss, *b.eval_loss, kLossTolerance) << "step " << a.step;
+    EXPECT_EQ(a.step(), b.step());
+    EXPECT_EQ(a.tokens(), b.tokens());  // global tokens: the whole batch per step
+    EXPECT_EQ(a.sparsity(), b.sparsity());
+    EXPECT_EQ(a.lr(), b.lr());
+    EXPECT_EQ(a.nonzeros_paper(), b.nonzeros_paper());
+    EXPECT_NEAR(a.train_loss(), b.train_loss(), kLossTolerance) << "step " << a.step();
+    worst = std::max(worst, std::abs(a.train_loss() - b.train_loss()));
+    ASSERT_EQ(a.has_eval_loss(), b.has_eval_loss());
+    if (a.has_eval_loss()) {
+      EXPECT_NEAR(a.eval_loss(), b.eval_loss(), kLossTolerance) << "step " << a.step();
     }
   }
   std::cerr << "largest train-loss difference, " << world << " ranks vs 1 process: " << worst
@@ -218,12 +224,12 @@ TEST(DataParallelTest, StoppedTwoRankRunResumesBitExactly) {
   ASSERT_TRUE(resumed[1].summary.ok()) << resumed[1].summary.status();
   const auto& rest = resumed[0].observer->points;
   const auto& whole = full[0].observer->points;
-  ASSERT_EQ(rest.front().step, step + 1);
+  ASSERT_EQ(rest.front().step(), step + 1);
   for (const LossPoint& p : rest) {
-    const LossPoint& q = whole[static_cast<size_t>(p.step - 1)];
-    ASSERT_EQ(q.step, p.step);
-    EXPECT_EQ(q.train_loss, p.train_loss) << "step " << p.step;
-    EXPECT_EQ(q.eval_loss, p.eval_loss) << "step " << p.step;
+    const LossPoint& q = whole[static_cast<size_t>(p.step() - 1)];
+    ASSERT_EQ(q.step(), p.step());
+    EXPECT_EQ(q.train_loss(), p.train_loss()) << "step " << p.step();
+    EXPECT_EQ(EvalLoss(q), EvalLoss(p)) << "step " << p.step();
   }
   EXPECT_EQ(full[0].summary->final_eval_loss, resumed[0].summary->final_eval_loss);
 }

@@ -68,7 +68,7 @@ TEST(LearningTest, TinyModelBeatsTheUnigramEntropyByThirtyPercentOnTheCorpus) {
   auto summary = RunTraining(spec, options, &observer);
   ASSERT_TRUE(summary.ok()) << summary.status();
   ASSERT_TRUE(summary->final_eval_loss.has_value());
-  const double first_eval = observer.points.front().eval_loss.value();
+  const double first_eval = EvalLoss(observer.points.front()).value();
   std::printf("unigram entropy %.4f nats; eval loss %.4f at step 100, %.4f at the end (%.1f s)\n",
               entropy, first_eval, *summary->final_eval_loss, summary->wall_s);
   EXPECT_LE(*summary->final_eval_loss, 0.7 * entropy);

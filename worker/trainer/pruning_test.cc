@@ -142,12 +142,12 @@ TEST(PruningTrainingTest, EveryTensorReachesItsTargetAndPrunedWeightsStayZero) {
     }
   }
   const LossPoint& last = run.points.back();
-  EXPECT_EQ(last.step, 40);
-  EXPECT_DOUBLE_EQ(last.sparsity, 0.75);
-  EXPECT_EQ(last.nonzeros_paper, std::llround(12.0 * 32 * 32 * 2 * 0.25));
-  EXPECT_EQ(last.nonzeros_exact, nonzeros);
-  EXPECT_LT(last.flops_sparse, last.flops_dense);
-  ASSERT_TRUE(last.eval_loss.has_value());
+  EXPECT_EQ(last.step(), 40);
+  EXPECT_DOUBLE_EQ(last.sparsity(), 0.75);
+  EXPECT_EQ(last.nonzeros_paper(), std::llround(12.0 * 32 * 32 * 2 * 0.25));
+  EXPECT_EQ(last.nonzeros_exact(), nonzeros);
+  EXPECT_LT(last.flops_sparse(), last.flops_dense());
+  ASSERT_TRUE(last.has_eval_loss());
   // Once pruned, a weight stays exactly zero at every later checkpoint (and so do its moments).
   for (size_t i = 0; i + 1 < run.checkpoints.size(); ++i) {
     const auto early = LoadTensors(run.checkpoints[i].second, "mask.");
@@ -172,19 +172,19 @@ TEST(PruningTrainingTest, SparsityRisesAlongTheScheduleAndIsDenseBeforeTheWindow
   PrunedRun run = TrainPruned(spec);
   double previous = 0;
   for (const LossPoint& p : run.points) {
-    if (p.step < 10) {
-      EXPECT_EQ(p.sparsity, 0.0) << p.step;
+    if (p.step() < 10) {
+      EXPECT_EQ(p.sparsity(), 0.0) << p.step();
     }
-    EXPECT_GE(p.sparsity, previous);
-    previous = p.sparsity;
+    EXPECT_GE(p.sparsity(), previous);
+    previous = p.sparsity();
   }
-  EXPECT_DOUBLE_EQ(run.points.back().sparsity, 0.5);
+  EXPECT_DOUBLE_EQ(run.points.back().sparsity(), 0.5);
   // Window 10..30, updates every 4 steps: after step 18 the masks are at s(18) = 0.5 *
   // (1 - (1 - 0.4)^3) and stay there through step 21.
   const double s18 = 0.5 * (1 - 0.6 * 0.6 * 0.6);
-  EXPECT_DOUBLE_EQ(run.points.at(17).sparsity, s18);
-  EXPECT_DOUBLE_EQ(run.points.at(20).sparsity, s18);
-  EXPECT_GT(run.points.at(21).sparsity, s18);
+  EXPECT_DOUBLE_EQ(run.points.at(17).sparsity(), s18);
+  EXPECT_DOUBLE_EQ(run.points.at(20).sparsity(), s18);
+  EXPECT_GT(run.points.at(21).sparsity(), s18);
 }
 
 TEST(PruningTrainingTest, GradualNmIsExactlyNmAtTheEnd) {

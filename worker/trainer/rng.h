@@ -1,35 +1,26 @@
-// Deterministic random numbers for the trainer, identical on every platform and compiler (the
-// standard library's distributions are implementation-defined, so they are not used).
-// SplitMix64 is both the stream generator and the counter-based hash that makes data sampling a
-// pure function of (seed, step), which is what lets resume be bit-exact. Not thread-safe.
+// Deterministic random numbers for the trainer, identical on every platform and compiler: the
+// SplitMix64 stream (common/split_mix.h) with the trainer's two distributions. SplitMix64's
+// mixer is also the counter-based hash that makes data sampling a pure function of
+// (seed, step), which is what lets resume be bit-exact. Not thread-safe.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
+#include "common/split_mix.h"
+
 namespace sparsescale::trainer {
 
 // One SplitMix64 output for `x` (a bijective 64-bit mixer).
-inline uint64_t Mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+inline uint64_t Mix64(uint64_t x) { return SplitMix64::Mix(x); }
 
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
+  explicit Rng(uint64_t seed) : stream_(seed) {}
 
-  uint64_t NextU64() {
-    state_ += 0x9e3779b97f4a7c15ULL;
-    uint64_t x = state_;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-  }
+  uint64_t NextU64() { return stream_.Next(); }
 
-  // Uniform in (0, 1): 53 random bits, never exactly 0.
+  // Uniform in (0, 1): 53 random bits, never exactly 0 (Box-Muller takes its logarithm).
   double NextUniform() { return (static_cast<double>(NextU64() >> 11) + 0.5) * 0x1.0p-53; }
 
   // Standard normal by Box-Muller (one value per call; the pair's second value is dropped so the
@@ -41,7 +32,7 @@ class Rng {
   }
 
  private:
-  uint64_t state_;
+  SplitMix64 stream_;
 };
 
 }  // namespace sparsescale::trainer

@@ -50,8 +50,8 @@ RunResult Train(const JobSpec& spec, SparseMatmul mode, const std::string& out,
     run.summary = *summary;
   }
   for (const LossPoint& p : observer.points) {
-    run.losses.push_back(p.train_loss);
-    run.evals.push_back(p.eval_loss.value_or(-1));
+    run.losses.push_back(p.train_loss());
+    run.evals.push_back(EvalLoss(p).value_or(-1));
   }
   return run;
 }

@@ -18,7 +18,8 @@
 #include "worker/trainer/data.h"
 #include "worker/trainer/flops.h"
 #include "worker/trainer/gpt.h"
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
+#include "worker/trainer/job_inputs.h"
 #include "worker/trainer/lr_schedule.h"
 #include "worker/trainer/pruning.h"
 
@@ -103,9 +104,9 @@ class Trainer {
 };
 
 absl::Status Trainer::Prepare() {
-  NormalizeJobSpec(&spec_);
-  RETURN_IF_ERROR(ValidateJobSpec(spec_));
-  world_ = DataParallelRanks(spec_);
+  spec::NormalizeJobSpec(&spec_);
+  RETURN_IF_ERROR(spec::ValidateJobSpec(spec_));
+  world_ = spec::DataParallelRanks(spec_);
   rank_ = options_.comm != nullptr ? options_.comm->rank() : options_.rank;
   const char* ranks_field = spec_.device() == "cpu" ? "processes" : "gpus";
   if (options_.comm != nullptr && options_.comm->world_size() != world_) {
@@ -130,7 +131,7 @@ absl::Status Trainer::Prepare() {
   RETURN_IF_ERROR(CheckJobInputs(spec_));
   ASSIGN_OR_RETURN(TokenDataset data, TokenDataset::Load(spec_));
   data_.emplace(std::move(data));
-  total_steps_ = TotalSteps(spec_);
+  total_steps_ = spec::TotalSteps(spec_);
   tokens_per_step_ = int64_t{spec_.data().batch_size()} * spec_.model().context();
   schedule_.emplace(spec_.pruning(), total_steps_);
   RETURN_IF_ERROR(CreateModel());
@@ -138,7 +139,7 @@ absl::Status Trainer::Prepare() {
   RETURN_IF_ERROR(RestoreOrInit());
   if (world_ > 1) {
     // Ranks started with different jobs or checkpoints would train garbage together.
-    const std::string hash = CanonicalJobSpecHash(spec_);
+    const std::string hash = spec::CanonicalJobSpecHash(spec_);
     RETURN_IF_ERROR(AgreeAcrossRanks(
         std::stoull(hash.substr(0, 16), nullptr, 16) ^ static_cast<uint64_t>(start_step_),
         "the job spec hash and start step"));
@@ -428,20 +429,24 @@ absl::StatusOr<double> Trainer::Evaluate() {
 
 absl::StatusOr<LossPoint> Trainer::MakePoint(int64_t t, double train_loss,
                                              std::optional<double> eval, double lr) {
-  LossPoint p;
-  p.step = t;
-  p.tokens = t * tokens_per_step_;
-  p.train_loss = train_loss;
-  p.eval_loss = eval;
-  p.sparsity = sparsity_;
-  p.lr = lr;
-  p.nonzeros_paper = PaperNonZeros(model_->config(), sparsity_);
+  int64_t nonzeros_exact = 0;
   RETURN_IF_ERROR(
-      ops_->CountNonZero(&p.nonzeros_exact, model_->params(), model_->layout().num_params()));
-  p.flops_dense =
-      DenseStepFlops(model_->config(), model_->layout(), tokens_per_step_) * static_cast<double>(t);
-  p.flops_sparse = flops_sparse_;
-  p.wall_s = WallSeconds();
+      ops_->CountNonZero(&nonzeros_exact, model_->params(), model_->layout().num_params()));
+  LossPoint p;
+  p.set_step(t);
+  p.set_tokens(t * tokens_per_step_);
+  p.set_train_loss(train_loss);
+  if (eval.has_value()) {
+    p.set_eval_loss(*eval);
+  }
+  p.set_sparsity(sparsity_);
+  p.set_lr(lr);
+  p.set_nonzeros_paper(PaperNonZeros(model_->config(), sparsity_));
+  p.set_nonzeros_exact(nonzeros_exact);
+  p.set_flops_dense(DenseStepFlops(model_->config(), model_->layout(), tokens_per_step_) *
+                    static_cast<double>(t));
+  p.set_flops_sparse(flops_sparse_);
+  p.set_wall_s(WallSeconds());
   return p;
 }
 
@@ -540,7 +545,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       if (leader()) {
         RETURN_IF_ERROR(observer_->OnLossPoint(point));
       }
-      summary.nonzeros_exact = point.nonzeros_exact;
+      summary.nonzeros_exact = point.nonzeros_exact();
     }
     if (last && world_ > 1) {
       ASSIGN_OR_RETURN(uint64_t state, StateChecksum());

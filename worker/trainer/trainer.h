@@ -12,29 +12,21 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/rendezvous.h"
 #include "kernels/comm.h"
+#include "sparsescale/v1/coordinator.pb.h"
 #include "sparsescale/v1/job.pb.h"
 
 namespace sparsescale::trainer {
 
-// One point of the loss curve, recorded every spec.log_interval_steps steps and at the last step.
-struct LossPoint {
-  int64_t step = 0;                 // optimiser steps completed (1-based).
-  int64_t tokens = 0;               // training tokens seen so far (step * batch_size * context).
-  double train_loss = 0;            // mean cross-entropy (nats/token) of this step's batch.
-  std::optional<double> eval_loss;  // held-out loss, present when evaluated at this step.
-  double sparsity = 0;  // scheduled sparsity S(t) of the body's pruned matrices after this step.
-  double lr = 0;        // learning rate used for this step.
-  // Paper convention: round(12 * width^2 * layers * (1 - sparsity)) (body only).
-  int64_t nonzeros_paper = 0;
-  // Exact count of non-zero values over ALL parameters (embeddings, norms, biases, head).
-  int64_t nonzeros_exact = 0;
-  // Cumulative training FLOPs: dense-equivalent (6 * N_matmul * tokens + attention) and
-  // sparsity-exploited (pruned matmuls counted at the density they had during each step).
-  double flops_dense = 0;
-  double flops_sparse = 0;
-  double wall_s = 0;  // training wall time so far, carried across resumes.
-};
+// One point of the loss curve: the API's own record (proto/sparsescale/v1/coordinator.proto
+// documents its fields), so the worker sends what the trainer made without a copy per field.
+using sparsescale::v1::LossPoint;
+
+// The eval loss of a point, when it was evaluated at that step.
+inline std::optional<double> EvalLoss(const LossPoint& point) {
+  return point.has_eval_loss() ? std::optional<double>(point.eval_loss()) : std::nullopt;
+}
 
 // A cheap snapshot for progress displays and heartbeats (every step).
 struct TrainProgress {
@@ -107,11 +99,11 @@ struct TrainOptions {
   // This process's rank; ignored when `comm` is set.
   int rank = 0;
   // How the ranks meet when there are several: "file:PATH", "env" or "tcp:HOST:PORT"
-  // (kernels/cpu/tcp_comm.h; CUDA carries NCCL's id over the same rendezvous).
+  // (common/rendezvous.h; CUDA carries NCCL's id over the same rendezvous).
   std::string rendezvous;
-  // Or an outside service that carries rank 0's rendezvous bytes (kernels/cpu/tcp_comm.h,
+  // Or an outside service that carries rank 0's rendezvous bytes (common/rendezvous.h,
   // RendezvousExchange); takes precedence over `rendezvous` when set.
-  kernels::RendezvousExchange exchange = nullptr;
+  RendezvousExchange exchange = nullptr;
   // Or an already joined communicator (not owned) over host memory, i.e. for the CPU backend;
   // its world size must equal the spec's rank count. Takes precedence over rank/rendezvous.
   kernels::Communicator* comm = nullptr;

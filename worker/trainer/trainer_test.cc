@@ -35,9 +35,9 @@ TEST(TrainerTest, LastStepAlwaysEvaluatesLogsAndCheckpoints) {
   ASSERT_TRUE(summary.ok()) << summary.status();
   std::vector<int64_t> steps, evals, ckpts;
   for (const LossPoint& p : observer.points) {
-    steps.push_back(p.step);
-    if (p.eval_loss) {
-      evals.push_back(p.step);
+    steps.push_back(p.step());
+    if (p.has_eval_loss()) {
+      evals.push_back(p.step());
     }
   }
   for (const auto& [step, path] : observer.checkpoints) {
@@ -49,8 +49,8 @@ TEST(TrainerTest, LastStepAlwaysEvaluatesLogsAndCheckpoints) {
   EXPECT_EQ(ckpts, (std::vector<int64_t>{4, 8, 10}));
   EXPECT_EQ(summary->steps, 10);
   EXPECT_EQ(summary->last_checkpoint, observer.checkpoints.back().second);
-  EXPECT_EQ(summary->final_eval_loss, observer.points.back().eval_loss);
-  EXPECT_TRUE(std::isnan(observer.points[1].eval_loss.value_or(NAN)));
+  EXPECT_EQ(summary->final_eval_loss, EvalLoss(observer.points.back()));
+  EXPECT_TRUE(std::isnan(EvalLoss(observer.points[1]).value_or(NAN)));
 }
 
 TEST(TrainerTest, KeepLastDeletesOlderCheckpoints) {
@@ -72,7 +72,7 @@ TEST(TrainerTest, ObserverErrorAbortsTraining) {
   class Failing : public TrainObserver {
    public:
     absl::Status OnLossPoint(const LossPoint& p) override {
-      return p.step == 3 ? absl::UnavailableError("store down") : absl::OkStatus();
+      return p.step() == 3 ? absl::UnavailableError("store down") : absl::OkStatus();
     }
   } observer;
   JobSpec spec = SpecWithShard("abort", 10);
@@ -112,16 +112,16 @@ TEST(TrainerTest, PointsCountFlopsAndNonZeros) {
   const LossPoint& p = observer.points.at(2);               // step 3, dense
   const double matmul = 2 * (12.0 * 32 * 32) + 256.0 * 32;  // body + lm_head
   const double per_token = 6 * matmul + 12.0 * 2 * 32 * 16;
-  EXPECT_EQ(p.tokens, 3 * 4 * 16);
-  EXPECT_DOUBLE_EQ(p.flops_dense, per_token * p.tokens);
-  EXPECT_DOUBLE_EQ(p.flops_sparse, p.flops_dense);
-  EXPECT_EQ(p.nonzeros_paper, 12 * 32 * 32 * 2);
+  EXPECT_EQ(p.tokens(), 3 * 4 * 16);
+  EXPECT_DOUBLE_EQ(p.flops_dense(), per_token * p.tokens());
+  EXPECT_DOUBLE_EQ(p.flops_sparse(), p.flops_dense());
+  EXPECT_EQ(p.nonzeros_paper(), 12 * 32 * 32 * 2);
   const ParamLayout layout(GptConfig{2, 32, 2, 16, 256});
   // Everything but the zero-initialised biases (which have moved off zero by now) is non-zero.
-  EXPECT_GT(p.nonzeros_exact, static_cast<int64_t>(layout.num_params()) - 100);
-  EXPECT_LE(p.nonzeros_exact, static_cast<int64_t>(layout.num_params()));
-  EXPECT_GT(p.lr, 0);
-  EXPECT_GE(p.wall_s, 0);
+  EXPECT_GT(p.nonzeros_exact(), static_cast<int64_t>(layout.num_params()) - 100);
+  EXPECT_LE(p.nonzeros_exact(), static_cast<int64_t>(layout.num_params()));
+  EXPECT_GT(p.lr(), 0);
+  EXPECT_GE(p.wall_s(), 0);
 }
 
 TEST(TrainerTest, LearningRateSchedules) {
@@ -146,8 +146,8 @@ TEST(TrainerTest, PruningCanStartFromADenseCheckpoint) {
   TrainOptions options;
   options.out_dir = testing::MakeTempDir("init-out") + "/dense";
   ASSERT_TRUE(RunTraining(dense, options, &first).ok());
-  const double trained_loss = first.points.back().train_loss;
-  const double fresh_loss = first.points.front().train_loss;
+  const double trained_loss = first.points.back().train_loss();
+  const double fresh_loss = first.points.front().train_loss();
 
   JobSpec pruned = dense;
   pruned.mutable_data()->set_tokens(10 * 4 * 16);
@@ -157,8 +157,8 @@ TEST(TrainerTest, PruningCanStartFromADenseCheckpoint) {
   options.out_dir = testing::MakeTempDir("init-out") + "/pruned";
   ASSERT_TRUE(RunTraining(pruned, options, &second).ok());
   // The continued run starts where the dense one ended, far below a fresh start.
-  EXPECT_LT(second.points.front().train_loss, 0.5 * (trained_loss + fresh_loss));
-  EXPECT_DOUBLE_EQ(second.points.back().sparsity, 0.5);
+  EXPECT_LT(second.points.front().train_loss(), 0.5 * (trained_loss + fresh_loss));
+  EXPECT_DOUBLE_EQ(second.points.back().sparsity(), 0.5);
 
   pruned.mutable_pruning()->set_init_checkpoint(options.out_dir + "/missing.safetensors");
   auto status = RunTraining(pruned, options, nullptr).status();
@@ -173,7 +173,7 @@ TEST(TrainerTest, HeldOutTailOfTrainShardsIsUsedWithoutEvalShards) {
   TrainOptions options;
   options.out_dir = testing::MakeTempDir("tail-out") + "/run";
   ASSERT_TRUE(RunTraining(spec, options, &observer).ok());
-  EXPECT_TRUE(observer.points.back().eval_loss.has_value());
+  EXPECT_TRUE(observer.points.back().has_eval_loss());
   spec.mutable_data()->set_eval_fraction(0.0005);  // 10 held-out tokens: no window of 17
   auto status = RunTraining(spec, options, nullptr).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);

@@ -1,16 +1,41 @@
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 
 #include <gtest/gtest.h>
 
-#include "worker/trainer/test_util.h"
+#include <algorithm>
 
-namespace sparsescale::trainer {
+namespace sparsescale::spec {
 namespace {
 
 using sparsescale::v1::JobSpec;
 
+// A small valid job of `steps` steps on `shard` (not read: these rules never touch files).
+JobSpec TinySpec(const std::string& shard, int64_t steps) {
+  JobSpec spec;
+  spec.set_name("tiny");
+  auto* m = spec.mutable_model();
+  m->set_layers(2);
+  m->set_width(32);
+  m->set_heads(2);
+  m->set_context(16);
+  auto* d = spec.mutable_data();
+  d->add_train_shards(shard);
+  d->set_batch_size(4);
+  d->set_tokens(steps * 4 * 16);
+  d->set_eval_batches(2);
+  d->set_eval_interval_steps(static_cast<int32_t>(std::max<int64_t>(1, steps / 4)));
+  spec.mutable_optim()->set_lr(3e-3);
+  spec.mutable_checkpoint()->set_interval_steps(
+      static_cast<int32_t>(std::max<int64_t>(1, steps / 2)));
+  spec.mutable_checkpoint()->set_keep_last(0);
+  spec.set_seed(7);
+  spec.set_device("cpu");
+  spec.set_threads(1);
+  return spec;
+}
+
 JobSpec Valid() {
-  JobSpec spec = testing::TinySpec("shards/train_*.bin", 100);
+  JobSpec spec = TinySpec("shards/train_*.bin", 100);
   NormalizeJobSpec(&spec);
   return spec;
 }
@@ -73,7 +98,7 @@ TEST(JobSpecTest, NormalizeFillsDocumentedDefaults) {
 }
 
 TEST(JobSpecTest, NmSparsityDefaultsToOneMinusNOverM) {
-  JobSpec spec = testing::TinySpec("x.bin", 10);
+  JobSpec spec = TinySpec("x.bin", 10);
   spec.mutable_pruning()->set_structure(sparsescale::v1::SPARSITY_STRUCTURE_NM);
   spec.mutable_pruning()->set_n(1);
   spec.mutable_pruning()->set_m(4);
@@ -160,7 +185,7 @@ TEST(JobSpecTest, MissingShardsAndBadFractionsAreRejected) {
 }
 
 TEST(JobSpecTest, HashIgnoresNameAndPlacementButNotTheJob) {
-  JobSpec a = testing::TinySpec("x.bin", 10);
+  JobSpec a = TinySpec("x.bin", 10);
   JobSpec b = a;
   b.set_name("another name");
   b.set_device("cuda");
@@ -176,12 +201,36 @@ TEST(JobSpecTest, HashIgnoresNameAndPlacementButNotTheJob) {
 }
 
 TEST(JobSpecTest, HashTreatsExplicitDefaultsAsUnset) {
-  JobSpec a = testing::TinySpec("x.bin", 10);
+  JobSpec a = TinySpec("x.bin", 10);
   JobSpec b = a;
   b.mutable_optim()->set_beta1(0.9);
   b.mutable_pruning()->set_power(3);
   b.mutable_model()->set_vocab(256);
   EXPECT_EQ(CanonicalJobSpecHash(a), CanonicalJobSpecHash(b));
+}
+
+// Cell ids are stored in existing databases: the canonical hash of a normalised spec must never
+// change. These values were computed by the code before the spec rules moved out of the trainer.
+TEST(JobSpecTest, CanonicalHashIsPinned) {
+  auto unstructured = ParseJobSpecJson(
+      R"({"name": "pinned", "model": {"layers": 2, "width": 64, "heads": 4, "context": 32},
+          "data": {"train_shards": ["data/shards/web_train_*.bin"], "batch_size": 8,
+                   "tokens": "600000"},
+          "pruning": {"sparsity": 0.75}, "seed": "3", "device": "cpu"})");
+  ASSERT_TRUE(unstructured.ok()) << unstructured.status();
+  EXPECT_EQ(CanonicalJobSpecHash(*unstructured),
+            "195faa3a529567f5dd3ca472801f5d243e8ed955e173639b2f0234c70bfaad7f");
+  auto nm = ParseJobSpecJson(
+      R"({"model": {"layers": 1, "width": 32, "heads": 2, "context": 16, "vocab": 512},
+          "data": {"train_shards": ["a.bin"], "eval_shards": ["b.bin"], "batch_size": 4,
+                   "tokens": "65536", "eval_interval_steps": 10},
+          "optim": {"lr": 0.003, "schedule": "LR_SCHEDULE_INVERSE_SQRT"},
+          "pruning": {"structure": "SPARSITY_STRUCTURE_NM", "n": 2, "m": 4,
+                      "embedding": "EMBEDDING_PRUNING_NONE"},
+          "log_interval_steps": 5})");
+  ASSERT_TRUE(nm.ok()) << nm.status();
+  EXPECT_EQ(CanonicalJobSpecHash(*nm),
+            "889d8670229b1301687546e15ff9abbf457611003959e94a32ea50322a359bb4");
 }
 
 TEST(JobSpecTest, JsonRoundTripKeepsTheSpec) {
@@ -192,4 +241,4 @@ TEST(JobSpecTest, JsonRoundTripKeepsTheSpec) {
 }
 
 }  // namespace
-}  // namespace sparsescale::trainer
+}  // namespace sparsescale::spec

@@ -1,23 +1,22 @@
-#include "worker/trainer/job_spec.h"
+#include "spec/job_spec.h"
 
-#include <glob.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
-#include <set>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "worker/trainer/file_util.h"
-#include "worker/trainer/safetensors.h"
-#include "worker/trainer/shard.h"
 
-namespace sparsescale::trainer {
+namespace sparsescale::spec {
 namespace {
 
 using sparsescale::v1::JobSpec;
@@ -171,17 +170,17 @@ absl::Status ValidateRun(const JobSpec& spec) {
   return InRange("checkpoint.keep_last", spec.checkpoint().keep_last(), 0, 1e9, false);
 }
 
-absl::Status CheckShardList(const google::protobuf::RepeatedPtrField<std::string>& patterns,
-                            const std::string& field) {
-  ASSIGN_OR_RETURN(std::vector<std::string> paths, ExpandShardPatterns(patterns, field));
-  for (const std::string& path : paths) {
-    auto tokens = ReadShardHeader(path);
-    if (!tokens.ok()) {
-      return absl::Status(tokens.status().code(),
-                          field + ": " + std::string(tokens.status().message()));
-    }
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(path + ": cannot open: " + std::strerror(errno));
   }
-  return absl::OkStatus();
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) {
+    return absl::DataLossError(path + ": read error");
+  }
+  return ss.str();
 }
 
 }  // namespace
@@ -324,43 +323,6 @@ absl::Status ValidateJobSpec(const JobSpec& spec) {
   return ValidateRun(spec);
 }
 
-absl::StatusOr<std::vector<std::string>> ExpandShardPatterns(
-    const google::protobuf::RepeatedPtrField<std::string>& patterns, const std::string& field) {
-  std::set<std::string> paths;
-  for (const std::string& pattern : patterns) {
-    glob_t g{};
-    const int rc = ::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g);
-    if (rc == GLOB_NOMATCH || g.gl_pathc == 0) {
-      ::globfree(&g);
-      return absl::NotFoundError(field + ": no file matches \"" + pattern + "\"");
-    }
-    if (rc != 0) {
-      ::globfree(&g);
-      return absl::InvalidArgumentError(field + ": cannot expand \"" + pattern + "\"");
-    }
-    for (size_t i = 0; i < g.gl_pathc; ++i) {
-      paths.insert(g.gl_pathv[i]);
-    }
-    ::globfree(&g);
-  }
-  return std::vector<std::string>(paths.begin(), paths.end());
-}
-
-absl::Status CheckJobInputs(const JobSpec& spec) {
-  RETURN_IF_ERROR(CheckShardList(spec.data().train_shards(), "data.train_shards"));
-  if (!spec.data().eval_shards().empty()) {
-    RETURN_IF_ERROR(CheckShardList(spec.data().eval_shards(), "data.eval_shards"));
-  }
-  if (!spec.pruning().init_checkpoint().empty()) {
-    auto header = SafetensorsFile::ReadHeader(spec.pruning().init_checkpoint());
-    if (!header.ok()) {
-      return absl::Status(header.status().code(),
-                          "pruning.init_checkpoint: " + std::string(header.status().message()));
-    }
-  }
-  return absl::OkStatus();
-}
-
 std::string CanonicalJobSpecHash(const JobSpec& spec) {
   JobSpec canonical = spec;
   NormalizeJobSpec(&canonical);
@@ -380,4 +342,4 @@ std::string CanonicalJobSpecHash(const JobSpec& spec) {
   return sparsescale::Sha256Hex(bytes);
 }
 
-}  // namespace sparsescale::trainer
+}  // namespace sparsescale::spec

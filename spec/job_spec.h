@@ -1,16 +1,19 @@
-// JobSpec handling shared by the trainer, the worker daemon, the CLI and the coordinator:
+// The JobSpec rules shared by the trainer, the worker daemon, the CLI and the coordinator:
 // parsing a JSON config, filling documented defaults, validating, and the canonical hash that
-// names a sweep cell. Pure functions (no file access except CheckJobInputs); thread-safe.
+// names a sweep cell. Target sparsescale_spec: protobuf and common/ only (no kernels, no
+// trainer), so the coordinator links the rules without the trainer. The checks that read the
+// files a spec names live with the trainer (worker/trainer/job_inputs.h).
+// Pure functions (no file access except ReadJobSpecFile); thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sparsescale/v1/job.pb.h"
 
-namespace sparsescale::trainer {
+namespace sparsescale::spec {
 
 // Parses a JSON JobSpec (protobuf JSON mapping; unknown fields are an InvalidArgument naming
 // the field). Does not normalise or validate.
@@ -37,19 +40,10 @@ int64_t TotalSteps(const sparsescale::v1::JobSpec& spec);  // tokens / (batch * 
 // data.batch_size is split evenly over them.
 int DataParallelRanks(const sparsescale::v1::JobSpec& spec);
 
-// Expands the glob patterns of one shard list; sorted, de-duplicated. InvalidArgument naming
-// `field` when a pattern matches nothing.
-absl::StatusOr<std::vector<std::string>> ExpandShardPatterns(
-    const google::protobuf::RepeatedPtrField<std::string>& patterns, const std::string& field);
-
-// Checks the files a spec names: every shard pattern matches, every shard header is valid
-// (magic, version, size), there are enough tokens for one window, and init_checkpoint (if
-// any) has a readable safetensors header. Errors name the field and file.
-absl::Status CheckJobInputs(const sparsescale::v1::JobSpec& spec);
-
 // Hex SHA-256 of the normalised spec serialised deterministically, with the fields that do
-// not change what is trained cleared first: name, device, gpus, processes, threads, checkpoint. The
-// coordinator uses it as the content address of a sweep cell; resume requires it to match.
+// not change what is trained cleared first: name, device, gpus, processes, threads,
+// checkpoint. The coordinator uses it as the content address of a sweep cell (stored in existing
+// databases, so it must never change); resume requires it to match.
 std::string CanonicalJobSpecHash(const sparsescale::v1::JobSpec& spec);
 
-}  // namespace sparsescale::trainer
+}  // namespace sparsescale::spec
