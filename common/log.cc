@@ -65,7 +65,9 @@ std::string FormatLogLine(LogLevel level, std::string_view component, int64_t un
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
   return absl::StrCat(stamp, ".", absl::StrFormat("%03d", static_cast<int>(unix_ms % 1000)), "Z ",
-                      std::string(1, LevelLetter(level)), " ", component, ": ", message, "\n");
+                      std::string(1, LevelLetter(level)), " ",
+                      absl::string_view(component.data(), component.size()), ": ",
+                      absl::string_view(message.data(), message.size()), "\n");
 }
 
 void LogLine(LogLevel level, std::string_view message) {
