@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "coordinator/api/core.h"
+#include "coordinator/core/core.h"
 
 namespace grpc {
 class Server;

@@ -1,6 +1,6 @@
 // CoordinatorCore: start-up (reload from the store), the Asio thread, persistence of
 // scheduler transitions, the idempotency wrapper and lease long-polls.
-#include "coordinator/api/core.h"
+#include "coordinator/core/core.h"
 
 #include <chrono>
 #include <cstdio>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
-#include "coordinator/api/convert.h"
+#include "coordinator/core/proto_convert.h"
 
 namespace sparsescale::coordinator {
 

@@ -24,9 +24,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "coordinator/api/asio.h"
-#include "coordinator/api/job_rules.h"
-#include "coordinator/api/request_ledger.h"
+#include "coordinator/core/asio.h"
+#include "coordinator/core/job_rules.h"
+#include "coordinator/core/request_ledger.h"
 #include "coordinator/scheduler/clock.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/checkpointer.h"
@@ -47,6 +47,12 @@ struct CoordinatorOptions {
   size_t remembered_requests = 100'000;
   // Operations per SQLite commit (group commit); 1 commits every request on its own.
   int writer_max_ops_per_commit = 4096;
+};
+
+// A page of a listing: rows after position `after` (0: from the start), at most `size` of them.
+struct Page {
+  int64_t after = 0;
+  int size = 100;
 };
 
 // Something following a job (WatchJob): told, from any thread and without core locks held,
@@ -101,10 +107,9 @@ class CoordinatorCore {
 
   // Client API (reads; run on the read pool).
   void GetSweep(const std::string& id, v1::Sweep* response, Done done);
-  void ListSweeps(const v1::ListSweepsRequest& request, v1::ListSweepsResponse* response,
-                  Done done);
+  void ListSweeps(Page page, v1::ListSweepsResponse* response, Done done);
   void GetJob(const std::string& id, v1::Job* response, Done done);
-  void ListJobs(const v1::ListJobsRequest& request, v1::ListJobsResponse* response, Done done);
+  void ListJobs(store::JobFilter filter, Page page, v1::ListJobsResponse* response, Done done);
   void GetLossCurve(const v1::GetLossCurveRequest& request, v1::GetLossCurveResponse* response,
                     Done done);
   void ListCheckpoints(const std::string& job_id, v1::ListCheckpointsResponse* response, Done done);

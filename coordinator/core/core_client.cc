@@ -5,9 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "coordinator/api/convert.h"
-#include "coordinator/api/core.h"
-#include "coordinator/api/validate.h"
+#include "coordinator/core/proto_convert.h"
+#include "coordinator/core/core.h"
 #include "coordinator/store/downsample.h"
 
 namespace sparsescale::coordinator {
@@ -209,17 +208,14 @@ void CoordinatorCore::GetSweep(const std::string& id, v1::Sweep* response, Done 
       std::move(done));
 }
 
-void CoordinatorCore::ListSweeps(const v1::ListSweepsRequest& request,
-                                 v1::ListSweepsResponse* response, Done done) {
+void CoordinatorCore::ListSweeps(Page page, v1::ListSweepsResponse* response, Done done) {
   Read(
-      [&request, response](store::Store& store) -> absl::Status {
-        ASSIGN_OR_RETURN(const int64_t after, ParsePageToken(request.page_token(), "page_token"));
-        ASSIGN_OR_RETURN(const int size, PageSize(request.page_size(), "page_size"));
-        ASSIGN_OR_RETURN(auto sweeps, store.ListSweeps(after, size));
+      [page, response](store::Store& store) -> absl::Status {
+        ASSIGN_OR_RETURN(auto sweeps, store.ListSweeps(page.after, page.size));
         for (const auto& [rowid, row] : sweeps) {
           RETURN_IF_ERROR(FillSweep(store, row, response->add_sweeps()));
         }
-        if (static_cast<int>(sweeps.size()) == size) {
+        if (static_cast<int>(sweeps.size()) == page.size) {
           response->set_next_page_token(absl::StrCat(sweeps.back().first));
         }
         return absl::OkStatus();
@@ -249,22 +245,16 @@ void CoordinatorCore::GetJob(const std::string& id, v1::Job* response, Done done
       });
 }
 
-void CoordinatorCore::ListJobs(const v1::ListJobsRequest& request, v1::ListJobsResponse* response,
+void CoordinatorCore::ListJobs(store::JobFilter filter, Page page, v1::ListJobsResponse* response,
                                Done done) {
   Read(
-      [&request, response](store::Store& store) -> absl::Status {
-        ASSIGN_OR_RETURN(const int64_t after, ParsePageToken(request.page_token(), "page_token"));
-        ASSIGN_OR_RETURN(const int size, PageSize(request.page_size(), "page_size"));
-        store::JobFilter filter;
-        filter.sweep_id = request.sweep_id();
-        for (int state : request.states()) {
-          filter.states.push_back(static_cast<store::JobState>(state));
-        }
-        ASSIGN_OR_RETURN(std::vector<store::JobRow> rows, store.ListJobs(filter, after, size));
+      [filter = std::move(filter), page, response](store::Store& store) -> absl::Status {
+        ASSIGN_OR_RETURN(std::vector<store::JobRow> rows,
+                         store.ListJobs(filter, page.after, page.size));
         for (const store::JobRow& row : rows) {
           ASSIGN_OR_RETURN(*response->add_jobs(), JobToProto(row));
         }
-        if (static_cast<int>(rows.size()) == size) {
+        if (static_cast<int>(rows.size()) == page.size) {
           response->set_next_page_token(absl::StrCat(rows.back().seq));
         }
         return absl::OkStatus();

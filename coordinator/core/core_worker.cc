@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "coordinator/api/convert.h"
-#include "coordinator/api/core.h"
+#include "coordinator/core/proto_convert.h"
+#include "coordinator/core/core.h"
 
 namespace sparsescale::coordinator {
 namespace {
@@ -280,7 +280,7 @@ void CoordinatorCore::CompleteJob(const v1::CompleteJobRequest& request,
             [this, &request, response, fingerprint, once](Finish finish) {
               auto t = scheduler_->Complete(request.job_id(), request.attempt(),
                                             request.worker_id(), OutcomeOf(request.outcome()),
-                                            static_cast<scheduler::Failure>(request.failure()),
+                                            FailureFromProto(request.failure()),
                                             request.error());
               if (!t.ok()) {
                 finish(t.status());

@@ -1,4 +1,4 @@
-#include "coordinator/api/request_ledger.h"
+#include "coordinator/core/request_ledger.h"
 
 #include "gtest/gtest.h"
 
