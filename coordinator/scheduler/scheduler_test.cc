@@ -26,7 +26,7 @@ class SchedulerTest : public ::testing::Test {
     job.id = id;
     job.seq = ++seq_;
     job.priority = priority;
-    job.requirements = {device, gpus, memory, 1};
+    job.requirements = {.device = device, .gpus = gpus, .memory_bytes = memory, .ranks = 1};
     job.max_attempts = 3;
     return job;
   }
