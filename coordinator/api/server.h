@@ -3,6 +3,7 @@
 // Thread-safety: Start/Shutdown from one thread; the running server is thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,7 +23,7 @@ class ClientServiceImpl;
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free port
   int max_receive_message_bytes = 16 << 20;
-  int64_t shutdown_grace_ms = 2000;  // in-flight calls get this long to finish
+  std::chrono::milliseconds shutdown_grace{2000};  // in-flight calls get this long to finish
   CoordinatorOptions coordinator;
 };
 

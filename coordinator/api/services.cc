@@ -60,12 +60,15 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportPoints(grpc::CallbackServerCo
                                                           const v1::ReportPointsRequest* request,
                                                           v1::ReportPointsResponse* response) {
   return Unary(ctx, ValidateReportPoints(*request), [&](Done done) {
-    std::vector<store::PointRow> points;
-    points.reserve(request->points_size());
+    PointReport report{.worker_id = request->worker_id(),
+                       .job_id = request->job_id(),
+                       .attempt = request->attempt(),
+                       .points = {}};
+    report.points.reserve(request->points_size());
     for (const v1::LossPoint& p : request->points()) {
-      points.push_back(PointFromProto(p));
+      report.points.push_back(PointFromProto(p));
     }
-    core_->ReportPoints(*request, std::move(points), response, done);
+    core_->ReportPoints(std::move(report), response, done);
   });
 }
 

@@ -1,15 +1,13 @@
-// CoordinatorCore: start-up (reload from the store), the Asio thread, persistence of
-// scheduler transitions, the idempotency wrapper and lease long-polls.
+// CoordinatorCore: start-up (reload from the store), the state thread, shutdown, the tick and
+// watchers.
 #include "coordinator/core/core.h"
 
-#include <chrono>
-#include <cstdio>
 #include <future>
 #include <random>
 #include <set>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "coordinator/core/proto_convert.h"
 
@@ -22,13 +20,17 @@ std::string NewRandomId(const std::string& prefix) {
   return absl::StrFormat("%s%016x%016x", prefix, rng(), rng());
 }
 
-CoordinatorCore::CoordinatorCore(const CoordinatorOptions& options) : options_(options) {}
+CoordinatorCore::CoordinatorCore(const CoordinatorOptions& options)
+    : options_(options),
+      clock_(options.clock != nullptr ? options.clock : &steady_clock_),
+      wall_clock_(options.wall_clock != nullptr ? options.wall_clock : &system_clock_) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorCore>> CoordinatorCore::Start(
     const CoordinatorOptions& options) {
   std::unique_ptr<CoordinatorCore> core(new CoordinatorCore(options));
   RETURN_IF_ERROR(core->Load());
   core->work_.emplace(core->io_.get_executor());
+  core->tick_timer_ = std::make_unique<boost::asio::steady_timer>(core->io_);
   core->io_thread_ = std::thread([c = core.get()] { c->io_.run(); });
   core->Post([c = core.get()] { c->ScheduleTick(); });
   return core;
@@ -42,9 +44,14 @@ absl::Status CoordinatorCore::Load() {
                    store::Store::Open(options_.db_path, writer_options));
   // An upload interrupted by a crash never became a checkpoint; drop its staged rows.
   RETURN_IF_ERROR(store->DeleteIncompleteCheckpoints());
-  ASSIGN_OR_RETURN(std::vector<store::JobRow> jobs, store->LoadActiveJobs());
-  ASSIGN_OR_RETURN(std::vector<store::WorkerRow> workers, store->LoadWorkers());
-  scheduler_ = std::make_unique<scheduler::Scheduler>(options_.scheduler, &clock_);
+  RETURN_IF_ERROR(Restore(*store));
+  return OpenReaders(std::move(store));
+}
+
+absl::Status CoordinatorCore::Restore(store::Store& store) {
+  ASSIGN_OR_RETURN(std::vector<store::JobRow> jobs, store.LoadActiveJobs());
+  ASSIGN_OR_RETURN(std::vector<store::WorkerRow> workers, store.LoadWorkers());
+  scheduler_ = std::make_unique<scheduler::Scheduler>(options_.scheduler, clock_);
   std::set<std::string> holding;
   for (const store::JobRow& job : jobs) {
     if (job.state == store::JobState::kRunning) {
@@ -54,21 +61,23 @@ absl::Status CoordinatorCore::Load() {
   const int64_t recent_unix_ms = NowUnixMs() - options_.scheduler.worker_forget_ms;
   for (const store::WorkerRow& w : workers) {
     if (holding.count(w.id) > 0 || w.last_heartbeat_unix_ms >= recent_unix_ms) {
-      scheduler_->RestoreWorker(w.id, {w.device_kind, w.gpus, w.memory_bytes, w.slots});
+      scheduler_->RestoreWorker(w.id, ResourcesFromRow(w));
     }
   }
-  int running = 0;
   for (const store::JobRow& job : jobs) {
     if (job.state == store::JobState::kRunning) {
       scheduler_->RestoreRunningJob(JobInitFromRow(job), job.worker_id);
-      ++running;
     } else {
       scheduler_->AddQueuedJob(JobInitFromRow(job));
     }
   }
-  std::fprintf(stderr, "coordinator: %s schema v%d, %zu queued, %d running (grace %lld ms)\n",
-               options_.db_path.c_str(), store->schema_version(), jobs.size() - running, running,
-               static_cast<long long>(options_.scheduler.restart_grace_ms));
+  LogInfo("%s schema v%d, %d queued, %d running (grace %d ms)", options_.db_path,
+          store.schema_version(), scheduler_->queued(), scheduler_->running(),
+          options_.scheduler.restart_grace_ms);
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorCore::OpenReaders(std::unique_ptr<store::Store> store) {
   // Readers share the OS page cache; their own caches stay small to bound memory.
   store::StoreOptions reader_options = options_.store;
   reader_options.migrate = false;
@@ -80,7 +89,8 @@ absl::Status CoordinatorCore::Load() {
         if (!stored.has_value()) {
           return std::nullopt;
         }
-        return RequestLedger::Stored{stored->fingerprint, stored->response};
+        return RequestLedger::Stored{.fingerprint = stored->fingerprint,
+                                     .response = stored->response};
       },
       options_.remembered_requests);
   store::StoreWriterOptions batching;
@@ -104,12 +114,11 @@ CoordinatorCore::~CoordinatorCore() {
   fit_pool_.join();
   if (writer_ != nullptr) {
     const store::StoreWriterStats stats = writer_->stats();
-    std::fprintf(stderr,
-                 "coordinator: %lld writes in %lld commits, longest commit %.1f ms; %lld WAL "
-                 "restarts, longest catch-up %.1f ms\n",
-                 static_cast<long long>(stats.ops), static_cast<long long>(stats.commits),
-                 stats.longest_commit_ms, static_cast<long long>(stats.wal_restarts),
-                 stats.longest_catch_up_ms);
+    LogInfo(
+        "%d writes in %d commits, longest commit %.1f ms; %d WAL restarts, longest catch-up "
+        "%.1f ms",
+        stats.ops, stats.commits, stats.longest_commit_ms, stats.wal_restarts,
+        stats.longest_catch_up_ms);
   }
   writer_.reset();  // commits whatever is still queued
   checkpointer_.reset();
@@ -117,25 +126,12 @@ CoordinatorCore::~CoordinatorCore() {
 
 void CoordinatorCore::BeginShutdown() {
   if (io_thread_.joinable()) {
-    std::promise<void> drained;
-    Post([this, &drained] {
-      shutting_down_ = true;
-      tick_timer_.reset();
-      for (LeaseWaiter& waiter : waiters_) {
-        waiter.timer->cancel();
-        waiter.done(absl::OkStatus());
-      }
-      waiters_.clear();
-      for (auto& [key, slot] : rendezvous_) {
-        for (RendezvousWaiter& w : slot.waiters) {
-          w.timer->cancel();
-          w.done(absl::UnavailableError("coordinator shutting down"));
-        }
-      }
-      rendezvous_.clear();
-      drained.set_value();
+    auto drained = std::make_shared<std::promise<void>>();
+    Post([this, drained] {
+      DrainWaiters();
+      drained->set_value();
     });
-    drained.get_future().wait();
+    drained->get_future().wait();
   }
   std::vector<std::shared_ptr<JobWatcher>> all;
   {
@@ -149,11 +145,24 @@ void CoordinatorCore::BeginShutdown() {
   }
 }
 
-int64_t CoordinatorCore::NowUnixMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+void CoordinatorCore::DrainWaiters() {
+  shutting_down_ = true;
+  tick_timer_->cancel();
+  for (LeaseWaiter& waiter : waiters_) {
+    waiter.timer->cancel();
+    waiter.done(absl::OkStatus());
+  }
+  waiters_.clear();
+  for (auto& [key, slot] : rendezvous_) {
+    for (RendezvousWaiter& w : slot.waiters) {
+      w.timer->cancel();
+      w.done(absl::UnavailableError("coordinator shutting down"));
+    }
+  }
+  rendezvous_.clear();
 }
+
+int64_t CoordinatorCore::NowUnixMs() const { return wall_clock_->NowUnixMs(); }
 
 void CoordinatorCore::Post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
 
@@ -161,30 +170,30 @@ void CoordinatorCore::ScheduleTick() {
   if (shutting_down_) {
     return;
   }
-  if (tick_timer_ == nullptr) {
-    tick_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  }
-  tick_timer_->expires_after(std::chrono::milliseconds(options_.tick_period_ms));
+  tick_timer_->expires_after(options_.tick_period);
   tick_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec || shutting_down_) {
       return;
     }
-    std::vector<scheduler::Transition> transitions = scheduler_->Tick();
-    for (const scheduler::Transition& t : transitions) {
-      std::fprintf(stderr, "coordinator: job %s attempt %d ended: %s\n", t.job_id.c_str(),
-                   t.attempt, t.reason.c_str());
-    }
-    if (!transitions.empty()) {
-      Persist(std::move(transitions), nullptr);
-    }
+    Tick(nullptr);
     ScheduleTick();
   });
 }
 
-void CoordinatorCore::Write(store::StoreWriter::Apply apply, Done then) {
-  writer_->Submit(std::move(apply), [this, then = std::move(then)](absl::Status status) {
-    Post([then, status] { then(status); });
-  });
+void CoordinatorCore::RunTick(Done done) {
+  Post([this, done = std::move(done)] { Tick(done); });
+}
+
+void CoordinatorCore::Tick(Done done) {
+  std::vector<scheduler::Transition> transitions = scheduler_->Tick();
+  for (const scheduler::Transition& t : transitions) {
+    LogInfo("job %s attempt %d ended: %s", t.job_id, t.attempt, t.reason);
+  }
+  // An empty periodic tick writes nothing; an explicit one commits (even nothing) so that its
+  // caller sees every write decided before it.
+  if (!transitions.empty() || done) {
+    Commit(PersistPlan(std::move(transitions)), std::move(done));
+  }
 }
 
 void CoordinatorCore::Read(std::function<absl::Status(store::Store&)> work, Done done) {
@@ -192,83 +201,6 @@ void CoordinatorCore::Read(std::function<absl::Status(store::Store&)> work, Done
     auto reader = readers_->Acquire();
     done(reader.ok() ? work(**reader) : reader.status());
   });
-}
-
-void CoordinatorCore::RunOnce(const std::string& request_id, const std::string& fingerprint,
-                              google::protobuf::Message* response, Done done,
-                              std::function<void(Finish)> execute) {
-  auto decision = ledger_->Begin(request_id, fingerprint);
-  if (!decision.ok()) {
-    done(decision.status());
-    return;
-  }
-  switch (decision->verdict) {
-    case RequestLedger::Verdict::kReplay:
-      if (response != nullptr && !response->ParseFromString(decision->response)) {
-        done(absl::DataLossError("stored answer of request_id " + request_id + " is corrupt"));
-        return;
-      }
-      done(absl::OkStatus());
-      return;
-    case RequestLedger::Verdict::kConflict:
-      done(absl::AlreadyExistsError(
-          absl::StrCat("request_id: ", request_id, " was already used for a different request")));
-      return;
-    case RequestLedger::Verdict::kInFlight:
-      ledger_->Wait(request_id,
-                    [=, this] { RunOnce(request_id, fingerprint, response, done, execute); });
-      return;
-    case RequestLedger::Verdict::kNew:
-      execute([this, request_id, done](absl::StatusOr<std::string> result) {
-        ledger_->Finish(request_id, result);
-        done(result.status());
-      });
-      return;
-  }
-}
-
-absl::Status CoordinatorCore::ApplyTransition(store::Store& store, const scheduler::Transition& t,
-                                              int64_t now_unix_ms) {
-  switch (t.kind) {
-    case scheduler::Transition::Kind::kGranted:
-      return store.RecordGrant(GrantFromTransition(t), now_unix_ms);
-    case scheduler::Transition::Kind::kAttemptEnded:
-      return store.RecordAttemptEnd(AttemptEndFromTransition(t), now_unix_ms);
-    case scheduler::Transition::Kind::kCancelRequested:
-      return store.SetCancelRequested(t.job_id, now_unix_ms);
-  }
-  return absl::InternalError("unknown transition");
-}
-
-void CoordinatorCore::Persist(std::vector<scheduler::Transition> transitions, Done done) {
-  const int64_t now = NowUnixMs();
-  Write(
-      [this, transitions, now](store::Store& store) -> absl::Status {
-        for (const scheduler::Transition& t : transitions) {
-          RETURN_IF_ERROR(ApplyTransition(store, t, now));
-        }
-        return absl::OkStatus();
-      },
-      [this, transitions, done = std::move(done)](absl::Status status) {
-        if (!status.ok()) {
-          std::fprintf(stderr, "coordinator: persisting transitions failed: %s\n",
-                       status.ToString().c_str());
-        }
-        AfterTransitions(transitions);
-        if (done) {
-          done(status);
-        }
-      });
-}
-
-void CoordinatorCore::AfterTransitions(const std::vector<scheduler::Transition>& transitions) {
-  for (const scheduler::Transition& t : transitions) {
-    if (t.kind == scheduler::Transition::Kind::kAttemptEnded && t.attempt > 0) {
-      EndRendezvous(t.job_id, t.attempt);
-    }
-    NotifyWatchers(t.job_id);
-  }
-  ServeWaiters();
 }
 
 std::vector<std::shared_ptr<JobWatcher>> CoordinatorCore::WatchersOf(const std::string& job_id) {

@@ -1,22 +1,16 @@
 // CoordinatorCore: the client API (sweeps, jobs, cancellation, curves, checkpoints, status).
-#include <cstdio>
+#include <algorithm>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
-#include "common/sha256.h"
 #include "common/status.h"
-#include "coordinator/core/proto_convert.h"
 #include "coordinator/core/core.h"
+#include "coordinator/core/fingerprint.h"
+#include "coordinator/core/proto_convert.h"
 #include "coordinator/store/downsample.h"
 
 namespace sparsescale::coordinator {
 namespace {
-
-template <typename Request>
-std::string FingerprintOf(const std::string& method, Request request) {
-  request.clear_request_id();
-  return absl::StrCat(method, ":", Sha256Hex(DeterministicBytes(request)));
-}
 
 store::JobRow RowFor(const PreparedJob& job, const std::string& sweep_id, int priority,
                      int max_attempts, int64_t now) {
@@ -60,145 +54,149 @@ absl::Status NotFoundJob(const std::string& field, const std::string& id) {
 
 }  // namespace
 
-void CoordinatorCore::AddJobs(const std::vector<PreparedJob>& jobs,
-                              const std::vector<bool>& created, int priority, int max_attempts,
-                              const std::vector<int64_t>& seqs) {
+std::shared_ptr<CoordinatorCore::NewJobs> CoordinatorCore::NewBatch(
+    std::shared_ptr<const std::vector<PreparedJob>> jobs, int priority,
+    int requested_max_attempts) {
+  auto batch = std::make_shared<NewJobs>();
+  batch->created.resize(jobs->size());
+  batch->seqs.resize(jobs->size());
+  batch->jobs = std::move(jobs);
+  batch->priority = priority;
+  batch->max_attempts =
+      requested_max_attempts > 0 ? requested_max_attempts : options_.default_max_attempts;
+  batch->now_unix_ms = NowUnixMs();
+  return batch;
+}
+
+absl::Status CoordinatorCore::InsertJobs(store::Store& store, NewJobs& batch) {
+  const std::vector<PreparedJob>& jobs = *batch.jobs;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    if (!created[i]) {
-      continue;
+    store::JobRow row =
+        RowFor(jobs[i], batch.sweep_id, batch.priority, batch.max_attempts, batch.now_unix_ms);
+    ASSIGN_OR_RETURN(const bool is_new, store.InsertJobIfAbsent(&row));
+    batch.created[i] = is_new;
+    batch.seqs[i] = row.seq;
+    if (!batch.sweep_id.empty()) {
+      RETURN_IF_ERROR(store.AddSweepJob(batch.sweep_id, row.seq));
     }
-    scheduler::JobInit init;
-    init.id = jobs[i].id;
-    init.seq = seqs[i];
-    init.priority = priority;
-    init.requirements = jobs[i].requirements;
-    init.max_attempts = max_attempts;
-    scheduler_->AddQueuedJob(init);
+  }
+  return absl::OkStatus();
+}
+
+void CoordinatorCore::AddJobs(const NewJobs& batch) {
+  const std::vector<PreparedJob>& jobs = *batch.jobs;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (batch.created[i]) {
+      scheduler_->AddQueuedJob({.id = jobs[i].id,
+                                .seq = batch.seqs[i],
+                                .priority = batch.priority,
+                                .requirements = jobs[i].requirements,
+                                .max_attempts = batch.max_attempts});
+    }
   }
   ServeWaiters();
 }
 
-void CoordinatorCore::CreateSweep(const v1::CreateSweepRequest& request,
-                                  std::vector<PreparedJob> cells, v1::CreateSweepResponse* response,
-                                  Done done) {
+void CoordinatorCore::CreateSweep(v1::CreateSweepRequest request, std::vector<PreparedJob> cells,
+                                  v1::CreateSweepResponse* response, Done done) {
   // Identical cells (e.g. widths that round alike) are one job.
   std::unordered_set<std::string> seen;
   std::erase_if(cells, [&](const PreparedJob& c) { return !seen.insert(c.id).second; });
-  Post([this, &request, cells = std::move(cells), response, done] {
-    const std::string fingerprint = FingerprintOf("CreateSweep", request);
-    RunOnce(request.request_id(), fingerprint, response, done, [=, this, &request](Finish finish) {
-      const int64_t now = NowUnixMs();
-      const int max_attempts =
-          request.max_attempts() > 0 ? request.max_attempts() : options_.default_max_attempts;
-      store::SweepRow sweep{SweepId(request.base(), request.axes()),
-                            request.name(),
-                            DeterministicBytes(request.base()),
-                            DeterministicBytes(request.axes()),
-                            request.priority(),
-                            max_attempts,
-                            now};
-      auto created = std::make_shared<std::vector<bool>>(cells.size());
-      auto seqs = std::make_shared<std::vector<int64_t>>(cells.size());
-      auto bytes = std::make_shared<std::string>();
-      Write(
-          [=, id = request.request_id()](store::Store& store) -> absl::Status {
-            RETURN_IF_ERROR(store.InsertSweepIfAbsent(sweep).status());
-            int fresh = 0;
-            for (size_t i = 0; i < cells.size(); ++i) {
-              store::JobRow row = RowFor(cells[i], sweep.id, sweep.priority, max_attempts, now);
-              ASSIGN_OR_RETURN(bool is_new, store.InsertJobIfAbsent(&row));
-              (*created)[i] = is_new;
-              (*seqs)[i] = row.seq;
-              fresh += is_new ? 1 : 0;
-              RETURN_IF_ERROR(store.AddSweepJob(sweep.id, row.seq));
-            }
-            ASSIGN_OR_RETURN(std::optional<store::SweepRow> stored, store.FindSweep(sweep.id));
-            RETURN_IF_ERROR(FillSweep(store, *stored, response->mutable_sweep()));
-            response->set_jobs_created(fresh);
-            response->set_jobs_existing(static_cast<int32_t>(cells.size()) - fresh);
-            *bytes = response->SerializeAsString();
-            return store.InsertRequest(id, fingerprint, *bytes, now);
-          },
-          [=, this](absl::Status status) {
-            if (status.ok()) {
-              AddJobs(cells, *created, sweep.priority, max_attempts, *seqs);
-            }
-            finish(status.ok() ? absl::StatusOr<std::string>(*bytes) : status);
-          });
-    });
-  });
+  auto jobs = std::make_shared<const std::vector<PreparedJob>>(std::move(cells));
+  Once once{.request_id = request.request_id(),
+            .fingerprint = FingerprintOf("CreateSweep", request),
+            .response = response};
+  Decide decide = [this, request = std::move(request), jobs, response]() -> absl::StatusOr<Plan> {
+    std::shared_ptr<NewJobs> batch = NewBatch(jobs, request.priority(), request.max_attempts());
+    const store::SweepRow sweep{.id = SweepId(request.base(), request.axes()),
+                                .name = request.name(),
+                                .base = DeterministicBytes(request.base()),
+                                .axes = DeterministicBytes(request.axes()),
+                                .priority = request.priority(),
+                                .max_attempts = batch->max_attempts,
+                                .created_unix_ms = batch->now_unix_ms};
+    batch->sweep_id = sweep.id;
+    return Plan{
+        .write = [sweep, batch, response](store::Store& store) -> absl::Status {
+          RETURN_IF_ERROR(store.InsertSweepIfAbsent(sweep).status());
+          RETURN_IF_ERROR(InsertJobs(store, *batch));
+          ASSIGN_OR_RETURN(std::optional<store::SweepRow> stored, store.FindSweep(sweep.id));
+          RETURN_IF_ERROR(FillSweep(store, *stored, response->mutable_sweep()));
+          const auto fresh =
+              static_cast<int32_t>(std::count(batch->created.begin(), batch->created.end(), true));
+          response->set_jobs_created(fresh);
+          response->set_jobs_existing(static_cast<int32_t>(batch->jobs->size()) - fresh);
+          return absl::OkStatus();
+        },
+        .then =
+            [this, batch](const absl::Status& status) {
+              if (status.ok()) {
+                AddJobs(*batch);
+              }
+            },
+    };
+  };
+  RunOnce(std::move(once), std::move(decide), std::move(done));
 }
 
-void CoordinatorCore::SubmitJob(const v1::SubmitJobRequest& request, PreparedJob job,
+void CoordinatorCore::SubmitJob(v1::SubmitJobRequest request, PreparedJob job,
                                 v1::SubmitJobResponse* response, Done done) {
-  Post([this, &request, job = std::move(job), response, done] {
-    const std::string fingerprint = FingerprintOf("SubmitJob", request);
-    RunOnce(request.request_id(), fingerprint, response, done, [=, this, &request](Finish finish) {
-      const int64_t now = NowUnixMs();
-      const int max_attempts =
-          request.max_attempts() > 0 ? request.max_attempts() : options_.default_max_attempts;
-      auto created = std::make_shared<std::vector<bool>>(1);
-      auto seqs = std::make_shared<std::vector<int64_t>>(1);
-      auto bytes = std::make_shared<std::string>();
-      Write(
-          [=, id = request.request_id(),
-           priority = request.priority()](store::Store& store) -> absl::Status {
-            store::JobRow row = RowFor(job, "", priority, max_attempts, now);
-            ASSIGN_OR_RETURN(bool is_new, store.InsertJobIfAbsent(&row));
-            (*created)[0] = is_new;
-            (*seqs)[0] = row.seq;
-            ASSIGN_OR_RETURN(std::optional<store::JobRow> stored, store.FindJob(job.id));
-            ASSIGN_OR_RETURN(*response->mutable_job(), JobToProto(*stored));
-            response->set_created(is_new);
-            *bytes = response->SerializeAsString();
-            return store.InsertRequest(id, fingerprint, *bytes, now);
-          },
-          [=, this, priority = request.priority()](absl::Status status) {
-            if (status.ok()) {
-              AddJobs({job}, *created, priority, max_attempts, *seqs);
-            }
-            finish(status.ok() ? absl::StatusOr<std::string>(*bytes) : status);
-          });
-    });
-  });
+  auto jobs = std::make_shared<const std::vector<PreparedJob>>(1, std::move(job));
+  Once once{.request_id = request.request_id(),
+            .fingerprint = FingerprintOf("SubmitJob", request),
+            .response = response};
+  Decide decide = [this, request = std::move(request), jobs, response]() -> absl::StatusOr<Plan> {
+    std::shared_ptr<NewJobs> batch = NewBatch(jobs, request.priority(), request.max_attempts());
+    return Plan{
+        .write = [batch, response](store::Store& store) -> absl::Status {
+          RETURN_IF_ERROR(InsertJobs(store, *batch));
+          const std::string& id = batch->jobs->front().id;
+          ASSIGN_OR_RETURN(std::optional<store::JobRow> stored, store.FindJob(id));
+          ASSIGN_OR_RETURN(*response->mutable_job(), JobToProto(*stored));
+          response->set_created(batch->created.front());
+          return absl::OkStatus();
+        },
+        .then =
+            [this, batch](const absl::Status& status) {
+              if (status.ok()) {
+                AddJobs(*batch);
+              }
+            },
+    };
+  };
+  RunOnce(std::move(once), std::move(decide), std::move(done));
 }
 
-void CoordinatorCore::CancelJob(const v1::CancelJobRequest& request, v1::Job* response, Done done) {
-  Post([this, &request, response, done] {
-    const std::string fingerprint = FingerprintOf("CancelJob", request);
-    RunOnce(request.request_id(), fingerprint, response, done, [=, this, &request](Finish finish) {
-      auto decided = scheduler_->Cancel(request.id());
-      std::vector<scheduler::Transition> transitions;
-      if (decided.ok() && decided->has_value()) {
-        transitions.push_back(**decided);
-      }
-      const int64_t now = NowUnixMs();
-      auto bytes = std::make_shared<std::string>();
-      Write(
-          [=, this, id = request.request_id(),
-           job_id = request.id()](store::Store& store) -> absl::Status {
-            for (const scheduler::Transition& t : transitions) {
-              RETURN_IF_ERROR(ApplyTransition(store, t, now));
-            }
-            ASSIGN_OR_RETURN(std::optional<store::JobRow> row, store.FindJob(job_id));
-            if (!row.has_value()) {
-              return NotFoundJob("id", job_id);
-            }
-            ASSIGN_OR_RETURN(*response, JobToProto(*row));
-            *bytes = response->SerializeAsString();
-            return store.InsertRequest(id, fingerprint, *bytes, now);
-          },
-          [=, this](absl::Status status) {
-            AfterTransitions(transitions);
-            finish(status.ok() ? absl::StatusOr<std::string>(*bytes) : status);
-          });
-    });
-  });
+void CoordinatorCore::CancelJob(v1::CancelJobRequest request, v1::Job* response, Done done) {
+  Once once{.request_id = request.request_id(),
+            .fingerprint = FingerprintOf("CancelJob", request),
+            .response = response};
+  Decide decide = [this, job_id = request.id(), response]() -> absl::StatusOr<Plan> {
+    auto transitions = std::make_shared<std::vector<scheduler::Transition>>();
+    absl::StatusOr<std::optional<scheduler::Transition>> decided = scheduler_->Cancel(job_id);
+    if (decided.ok() && decided->has_value()) {
+      transitions->push_back(**decided);
+    }
+    const int64_t now = NowUnixMs();
+    return Plan{
+        .write = [job_id, response, transitions, now](store::Store& store) -> absl::Status {
+          RETURN_IF_ERROR(ApplyTransitions(store, *transitions, now));
+          ASSIGN_OR_RETURN(std::optional<store::JobRow> row, store.FindJob(job_id));
+          if (!row.has_value()) {
+            return NotFoundJob("id", job_id);
+          }
+          ASSIGN_OR_RETURN(*response, JobToProto(*row));
+          return absl::OkStatus();
+        },
+        .then = [this, transitions](const absl::Status&) { AfterTransitions(*transitions); },
+    };
+  };
+  RunOnce(std::move(once), std::move(decide), std::move(done));
 }
 
-void CoordinatorCore::GetSweep(const std::string& id, v1::Sweep* response, Done done) {
+void CoordinatorCore::GetSweep(std::string id, v1::Sweep* response, Done done) {
   Read(
-      [id, response](store::Store& store) -> absl::Status {
+      [id = std::move(id), response](store::Store& store) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<store::SweepRow> row, store.FindSweep(id));
         if (!row.has_value()) {
           return absl::NotFoundError(absl::StrCat("id: sweep ", id, " does not exist"));
@@ -223,9 +221,9 @@ void CoordinatorCore::ListSweeps(Page page, v1::ListSweepsResponse* response, Do
       std::move(done));
 }
 
-void CoordinatorCore::GetJob(const std::string& id, v1::Job* response, Done done) {
+void CoordinatorCore::GetJob(std::string id, v1::Job* response, Done done) {
   Read(
-      [id, response](store::Store& store) -> absl::Status {
+      [id = std::move(id), response](store::Store& store) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<store::JobRow> row, store.FindJob(id));
         if (!row.has_value()) {
           return NotFoundJob("id", id);
@@ -238,7 +236,7 @@ void CoordinatorCore::GetJob(const std::string& id, v1::Job* response, Done done
           done(status);
           return;
         }
-        Post([this, response, done] {  // the scheduler lives on the Asio thread
+        Post([this, response, done] {  // the scheduler lives on the state thread
           response->set_unplaceable(scheduler_->Unplaceable(response->id()));
           done(absl::OkStatus());
         });
@@ -264,7 +262,7 @@ void CoordinatorCore::ListJobs(store::JobFilter filter, Page page, v1::ListJobsR
           done(status);
           return;
         }
-        Post([this, response, done] {  // the scheduler lives on the Asio thread
+        Post([this, response, done] {  // the scheduler lives on the state thread
           for (v1::Job& job : *response->mutable_jobs()) {
             if (job.state() == v1::JOB_STATE_QUEUED) {
               job.set_unplaceable(scheduler_->Unplaceable(job.id()));
@@ -275,10 +273,10 @@ void CoordinatorCore::ListJobs(store::JobFilter filter, Page page, v1::ListJobsR
       });
 }
 
-void CoordinatorCore::GetLossCurve(const v1::GetLossCurveRequest& request,
+void CoordinatorCore::GetLossCurve(v1::GetLossCurveRequest request,
                                    v1::GetLossCurveResponse* response, Done done) {
   Read(
-      [&request, response](store::Store& store) -> absl::Status {
+      [request = std::move(request), response](store::Store& store) -> absl::Status {
         auto points = store.ReadCurve(request.job_id());
         if (absl::IsNotFound(points.status())) {
           return NotFoundJob("job_id", request.job_id());
@@ -295,10 +293,10 @@ void CoordinatorCore::GetLossCurve(const v1::GetLossCurveRequest& request,
       std::move(done));
 }
 
-void CoordinatorCore::ListCheckpoints(const std::string& job_id,
-                                      v1::ListCheckpointsResponse* response, Done done) {
+void CoordinatorCore::ListCheckpoints(std::string job_id, v1::ListCheckpointsResponse* response,
+                                      Done done) {
   Read(
-      [job_id, response](store::Store& store) -> absl::Status {
+      [job_id = std::move(job_id), response](store::Store& store) -> absl::Status {
         auto rows = store.ListCheckpoints(job_id);
         if (absl::IsNotFound(rows.status())) {
           return NotFoundJob("job_id", job_id);
@@ -324,7 +322,7 @@ void CoordinatorCore::GetClusterStatus(v1::GetClusterStatusResponse* response, D
         w->add_running_job_ids(id);
       }
       // The scheduler's clock is monotonic; report the heartbeat's age against wall time.
-      w->set_last_heartbeat_unix_ms(NowUnixMs() - (clock_.NowMs() - view.last_heartbeat_ms));
+      w->set_last_heartbeat_unix_ms(NowUnixMs() - (clock_->NowMs() - view.last_heartbeat_ms));
     }
     Read(
         [response](store::Store& store) -> absl::Status {
