@@ -10,19 +10,26 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
+#include "common/log.h"
 #include "coordinator/api/server.h"
 
 namespace {
 
 using sparsescale::coordinator::ServerOptions;
 
-void AddFlags(CLI::App& app, ServerOptions& options, std::string& port_file, std::string& sync) {
+struct Flags {
+  std::string port_file;
+  std::string sync = "normal";
+  std::string log_level = "info";
+};
+
+void AddFlags(CLI::App& app, ServerOptions& options, Flags& flags) {
   auto& c = options.coordinator;
   auto& s = c.scheduler;
   app.add_option("--db", c.db_path, "SQLite database file (created if missing)")->required();
   app.add_option("--listen", options.listen, "HOST:PORT to serve on; port 0 picks a free port")
       ->capture_default_str();
-  app.add_option("--port-file", port_file, "also write the bound port to this file");
+  app.add_option("--port-file", flags.port_file, "also write the bound port to this file");
   app.add_option("--lease-ttl-ms", s.lease_ttl_ms, "lease time-to-live without a heartbeat")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{100}, int64_t{86'400'000}));
@@ -49,7 +56,10 @@ void AddFlags(CLI::App& app, ServerOptions& options, std::string& port_file, std
                  "operations per SQLite commit (group commit); 1 = one commit per request")
       ->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
-  app.add_option("--sync", sync,
+  app.add_option("--log-level", flags.log_level, "least severe log lines written")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  app.add_option("--sync", flags.sync,
                  "SQLite synchronous level: normal (durable against process crash) or full "
                  "(also against power loss)")
       ->capture_default_str()
@@ -75,15 +85,18 @@ bool WritePortFile(const std::string& path, int port) {
 int main(int argc, char** argv) {
   CLI::App app{"sparsescale coordinator: sweeps, scheduling and storage over gRPC"};
   ServerOptions options;
-  std::string port_file;
-  std::string sync = "normal";
-  AddFlags(app, options, port_file, sync);
+  Flags flags;
+  AddFlags(app, options, flags);
   CLI11_PARSE(app, argc, argv);
+  sparsescale::SetLogComponent("coordinator");
+  sparsescale::LogLevel level = sparsescale::LogLevel::kInfo;
+  sparsescale::ParseLogLevel(flags.log_level, &level);  // CLI11 checked the name
+  sparsescale::SetLogLevel(level);
   // Debian's abseil checks every Mutex acquisition for lock-order cycles (a debug aid that
   // gRPC's hot paths pay for on every call); the coordinator's lock order is fixed by design.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  options.coordinator.store.db.sync =
-      sync == "full" ? sparsescale::store::SyncMode::kFull : sparsescale::store::SyncMode::kNormal;
+  options.coordinator.store.db.sync = flags.sync == "full" ? sparsescale::store::SyncMode::kFull
+                                                           : sparsescale::store::SyncMode::kNormal;
   // Block the stop signals in every thread; main waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -93,21 +106,21 @@ int main(int argc, char** argv) {
 
   auto server = sparsescale::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
-    std::fprintf(stderr, "sparsescale-coordinator: %s\n", server.status().ToString().c_str());
+    sparsescale::LogError("%s", server.status().ToString());
     return 1;
   }
-  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
-    std::fprintf(stderr, "sparsescale-coordinator: cannot write --port-file %s\n",
-                 port_file.c_str());
+  if (!flags.port_file.empty() && !WritePortFile(flags.port_file, (*server)->port())) {
+    sparsescale::LogError("cannot write --port-file %s", flags.port_file);
     return 1;
   }
+  // Stdout carries only this line: `sparsescale up`, the tests and the benchmarks read it.
   std::printf("listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  std::fprintf(stderr, "sparsescale-coordinator: signal %d, shutting down\n", signal);
+  sparsescale::LogInfo("signal %d, shutting down", signal);
   (*server)->Shutdown();
   server->reset();
-  std::fprintf(stderr, "sparsescale-coordinator: stopped\n");
+  sparsescale::LogInfo("stopped");
   return 0;
 }

@@ -43,8 +43,7 @@ void CoordinatorServer::Shutdown() {
     core_->BeginShutdown();
   }
   if (server_ != nullptr) {
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(options_.shutdown_grace_ms));
+    server_->Shutdown(std::chrono::system_clock::now() + options_.shutdown_grace);
   }
 }
 

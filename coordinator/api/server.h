@@ -3,12 +3,13 @@
 // Thread-safety: Start/Shutdown from one thread; the running server is thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "coordinator/api/core.h"
+#include "coordinator/core/core.h"
 
 namespace grpc {
 class Server;
@@ -22,7 +23,7 @@ class ClientServiceImpl;
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free port
   int max_receive_message_bytes = 16 << 20;
-  int64_t shutdown_grace_ms = 2000;  // in-flight calls get this long to finish
+  std::chrono::milliseconds shutdown_grace{2000};  // in-flight calls get this long to finish
   CoordinatorOptions coordinator;
 };
 

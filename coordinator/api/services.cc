@@ -1,13 +1,22 @@
 #include "coordinator/api/services.h"
 
+#include "common/status.h"
 #include "coordinator/api/convert.h"
-#include "coordinator/api/job_rules.h"
 #include "coordinator/api/validate.h"
+#include "coordinator/core/job_rules.h"
+#include "coordinator/core/proto_convert.h"
 
 namespace sparsescale::coordinator {
 namespace {
 
 using Done = CoordinatorCore::Done;
+
+// The page a listing asks for (InvalidArgument naming page_token or page_size).
+absl::StatusOr<Page> PageOf(const std::string& token, int size) {
+  ASSIGN_OR_RETURN(const int64_t after, ParsePageToken(token, "page_token"));
+  ASSIGN_OR_RETURN(const int rows, PageSize(size, "page_size"));
+  return Page{.after = after, .size = rows};
+}
 
 // Finishes at once with `valid`'s error, or starts `start` with a completion that finishes.
 template <typename Start>
@@ -51,12 +60,15 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportPoints(grpc::CallbackServerCo
                                                           const v1::ReportPointsRequest* request,
                                                           v1::ReportPointsResponse* response) {
   return Unary(ctx, ValidateReportPoints(*request), [&](Done done) {
-    std::vector<store::PointRow> points;
-    points.reserve(request->points_size());
+    PointReport report{.worker_id = request->worker_id(),
+                       .job_id = request->job_id(),
+                       .attempt = request->attempt(),
+                       .points = {}};
+    report.points.reserve(request->points_size());
     for (const v1::LossPoint& p : request->points()) {
-      points.push_back(PointFromProto(p));
+      report.points.push_back(PointFromProto(p));
     }
-    core_->ReportPoints(*request, std::move(points), response, done);
+    core_->ReportPoints(std::move(report), response, done);
   });
 }
 
@@ -120,11 +132,9 @@ grpc::ServerUnaryReactor* ClientServiceImpl::GetSweep(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* ClientServiceImpl::ListSweeps(grpc::CallbackServerContext* ctx,
                                                         const v1::ListSweepsRequest* request,
                                                         v1::ListSweepsResponse* response) {
-  absl::Status valid = PageSize(request->page_size(), "page_size").status();
-  if (valid.ok()) {
-    valid = ParsePageToken(request->page_token(), "page_token").status();
-  }
-  return Unary(ctx, valid, [&](Done done) { core_->ListSweeps(*request, response, done); });
+  absl::StatusOr<Page> page = PageOf(request->page_token(), request->page_size());
+  return Unary(ctx, page.status(),
+               [&](Done done) { core_->ListSweeps(*page, response, done); });
 }
 
 grpc::ServerUnaryReactor* ClientServiceImpl::SubmitJob(grpc::CallbackServerContext* ctx,
@@ -150,8 +160,18 @@ grpc::ServerUnaryReactor* ClientServiceImpl::GetJob(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ClientServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
                                                       const v1::ListJobsRequest* request,
                                                       v1::ListJobsResponse* response) {
-  return Unary(ctx, ValidateListJobs(*request),
-               [&](Done done) { core_->ListJobs(*request, response, done); });
+  absl::Status valid = ValidateListJobs(*request);
+  absl::StatusOr<Page> page = PageOf(request->page_token(), request->page_size());
+  if (valid.ok()) {
+    valid = page.status();
+  }
+  return Unary(ctx, valid, [&](Done done) {
+    store::JobFilter filter{.sweep_id = request->sweep_id(), .states = {}};
+    for (int state : request->states()) {
+      filter.states.push_back(StateFromProto(static_cast<v1::JobState>(state)));
+    }
+    core_->ListJobs(std::move(filter), *page, response, done);
+  });
 }
 
 grpc::ServerUnaryReactor* ClientServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,

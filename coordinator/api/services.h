@@ -6,7 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "coordinator/api/core.h"
+#include "coordinator/core/core.h"
 #include "sparsescale/v1/coordinator.grpc.pb.h"
 
 namespace sparsescale::coordinator {

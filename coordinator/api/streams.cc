@@ -9,6 +9,7 @@
 #include "coordinator/api/convert.h"
 #include "coordinator/api/services.h"
 #include "coordinator/api/validate.h"
+#include "coordinator/core/proto_convert.h"
 
 namespace sparsescale::coordinator {
 namespace {

@@ -142,6 +142,10 @@ std::string Scheduler::Unplaceable(const std::string& job_id) const {
 }
 
 Transition Scheduler::Grant(Worker& worker, Job& job, Share share) {
+  // Acquire() grants only queued jobs that Fits() placed on this worker.
+  SS_CHECK(job.phase == JobPhase::kQueued);
+  SS_CHECK(worker.slots_used + share.slots <= worker.resources.slots);
+  SS_CHECK(worker.gpus_used + share.gpus <= worker.resources.gpus);
   const int64_t now = clock_->NowMs();
   queue_.erase(KeyOf(job.init));
   job.phase = JobPhase::kRunning;

@@ -134,6 +134,10 @@ class Scheduler {
   Transition EndAttempt(Job& job, JobPhase state, JobPhase outcome, Failure failure,
                         const std::string& reason);
   Transition Fail(Job& job, Failure failure, const std::string& reason);
+  Transition EndBy(Job& job, Outcome outcome, Failure failure, const std::string& reason);
+  // Forgets the job of `t` if its attempt left it final; returns `t`. Every path that ends an
+  // attempt goes through here last, so no reference to a forgotten job is ever used.
+  Transition Retire(Transition t);
   void ReleaseFromWorker(Job& job);
   void ForgetSilentWorkers();
 

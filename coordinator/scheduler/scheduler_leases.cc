@@ -24,7 +24,9 @@ absl::StatusOr<LeaseView> Scheduler::ValidateLease(const std::string& job_id, in
   }
   job.lease_expiry_ms = clock_->NowMs() + options_.lease_ttl_ms;
   job.awaiting_reattach = false;
-  return LeaseView{job.init.attempt, job.resume_step, job.init.checkpoint_step};
+  return LeaseView{.attempt = job.init.attempt,
+                   .resume_step = job.resume_step,
+                   .checkpoint_step = job.init.checkpoint_step};
 }
 
 bool Scheduler::IsCurrentAttempt(const std::string& job_id, int attempt) const {
@@ -60,12 +62,14 @@ HeartbeatResult Scheduler::Heartbeat(const std::string& worker_id,
   w->second.draining = draining;
   for (const LeaseProgress& lease : leases) {
     if (!ValidateLease(lease.job_id, lease.attempt, worker_id).ok()) {
-      result.orders.push_back({lease.job_id, lease.attempt, OrderKind::kAbandon});
+      result.orders.push_back(
+          {.job_id = lease.job_id, .attempt = lease.attempt, .kind = OrderKind::kAbandon});
       continue;
     }
     NoteProgress(lease.job_id, lease.step);
     if (jobs_.at(lease.job_id).init.cancel_requested) {
-      result.orders.push_back({lease.job_id, lease.attempt, OrderKind::kCancel});
+      result.orders.push_back(
+          {.job_id = lease.job_id, .attempt = lease.attempt, .kind = OrderKind::kCancel});
     }
   }
   return result;
@@ -74,10 +78,15 @@ HeartbeatResult Scheduler::Heartbeat(const std::string& worker_id,
 void Scheduler::ReleaseFromWorker(Job& job) {
   auto w = workers_.find(job.worker_id);
   if (w != workers_.end()) {
-    w->second.gpus_used -= job.gpus_held;
-    w->second.slots_used -= job.slots_held;
-    w->second.memory_used -= job.memory_held;
-    w->second.running.erase(job.init.id);
+    Worker& worker = w->second;
+    // A job holds what it was granted (or restored with) on this worker, and only there.
+    SS_CHECK(worker.running.erase(job.init.id) == 1);
+    SS_CHECK(worker.gpus_used >= job.gpus_held);
+    SS_CHECK(worker.slots_used >= job.slots_held);
+    SS_CHECK(worker.memory_used >= job.memory_held);
+    worker.gpus_used -= job.gpus_held;
+    worker.slots_used -= job.slots_held;
+    worker.memory_used -= job.memory_held;
   }
   running_.erase(job.init.id);
   job.gpus_held = 0;
@@ -104,14 +113,21 @@ Transition Scheduler::EndAttempt(Job& job, JobPhase state, JobPhase outcome, Fai
   } else {
     queue_.erase(KeyOf(job.init));
   }
+  job.phase = state;
+  job.worker_id.clear();
   if (state == JobPhase::kQueued) {
-    job.phase = JobPhase::kQueued;
-    job.worker_id.clear();
     job.step = job.init.checkpoint_step;
     job.awaiting_reattach = false;
     queue_.emplace(KeyOf(job.init), job.init.id);
-  } else {
-    jobs_.erase(t.job_id);  // `job` dangles from here on
+  }
+  return t;
+}
+
+Transition Scheduler::Retire(Transition t) {
+  auto it = jobs_.find(t.job_id);
+  SS_CHECK(it != jobs_.end());
+  if (it->second.phase != JobPhase::kQueued) {
+    jobs_.erase(it);  // final: the scheduler holds only jobs that may still run
   }
   return t;
 }
@@ -136,7 +152,11 @@ absl::StatusOr<Transition> Scheduler::Complete(const std::string& job_id, int at
                                                const std::string& worker_id, Outcome outcome,
                                                Failure failure, const std::string& reason) {
   RETURN_IF_ERROR(ValidateLease(job_id, attempt, worker_id).status());
-  Job& job = jobs_.at(job_id);
+  return Retire(EndBy(jobs_.at(job_id), outcome, failure, reason));
+}
+
+Transition Scheduler::EndBy(Job& job, Outcome outcome, Failure failure,
+                            const std::string& reason) {
   switch (outcome) {
     case Outcome::kSucceeded:
       return EndAttempt(job, JobPhase::kSucceeded, JobPhase::kSucceeded, Failure::kNone, "");
@@ -151,7 +171,7 @@ absl::StatusOr<Transition> Scheduler::Complete(const std::string& job_id, int at
     case Outcome::kFailed:
       return Fail(job, failure == Failure::kNone ? Failure::kJob : failure, reason);
   }
-  return absl::InternalError("unreachable outcome");
+  CheckFailed(__FILE__, __LINE__, "unknown outcome");
 }
 
 absl::StatusOr<std::optional<Transition>> Scheduler::Cancel(const std::string& job_id) {
@@ -161,8 +181,8 @@ absl::StatusOr<std::optional<Transition>> Scheduler::Cancel(const std::string& j
   }
   Job& job = it->second;
   if (job.phase == JobPhase::kQueued) {
-    return EndAttempt(job, JobPhase::kCancelled, JobPhase::kCancelled, Failure::kNone,
-                      "cancelled while queued");
+    return Retire(EndAttempt(job, JobPhase::kCancelled, JobPhase::kCancelled, Failure::kNone,
+                             "cancelled while queued"));
   }
   if (job.init.cancel_requested) {
     return std::nullopt;
@@ -196,7 +216,7 @@ std::vector<Transition> Scheduler::Tick() {
   }
   std::vector<Transition> transitions;
   for (const auto& [id, reason] : doomed) {
-    transitions.push_back(Fail(jobs_.at(id), Failure::kInfra, reason));
+    transitions.push_back(Retire(Fail(jobs_.at(id), Failure::kInfra, reason)));
   }
   ForgetSilentWorkers();
   return transitions;

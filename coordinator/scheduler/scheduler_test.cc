@@ -26,7 +26,7 @@ class SchedulerTest : public ::testing::Test {
     job.id = id;
     job.seq = ++seq_;
     job.priority = priority;
-    job.requirements = {device, gpus, memory, 1};
+    job.requirements = {.device = device, .gpus = gpus, .memory_bytes = memory, .ranks = 1};
     job.max_attempts = 3;
     return job;
   }
@@ -38,8 +38,13 @@ class SchedulerTest : public ::testing::Test {
     return job;
   }
 
+  static WorkerResources Machine(const std::string& kind, int gpus, int64_t memory_bytes,
+                                 int slots) {
+    return {.device_kind = kind, .gpus = gpus, .memory_bytes = memory_bytes, .slots = slots};
+  }
+
   void Cpu(const std::string& id, int slots = 1) {
-    scheduler_.RegisterWorker(id, {"cpu", 0, 0, slots});
+    scheduler_.RegisterWorker(id, Machine("cpu", 0, 0, slots));
   }
 
   std::vector<std::string> AcquireIds(const std::string& worker, int max = 0) {
@@ -83,15 +88,15 @@ TEST_F(SchedulerTest, CudaJobsOnlyGoToCudaWorkersWithEnoughFreeGpus) {
   scheduler_.AddQueuedJob(Job("cpu", 0, "cpu", 0));
   Cpu("cpu-worker", 4);
   EXPECT_EQ(AcquireIds("cpu-worker"), (std::vector<std::string>{"cpu"}));
-  scheduler_.RegisterWorker("gpu2", {"cuda", 2, 0, 4});
+  scheduler_.RegisterWorker("gpu2", Machine("cuda", 2, 0, 4));
   // The 4-GPU gang cannot be split: the 2-GPU worker gets only the 1-GPU job.
   EXPECT_EQ(AcquireIds("gpu2"), (std::vector<std::string>{"cuda1"}));
-  scheduler_.RegisterWorker("gpu8", {"cuda", 8, 0, 4});
+  scheduler_.RegisterWorker("gpu8", Machine("cuda", 8, 0, 4));
   EXPECT_EQ(AcquireIds("gpu8"), (std::vector<std::string>{"gang4"}));
 }
 
 TEST_F(SchedulerTest, GangWaitsUntilAllItsGpusAreFree) {
-  scheduler_.RegisterWorker("gpu4", {"cuda", 4, 0, 4});
+  scheduler_.RegisterWorker("gpu4", Machine("cuda", 4, 0, 4));
   scheduler_.AddQueuedJob(Job("one", 0, "cuda", 1));
   ASSERT_EQ(AcquireIds("gpu4").size(), 1u);
   scheduler_.AddQueuedJob(Job("gang4", 0, "cuda", 4));
@@ -139,7 +144,7 @@ TEST_F(SchedulerTest, ReleasedMultiRankJobGivesBackAllItsSlots) {
 TEST_F(SchedulerTest, AutoJobTakesGpusOnACudaWorkerAndSlotsOnACpuWorker) {
   // A 2-rank "auto" job: one slot and 2 GPUs on a cuda worker, 2 slots as CPU ranks elsewhere.
   scheduler_.AddQueuedJob(Ranked("auto2", "auto", 2));
-  scheduler_.RegisterWorker("gpu2", {"cuda", 2, 0, 1});
+  scheduler_.RegisterWorker("gpu2", Machine("cuda", 2, 0, 1));
   EXPECT_EQ(AcquireIds("gpu2"), (std::vector<std::string>{"auto2"}));
   scheduler_.AddQueuedJob(Ranked("auto2-b", "auto", 2));
   Cpu("cpu1", 1);
@@ -149,7 +154,7 @@ TEST_F(SchedulerTest, AutoJobTakesGpusOnACudaWorkerAndSlotsOnACpuWorker) {
 }
 
 TEST_F(SchedulerTest, RestoredMultiRankJobKeepsItsSlots) {
-  scheduler_.RestoreWorker("w", {"cpu", 0, 0, 4});
+  scheduler_.RestoreWorker("w", Machine("cpu", 0, 0, 4));
   JobInit job = Ranked("dp3", "cpu", 3);
   job.attempt = 1;
   scheduler_.RestoreRunningJob(job, "w");
@@ -164,7 +169,7 @@ TEST_F(SchedulerTest, JobNoWorkerCouldEverHoldIsQueuedAndNamedByUnplaceable) {
   scheduler_.AddQueuedJob(Job("plain", 0, "cpu", 0));
   EXPECT_EQ(scheduler_.Unplaceable("dp8"), "no worker is registered");
   Cpu("w", 4);
-  scheduler_.RegisterWorker("gpu8", {"cuda", 8, 0, 4});
+  scheduler_.RegisterWorker("gpu8", Machine("cuda", 8, 0, 4));
   EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"plain"}));
   EXPECT_TRUE(AcquireIds("gpu8").empty());
   EXPECT_EQ(scheduler_.queued(), 2u);
@@ -181,7 +186,7 @@ TEST_F(SchedulerTest, JobNoWorkerCouldEverHoldIsQueuedAndNamedByUnplaceable) {
 }
 
 TEST_F(SchedulerTest, MemoryRequirementIsRespected) {
-  scheduler_.RegisterWorker("small", {"cpu", 0, 1000, 4});
+  scheduler_.RegisterWorker("small", Machine("cpu", 0, 1000, 4));
   scheduler_.AddQueuedJob(Job("big", 0, "cpu", 0, 5000));
   scheduler_.AddQueuedJob(Job("fits", 0, "cpu", 0, 600));
   scheduler_.AddQueuedJob(Job("fits-too", 0, "cpu", 0, 600));
@@ -264,6 +269,23 @@ TEST_F(SchedulerTest, InfraFailuresAreRetriedUpToMaxAttempts) {
   EXPECT_FALSE(scheduler_.HasJob("j"));
 }
 
+TEST_F(SchedulerTest, EndedAttemptsFreeTheWorkerAndOnlyFinalJobsAreForgotten) {
+  scheduler_.AddQueuedJob(Job("a"));
+  scheduler_.AddQueuedJob(Job("b"));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w"), std::vector<std::string>{"a"});
+  auto done = scheduler_.Complete("a", 1, "w", Outcome::kSucceeded, Failure::kNone, "");
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->job_id, "a");
+  EXPECT_FALSE(scheduler_.HasJob("a"));
+  ASSERT_EQ(AcquireIds("w"), std::vector<std::string>{"b"});  // the slot came back
+  auto released = scheduler_.Complete("b", 1, "w", Outcome::kReleased, Failure::kNone, "");
+  ASSERT_TRUE(released.ok());
+  EXPECT_TRUE(scheduler_.HasJob("b"));
+  EXPECT_EQ(scheduler_.queued(), 1u);
+  EXPECT_EQ(scheduler_.running(), 0u);
+}
+
 TEST_F(SchedulerTest, JobFailureIsFinalWithoutRetryBudget) {
   scheduler_.AddQueuedJob(Job("j"));
   Cpu("w");
@@ -280,7 +302,7 @@ TEST_F(SchedulerTest, JobFailureRetriesAreBoundedByTheirOwnBudget) {
   options.job_failure_retries = 1;
   Scheduler scheduler(options, &clock_);
   scheduler.AddQueuedJob(Job("j"));
-  scheduler.RegisterWorker("w", {"cpu", 0, 0, 1});
+  scheduler.RegisterWorker("w", Machine("cpu", 0, 0, 1));
   ASSERT_EQ(scheduler.Acquire("w", 0)->size(), 1u);
   EXPECT_EQ(scheduler.Complete("j", 1, "w", Outcome::kFailed, Failure::kJob, "x")->state,
             JobPhase::kQueued);
@@ -357,7 +379,7 @@ TEST_F(SchedulerTest, UnknownWorkerHeartbeatAsksToRegisterAgain) {
 TEST_F(SchedulerTest, RestoredAttemptReattachesByHeartbeatWithinGrace) {
   JobInit job = Job("j");
   job.attempt = 4;
-  scheduler_.RestoreWorker("w", {"cpu", 0, 0, 1});
+  scheduler_.RestoreWorker("w", Machine("cpu", 0, 0, 1));
   scheduler_.RestoreRunningJob(job, "w");
   clock_.AdvanceMs(15'000);
   EXPECT_TRUE(scheduler_.Heartbeat("w", {{"j", 4, 100}}, false).orders.empty());
@@ -370,7 +392,7 @@ TEST_F(SchedulerTest, RestoredAttemptNotReattachedIsRequeuedAfterGrace) {
   JobInit job = Job("j");
   job.attempt = 2;
   job.checkpoint_step = 50;
-  scheduler_.RestoreWorker("w", {"cpu", 0, 0, 1});
+  scheduler_.RestoreWorker("w", Machine("cpu", 0, 0, 1));
   scheduler_.RestoreRunningJob(job, "w");
   clock_.AdvanceMs(19'999);
   EXPECT_TRUE(scheduler_.Tick().empty());

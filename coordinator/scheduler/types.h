@@ -31,7 +31,7 @@ struct Requirements {
   std::string device = "auto";
   int gpus = 1;              // GPUs when placed on a cuda worker (a gang: all on one worker)
   int64_t memory_bytes = 0;  // estimated; 0 = unknown (fits anywhere)
-  int ranks = 1;             // data-parallel processes (trainer::DataParallelRanks)
+  int ranks = 1;             // data-parallel processes (spec::DataParallelRanks)
 };
 
 struct WorkerResources {

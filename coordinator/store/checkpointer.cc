@@ -1,8 +1,8 @@
 #include "coordinator/store/checkpointer.h"
 
 #include <chrono>
-#include <cstdio>
 
+#include "common/log.h"
 #include "common/status.h"
 
 namespace sparsescale::store {
@@ -29,12 +29,12 @@ Checkpointer::~Checkpointer() {
 
 void Checkpointer::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, std::chrono::milliseconds(options_.period_ms),
+  while (!cv_.wait_for(lock, options_.period,
                        [this] { return stopping_; })) {
     lock.unlock();
     absl::Status status = db_->Checkpoint(/*restart=*/false, nullptr);
     if (!status.ok()) {
-      std::fprintf(stderr, "coordinator: %s\n", status.ToString().c_str());
+      LogWarning("WAL checkpoint failed: %s", status.ToString());
     }
     lock.lock();
   }

@@ -6,6 +6,7 @@
 // Thread-safety: the constructor starts the thread, the destructor stops it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -20,7 +21,7 @@
 namespace sparsescale::store {
 
 struct CheckpointerOptions {
-  int period_ms = 100;
+  std::chrono::milliseconds period{100};
 };
 
 class Checkpointer {

@@ -200,7 +200,8 @@ absl::StatusOr<std::vector<JobRow>> Store::ListJobs(const JobFilter& filter, int
 }
 
 absl::StatusOr<std::vector<JobRow>> Store::LoadActiveJobs() {
-  return ListJobs(JobFilter{"", {JobState::kQueued, JobState::kRunning}}, 0, -1);
+  return ListJobs(JobFilter{.sweep_id = "", .states = {JobState::kQueued, JobState::kRunning}}, 0,
+                  -1);
 }
 
 absl::Status Store::RecordGrant(const GrantRecord& grant, int64_t now_unix_ms) {

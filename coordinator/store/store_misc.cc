@@ -127,7 +127,7 @@ absl::StatusOr<std::optional<StoredResponse>> Store::FindRequest(std::string_vie
   if (!row) {
     return std::nullopt;
   }
-  return StoredResponse{q.Text(0), q.BlobBytes(1)};
+  return StoredResponse{.fingerprint = q.Text(0), .response = q.BlobBytes(1)};
 }
 
 absl::Status Store::InsertRequest(std::string_view request_id, std::string_view fingerprint,
@@ -166,7 +166,12 @@ absl::StatusOr<std::optional<FitRow>> Store::FindFit(std::string_view id) {
   if (!row) {
     return std::nullopt;
   }
-  FitRow fit{q.Text(0), q.Text(1), q.BlobBytes(2), q.BlobBytes(3), q.Int(4), {}};
+  FitRow fit{.id = q.Text(0),
+             .sweep_id = q.Text(1),
+             .options = q.BlobBytes(2),
+             .result = q.BlobBytes(3),
+             .created_unix_ms = q.Int(4),
+             .inputs = {}};
   ASSIGN_OR_RETURN(Query in, db_->Prepare("SELECT job_id, config_hash, sparsity, nonzeros, "
                                           "tokens, loss FROM fit_inputs WHERE fit_id = ? "
                                           "ORDER BY job_id"));

@@ -41,6 +41,23 @@ class StoreTest : public ::testing::Test {
     return job;
   }
 
+  // Attempt `attempt` of job "j" granted to `worker`, resuming at `resume_step`.
+  static GrantRecord GrantOf(int attempt, const std::string& worker, int64_t resume_step) {
+    return {.job_id = "j", .attempt = attempt, .worker_id = worker, .resume_step = resume_step};
+  }
+
+  // A checkpoint of job "j", attempt 1, 4 bytes, at `step` (before BeginCheckpoint).
+  static CheckpointRow CheckpointAt(int64_t step) {
+    return {.id = 0,
+            .job_id = "j",
+            .step = step,
+            .attempt = 1,
+            .size_bytes = 4,
+            .sha256 = "h",
+            .chunks = 0,
+            .created_unix_ms = 0};
+  }
+
   static std::vector<PointRow> Points(int64_t first, int64_t last) {
     std::vector<PointRow> points;
     for (int64_t s = first; s <= last; ++s) {
@@ -143,7 +160,7 @@ TEST_F(StoreTest, PointBatchesRoundTripInStepOrder) {
   auto store = OpenStore();
   JobRow job = MakeJob("j");
   ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
-  ASSERT_TRUE(store->RecordGrant({"j", 1, "w", 0}, 2000).ok());
+  ASSERT_TRUE(store->RecordGrant(GrantOf(1, "w", 0), 2000).ok());
   EXPECT_EQ(*store->InsertPoints("j", 1, Points(1, 10), 2000), 10);
   EXPECT_EQ(*store->InsertPoints("j", 1, Points(11, 25), 2000), 15);
   auto curve = store->ReadCurve("j");
@@ -252,7 +269,7 @@ TEST_F(StoreTest, RequeueSupersedesPointsAfterTheCheckpointLeavingOneCleanCurve)
   auto store = OpenStore();
   JobRow job = MakeJob("j");
   ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
-  ASSERT_TRUE(store->RecordGrant({"j", 1, "w1", 0}, 2000).ok());
+  ASSERT_TRUE(store->RecordGrant(GrantOf(1, "w1", 0), 2000).ok());
   ASSERT_TRUE(store->InsertPoints("j", 1, Points(1, 30), 2000).ok());
   AttemptEndRecord end;
   end.job_id = "j";
@@ -266,7 +283,7 @@ TEST_F(StoreTest, RequeueSupersedesPointsAfterTheCheckpointLeavingOneCleanCurve)
   EXPECT_EQ(store->ReadCurve("j")->size(), 20u);
   EXPECT_EQ(*store->LossPointsStored(), 20);
   EXPECT_EQ((*store->FindJob("j"))->step, 20);
-  ASSERT_TRUE(store->RecordGrant({"j", 2, "w2", 20}, 4000).ok());
+  ASSERT_TRUE(store->RecordGrant(GrantOf(2, "w2", 20), 4000).ok());
   ASSERT_TRUE(store->InsertPoints("j", 2, Points(21, 40), 4000).ok());
   auto curve = store->ReadCurve("j");
   ASSERT_EQ(curve->size(), 40u);
@@ -282,7 +299,14 @@ TEST_F(StoreTest, CheckpointCommitReplacesSameStepAndKeepsTheNewestTwo) {
   JobRow job = MakeJob("j");
   ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
   auto upload = [&](int64_t step, const std::string& payload) {
-    CheckpointRow meta{0, "j", step, 1, static_cast<int64_t>(payload.size()), "hash", 0, 0};
+    const CheckpointRow meta{.id = 0,
+                             .job_id = "j",
+                             .step = step,
+                             .attempt = 1,
+                             .size_bytes = static_cast<int64_t>(payload.size()),
+                             .sha256 = "hash",
+                             .chunks = 0,
+                             .created_unix_ms = 0};
     auto id = store->BeginCheckpoint(meta, 1000);
     EXPECT_TRUE(id.ok());
     EXPECT_TRUE(store->AppendCheckpointChunk(*id, 0, payload.substr(0, 2)).ok());
@@ -310,10 +334,10 @@ TEST_F(StoreTest, AbortedUploadLeavesThePreviousCheckpointUsable) {
   auto store = OpenStore();
   JobRow job = MakeJob("j");
   ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
-  auto good = store->BeginCheckpoint({0, "j", 10, 1, 4, "h", 0, 0}, 1000);
+  auto good = store->BeginCheckpoint(CheckpointAt(10), 1000);
   ASSERT_TRUE(store->AppendCheckpointChunk(*good, 0, "good").ok());
   ASSERT_TRUE(store->CommitCheckpoint(*good).ok());
-  auto bad = store->BeginCheckpoint({0, "j", 20, 1, 4, "h", 0, 0}, 1000);
+  auto bad = store->BeginCheckpoint(CheckpointAt(20), 1000);
   ASSERT_TRUE(store->AppendCheckpointChunk(*bad, 0, "ba").ok());
   EXPECT_EQ((*store->FindCheckpoint("j", 0))->step, 10);  // staged rows are never served
   ASSERT_TRUE(store->AbortCheckpoint(*bad).ok());

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <future>
 #include <vector>
 
+#include "common/log.h"
 #include "common/status.h"
 
 namespace sparsescale::store {
@@ -37,7 +37,7 @@ StoreWriter::~StoreWriter() {
 void StoreWriter::Submit(Apply apply, Done done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Op{std::move(apply), std::move(done)});
+    queue_.push_back(Op{.apply = std::move(apply), .done = std::move(done)});
   }
   cv_.notify_one();
 }
@@ -82,7 +82,7 @@ void StoreWriter::RestartWalIfLarge() {
   int backfilled = 0;
   absl::Status status = db.Checkpoint(/*restart=*/false, &frames, &backfilled);
   if (!status.ok()) {
-    std::fprintf(stderr, "coordinator: %s\n", status.ToString().c_str());
+    LogWarning("WAL catch-up checkpoint failed: %s", status.ToString());
     return;
   }
   if (frames <= 0 || backfilled < frames) {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
-#include <thread>
+#include <future>
 
 #include "common/sha256.h"
 
@@ -53,18 +53,19 @@ void CoordinatorFixture::SetUp() {
   dir_ = templ;
   options_.listen = "127.0.0.1:0";
   options_.coordinator.db_path = dir_ + "/coordinator.db";
-  options_.coordinator.tick_period_ms = 10;
+  options_.coordinator.tick_period = std::chrono::milliseconds(10);
+  options_.coordinator.clock = &clock_;
+  options_.coordinator.wall_clock = &clock_;
   options_.coordinator.scheduler.lease_ttl_ms = 1000;
   options_.coordinator.scheduler.restart_grace_ms = 1000;
   options_.coordinator.scheduler.hang_timeout_ms = 60'000;
-  options_.shutdown_grace_ms = 200;
+  options_.shutdown_grace = std::chrono::milliseconds(200);
 }
 
 void CoordinatorFixture::TearDown() {
-  client_.reset();
-  worker_.reset();
-  channel_.reset();
+  Disconnect();
   server_.reset();
+  process_.reset();
   std::filesystem::remove_all(dir_);
 }
 
@@ -72,20 +73,51 @@ void CoordinatorFixture::StartServer() {
   auto server = CoordinatorServer::Start(options_);
   ASSERT_TRUE(server.ok()) << server.status();
   server_ = std::move(*server);
+  Connect(server_->address());
+}
+
+void CoordinatorFixture::StopServer() {
+  Disconnect();
+  server_.reset();
+}
+
+void CoordinatorFixture::StartServerProcess() {
+  const auto& scheduler = options_.coordinator.scheduler;
+  auto process = CoordinatorProcess::Start(
+      db_path(), {"--lease-ttl-ms", "60000", "--restart-grace-ms",
+                  std::to_string(scheduler.restart_grace_ms), "--log-level", "warning"});
+  ASSERT_TRUE(process.ok()) << process.status();
+  process_ = std::move(*process);
+  Connect(process_->address());
+}
+
+void CoordinatorFixture::CrashServerProcess() {
+  process_->Crash();  // first: closing the channel would give the writer time to catch up
+  process_.reset();
+  Disconnect();
+}
+
+void CoordinatorFixture::Connect(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  channel_ =
-      grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   client_ = v1::ClientService::NewStub(channel_);
   worker_ = v1::WorkerService::NewStub(channel_);
 }
 
-void CoordinatorFixture::KillServer() {
+void CoordinatorFixture::Disconnect() {
   client_.reset();
   worker_.reset();
   channel_.reset();
-  server_.reset();
+}
+
+void CoordinatorFixture::AdvanceClockMs(int64_t delta_ms) {
+  clock_.AdvanceMs(delta_ms);
+  std::promise<absl::Status> ticked;
+  core().RunTick([&ticked](absl::Status status) { ticked.set_value(status); });
+  const absl::Status status = ticked.get_future().get();
+  ASSERT_TRUE(status.ok()) << status;
 }
 
 std::unique_ptr<grpc::ClientContext> CoordinatorFixture::Context(int timeout_ms) {
@@ -234,17 +266,6 @@ grpc::Status CoordinatorFixture::Download(const std::string& job_id, int64_t ste
     payload->append(chunk.data());
   }
   return reader->Finish();
-}
-
-bool CoordinatorFixture::WaitFor(const std::function<bool()>& condition, int timeout_ms) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
 }
 
 }  // namespace sparsescale::coordinator::testing

@@ -1,18 +1,21 @@
 // Test support for the coordinator: a real CoordinatorServer on 127.0.0.1 port 0 over a real
-// SQLite file in a temporary directory, raw generated stubs, and helpers for the worker
-// protocol. Not thread-safe except the stubs.
+// SQLite file in a temporary directory, on a fake clock (lease expiry and the restart grace
+// happen when a test advances it, never by waiting), raw generated stubs, and helpers for the
+// worker protocol. Tests that need a real crash run the coordinator as a child process instead.
+// Not thread-safe except the stubs.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "coordinator/api/server.h"
+#include "coordinator/scheduler/clock.h"
 #include "gtest/gtest.h"
+#include "tests/coordinator/coordinator_process.h"
 #include "sparsescale/v1/coordinator.grpc.pb.h"
 
 namespace sparsescale::coordinator::testing {
@@ -30,11 +33,19 @@ class CoordinatorFixture : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // Options the next StartServer() uses; short TTLs (1 s) so expiry tests run quickly.
+  // Options the next StartServer() uses (1 s lease TTL and restart grace, on clock_).
   ServerOptions& options() { return options_; }
   void StartServer();
-  // Destroys the server object (no clean-up writes beyond what was committed), like a crash.
-  void KillServer();
+  // Shuts the in-process server down cleanly (its writer commits what is queued).
+  void StopServer();
+  // The coordinator as a child process on the same database (real clock, 60 s lease TTL), and
+  // its crash: SIGKILL, so nothing that was not committed survives.
+  void StartServerProcess();
+  void CrashServerProcess();
+
+  // Moves the fake clock on and runs the coordinator's periodic checks at once; returns once
+  // what they decided is committed.
+  void AdvanceClockMs(int64_t delta_ms);
 
   v1::ClientService::Stub& client() { return *client_; }
   v1::WorkerService::Stub& worker() { return *worker_; }
@@ -64,12 +75,14 @@ class CoordinatorFixture : public ::testing::Test {
   grpc::Status Download(const std::string& job_id, int64_t step, std::string* payload,
                         v1::CheckpointInfo* info = nullptr);
 
-  // Polls `condition` every few milliseconds until it holds or `timeout_ms` passes.
-  static bool WaitFor(const std::function<bool()>& condition, int timeout_ms = 5000);
+  void Connect(const std::string& address);
+  void Disconnect();
 
   std::string dir_;
+  scheduler::FakeClock clock_{1'000'000, scheduler::SystemClock().NowUnixMs()};
   ServerOptions options_;
   std::unique_ptr<CoordinatorServer> server_;
+  std::unique_ptr<CoordinatorProcess> process_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ClientService::Stub> client_;
   std::unique_ptr<v1::WorkerService::Stub> worker_;

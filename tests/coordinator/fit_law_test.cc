@@ -2,6 +2,8 @@
 // inputs; OptimalSparsity answers from the stored fit.
 #include <cmath>
 
+#include "law/optimal_sparsity.h"
+#include "law/scaling_law.h"
 #include "tests/coordinator/coordinator_fixture.h"
 
 namespace sparsescale::coordinator::testing {
@@ -79,9 +81,30 @@ TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
   v1::OptimalSparsityResponse best;
   status = client().OptimalSparsity(Context().get(), optimal, &best);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_GE(best.sparsity(), 0.0);
-  EXPECT_LT(best.sparsity(), 1.0);
-  EXPECT_GT(best.tokens(), 0.0);
+  // Exactly what the law library says for the returned coefficients (the stored fit's).
+  const v1::LawCoefficients& c = fitted.coefficients();
+  const law::PaperCoeffs law{.a_s = c.a_s(),
+                             .b_s = c.b_s(),
+                             .c_s = c.c_s(),
+                             .b_n = c.b_n(),
+                             .a_d = c.a_d(),
+                             .b_d = c.b_d(),
+                             .c = c.c()};
+  law::CostOptions cost;
+  cost.model = law::CostModel::kSparse;
+  cost.tokens_per_data_unit = 1.0;
+  const absl::StatusOr<law::OptimalSparsity> expected =
+      law::FindOptimalSparsity(law, 1e6, 1e15, cost);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_EQ(best.sparsity(), expected->sparsity);
+  EXPECT_EQ(best.loss(), expected->loss);
+  EXPECT_EQ(best.tokens(), expected->data);
+  // The same question with the coefficients instead of the fit id gets the same answer.
+  optimal.clear_fit_id();
+  *optimal.mutable_coefficients() = c;
+  v1::OptimalSparsityResponse by_value;
+  ASSERT_TRUE(client().OptimalSparsity(Context().get(), optimal, &by_value).ok());
+  EXPECT_EQ(by_value.SerializeAsString(), best.SerializeAsString());
 }
 
 TEST_F(FitLawTest, ExplicitJobThatDidNotSucceedIsNamed) {

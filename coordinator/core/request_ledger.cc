@@ -1,4 +1,4 @@
-#include "coordinator/api/request_ledger.h"
+#include "coordinator/core/request_ledger.h"
 
 #include "common/status.h"
 
@@ -23,17 +23,17 @@ absl::StatusOr<RequestLedger::Decision> RequestLedger::Begin(const std::string& 
     } else {
       Entry& entry = entries_[request_id];
       entry.fingerprint = fingerprint;
-      return Decision{Verdict::kNew, ""};
+      return Decision{.verdict = Verdict::kNew, .response = ""};
     }
   }
   Entry& entry = it->second;
   if (entry.fingerprint != fingerprint) {
-    return Decision{Verdict::kConflict, ""};
+    return Decision{.verdict = Verdict::kConflict, .response = ""};
   }
   if (entry.in_flight) {
-    return Decision{Verdict::kInFlight, ""};
+    return Decision{.verdict = Verdict::kInFlight, .response = ""};
   }
-  return Decision{Verdict::kReplay, entry.response};
+  return Decision{.verdict = Verdict::kReplay, .response = entry.response};
 }
 
 void RequestLedger::Wait(const std::string& request_id, std::function<void()> retry) {

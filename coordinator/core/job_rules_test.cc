@@ -1,4 +1,4 @@
-#include "coordinator/api/job_rules.h"
+#include "coordinator/core/job_rules.h"
 
 #include <set>
 

@@ -1,4 +1,4 @@
-#include "coordinator/api/request_ledger.h"
+#include "coordinator/core/request_ledger.h"
 
 #include "gtest/gtest.h"
 
@@ -43,7 +43,7 @@ TEST(RequestLedgerTest, ForgottenAnswersComeBackFromTheStore) {
   RequestLedger ledger(Store(&stored), 1);
   for (const std::string id : {"a", "b"}) {
     ASSERT_EQ(ledger.Begin(id, "fp")->verdict, RequestLedger::Verdict::kNew);
-    stored[id] = {"fp", "answer-" + id};
+    stored[id] = {.fingerprint = "fp", .response = "answer-" + id};
     ledger.Finish(id, "answer-" + id);
   }
   auto a = ledger.Begin("a", "fp");  // evicted from memory (capacity 1)

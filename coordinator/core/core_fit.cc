@@ -4,8 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "coordinator/api/convert.h"
-#include "coordinator/api/core.h"
+#include "coordinator/core/core.h"
+#include "coordinator/core/fingerprint.h"
+#include "coordinator/core/proto_convert.h"
 #include "law/fit_analysis.h"
 #include "law/fitter.h"
 #include "law/optimal_sparsity.h"
@@ -80,7 +81,12 @@ absl::StatusOr<FitInputs> GatherFitInputs(store::Store& store, const v1::FitLawR
       }
       continue;  // a sweep fit uses the jobs that finished
     }
-    inputs.rows.push_back({job->id, job->id, run->sparsity, run->nonzeros, run->data, run->loss});
+    inputs.rows.push_back({.job_id = job->id,
+                           .config_hash = job->id,
+                           .sparsity = run->sparsity,
+                           .nonzeros = run->nonzeros,
+                           .tokens = run->data,
+                           .loss = run->loss});
     inputs.runs.push_back(std::move(*run));
   }
   return inputs;
@@ -96,6 +102,16 @@ v1::LawCoefficients CoefficientsOf(const std::array<double, 7>& p) {
   c.set_b_d(p[5]);
   c.set_c(p[6]);
   return c;
+}
+
+law::PaperCoeffs PaperCoeffsOf(const v1::LawCoefficients& c) {
+  return {.a_s = c.a_s(),
+          .b_s = c.b_s(),
+          .c_s = c.c_s(),
+          .b_n = c.b_n(),
+          .a_d = c.a_d(),
+          .b_d = c.b_d(),
+          .c = c.c()};
 }
 
 law::FitOptions FitOptionsOf(const v1::FitLawRequest& request) {
@@ -147,54 +163,53 @@ absl::Status RunFit(const v1::FitLawRequest& request, const FitInputs& inputs,
 
 }  // namespace
 
-void CoordinatorCore::FitLaw(const v1::FitLawRequest& request, v1::FitLawResponse* response,
+void CoordinatorCore::FitLaw(v1::FitLawRequest request, v1::FitLawResponse* response,
                              Done done) {
-  Post([this, &request, response, done] {
-    v1::FitLawRequest body = request;
-    body.clear_request_id();
-    const std::string options_bytes = DeterministicBytes(body);
-    const std::string fingerprint = "FitLaw:" + Sha256Hex(options_bytes);
-    RunOnce(request.request_id(), fingerprint, response, done, [=, this, &request](Finish finish) {
-      boost::asio::post(fit_pool_, [=, this, &request] {
-        absl::StatusOr<FitInputs> inputs = absl::UnknownError("no reader");
-        {
-          auto reader = readers_->Acquire();
-          inputs = reader.ok() ? GatherFitInputs(**reader, request) : reader.status();
-        }
-        absl::Status status = inputs.ok() ? RunFit(request, *inputs, response) : inputs.status();
-        if (!status.ok()) {
-          Post([finish, status] { finish(status); });
-          return;
-        }
-        std::string identity = options_bytes;
-        for (const store::FitInputRow& row : inputs->rows) {
-          absl::StrAppend(&identity, "\n", row.job_id);
-        }
-        store::FitRow fit{"fit-" + Sha256Hex(identity).substr(0, 32),
-                          request.sweep_id(),
-                          options_bytes,
-                          "",
-                          NowUnixMs(),
-                          inputs->rows};
-        response->set_fit_id(fit.id);
-        fit.result = response->SerializeAsString();
-        Write(
-            [fit, fingerprint, id = request.request_id()](store::Store& store) {
-              RETURN_IF_ERROR(store.InsertFit(fit));
-              return store.InsertRequest(id, fingerprint, fit.result, fit.created_unix_ms);
-            },
-            [finish, bytes = fit.result](absl::Status s) {
-              finish(s.ok() ? absl::StatusOr<std::string>(bytes) : s);
-            });
-      });
-    });
-  });
+  Once once{.request_id = request.request_id(),
+            .fingerprint = FingerprintOf("FitLaw", request),
+            .response = response};
+  Decide decide = [this, request = std::move(request), response]() -> absl::StatusOr<Plan> {
+    auto fit = std::make_shared<store::FitRow>();
+    return Plan{
+        .compute = [this, request, response,
+                    fit]() { return ComputeFit(request, response, fit.get()); },
+        .write = [fit](store::Store& store) { return store.InsertFit(*fit); },
+    };
+  };
+  RunOnce(std::move(once), std::move(decide), std::move(done));
 }
 
-void CoordinatorCore::OptimalSparsity(const v1::OptimalSparsityRequest& request,
+absl::Status CoordinatorCore::ComputeFit(const v1::FitLawRequest& request,
+                                         v1::FitLawResponse* response, store::FitRow* fit) {
+  absl::StatusOr<FitInputs> inputs = absl::UnknownError("no reader");
+  {
+    auto reader = readers_->Acquire();
+    inputs = reader.ok() ? GatherFitInputs(**reader, request) : reader.status();
+  }
+  RETURN_IF_ERROR(inputs.status());
+  RETURN_IF_ERROR(RunFit(request, *inputs, response));
+  v1::FitLawRequest options = request;
+  options.clear_request_id();
+  const std::string options_bytes = DeterministicBytes(options);
+  // The same options over the same runs is the same fit.
+  std::string identity = options_bytes;
+  for (const store::FitInputRow& row : inputs->rows) {
+    absl::StrAppend(&identity, "\n", row.job_id);
+  }
+  response->set_fit_id("fit-" + Sha256Hex(identity).substr(0, 32));
+  *fit = store::FitRow{.id = response->fit_id(),
+                       .sweep_id = request.sweep_id(),
+                       .options = options_bytes,
+                       .result = response->SerializeAsString(),
+                       .created_unix_ms = NowUnixMs(),
+                       .inputs = std::move(inputs->rows)};
+  return absl::OkStatus();
+}
+
+void CoordinatorCore::OptimalSparsity(v1::OptimalSparsityRequest request,
                                       v1::OptimalSparsityResponse* response, Done done) {
   Read(
-      [&request, response](store::Store& store) -> absl::Status {
+      [request = std::move(request), response](store::Store& store) -> absl::Status {
         v1::LawCoefficients c = request.coefficients();
         if (!request.fit_id().empty()) {
           ASSIGN_OR_RETURN(std::optional<store::FitRow> fit, store.FindFit(request.fit_id()));
@@ -207,7 +222,7 @@ void CoordinatorCore::OptimalSparsity(const v1::OptimalSparsityRequest& request,
           }
           c = stored.coefficients();
         }
-        const law::PaperCoeffs law{c.a_s(), c.b_s(), c.c_s(), c.b_n(), c.a_d(), c.b_d(), c.c()};
+        const law::PaperCoeffs law = PaperCoeffsOf(c);
         law::CostOptions cost;
         cost.model = request.cost() == "dense" ? law::CostModel::kDense : law::CostModel::kSparse;
         cost.tokens_per_data_unit = 1.0;  // sweeps measure D in tokens
