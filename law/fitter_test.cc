@@ -26,7 +26,7 @@ constexpr char kNames[] = "abcdefg";
 constexpr double kVitNormTolerance = 1e-4;
 constexpr double kVitPaperTolerance = 3e-4;
 
-// The released ViT fit: absolute residuals, delta 1e-2 (paper.md section 2).
+// The released ViT fit: absolute residuals, delta 1e-2 (Frantar et al. 2024).
 TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
   const std::optional<RunSet> vit_file = LoadPaperRuns("vit-jft.json");
   ASSERT_TRUE(vit_file.has_value());
@@ -62,7 +62,7 @@ TEST(FitterTest, VitFitReproducesReleasedCoefficientsAndObjective) {
   std::cerr << ", " << worst << " (paper form)\n";
   EXPECT_EQ(fit.starts, 200);
   EXPECT_GE(fit.starts_within_1pct, 100);              // the ViT problem is well conditioned
-  EXPECT_NEAR(fit.mean_relative_error, 0.008, 0.003);  // "about 0.8%" (paper.md section 2)
+  EXPECT_NEAR(fit.mean_relative_error, 0.008, 0.003);  // "about 0.8%" (Frantar et al. 2024)
   ASSERT_EQ(fit.residuals.size(), 112u);
   EXPECT_EQ(fit.residuals[0].label, "row 0");
 }

@@ -1,5 +1,5 @@
 // Training cost under gradual pruning and the compute-optimal sparsity it implies
-// (paper.md section 3). Pure functions of a law in paper form; thread-safe.
+// (Frantar et al. 2024). Pure functions of a law in paper form; thread-safe.
 //
 // Units: the law's D is in its own data unit; `tokens_per_data_unit` converts it to tokens for
 // the compute C = 6 N D_tokens c_mul(S) (65,536 for T5 steps; 1 when D already counts tokens).

@@ -122,7 +122,7 @@ TEST(OptimalSparsityTest, DenseCostNeverGivesMoreSparsityThanSparseCost) {
   }
 }
 
-// S_opt depends on (N, C) only through C / C*_dense(N) (paper.md section 3).
+// S_opt depends on (N, C) only through C / C*_dense(N) (Frantar et al. 2024).
 TEST(OptimalSparsityTest, ContoursRunParallelToDenseFrontier) {
   const LawPreset vit = *FindPreset("vit");
   const CostOptions cost = Cost(CostModel::kSparse);

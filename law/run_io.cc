@@ -18,7 +18,7 @@
 namespace sparsescale::law {
 namespace {
 
-// The paper's D normalisations (paper.md section 1).
+// The paper's D normalisations (Frantar et al. 2024).
 constexpr double kT5StepScale = 1e5;
 constexpr double kVitImageScale = 1e9;
 constexpr double kT5TokensPerStep = 128 * 512;

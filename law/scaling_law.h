@@ -54,7 +54,7 @@ double SparsityFactor(const PaperCoeffs& law, double sparsity);
 // N non-zeros at sparsity S reaches the loss of a dense model with k(S) * N parameters.
 double DenseEquivalentMultiplier(const PaperCoeffs& law, double sparsity);
 
-// The released fits (full-precision notebook optimum, paper.md section 1).
+// The released fits (full-precision notebook optimum, Frantar et al. 2024).
 struct LawPreset {
   std::string name;       // "t5" or "vit"
   std::string data_unit;  // "steps" or "images"

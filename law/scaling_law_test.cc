@@ -5,7 +5,7 @@
 namespace sparsescale::law {
 namespace {
 
-// Derived check values of paper.md section 1 (full-precision notebook coefficients).
+// Derived check values of Frantar et al. 2024 (full-precision notebook coefficients).
 TEST(ScalingLawTest, VitPresetReproducesPaperCheckValues) {
   const LawPreset vit = *FindPreset("vit");
   EXPECT_NEAR(PredictLoss(vit.paper, 0.0, 1e7, 1e9), 6.16474, 5e-5);

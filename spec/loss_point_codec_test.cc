@@ -5,29 +5,17 @@
 #include <cmath>
 #include <limits>
 
+#include "spec/testing.h"
+
 namespace sparsescale::spec {
 namespace {
 
 using sparsescale::v1::LossPoint;
 
-LossPoint FullPoint() {
-  LossPoint p;
-  p.set_step(12);
-  p.set_tokens(1536);
-  p.set_train_loss(3.141592653589793);
-  p.set_eval_loss(0.1 + 0.2);
-  p.set_sparsity(0.875);
-  p.set_lr(1.2345678901234567e-4);
-  p.set_nonzeros_paper(98304);
-  p.set_nonzeros_exact(123457);
-  p.set_flops_dense(1.5e15);
-  p.set_flops_sparse(7.25e14);
-  p.set_wall_s(12.5);
-  return p;
-}
+using testing::FullLossPoint;
 
 TEST(LossPointCodecTest, JsonRoundTripsExactly) {
-  const LossPoint p = FullPoint();
+  const LossPoint p = FullLossPoint();
   const std::string line = LossPointToJson(p);
   EXPECT_EQ(line.find('\n'), std::string::npos) << line;
   EXPECT_NE(line.find("\"train_loss\":3.141592653589793"), std::string::npos) << line;
@@ -77,7 +65,7 @@ TEST(LossPointCodecTest, CsvFollowsTheProtoFields) {
   EXPECT_EQ(LossPointCsvHeader(),
             "step,tokens,train_loss,eval_loss,sparsity,lr,nonzeros_paper,nonzeros_exact,"
             "flops_dense,flops_sparse,wall_s");
-  EXPECT_EQ(LossPointCsvRow(FullPoint()),
+  EXPECT_EQ(LossPointCsvRow(FullLossPoint()),
             "12,1536,3.1415926535897931,0.30000000000000004,0.875,0.00012345678901234567,98304,"
             "123457,1500000000000000,725000000000000,12.5");
   LossPoint no_eval;

@@ -221,16 +221,16 @@ void FillCurves(const std::string& db, int jobs, int points) {
   }
   store::Store& s = **opened;
   const std::string spec = TinySpec().SerializeAsString();
-  std::vector<store::PointRow> rows(points);
+  std::vector<v1::LossPoint> rows(points);
   for (int i = 0; i < points; ++i) {
-    rows[i].step = i + 1;
-    rows[i].tokens = 128 * (i + 1);
-    rows[i].train_loss = 4.0 / (1.0 + 0.001 * i) + 0.01 * ((i * 7919) % 13);
+    rows[i].set_step(i + 1);
+    rows[i].set_tokens(128 * (i + 1));
+    rows[i].set_train_loss(4.0 / (1.0 + 0.001 * i) + 0.01 * ((i * 7919) % 13));
     if ((i + 1) % 500 == 0) {
-      rows[i].eval_loss = rows[i].train_loss + 0.1;
+      rows[i].set_eval_loss(rows[i].train_loss() + 0.1);
     }
-    rows[i].sparsity = 0.5;
-    rows[i].lr = 1e-3;
+    rows[i].set_sparsity(0.5);
+    rows[i].set_lr(1e-3);
   }
   for (int j = 0; j < jobs; ++j) {
     auto txn = store::Transaction::Begin(s.db());
@@ -243,8 +243,8 @@ void FillCurves(const std::string& db, int jobs, int points) {
     bool ok = txn.ok() && s.InsertJobIfAbsent(&job).ok();
     // Reports of 500 points, as a worker would send them.
     for (int first = 0; ok && first < points; first += 500) {
-      const std::vector<store::PointRow> report(rows.begin() + first,
-                                                rows.begin() + std::min(points, first + 500));
+      const std::vector<v1::LossPoint> report(rows.begin() + first,
+                                              rows.begin() + std::min(points, first + 500));
       ok = s.InsertPoints(job.id, 1, report, 0).ok();
     }
     if (!ok || !(*txn)->Commit().ok()) {

@@ -50,7 +50,7 @@ struct Config {
   std::string mode = "both";
 };
 
-// The paper's schedule (paper.md section 4): masks recomputed every 100 steps inside the
+// The paper's schedule (Frantar et al. 2024): masks recomputed every 100 steps inside the
 // window [25%, 75%] of training, none outside it.
 constexpr int kMaskIntervalSteps = 100;
 constexpr double kWindowFractionOfRun = 0.5;
@@ -489,9 +489,8 @@ class GptBench {
     RETURN_IF_ERROR(ops_.MatmulBackward(acts_.datty, G(o.attw), G(o.attb), acts_.dres, a.atty,
                                         P(o.attw), BT, C, C));
     RETURN_IF_ERROR(Zero(acts_.dqkv, 3 * n));
-    RETURN_IF_ERROR(
-        ops_.AttentionBackward(acts_.dqkv, acts_.datt_scratch, acts_.datty, a.qkv, a.atty, a.lse,
-                               s));
+    RETURN_IF_ERROR(ops_.AttentionBackward(acts_.dqkv, acts_.datt_scratch, acts_.datty, a.qkv,
+                                           a.atty, a.lse, s));
     RETURN_IF_ERROR(Zero(acts_.dln, n));
     RETURN_IF_ERROR(ops_.MatmulBackward(acts_.dln, G(o.qkvw), G(o.qkvb), acts_.dqkv, a.ln1,
                                         P(o.qkvw), BT, C, 3 * C));
@@ -572,8 +571,8 @@ absl::StatusOr<ModeResult> RunMode(Ops& ops, const Config& c, bool sparse, bool 
   RETURN_IF_ERROR(kernels::cuda::SetFp32Attention(ops, false));
   std::printf("| %-20s | %3d | %8.1f | %9.0f | %5.1f%% | %6.3f -> %6.3f |\n",
               sparse ? "2:4" : (fp32_attention ? "dense, fp32 attention" : "dense"), B,
-              1e3 * secs / c.steps, tok_s,
-              100.0 * tok_s * flops_per_token / 989e12, first_loss, loss);
+              1e3 * secs / c.steps, tok_s, 100.0 * tok_s * flops_per_token / 989e12, first_loss,
+              loss);
   std::fflush(stdout);
   ModeResult result;
   result.step_ms = 1e3 * secs / c.steps;
@@ -625,8 +624,8 @@ absl::Status PrintAttentionTable(Ops& ops, const Config& c, int B) {
            c.attention_reps;
   };
   const double fwd_flops = 2.0 * B * c.NH * double(c.T) * c.T * s.HS;
-  std::printf("Attention alone, B=%d T=%d NH=%d HS=%d (mean of %d calls after 2 warm-ups):\n\n",
-              B, c.T, c.NH, s.HS, c.attention_reps);
+  std::printf("Attention alone, B=%d T=%d NH=%d HS=%d (mean of %d calls after 2 warm-ups):\n\n", B,
+              c.T, c.NH, s.HS, c.attention_reps);
   std::printf("| kernel            | forward ms | TFLOP/s | backward ms | TFLOP/s |\n");
   std::printf("|-------------------|------------|---------|-------------|---------|\n");
   double fp32_total = 0;
@@ -716,8 +715,10 @@ int Main(int argc, char** argv) {
   }
   static const char* const kModes[] = {"dense", "dense-fp32att", "sparse24", "both", "all"};
   if (std::find(std::begin(kModes), std::end(kModes), c.mode) == std::end(kModes)) {
-    std::fprintf(stderr, "gpt_bench: --mode must be dense, dense-fp32att, sparse24, both or all; "
-                 "got %s\n", c.mode.c_str());
+    std::fprintf(stderr,
+                 "gpt_bench: --mode must be dense, dense-fp32att, sparse24, both or all; "
+                 "got %s\n",
+                 c.mode.c_str());
     return 2;
   }
   if (kernels::cuda::DeviceCount() == 0) {
@@ -739,10 +740,12 @@ int Main(int argc, char** argv) {
   }
   std::printf("GPT L=%d C=%d NH=%d T=%d V=%d, %d timed steps after %d warm-up\n\n", c.L, c.C, c.NH,
               c.T, c.V, c.steps, c.warmup);
-  std::printf("| mode                 |   B | step ms  | tokens/s  |  MFU   | "
-              "loss first -> last |\n");
-  std::printf("|----------------------|-----|----------|-----------|--------|"
-              "--------------------|\n");
+  std::printf(
+      "| mode                 |   B | step ms  | tokens/s  |  MFU   | "
+      "loss first -> last |\n");
+  std::printf(
+      "|----------------------|-----|----------|-----------|--------|"
+      "--------------------|\n");
   std::vector<std::pair<bool, ModeResult>> rows;
   struct Row {
     const char* name;
@@ -750,8 +753,8 @@ int Main(int argc, char** argv) {
   };
   for (const Row& row : {Row{"dense", false, false}, Row{"dense-fp32att", false, true},
                          Row{"sparse24", true, false}}) {
-    const bool wanted = c.mode == row.name || c.mode == "all" ||
-                        (c.mode == "both" && !row.fp32_attention);
+    const bool wanted =
+        c.mode == row.name || c.mode == "all" || (c.mode == "both" && !row.fp32_attention);
     if (!wanted) {
       continue;
     }

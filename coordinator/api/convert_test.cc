@@ -15,23 +15,5 @@ TEST(ConvertTest, StatusKeepsItsCodeAndMessage) {
             grpc::StatusCode::ALREADY_EXISTS);
 }
 
-TEST(ConvertTest, LossPointSurvivesTheRoundTripThroughAStoreRow) {
-  sparsescale::v1::LossPoint point;
-  point.set_step(12);
-  point.set_tokens(1536);
-  point.set_train_loss(3.25);
-  point.set_sparsity(0.5);
-  point.set_lr(1e-3);
-  point.set_nonzeros_paper(98304);
-  point.set_nonzeros_exact(100000);
-  point.set_flops_dense(1e9);
-  point.set_flops_sparse(5e8);
-  point.set_wall_s(0.75);
-  EXPECT_EQ(PointToProto(PointFromProto(point)).SerializeAsString(), point.SerializeAsString());
-  EXPECT_FALSE(PointFromProto(point).eval_loss.has_value());
-  point.set_eval_loss(3.5);
-  EXPECT_EQ(PointToProto(PointFromProto(point)).SerializeAsString(), point.SerializeAsString());
-}
-
 }  // namespace
 }  // namespace sparsescale::coordinator

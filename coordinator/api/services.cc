@@ -63,11 +63,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportPoints(grpc::CallbackServerCo
     PointReport report{.worker_id = request->worker_id(),
                        .job_id = request->job_id(),
                        .attempt = request->attempt(),
-                       .points = {}};
-    report.points.reserve(request->points_size());
-    for (const v1::LossPoint& p : request->points()) {
-      report.points.push_back(PointFromProto(p));
-    }
+                       .points = {request->points().begin(), request->points().end()}};
     core_->ReportPoints(std::move(report), response, done);
   });
 }

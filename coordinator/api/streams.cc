@@ -305,12 +305,12 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
       last_step_ = std::min(last_step_, job->checkpoint_step);
       last_attempt_ = job->attempt;
     }
-    ASSIGN_OR_RETURN(std::vector<store::PointRow> points,
+    ASSIGN_OR_RETURN(std::vector<v1::LossPoint> points,
                      store.ReadCurve(job_id_, last_step_, kMaxPointsPerEvent));
     more_points_ = static_cast<int>(points.size()) == kMaxPointsPerEvent;
-    for (const store::PointRow& p : points) {
-      *event_.add_points() = PointToProto(p);
-      last_step_ = p.step;
+    for (v1::LossPoint& p : points) {
+      last_step_ = p.step();
+      *event_.add_points() = std::move(p);
     }
     final_ = store::IsFinal(job->state) && !more_points_;
     has_event_ = first_ || job->state != last_state_ || !points.empty();

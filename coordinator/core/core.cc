@@ -153,6 +153,7 @@ void CoordinatorCore::DrainWaiters() {
     waiter.done(absl::OkStatus());
   }
   waiters_.clear();
+  parked_lease_polls_ = 0;
   for (auto& [key, slot] : rendezvous_) {
     for (RendezvousWaiter& w : slot.waiters) {
       w.timer->cancel();

@@ -29,6 +29,7 @@
 // `done` runs; the core does not touch it afterwards.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -86,7 +87,7 @@ struct PointReport {
   std::string worker_id;
   std::string job_id;
   int attempt = 0;
-  std::vector<store::PointRow> points;
+  std::vector<v1::LossPoint> points;
 };
 
 // Something following a job (WatchJob): told, from any thread and without core locks held,
@@ -160,6 +161,8 @@ class CoordinatorCore {
 
   const CoordinatorOptions& options() const { return options_; }
   store::StoreWriterStats writer_stats() const { return writer_->stats(); }
+  // AcquireLease polls parked now, waiting for a job. Any thread (tests wait on it).
+  size_t parked_lease_polls() const { return parked_lease_polls_.load(); }
 
  private:
   // When the caller of a Plan is answered.
@@ -272,6 +275,8 @@ class CoordinatorCore {
                                     int priority, int requested_max_attempts);
   static absl::Status InsertJobs(store::Store& store, NewJobs& batch);
   void AddJobs(const NewJobs& batch);
+  // The `then` of a write that inserted `batch`: AddJobs once the insert committed.
+  std::function<void(const absl::Status&)> AddJobsIfCommitted(std::shared_ptr<NewJobs> batch);
 
   // FitLaw's computation (fit pool): reads the runs, fits, fills `response` and `*fit`.
   absl::Status ComputeFit(const v1::FitLawRequest& request, v1::FitLawResponse* response,
@@ -299,6 +304,7 @@ class CoordinatorCore {
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<RequestLedger> ledger_;
   std::list<LeaseWaiter> waiters_;
+  std::atomic<size_t> parked_lease_polls_{0};  // waiters_.size(), for readers on other threads
   uint64_t next_waiter_id_ = 0;
   std::map<RendezvousKey, RendezvousSlot> rendezvous_;
   std::unique_ptr<boost::asio::steady_timer> tick_timer_;

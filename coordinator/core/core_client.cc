@@ -97,6 +97,15 @@ void CoordinatorCore::AddJobs(const NewJobs& batch) {
   ServeWaiters();
 }
 
+std::function<void(const absl::Status&)> CoordinatorCore::AddJobsIfCommitted(
+    std::shared_ptr<NewJobs> batch) {
+  return [this, batch = std::move(batch)](const absl::Status& status) {
+    if (status.ok()) {
+      AddJobs(*batch);
+    }
+  };
+}
+
 void CoordinatorCore::CreateSweep(v1::CreateSweepRequest request, std::vector<PreparedJob> cells,
                                   v1::CreateSweepResponse* response, Done done) {
   // Identical cells (e.g. widths that round alike) are one job.
@@ -128,12 +137,7 @@ void CoordinatorCore::CreateSweep(v1::CreateSweepRequest request, std::vector<Pr
           response->set_jobs_existing(static_cast<int32_t>(batch->jobs->size()) - fresh);
           return absl::OkStatus();
         },
-        .then =
-            [this, batch](const absl::Status& status) {
-              if (status.ok()) {
-                AddJobs(*batch);
-              }
-            },
+        .then = AddJobsIfCommitted(batch),
     };
   };
   RunOnce(std::move(once), std::move(decide), std::move(done));
@@ -156,12 +160,7 @@ void CoordinatorCore::SubmitJob(v1::SubmitJobRequest request, PreparedJob job,
           response->set_created(batch->created.front());
           return absl::OkStatus();
         },
-        .then =
-            [this, batch](const absl::Status& status) {
-              if (status.ok()) {
-                AddJobs(*batch);
-              }
-            },
+        .then = AddJobsIfCommitted(batch),
     };
   };
   RunOnce(std::move(once), std::move(decide), std::move(done));
@@ -285,7 +284,7 @@ void CoordinatorCore::GetLossCurve(v1::GetLossCurveRequest request,
         const std::vector<size_t> kept = store::DownsampleIndices(*points, request.max_points());
         response->mutable_points()->Reserve(static_cast<int>(kept.size()));
         for (size_t i : kept) {
-          *response->add_points() = PointToProto((*points)[i]);
+          *response->add_points() = (*points)[i];
         }
         response->set_total_points(static_cast<int64_t>(points->size()));
         return absl::OkStatus();

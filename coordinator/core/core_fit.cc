@@ -29,7 +29,7 @@ absl::StatusOr<std::optional<law::RunRecord>> RunOf(store::Store& store, const s
   }
   const std::optional<double> loss =
       job.final_eval_loss.has_value() ? job.final_eval_loss : job.last_eval_loss;
-  ASSIGN_OR_RETURN(std::optional<store::PointRow> last, store.ReadLastPoint(job.id));
+  ASSIGN_OR_RETURN(std::optional<v1::LossPoint> last, store.ReadLastPoint(job.id));
   if (!loss.has_value() || !last.has_value()) {
     *why = "has no final eval loss or no loss points";
     return std::nullopt;
@@ -50,7 +50,7 @@ absl::StatusOr<std::optional<law::RunRecord>> RunOf(store::Store& store, const s
   } else {
     run.structure = run.sparsity == 0 ? "dense" : "unstructured";
   }
-  run.nonzeros = static_cast<double>(last->nonzeros_paper);
+  run.nonzeros = static_cast<double>(last->nonzeros_paper());
   run.data = static_cast<double>(spec.data().tokens());
   run.loss = *loss;
   return run;

@@ -57,6 +57,7 @@ void CoordinatorCore::Park(LeaseWaiter waiter, std::chrono::milliseconds wait) {
     }
   });
   waiters_.push_back(std::move(waiter));
+  parked_lease_polls_ = waiters_.size();
 }
 
 void CoordinatorCore::ExpireWaiter(uint64_t id) {
@@ -64,6 +65,7 @@ void CoordinatorCore::ExpireWaiter(uint64_t id) {
     if (it->id == id) {
       Done expired = std::move(it->done);
       waiters_.erase(it);
+      parked_lease_polls_ = waiters_.size();
       expired(absl::OkStatus());
       return;
     }
@@ -86,6 +88,7 @@ void CoordinatorCore::ServeWaiters() {
       ++it;
     }
   }
+  parked_lease_polls_ = waiters_.size();
 }
 
 std::vector<scheduler::Transition> CoordinatorCore::NextLeases(const std::string& worker_id,
@@ -105,10 +108,8 @@ CoordinatorCore::Plan CoordinatorCore::GrantPlan(
   auto shared = std::make_shared<const std::vector<scheduler::Transition>>(std::move(grants));
   const int64_t now = NowUnixMs();
   return Plan{
-      .write =
-          [this, shared, leases, now](store::Store& store) {
-            return RecordGrants(store, *shared, leases, now);
-          },
+      .write = [this, shared, leases,
+                now](store::Store& store) { return RecordGrants(store, *shared, leases, now); },
       .then =
           [this, shared](const absl::Status& status) {
             if (!status.ok() && !shared->empty()) {

@@ -126,20 +126,19 @@ void CoordinatorCore::ReportPoints(PointReport report, v1::ReportPointsResponse*
   Decide decide = [this, owned, response]() -> absl::StatusOr<Plan> {
     ASSIGN_OR_RETURN(const scheduler::LeaseView lease,
                      scheduler_->ValidateLease(owned->job_id, owned->attempt, owned->worker_id));
-    const int64_t last_step = owned->points.empty() ? 0 : owned->points.back().step;
+    const int64_t last_step = owned->points.empty() ? 0 : owned->points.back().step();
     scheduler_->NoteProgress(owned->job_id, last_step);
     response->set_points_stored(static_cast<int32_t>(owned->points.size()));
     response->set_last_step(last_step);
     // A resumed attempt keeps the earlier attempts' points up to its checkpoint.
-    std::erase_if(owned->points, [&](const store::PointRow& p) {
-      return lease.resume_step > 0 && p.step <= lease.resume_step;
+    std::erase_if(owned->points, [&](const v1::LossPoint& p) {
+      return lease.resume_step > 0 && p.step() <= lease.resume_step;
     });
     const int64_t now = NowUnixMs();
     return Plan{
         .write =
             [owned, now](store::Store& store) {
-              return store.InsertPoints(owned->job_id, owned->attempt, owned->points, now)
-                  .status();
+              return store.InsertPoints(owned->job_id, owned->attempt, owned->points, now).status();
             },
         .then = [this, job = owned->job_id](const absl::Status&) { NotifyWatchers(job); },
         .answer = Answer::kAtCommit,  // acknowledged only after COMMIT

@@ -52,24 +52,6 @@ scheduler::Failure FailureFromProto(v1::FailureClass failure) {
   return static_cast<scheduler::Failure>(failure);
 }
 
-v1::LossPoint PointToProto(const store::PointRow& row) {
-  v1::LossPoint p;
-  p.set_step(row.step);
-  p.set_tokens(row.tokens);
-  p.set_train_loss(row.train_loss);
-  if (row.eval_loss.has_value()) {
-    p.set_eval_loss(*row.eval_loss);
-  }
-  p.set_sparsity(row.sparsity);
-  p.set_lr(row.lr);
-  p.set_nonzeros_paper(row.nonzeros_paper);
-  p.set_nonzeros_exact(row.nonzeros_exact);
-  p.set_flops_dense(row.flops_dense);
-  p.set_flops_sparse(row.flops_sparse);
-  p.set_wall_s(row.wall_s);
-  return p;
-}
-
 absl::StatusOr<v1::Job> JobToProto(const store::JobRow& row) {
   v1::Job job;
   if (!job.mutable_spec()->ParseFromString(row.spec)) {
@@ -174,8 +156,6 @@ store::AttemptEndRecord AttemptEndFromTransition(const scheduler::Transition& t)
   return end;
 }
 
-std::string JobStateName(store::JobState state) {
-  return v1::JobState_Name(StateToProto(state));
-}
+std::string JobStateName(store::JobState state) { return v1::JobState_Name(StateToProto(state)); }
 
 }  // namespace sparsescale::coordinator

@@ -13,8 +13,6 @@
 
 namespace sparsescale::coordinator {
 
-sparsescale::v1::LossPoint PointToProto(const store::PointRow& row);
-
 // The Job message of a stored row (DataLoss when the stored spec does not parse).
 absl::StatusOr<sparsescale::v1::Job> JobToProto(const store::JobRow& row);
 sparsescale::v1::CheckpointInfo CheckpointToProto(const store::CheckpointRow& row);

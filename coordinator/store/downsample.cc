@@ -49,7 +49,7 @@ std::vector<size_t> Lttb(const std::vector<double>& x, const std::vector<double>
   return chosen;
 }
 
-std::vector<size_t> DownsampleIndices(const std::vector<PointRow>& points, size_t max_points) {
+std::vector<size_t> DownsampleIndices(const std::vector<LossPoint>& points, size_t max_points) {
   const size_t n = points.size();
   std::vector<size_t> all(n);
   for (size_t i = 0; i < n; ++i) {
@@ -61,7 +61,7 @@ std::vector<size_t> DownsampleIndices(const std::vector<PointRow>& points, size_
   SS_CHECK(max_points >= 2);
   std::vector<size_t> evals;
   for (size_t i = 0; i < n; ++i) {
-    if (points[i].eval_loss.has_value()) {
+    if (points[i].has_eval_loss()) {
       evals.push_back(i);
     }
   }
@@ -70,8 +70,8 @@ std::vector<size_t> DownsampleIndices(const std::vector<PointRow>& points, size_
   }
   std::vector<double> x(n), y(n);
   for (size_t i = 0; i < n; ++i) {
-    x[i] = static_cast<double>(points[i].step);
-    y[i] = points[i].train_loss;
+    x[i] = static_cast<double>(points[i].step());
+    y[i] = points[i].train_loss();
   }
   const size_t budget = std::max<size_t>(2, max_points - evals.size());
   std::vector<size_t> chosen = Lttb(x, y, budget);

@@ -13,7 +13,7 @@ namespace sparsescale::store {
 // budget (eval points are rare and matter most); the rest chosen by Largest-Triangle-Three-
 // Buckets over (step, train_loss), which keeps the visual shape (spikes survive). max_points
 // of 0, or not fewer than the points, keeps everything. Requires max_points == 0 or >= 2.
-std::vector<size_t> DownsampleIndices(const std::vector<PointRow>& points, size_t max_points);
+std::vector<size_t> DownsampleIndices(const std::vector<LossPoint>& points, size_t max_points);
 
 // Largest-Triangle-Three-Buckets on (x, y): `budget` indices (first and last included) of the
 // n = x.size() points, sorted. Requires 2 <= budget < n.

@@ -7,11 +7,11 @@
 namespace sparsescale::store {
 namespace {
 
-std::vector<PointRow> Curve(int n) {
-  std::vector<PointRow> points(n);
+std::vector<LossPoint> Curve(int n) {
+  std::vector<LossPoint> points(n);
   for (int i = 0; i < n; ++i) {
-    points[i].step = i + 1;
-    points[i].train_loss = 4.0 / std::sqrt(1.0 + i) + 0.01 * std::sin(i);
+    points[i].set_step(i + 1);
+    points[i].set_train_loss(4.0 / std::sqrt(1.0 + i) + 0.01 * std::sin(i));
   }
   return points;
 }
@@ -37,7 +37,7 @@ TEST(DownsampleTest, KeepsFirstAndLastWithinTheBudgetSorted) {
 TEST(DownsampleTest, KeepsEveryEvalPointWhenTheyAreFew) {
   auto points = Curve(1000);
   for (int i = 99; i < 1000; i += 100) {
-    points[i].eval_loss = 3.0;
+    points[i].set_eval_loss(3.0);
   }
   const auto kept = DownsampleIndices(points, 100);
   EXPECT_LE(kept.size(), 100u);
@@ -48,7 +48,7 @@ TEST(DownsampleTest, KeepsEveryEvalPointWhenTheyAreFew) {
 
 TEST(DownsampleTest, LttbKeepsALossSpike) {
   auto points = Curve(5000);
-  points[2345].train_loss = 50.0;
+  points[2345].set_train_loss(50.0);
   const auto kept = DownsampleIndices(points, 100);
   EXPECT_TRUE(std::binary_search(kept.begin(), kept.end(), size_t{2345}));
 }

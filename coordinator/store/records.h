@@ -1,5 +1,7 @@
-// Plain rows the store reads and writes. No SQLite or protobuf types: the API layer converts
-// between these and the sparsescale.v1 messages (specs travel as serialised JobSpec bytes).
+// Plain rows the store reads and writes. No SQLite types. One protobuf type: a loss point is the
+// protocol's sparsescale.v1.LossPoint everywhere (trainer, worker pipe, RPCs, store), so a new
+// point field is the proto field plus its place in the packed payload (store_points.cc). Other
+// rows are plain structs the core converts (specs travel as serialised JobSpec bytes).
 #pragma once
 
 #include <cstdint>
@@ -7,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "sparsescale/v1/coordinator.pb.h"
 
 namespace sparsescale::store {
 
@@ -54,19 +58,7 @@ struct JobRow {
   int64_t updated_unix_ms = 0;
 };
 
-struct PointRow {
-  int64_t step = 0;
-  int64_t tokens = 0;
-  double train_loss = 0;
-  std::optional<double> eval_loss;
-  double sparsity = 0;
-  double lr = 0;
-  int64_t nonzeros_paper = 0;
-  int64_t nonzeros_exact = 0;
-  double flops_dense = 0;
-  double flops_sparse = 0;
-  double wall_s = 0;
-};
+using LossPoint = sparsescale::v1::LossPoint;
 
 struct WorkerRow {
   std::string id;

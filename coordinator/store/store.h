@@ -71,13 +71,13 @@ class Store {
   // were new; it also advances the job's progress columns. Within an attempt, reports must
   // arrive in step order (each worker sends them one after another).
   absl::StatusOr<int64_t> InsertPoints(std::string_view job_id, int attempt,
-                                       const std::vector<PointRow>& points, int64_t now_unix_ms);
+                                       const std::vector<LossPoint>& points, int64_t now_unix_ms);
   // The clean curve (superseded points excluded) with step > after_step, by step.
-  absl::StatusOr<std::vector<PointRow>> ReadCurve(std::string_view job_id, int64_t after_step = -1,
-                                                  int limit = -1);
+  absl::StatusOr<std::vector<LossPoint>> ReadCurve(std::string_view job_id, int64_t after_step = -1,
+                                                   int limit = -1);
   absl::StatusOr<int64_t> CountCurvePoints(std::string_view job_id);
   // The clean curve's last point; nullopt when the job has none.
-  absl::StatusOr<std::optional<PointRow>> ReadLastPoint(std::string_view job_id);
+  absl::StatusOr<std::optional<LossPoint>> ReadLastPoint(std::string_view job_id);
   absl::StatusOr<int64_t> LossPointsStored();
 
   // Checkpoints: staged (incomplete) rows first, chunks appended, then committed atomically.
@@ -125,13 +125,13 @@ class Store {
   absl::Status AdjustPointCounter(int64_t delta);
   absl::Status DeleteCheckpointRows(int64_t checkpoint_id);
   absl::StatusOr<bool> HasStoredSteps(int64_t job_seq, int attempt,
-                                      const std::vector<PointRow>& points);
+                                      const std::vector<LossPoint>& points);
   // The reported points this attempt has not stored yet, in runs that no stored batch falls
   // inside, so every batch of an attempt covers a step range of its own.
-  absl::StatusOr<std::vector<std::vector<PointRow>>> FreshRuns(int64_t job_seq, int attempt,
-                                                               const std::vector<PointRow>& points);
+  absl::StatusOr<std::vector<std::vector<LossPoint>>> FreshRuns(
+      int64_t job_seq, int attempt, const std::vector<LossPoint>& points);
   // One loss_batches row holding `points` (non-empty, in step order).
-  absl::Status InsertBatch(int64_t job_seq, int attempt, const std::vector<PointRow>& points);
+  absl::Status InsertBatch(int64_t job_seq, int attempt, const std::vector<LossPoint>& points);
   // Marks every clean point with a larger step superseded.
   absl::Status SupersedePointsAfter(int64_t job_seq, int64_t step);
 

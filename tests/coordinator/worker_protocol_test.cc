@@ -108,7 +108,12 @@ TEST_F(WorkerProtocolTest, AcquireLeaseLongPollsUntilAJobArrives) {
   const std::string w = RegisterWorker("w");
   std::vector<v1::Lease> leases;
   std::thread poller([&] { leases = Acquire(w, /*wait_ms=*/5000); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Submit only once the poll is parked, so that the long-poll path (not an immediate grant) is
+  // what hands the job out.
+  for (int i = 0; i < 5000 && core().parked_lease_polls() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(core().parked_lease_polls(), 1u);
   const std::string job_id = Submit(TinySpec(), "s").job().id();
   poller.join();
   ASSERT_EQ(leases.size(), 1u);
@@ -210,7 +215,7 @@ TEST_F(WorkerProtocolTest, RequeuedJobEndsWithOneCleanCurve) {
   ASSERT_TRUE(Report(a, job_id, 1, MakePoints(1, 20)).ok());
   ASSERT_TRUE(Upload(a, job_id, 1, 20, "checkpoint-at-20").ok());
   ASSERT_TRUE(Report(a, job_id, 1, MakePoints(21, 15)).ok());  // lost with the worker
-  AdvanceClockMs(1000);  // the lease TTL
+  AdvanceClockMs(1000);                                        // the lease TTL
   ASSERT_EQ(GetJob(job_id).state(), v1::JOB_STATE_QUEUED);
   EXPECT_EQ(GetJob(job_id).last_failure(), v1::FAILURE_CLASS_INFRA);
   const std::string b = RegisterWorker("b");

@@ -4,22 +4,13 @@
 
 #include <cmath>
 
+#include "spec/testing.h"
+
 namespace sparsescale::agent {
 namespace {
 
 TEST(JobEventsTest, PointRoundTripsExactly) {
-  v1::LossPoint p;
-  p.set_step(12);
-  p.set_tokens(1536);
-  p.set_train_loss(3.141592653589793);
-  p.set_eval_loss(0.1 + 0.2);
-  p.set_sparsity(0.875);
-  p.set_lr(1.2345678901234567e-4);
-  p.set_nonzeros_paper(98304);
-  p.set_nonzeros_exact(123457);
-  p.set_flops_dense(1.5e15);
-  p.set_flops_sparse(7.25e14);
-  p.set_wall_s(12.5);
+  const v1::LossPoint p = spec::testing::FullLossPoint();
   auto e = ParseChildEvent(EncodePoint(p));
   ASSERT_TRUE(e.ok()) << e.status();
   ASSERT_TRUE(e->has_point());

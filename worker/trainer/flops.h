@@ -1,4 +1,4 @@
-// Training FLOP accounting (paper.md section 3). Per token, a training step costs
+// Training FLOP accounting (Frantar et al. 2024). Per token, a training step costs
 // 6 * (matmul parameters) for the forward and backward matrix products plus 12 * layers *
 // width * context for attention's two T x T products (PaLM's convention; causal masking is not
 // discounted). Embedding lookups, norms and element-wise ops are not counted. The

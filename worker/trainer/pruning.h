@@ -1,4 +1,4 @@
-// Gradual magnitude pruning as in paper.md section 4: the cubic schedule
+// Gradual magnitude pruning as in Frantar et al. 2024: the cubic schedule
 // s(t) = S * (1 - (1 - p)^power) over [t_start, t_end], masks recomputed every update interval
 // inside the window and exactly at t_end, layer-uniform top-|w| per tensor (unstructured) or
 // gradual n:m, embeddings and head at their own target, never regrowing. Thread-compatible.

@@ -77,30 +77,6 @@ std::string WriteTextShard(const std::string& dir, const std::string& name,
   return path;
 }
 
-sparsescale::v1::JobSpec TinySpec(const std::string& shard, int64_t steps) {
-  sparsescale::v1::JobSpec spec;
-  spec.set_name("tiny");
-  auto* m = spec.mutable_model();
-  m->set_layers(2);
-  m->set_width(32);
-  m->set_heads(2);
-  m->set_context(16);
-  auto* d = spec.mutable_data();
-  d->add_train_shards(shard);
-  d->set_batch_size(4);
-  d->set_tokens(steps * 4 * 16);
-  d->set_eval_batches(2);
-  d->set_eval_interval_steps(static_cast<int32_t>(std::max<int64_t>(1, steps / 4)));
-  spec.mutable_optim()->set_lr(3e-3);
-  spec.mutable_checkpoint()->set_interval_steps(
-      static_cast<int32_t>(std::max<int64_t>(1, steps / 2)));
-  spec.mutable_checkpoint()->set_keep_last(0);
-  spec.set_seed(7);
-  spec.set_device("cpu");
-  spec.set_threads(1);
-  return spec;
-}
-
 absl::Status RecordingObserver::OnLossPoint(const LossPoint& p) {
   points.push_back(p);
   return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sparsescale/v1/job.pb.h"
+#include "spec/testing.h"
 #include "worker/trainer/trainer.h"
 
 namespace sparsescale::trainer::testing {
@@ -21,9 +22,8 @@ std::string SyntheticText(size_t n, uint64_t seed);
 std::string WriteTextShard(const std::string& dir, const std::string& name,
                            const std::string& text);
 
-// A tiny job (2 layers, width 32, 2 heads, context 16, batch 4) over `shard` for `steps`
-// steps, CPU, one thread, checkpoint every `steps`/2, log every step.
-sparsescale::v1::JobSpec TinySpec(const std::string& shard, int64_t steps);
+// A tiny job over `shard` for `steps` steps (the spec's shared test fixture).
+using ::sparsescale::spec::testing::TinySpec;
 
 // Records every loss point and checkpoint; optionally requests a stop after `stop_after` steps.
 class RecordingObserver : public TrainObserver {
