@@ -55,8 +55,9 @@ class PythonClientEndToEnd(unittest.TestCase):
         cls.cluster = LocalCluster(BINARY_DIR, cls.tmp.name)
         cls.cluster.add_worker(slots=2)
         cls.client = Client(cls.cluster.address, timeout=30)
-        # The sweep every result test reads: 2 sparsities x 2 token budgets = 4 cells.
-        axes = {"nonzeros": ["3072"], "sparsities": [0.0, 0.5],
+        # The sweep every result test reads: 2 sizes x 2 sparsities x 2 token budgets = 8 cells,
+        # one more than the law's 7 coefficients.
+        axes = {"nonzeros": ["3072", "6144"], "sparsities": [0.0, 0.5],
                 "tokens": [str(STEPS * 4 * 32), str(2 * STEPS * 4 * 32)]}
         cls.sweep = cls.client.create_sweep(tiny_spec(cls.shards), axes, name="py-e2e").sweep
         cls.events = {job_id: list(cls.client.watch(job_id)) for job_id in cls.sweep.job_ids}
@@ -68,7 +69,7 @@ class PythonClientEndToEnd(unittest.TestCase):
         cls.tmp.cleanup()
 
     def test_a_watched_sweep_ends_with_every_job_succeeded(self):
-        self.assertEqual(len(self.sweep.job_ids), 4)
+        self.assertEqual(len(self.sweep.job_ids), 8)
         for job_id, events in self.events.items():
             self.assertEqual(events[-1].job.state, 3, job_id)  # JOB_STATE_SUCCEEDED
             streamed = [p.step for e in events for p in e.points]
@@ -98,11 +99,11 @@ class PythonClientEndToEnd(unittest.TestCase):
             self.assertEqual(summary, f.read())
         with open(os.path.join(self.tmp.name, "py.summary.csv"), encoding="utf-8") as f:
             self.assertEqual(summary, f.read())
-        self.assertEqual(summary.count("\n"), 1 + 4)
+        self.assertEqual(summary.count("\n"), 1 + 8)
 
     def test_fit_law_and_optimal_sparsity_answer_from_the_sweep(self):
         fit = self.client.fit_law(sweep_id=self.sweep.id, starts=20, seed=7)
-        self.assertEqual(fit.runs, 4)
+        self.assertEqual(fit.runs, 8)
         self.assertTrue(fit.fit_id)
         optimum = self.client.optimal_sparsity(nonzeros=3072, compute=1e9, fit_id=fit.fit_id)
         self.assertGreaterEqual(optimum.sparsity, 0.0)
@@ -120,6 +121,12 @@ class PythonClientEndToEnd(unittest.TestCase):
         floats = [a for a in checkpoint.tensors.values() if a.dtype == np.float32]
         self.assertTrue(floats)
         self.assertTrue(all(np.isfinite(a).all() for a in floats))
+
+    def test_a_fit_on_too_few_runs_raises_invalid_argument_with_the_count(self):
+        with self.assertRaises(SparsescaleError) as caught:
+            self.client.fit_law(job_ids=self.sweep.job_ids[:4])
+        self.assertEqual(caught.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("4 runs are too few", caught.exception.message)
 
     def test_unknown_job_raises_not_found_with_the_code(self):
         with self.assertRaises(SparsescaleError) as caught:
