@@ -17,15 +17,24 @@ from sparsescale import Client, SparsescaleError
 STATES = {3: "SUCCEEDED", 4: "FAILED", 5: "CANCELLED"}
 
 
-def base_spec(shards):
-    """The sweep's base job: a tiny model trained for a few hundred steps on CPU."""
-    return {
-        "model": {"layers": 2, "width": 32, "heads": 4, "context": 64},
+def study(shards, quick):
+    """The sweep's base job and axes: tiny models trained for a few hundred steps on CPU
+    (quick: a few seconds in all, for checking the script)."""
+    layers, heads, context, batch = (1, 2, 32, 4) if quick else (2, 4, 64, 8)
+    steps = 16 if quick else 256
+    base = {
+        "model": {"layers": layers, "width": 32, "heads": heads, "context": context},
         "data": {"trainShards": [f"{shards}/train_*.bin"],
-                 "evalShards": [f"{shards}/val_000000.bin"], "batchSize": 8},
+                 "evalShards": [f"{shards}/val_000000.bin"], "batchSize": batch,
+                 "tokens": str(steps * batch * context)},
         "optim": {"lr": 3e-3},
         "device": "cpu",
     }
+    # 2 model sizes x 3 sparsities x 2 token budgets = 12 jobs (the axes set width and tokens).
+    axes = {"nonzeros": ["3072", "6144"] if quick else ["24576", "49152"],
+            "sparsities": [0.0, 0.5, 0.75],
+            "tokens": [str(steps * batch * context), str(2 * steps * batch * context)]}
+    return base, axes
 
 
 def main():
@@ -34,13 +43,13 @@ def main():
                         "$SPARSESCALE_COORDINATOR or 127.0.0.1:7070)")
     parser.add_argument("--shards", default="data/shards")
     parser.add_argument("--token", default=None, help="bearer token, when the server asks")
+    parser.add_argument("--quick", action="store_true", help="tiny jobs (seconds in all)")
     args = parser.parse_args()
     client = Client(args.coordinator, token=args.token)
 
-    # 1. A sweep: 2 model sizes x 3 sparsities x 2 token budgets = 12 jobs.
-    axes = {"nonzeros": ["24576", "49152"], "sparsities": [0.0, 0.5, 0.75],
-            "tokens": ["131072", "262144"]}
-    created = client.create_sweep(base_spec(args.shards), axes, name="python example")
+    # 1. A sweep of 12 jobs.
+    base, axes = study(args.shards, args.quick)
+    created = client.create_sweep(base, axes, name="python example")
     sweep = created.sweep
     print(f"sweep {sweep.id}: {created.jobs_created} new jobs, {created.jobs_existing} existing")
 
@@ -56,8 +65,9 @@ def main():
     try:
         fit = client.fit_law(sweep_id=sweep.id)
         print(f"fit {fit.fit_id}: rmse {fit.rmse:.4f} over {fit.runs} runs")
-        best = client.optimal_sparsity(nonzeros=49152, compute=1e13, fit_id=fit.fit_id)
-        print(f"optimal sparsity at N=49152, C=1e13: {best.sparsity:.3f} "
+        nonzeros = float(axes["nonzeros"][-1])
+        best = client.optimal_sparsity(nonzeros=nonzeros, compute=1e13, fit_id=fit.fit_id)
+        print(f"optimal sparsity at N={nonzeros:g}, C=1e13: {best.sparsity:.3f} "
               f"(loss {best.loss:.4f})")
     except SparsescaleError as e:  # e.code is the grpc.StatusCode, e.message says why
         print(f"no fit: {e.code.name}: {e.message}")

@@ -5,6 +5,7 @@ and data/corpus/web.txt (SPARSESCALE_SOURCE_DIR)."""
 
 import os
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -121,6 +122,18 @@ class PythonClientEndToEnd(unittest.TestCase):
         floats = [a for a in checkpoint.tensors.values() if a.dtype == np.float32]
         self.assertTrue(floats)
         self.assertTrue(all(np.isfinite(a).all() for a in floats))
+
+    def test_the_docs_example_study_runs_to_its_csv(self):
+        script = os.path.join(SOURCE_DIR, "docs/examples/python_study.py")
+        result = subprocess.run(
+            [sys.executable, script, "--quick", "--coordinator", self.cluster.address,
+             "--shards", self.shards], cwd=self.tmp.name, capture_output=True, text=True,
+            env=dict(os.environ, MPLBACKEND="Agg"), timeout=180, check=False)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("12 new jobs", result.stdout)
+        self.assertEqual(result.stdout.count("SUCCEEDED"), 12, result.stdout)
+        with open(os.path.join(self.tmp.name, "python_study.summary.csv"), encoding="utf-8") as f:
+            self.assertEqual(f.read().count("\n"), 1 + 12)
 
     def test_a_fit_on_too_few_runs_raises_invalid_argument_with_the_count(self):
         with self.assertRaises(SparsescaleError) as caught:
