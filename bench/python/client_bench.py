@@ -7,7 +7,9 @@ worker API by a stand-in worker in this script (register, lease, ReportPoints, C
 training). Each case is timed `--repeat` times (median reported) in three ways: the CLI as a
 process (`sparsescale curve` / `sparsescale export`), the Python client as a process (python3
 + imports + the call, what a script pays), and the Python client's call inside a warm process
-(what a notebook pays). The ratio is Python / CLI; the target is at most 3x.
+(what a notebook pays). The ratio is Python / CLI; the target is at most 3x. The time of
+`python3 -c "import sparsescale"` is printed too: the fixed start-up cost in every Python
+process figure.
 
 Usage: PYTHONPATH=build/client/python /usr/bin/python3 bench/python/client_bench.py \
            --build build [--repeat 5]
@@ -131,6 +133,10 @@ def main():
                 [sys.executable, "-c", script + f"c.export({sweep_id!r}, out={out!r})"],
                 lambda: client.export(sweep_id, out=out)),
         }
+        import_s = median_seconds(
+            lambda: run_process([sys.executable, "-c", "import sparsescale"], env), args.repeat)
+        print(f"python3 -c 'import sparsescale' (the fixed cost of a Python process): "
+              f"{import_s:.3f} s")
         print(f"{'case':<36} {'CLI s':>8} {'py proc s':>10} {'py call s':>10} "
               f"{'proc/CLI':>9} {'call/CLI':>9}")
         for name, (cli_argv, py_argv, call) in cases.items():

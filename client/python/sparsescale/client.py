@@ -11,16 +11,11 @@ A Client may be shared by threads (a gRPC channel is thread-safe). Close it, or 
 `with` block, to release the channel.
 """
 
-import hashlib
-import json
 import os
 import secrets
-from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf import json_format
 
-from sparsescale import csv_export
 from sparsescale.errors import SparsescaleError
 from sparsescale.ext import health_pb2, health_pb2_grpc
 from sparsescale.safetensors_reader import read_safetensors
@@ -28,6 +23,8 @@ from sparsescale.v1 import coordinator_pb2 as pb
 from sparsescale.v1 import coordinator_pb2_grpc as pb_grpc
 from sparsescale.v1 import job_pb2
 
+# Modules only some calls need (json_format, csv_export, hashlib, json, numpy) are imported in
+# those calls: a script that downloads one curve should not pay for them at start-up.
 _MAX_MESSAGE_BYTES = 64 << 20  # the coordinator sends up to 64 MiB per message
 _PAGE_SIZE = 1000
 
@@ -42,14 +39,20 @@ def default_address():
     return os.environ.get("SPARSESCALE_COORDINATOR") or "127.0.0.1:7070"
 
 
-@dataclass
 class Checkpoint:
-    """A downloaded checkpoint: its CheckpointInfo, the safetensors bytes (size and sha256
-    checked), and the tensors and metadata parsed from them."""
-    info: pb.CheckpointInfo
-    data: bytes
-    tensors: dict = field(default_factory=dict)
-    metadata: dict = field(default_factory=dict)
+    """A downloaded checkpoint: `info` (its CheckpointInfo), `data` (the safetensors bytes,
+    size and sha256 checked), and `tensors` (name -> numpy array) and `metadata` parsed from
+    them (empty when not parsed)."""
+
+    def __init__(self, info, data, tensors=None, metadata=None):
+        self.info = info
+        self.data = data
+        self.tensors = tensors or {}
+        self.metadata = metadata or {}
+
+    def __repr__(self):
+        return (f"Checkpoint(job_id={self.info.job_id!r}, step={self.info.step}, "
+                f"bytes={len(self.data)}, tensors={len(self.tensors)})")
 
 
 def _message(value, cls, what):
@@ -57,6 +60,8 @@ def _message(value, cls, what):
     refused (as the CLI's configs are) with INVALID_ARGUMENT naming `what` and the field."""
     if isinstance(value, cls):
         return value
+    from google.protobuf import json_format  # noqa: PLC0415 (see _MAX_MESSAGE_BYTES)
+
     try:
         if isinstance(value, (str, bytes)):
             return json_format.Parse(value, cls())
@@ -217,6 +222,8 @@ class Client:
         """A sweep's CSVs exactly as `sparsescale export` writes them: (points_csv, summary_csv).
         `out` and `summary` are file paths to write; as in the CLI, `summary` defaults to OUT's
         stem + ".summary.csv" beside it when `out` is given."""
+        from sparsescale import csv_export  # noqa: PLC0415 (see _MAX_MESSAGE_BYTES)
+
         sweep = self.get_sweep(sweep_id)
         jobs = self.list_jobs(sweep.id)
         # Every curve is requested at once; the answers are read in the jobs' order.
@@ -288,6 +295,8 @@ class Client:
 
 
 def _verify(info, data, job_id):
+    import hashlib  # noqa: PLC0415 (see _MAX_MESSAGE_BYTES)
+
     if info is None:
         raise SparsescaleError(grpc.StatusCode.DATA_LOSS,
                                f"checkpoint of job {job_id}: the stream carried no info",
@@ -323,4 +332,8 @@ def _columns(points, as_frame):
 
 def to_dict(message):
     """A v1 message as a dict with the proto field names (as the CLI's --json prints them)."""
+    import json  # noqa: PLC0415 (see _MAX_MESSAGE_BYTES)
+
+    from google.protobuf import json_format  # noqa: PLC0415
+
     return json.loads(json_format.MessageToJson(message, preserving_proto_field_name=True))

@@ -6,7 +6,6 @@ an optional "__metadata__" of strings, then the data. The `safetensors` package 
 is installed; this reader covers the dtypes a checkpoint holds and the common float/int ones.
 """
 
-import json
 import struct
 
 # Safetensors dtype -> numpy dtype (little-endian). numpy itself is imported only when a file
@@ -27,6 +26,8 @@ def _header(data):
     (length,) = struct.unpack_from("<Q", data, 0)
     if 8 + length > len(data):
         raise SafetensorsFormatError(f"header length {length} runs past the end ({len(data)} bytes)")
+    import json  # noqa: PLC0415 (imported when a file is read, as numpy)
+
     try:
         header = json.loads(bytes(data[8:8 + length]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
