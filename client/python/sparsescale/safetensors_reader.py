@@ -25,7 +25,8 @@ def _header(data):
         raise SafetensorsFormatError(f"file of {len(data)} bytes is shorter than its 8-byte header")
     (length,) = struct.unpack_from("<Q", data, 0)
     if 8 + length > len(data):
-        raise SafetensorsFormatError(f"header length {length} runs past the end ({len(data)} bytes)")
+        raise SafetensorsFormatError(
+            f"header length {length} runs past the end ({len(data)} bytes)")
     import json  # noqa: PLC0415 (imported when a file is read, as numpy)
 
     try:

@@ -40,7 +40,8 @@ def tiny_spec(shards, steps=STEPS, seed=1):
     return {
         "name": "python e2e",
         "model": {"layers": 1, "width": 16, "heads": 2, "context": 32},
-        "data": {"trainShards": [shards + "/train_*.bin"], "evalShards": [shards + "/val_000000.bin"],
+        "data": {"trainShards": [shards + "/train_*.bin"],
+                 "evalShards": [shards + "/val_000000.bin"],
                  "batchSize": 4, "tokens": str(steps * 4 * 32), "evalIntervalSteps": 4,
                  "evalBatches": 2},
         "checkpoint": {"intervalSteps": 8},

@@ -2,6 +2,7 @@
 records what arrives: the token travels as `authorization: Bearer <token>`, tls_ca makes a
 channel that verifies the server against that CA, and errors keep their status code."""
 
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -9,6 +10,8 @@ import unittest
 from concurrent import futures
 
 import grpc
+import numpy as np
+from unit_safetensors_test import make_file
 
 from sparsescale import Client, SparsescaleError
 from sparsescale.v1 import coordinator_pb2 as pb
@@ -20,6 +23,17 @@ class RecordingService(pb_grpc.ClientServiceServicer):
 
     def __init__(self):
         self.metadata = []
+
+    checkpoint = b""  # what DownloadCheckpoint sends, in 3-byte chunks
+    claimed_sha256 = ""  # its info's sha256 ("" = the true one)
+
+    def DownloadCheckpoint(self, request, context):
+        data = self.checkpoint
+        sha = self.claimed_sha256 or hashlib.sha256(data).hexdigest()
+        yield pb.CheckpointChunk(info=pb.CheckpointInfo(job_id=request.job_id, step=8,
+                                                        size_bytes=len(data), sha256=sha))
+        for begin in range(0, len(data), 3):
+            yield pb.CheckpointChunk(data=data[begin:begin + 3])
 
     def GetJob(self, request, context):
         self.metadata.append(dict(context.invocation_metadata()))
@@ -91,6 +105,25 @@ class ClientTransport(unittest.TestCase):
                 server.stop(None)
         self.assertEqual(service.metadata[0].get("authorization"), "Bearer t")
         self.assertEqual(caught.exception.code, grpc.StatusCode.UNAVAILABLE)
+
+    def test_a_checkpoint_is_reassembled_checked_and_parsed(self):
+        server, service, port = start_server()
+        weight = np.arange(6, dtype=np.float32).reshape(2, 3)
+        service.checkpoint = make_file({"w": weight}, metadata={"step": "8"})
+        try:
+            with Client(f"127.0.0.1:{port}", timeout=5) as client:
+                checkpoint = client.download_checkpoint("j")
+                service.claimed_sha256 = "0" * 64
+                with self.assertRaises(SparsescaleError) as caught:
+                    client.download_checkpoint("j")
+        finally:
+            server.stop(None)
+        self.assertEqual(checkpoint.data, service.checkpoint)
+        np.testing.assert_array_equal(checkpoint.tensors["w"], weight)
+        self.assertEqual(checkpoint.metadata, {"step": "8"})
+        self.assertEqual(caught.exception.code, grpc.StatusCode.DATA_LOSS)
+        self.assertIn("expected", caught.exception.message)
+        self.assertIn("0" * 64, caught.exception.message)
 
     def test_retry_job_calls_retry_job_or_names_the_missing_rpc(self):
         server, _, port = start_server()
