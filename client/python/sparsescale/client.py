@@ -71,10 +71,16 @@ def _message(value, cls, what):
 
 
 def _job_state(state):
-    if isinstance(state, str):
-        name = state.upper()
-        return pb.JobState.Value(name if name.startswith("JOB_STATE_") else "JOB_STATE_" + name)
-    return int(state)
+    """A JobState value from a name ("succeeded", "JOB_STATE_SUCCEEDED") or a number."""
+    if not isinstance(state, str):
+        return int(state)
+    name = state.upper()
+    name = name if name.startswith("JOB_STATE_") else "JOB_STATE_" + name
+    if name not in pb.JobState.keys():
+        raise SparsescaleError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"states: unknown job state {state!r} (queued, running, "
+                               "succeeded, failed or cancelled)")
+    return pb.JobState.Value(name)
 
 
 class Client:

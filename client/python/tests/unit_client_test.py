@@ -125,6 +125,13 @@ class ClientTransport(unittest.TestCase):
         self.assertIn("expected", caught.exception.message)
         self.assertIn("0" * 64, caught.exception.message)
 
+    def test_an_unknown_state_name_is_refused_before_sending(self):
+        with Client("127.0.0.1:1") as client:
+            with self.assertRaises(SparsescaleError) as caught:
+                client.list_jobs(states=["finished"])
+        self.assertEqual(caught.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("states: unknown job state 'finished'", caught.exception.message)
+
     def test_retry_job_calls_retry_job_or_names_the_missing_rpc(self):
         server, _, port = start_server()
         try:
