@@ -1,5 +1,8 @@
 #include "coordinator/api/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +11,14 @@
 
 namespace sparsescale::coordinator {
 
+namespace {
+
+// The services grpc.health.v1 answers for, besides "" (the whole server).
+constexpr const char* kHealthServices[] = {"sparsescale.v1.ClientService",
+                                           "sparsescale.v1.WorkerService"};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const ServerOptions& options) {
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
@@ -15,6 +26,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   ASSIGN_OR_RETURN(server->core_, CoordinatorCore::Start(options.coordinator));
   server->worker_service_ = std::make_unique<WorkerServiceImpl>(server->core_.get());
   server->client_service_ = std::make_unique<ClientServiceImpl>(server->core_.get());
+  // Both are process-wide switches that a ServerBuilder reads when it is made: generic tools
+  // (grpcurl, grpc_health_probe, any language's health client) need no copy of our protos.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
@@ -25,6 +40,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
+  // The store is open and migrated (the core started above): SERVING until Shutdown.
+  server->SetServing(true);
   return server;
 }
 
@@ -39,11 +56,26 @@ void CoordinatorServer::Shutdown() {
     return;
   }
   shut_down_ = true;
+  // Health turns NOT_SERVING first, so that probes and load balancers stop sending work while
+  // in-flight calls drain.
+  SetServing(false);
   if (core_ != nullptr) {
     core_->BeginShutdown();
   }
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + options_.shutdown_grace);
+  }
+}
+
+void CoordinatorServer::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health =
+      server_ == nullptr ? nullptr : server_->GetHealthCheckService();
+  if (health == nullptr) {
+    return;
+  }
+  health->SetServingStatus(serving);
+  for (const char* service : kHealthServices) {
+    health->SetServingStatus(service, serving);
   }
 }
 

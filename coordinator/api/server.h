@@ -1,5 +1,8 @@
 // CoordinatorServer: the coordinator as one object - core (store, scheduler) plus the gRPC
-// server with both services on one port. Used by main.cc, the tests and the benchmarks.
+// server with both services on one port, plus grpc.health.v1 health (SERVING for "",
+// "sparsescale.v1.ClientService" and "sparsescale.v1.WorkerService" once the store is open,
+// NOT_SERVING from the start of Shutdown) and server reflection (grpc.reflection.v1alpha).
+// Used by main.cc, the tests and the benchmarks.
 // Thread-safety: Start/Shutdown from one thread; the running server is thread-safe.
 #pragma once
 
@@ -44,6 +47,8 @@ class CoordinatorServer {
 
  private:
   CoordinatorServer() = default;
+  // Sets every health status this server reports (no-op before the server is built).
+  void SetServing(bool serving);
 
   ServerOptions options_;
   std::unique_ptr<CoordinatorCore> core_;
