@@ -108,19 +108,20 @@ class LogsE2eTest : public ::testing::Test {
 };
 
 TEST_F(LogsE2eTest, JobLogsPrintsTheTrainersOutputAsTheWorkerCapturedIt) {
-  v1::Job job = Submit(TinySpec(shards_, 60, 20));
-  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(90)));
-  CliResult logs = RunCli(Cli({"job", "logs", job.id()}));
-  ASSERT_EQ(logs.exit_code, 0);
-  EXPECT_NE(logs.out.find("step 60/60"), std::string::npos) << logs.out;
-  EXPECT_NE(logs.out.find("checkpoint at step 20"), std::string::npos) << logs.out;
-  EXPECT_NE(logs.out.find("done: final train loss"), std::string::npos) << logs.out;
-  // Byte for byte the job process's stderr on the worker.
-  EXPECT_EQ(logs.out, WorkerLog(0, job.id(), 1));
-  // --follow of an attempt that has ended prints the same and ends.
-  CliResult followed = RunCli(Cli({"job", "logs", job.id(), "--attempt", "1", "--follow"}));
+  v1::Job job = Submit(TinySpec(shards_, 2000, 500));
+  ASSERT_TRUE(WaitFor([&] { return Job(job.id()).attempt() == 1; }, seconds(30)));
+  // --follow while the job runs: prints as the output arrives and ends with the attempt.
+  CliResult followed = RunCli(Cli({"job", "logs", job.id(), "--follow"}));
   ASSERT_EQ(followed.exit_code, 0);
-  EXPECT_EQ(followed.out, logs.out);
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(90)));
+  EXPECT_NE(followed.out.find("step 2000/2000"), std::string::npos) << followed.out;
+  EXPECT_NE(followed.out.find("checkpoint at step 500"), std::string::npos) << followed.out;
+  EXPECT_NE(followed.out.find("done: final train loss"), std::string::npos) << followed.out;
+  // Byte for byte the job process's stderr on the worker, followed or read afterwards.
+  EXPECT_EQ(followed.out, WorkerLog(0, job.id(), 1));
+  CliResult logs = RunCli(Cli({"job", "logs", job.id(), "--attempt", "1"}));
+  ASSERT_EQ(logs.exit_code, 0);
+  EXPECT_EQ(logs.out, followed.out);
   EXPECT_EQ(RunCli(Cli({"job", "logs", job.id(), "--attempt", "9"})).exit_code, 4);
 }
 
