@@ -70,6 +70,34 @@ TEST(OutputTest, JobDetailSaysWhyAQueuedJobCannotBePlaced) {
       << JobDetail(job);
 }
 
+TEST(OutputTest, JobDetailShowsAFailedJobsLogTailLineByLine) {
+  v1::Job job = MakeJob("j1", 16, 0.5, v1::JOB_STATE_FAILED);
+  job.set_attempt(2);
+  job.set_log_tail("step 9/10  train loss 3.1\ntraining failed: NOT_FOUND: no shards\n");
+  const std::string detail = JobDetail(job);
+  EXPECT_NE(detail.find("log tail    (attempt 2; all of it: sparsescale job logs j1)\n"
+                        "  | step 9/10  train loss 3.1\n"
+                        "  | training failed: NOT_FOUND: no shards\n"),
+            std::string::npos)
+      << detail;
+  EXPECT_EQ(JobDetail(MakeJob("j2", 16, 0.5, v1::JOB_STATE_SUCCEEDED)).find("log tail"),
+            std::string::npos);
+}
+
+TEST(OutputTest, CheckpointsTableListsStepSizeAndDigest) {
+  v1::ListCheckpointsResponse list;
+  v1::CheckpointInfo* info = list.add_checkpoints();
+  info->set_step(200);
+  info->set_attempt(1);
+  info->set_size_bytes(4096);
+  info->set_sha256("ab12");
+  const std::string table = CheckpointsTable(list);
+  EXPECT_EQ(table.rfind("STEP", 0), 0u) << table;
+  EXPECT_NE(table.find("200"), std::string::npos);
+  EXPECT_NE(table.find("4096"), std::string::npos);
+  EXPECT_NE(table.find("ab12"), std::string::npos);
+}
+
 TEST(OutputTest, JobsTableListsTheQueuedJobsThatCannotBePlacedUnderTheTable) {
   v1::Job placeable = MakeJob("j1", 64, 0.5, v1::JOB_STATE_QUEUED);
   v1::Job stuck = MakeJob("j2", 64, 0.5, v1::JOB_STATE_QUEUED);

@@ -1,4 +1,4 @@
-// `sparsescale job submit FILE | get ID | list | cancel ID | watch ID` and
+// `sparsescale job submit FILE | get ID | list | cancel ID | watch ID | logs ID` and
 // `sparsescale curve JOB`.
 #include <algorithm>
 #include <cstdio>
@@ -28,6 +28,8 @@ struct JobFlags {
   int priority = 0;
   int max_attempts = 0;
   int max_points = 0;
+  int attempt = 0;
+  bool follow = false;
 };
 
 void Out(const std::string& text) { std::fputs(text.c_str(), stdout); }
@@ -126,6 +128,28 @@ void Watch(JobFlags& f) {
   }
 }
 
+// Prints the attempt's log as stored; a gap (output the bound dropped) is noted on stderr.
+void Logs(JobFlags& f) {
+  client::CoordinatorClient c(f.common.coordinator);
+  v1::StreamJobLogsRequest request;
+  request.set_job_id(f.id);
+  request.set_attempt(f.attempt);
+  request.set_follow(f.follow);
+  absl::Status s = c.StreamLogs(request, [&](const v1::LogChunk& chunk) {
+    if (chunk.dropped_bytes() > 0) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "[%lld bytes of attempt %d's output not kept]\n",
+                   static_cast<long long>(chunk.dropped_bytes()), chunk.attempt());
+    }
+    std::fwrite(chunk.data().data(), 1, chunk.data().size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (!s.ok()) {
+    client::Fail(s);
+  }
+}
+
 void Curve(JobFlags& f) {
   client::CoordinatorClient c(f.common.coordinator);
   v1::GetLossCurveResponse curve = client::OrFail(c.GetLossCurve(f.id, f.max_points));
@@ -167,6 +191,15 @@ void Install(CLI::App& root) {
   watch->add_option("ID", f.id, "job id")->required();
   client::AddCommonFlags(watch, &f.common);
   watch->callback([] { Watch(f); });
+
+  CLI::App* logs = job->add_subcommand(
+      "logs", "a job attempt's output (stdout/stderr of its job process), as the worker sent it");
+  logs->add_option("ID", f.id, "job id")->required();
+  logs->add_option("--attempt", f.attempt, "attempt number (default: the latest)")
+      ->check(CLI::PositiveNumber);
+  logs->add_flag("--follow,-f", f.follow, "keep printing new output until the attempt ends");
+  client::AddCommonFlags(logs, &f.common);
+  logs->callback([] { Logs(f); });
 
   CLI::App* curve = root.add_subcommand("curve", "a job's loss curve");
   curve->add_option("JOB", f.id, "job id")->required();

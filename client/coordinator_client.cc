@@ -3,9 +3,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "common/status.h"
 #include "sparsescale/v1/coordinator.grpc.pb.h"
 
 namespace sparsescale::client {
@@ -168,6 +172,99 @@ absl::StatusOr<v1::ListCheckpointsResponse> CoordinatorClient::ListCheckpoints(
   v1::ListCheckpointsRequest request;
   request.set_job_id(job_id);
   return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::ListCheckpoints);
+}
+
+absl::Status CoordinatorClient::StreamLogs(
+    const v1::StreamJobLogsRequest& request,
+    const std::function<bool(const v1::LogChunk&)>& on_chunk) {
+  grpc::ClientContext context;
+  auto reader = impl_->stub->StreamJobLogs(&context, request);
+  v1::LogChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (!on_chunk(chunk)) {
+      context.TryCancel();
+      reader->Finish().ok();
+      return absl::OkStatus();
+    }
+  }
+  return ToAbsl(reader->Finish(), address_);
+}
+
+namespace {
+
+// Hashes the bytes already in `part` (a resumed download) into `sha`; returns their count.
+absl::StatusOr<int64_t> HashExisting(const std::string& part, Sha256& sha) {
+  std::ifstream in(part, std::ios::binary);
+  if (!in) {
+    return 0;  // nothing to resume
+  }
+  std::string buffer(1 << 20, '\0');
+  int64_t size = 0;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto got = static_cast<size_t>(in.gcount());
+    sha.Update(std::string_view(buffer).substr(0, got));
+    size += static_cast<int64_t>(got);
+  }
+  if (in.bad()) {
+    return absl::InternalError(absl::StrCat("cannot read ", part));
+  }
+  return size;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CheckpointInfo> CoordinatorClient::DownloadCheckpoint(const std::string& job_id,
+                                                                         int64_t step,
+                                                                         const std::string& path) {
+  const std::string part = path + ".part";
+  Sha256 sha;
+  absl::StatusOr<int64_t> have = HashExisting(part, sha);
+  if (!have.ok()) {
+    return have.status();
+  }
+  std::ofstream out(part, std::ios::binary | std::ios::app);
+  if (!out) {
+    return absl::InternalError(absl::StrCat("cannot write ", part));
+  }
+  v1::DownloadCheckpointRequest request;
+  request.set_job_id(job_id);
+  request.set_step(step);
+  request.set_offset(*have);
+  grpc::ClientContext context;
+  auto reader = impl_->stub->DownloadCheckpoint(&context, request);
+  v1::CheckpointChunk chunk;
+  v1::CheckpointInfo info;
+  int64_t size = *have;
+  while (reader->Read(&chunk)) {
+    if (chunk.has_info()) {
+      info = chunk.info();
+    }
+    sha.Update(chunk.data());
+    size += static_cast<int64_t>(chunk.data().size());
+    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+  }
+  out.close();
+  RETURN_IF_ERROR(ToAbsl(reader->Finish(), address_));
+  if (!out) {
+    return absl::InternalError(absl::StrCat("cannot write ", part));
+  }
+  const std::string digest = Sha256::ToHex(sha.Finish());
+  if (size != info.size_bytes() || digest != info.sha256()) {
+    std::error_code ec;
+    std::filesystem::remove(part, ec);
+    return absl::DataLossError(
+        absl::StrCat("checkpoint of job ", job_id, " step ", info.step(), ": got ", size,
+                     " bytes with sha256 ", digest, ", the coordinator stored ", info.size_bytes(),
+                     " bytes with sha256 ", info.sha256(), "; removed ", part, ", download again"));
+  }
+  std::error_code ec;
+  std::filesystem::rename(part, path, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", part, " to ", path, ": ", ec.message()));
+  }
+  return info;
 }
 
 absl::StatusOr<v1::GetClusterStatusResponse> CoordinatorClient::GetClusterStatus() {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,6 +61,20 @@ class CoordinatorClient {
                                                                      int max_points);
   absl::StatusOr<sparsescale::v1::ListCheckpointsResponse> ListCheckpoints(
       const std::string& job_id);
+  // Downloads a checkpoint (step 0 = the latest) into the file `path`. The bytes go to
+  // `path + ".part"` first; when that file exists the download resumes after its bytes. The
+  // whole file's SHA-256 and size are checked against the stored checkpoint's, and only then is
+  // it renamed to `path`. Returns the checkpoint's info. NotFound (no such job or checkpoint,
+  // naming the step), DataLoss (the digest does not match: the .part file is removed, so a new
+  // try starts over), Internal (the file cannot be written), UNAVAILABLE (keep the .part file
+  // and call again to resume).
+  absl::StatusOr<sparsescale::v1::CheckpointInfo> DownloadCheckpoint(const std::string& job_id,
+                                                                     int64_t step,
+                                                                     const std::string& path);
+  // Streams a job attempt's log: calls `on_chunk` for each chunk until the stream ends (with
+  // request.follow, when the attempt has ended) or on_chunk returns false. OK at the end.
+  absl::Status StreamLogs(const sparsescale::v1::StreamJobLogsRequest& request,
+                          const std::function<bool(const sparsescale::v1::LogChunk&)>& on_chunk);
   absl::StatusOr<sparsescale::v1::GetClusterStatusResponse> GetClusterStatus();
   absl::StatusOr<sparsescale::v1::FitLawResponse> FitLaw(
       const sparsescale::v1::FitLawRequest& request);

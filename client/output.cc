@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace sparsescale::client {
 
@@ -217,7 +218,24 @@ std::string JobDetail(const v1::Job& j) {
   }
   absl::StrAppend(&out, "created     ", FormatTime(j.created_unix_ms()), "\n");
   absl::StrAppend(&out, "updated     ", FormatTime(j.updated_unix_ms()), "\n");
+  if (!j.log_tail().empty()) {
+    absl::StrAppend(&out, "log tail    (attempt ", j.attempt(),
+                    "; all of it: sparsescale job logs ", j.id(), ")\n");
+    for (absl::string_view line : absl::StrSplit(j.log_tail(), '\n', absl::SkipEmpty())) {
+      absl::StrAppend(&out, "  | ", line, "\n");
+    }
+  }
   return out;
+}
+
+std::string CheckpointsTable(const v1::ListCheckpointsResponse& checkpoints) {
+  Table table({"STEP", "ATTEMPT", "BYTES", "SHA256", "CREATED"});
+  for (const v1::CheckpointInfo& info : checkpoints.checkpoints()) {
+    table.AddRow({absl::StrCat(info.step()), absl::StrCat(info.attempt()),
+                  absl::StrCat(info.size_bytes()), info.sha256(),
+                  FormatTime(info.created_unix_ms())});
+  }
+  return table.Render();
 }
 
 std::string SweepsTable(const std::vector<v1::Sweep>& sweeps) {

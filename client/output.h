@@ -47,6 +47,7 @@ std::string SweepsTable(const std::vector<sparsescale::v1::Sweep>& sweeps);
 std::string SweepDetail(const sparsescale::v1::Sweep& sweep);
 std::string ClusterStatusText(const sparsescale::v1::GetClusterStatusResponse& status);
 std::string CurveTable(const sparsescale::v1::GetLossCurveResponse& curve);
+std::string CheckpointsTable(const sparsescale::v1::ListCheckpointsResponse& checkpoints);
 
 // Short description of a job's configuration: "d=64 L=2 S=0.75 D=1.2M".
 std::string JobShape(const sparsescale::v1::JobSpec& spec);

@@ -35,6 +35,7 @@ struct DaemonFlags {
   std::string work_dir;
   int threads = 0;
   std::string log_level = "info";
+  int64_t log_max_bytes = int64_t{1} << 20;
 };
 
 // Counts /dev/nvidia<N> device nodes: the daemon itself never loads CUDA (each job process
@@ -80,6 +81,7 @@ int RunDaemon(const DaemonFlags& flags) {
   options.runner.device = options.device_kind;
   options.runner.threads = flags.threads;
   options.runner.coordinator = flags.coordinator;
+  options.runner.log_max_bytes = flags.log_max_bytes;
 
   // Signals go to one thread that starts the drain; every other thread has them blocked.
   sigset_t signals;
@@ -127,6 +129,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1024));
   app.add_option("--log-level", flags.log_level, "debug, info, warning or error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  app.add_option("--job-log-max-bytes", flags.log_max_bytes,
+                 "a job attempt's log kept and sent to the coordinator: its last N bytes")
+      ->check(CLI::Range(int64_t{1024}, int64_t{64} << 20));
 
   agent::RunJobOptions job;
   CLI::App* run_job = app.add_subcommand("run-job", "run one job (used by the daemon)");

@@ -92,6 +92,13 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Rendezvous(grpc::CallbackServerCont
                [&](Done done) { core_->Rendezvous(*request, response, done); });
 }
 
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportLogs(grpc::CallbackServerContext* ctx,
+                                                        const v1::ReportLogsRequest* request,
+                                                        v1::ReportLogsResponse* response) {
+  return Unary(ctx, ValidateReportLogs(*request),
+               [&](Done done) { core_->ReportLogs(*request, response, done); });
+}
+
 grpc::ServerUnaryReactor* ClientServiceImpl::CreateSweep(grpc::CallbackServerContext* ctx,
                                                          const v1::CreateSweepRequest* request,
                                                          v1::CreateSweepResponse* response) {
@@ -219,6 +226,11 @@ grpc::ServerUnaryReactor* ClientServiceImpl::OptimalSparsity(
     v1::OptimalSparsityResponse* response) {
   return Unary(ctx, ValidateOptimalSparsity(*request),
                [&](Done done) { core_->OptimalSparsity(*request, response, done); });
+}
+
+grpc::ServerWriteReactor<v1::LogChunk>* ClientServiceImpl::StreamJobLogs(
+    grpc::CallbackServerContext*, const v1::StreamJobLogsRequest* request) {
+  return NewLogsReactor(core_, request);
 }
 
 }  // namespace sparsescale::coordinator

@@ -37,6 +37,9 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   grpc::ServerUnaryReactor* Rendezvous(grpc::CallbackServerContext* ctx,
                                        const v1::RendezvousRequest* request,
                                        v1::RendezvousResponse* response) override;
+  grpc::ServerUnaryReactor* ReportLogs(grpc::CallbackServerContext* ctx,
+                                       const v1::ReportLogsRequest* request,
+                                       v1::ReportLogsResponse* response) override;
 
  private:
   CoordinatorCore* core_;
@@ -85,6 +88,8 @@ class ClientServiceImpl final : public v1::ClientService::CallbackService {
   grpc::ServerUnaryReactor* OptimalSparsity(grpc::CallbackServerContext* ctx,
                                             const v1::OptimalSparsityRequest* request,
                                             v1::OptimalSparsityResponse* response) override;
+  grpc::ServerWriteReactor<v1::LogChunk>* StreamJobLogs(
+      grpc::CallbackServerContext* ctx, const v1::StreamJobLogsRequest* request) override;
 
  private:
   CoordinatorCore* core_;
@@ -97,5 +102,8 @@ grpc::ServerWriteReactor<v1::CheckpointChunk>* NewDownloadReactor(
     CoordinatorCore* core, const v1::DownloadCheckpointRequest* request);
 grpc::ServerWriteReactor<v1::JobEvent>* NewWatchReactor(CoordinatorCore* core,
                                                         const v1::WatchJobRequest* request);
+// log_stream.cc
+grpc::ServerWriteReactor<v1::LogChunk>* NewLogsReactor(CoordinatorCore* core,
+                                                       const v1::StreamJobLogsRequest* request);
 
 }  // namespace sparsescale::coordinator

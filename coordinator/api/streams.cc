@@ -131,7 +131,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
 class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
  public:
   DownloadReactor(CoordinatorCore* core, const v1::DownloadCheckpointRequest* request)
-      : core_(core) {
+      : core_(core), skip_(request->offset()) {
     absl::Status valid = ValidateDownload(*request);
     if (!valid.ok()) {
       Finish(ToGrpcStatus(valid));
@@ -147,6 +147,10 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
           }
           RETURN_IF_ERROR(meta.status());
           meta_ = **meta;
+          if (skip_ > meta_.size_bytes) {
+            return absl::OutOfRangeError(absl::StrCat("offset: ", skip_, " is past the end of the ",
+                                                      meta_.size_bytes, "-byte checkpoint"));
+          }
           return absl::OkStatus();
         },
         [this](absl::Status status) {
@@ -169,26 +173,45 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
       return;
     }
     message_.Clear();
-    core_->Read(
-        [this](store::Store& store) {
-          ASSIGN_OR_RETURN(std::optional<std::string> data,
-                           store.ReadCheckpointChunk(meta_.id, next_chunk_));
-          if (!data.has_value()) {
-            return absl::AbortedError("the checkpoint was replaced during the download; retry");
-          }
-          *message_.mutable_data() = std::move(*data);
-          return absl::OkStatus();
-        },
-        [this](absl::Status status) {
-          ++next_chunk_;
-          status.ok() ? StartWrite(&message_) : Finish(ToGrpcStatus(status));
-        });
+    core_->Read([this](store::Store& store) { return NextData(store); },
+                [this](absl::Status status) {
+                  if (!status.ok()) {
+                    Finish(ToGrpcStatus(status));
+                  } else if (message_.data().empty()) {
+                    Finish(grpc::Status::OK);  // the offset was the end
+                  } else {
+                    StartWrite(&message_);
+                  }
+                });
   }
 
   void OnDone() override { delete this; }
 
  private:
+  // The next stored chunk into message_, past the first `skip_` bytes of the payload (a
+  // resumed download); empty data when nothing is left.
+  absl::Status NextData(store::Store& store) {
+    while (next_chunk_ < meta_.chunks) {
+      ASSIGN_OR_RETURN(std::optional<std::string> data,
+                       store.ReadCheckpointChunk(meta_.id, next_chunk_++));
+      if (!data.has_value()) {
+        return absl::AbortedError("the checkpoint was replaced during the download; retry");
+      }
+      const auto size = static_cast<int64_t>(data->size());
+      if (skip_ >= size) {
+        skip_ -= size;
+        continue;
+      }
+      data->erase(0, static_cast<size_t>(skip_));
+      skip_ = 0;
+      *message_.mutable_data() = std::move(*data);
+      return absl::OkStatus();
+    }
+    return absl::OkStatus();
+  }
+
   CoordinatorCore* core_;
+  int64_t skip_;
   store::CheckpointRow meta_;
   v1::CheckpointChunk message_;
   int next_chunk_ = 0;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "coordinator/core/core.h"
 
 namespace sparsescale::coordinator {
 namespace {
@@ -278,7 +279,27 @@ absl::Status ValidateGetLossCurve(const sparsescale::v1::GetLossCurveRequest& r)
 
 absl::Status ValidateDownload(const sparsescale::v1::DownloadCheckpointRequest& r) {
   RETURN_IF_ERROR(ValidateId(r.job_id(), "job_id"));
-  return IntRange("step", r.step(), 0, int64_t{1} << 50);
+  RETURN_IF_ERROR(IntRange("step", r.step(), 0, int64_t{1} << 50));
+  return IntRange("offset", r.offset(), 0, int64_t{1} << 50);
+}
+
+absl::Status ValidateReportLogs(const sparsescale::v1::ReportLogsRequest& r) {
+  RETURN_IF_ERROR(ValidateId(r.worker_id(), "worker_id"));
+  RETURN_IF_ERROR(ValidateId(r.job_id(), "job_id"));
+  RETURN_IF_ERROR(IntRange("attempt", r.attempt(), 1, 1 << 30));
+  RETURN_IF_ERROR(IntRange("offset", r.offset(), 0, int64_t{1} << 50));
+  RETURN_IF_ERROR(IntRange("keep_bytes", r.keep_bytes(), 0, kMaxLogKeepBytes));
+  if (static_cast<int64_t>(r.data().size()) > kMaxLogChunkBytes) {
+    return Invalid(
+        "data", absl::StrCat(r.data().size(), " bytes in one chunk, at most ", kMaxLogChunkBytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateStreamJobLogs(const sparsescale::v1::StreamJobLogsRequest& r) {
+  RETURN_IF_ERROR(ValidateId(r.job_id(), "job_id"));
+  RETURN_IF_ERROR(IntRange("attempt", r.attempt(), 0, 1 << 30));
+  return IntRange("offset", r.offset(), 0, int64_t{1} << 50);
 }
 
 absl::Status ValidateFitLaw(const sparsescale::v1::FitLawRequest& r) {

@@ -15,6 +15,7 @@ namespace sparsescale::coordinator {
 inline constexpr int64_t kMaxChunkBytes = 4 << 20;  // one checkpoint chunk
 inline constexpr int64_t kMaxCheckpointBytes = int64_t{64} << 30;
 inline constexpr int kMaxPointsPerReport = 65'536;
+inline constexpr int64_t kMaxLogChunkBytes = 1 << 20;  // one ReportLogs chunk
 inline constexpr int64_t kMaxWaitMs = 30'000;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kDefaultPageSize = 100;
@@ -35,6 +36,8 @@ absl::Status ValidateCancelJob(const sparsescale::v1::CancelJobRequest& r);
 absl::Status ValidateListJobs(const sparsescale::v1::ListJobsRequest& r);
 absl::Status ValidateGetLossCurve(const sparsescale::v1::GetLossCurveRequest& r);
 absl::Status ValidateDownload(const sparsescale::v1::DownloadCheckpointRequest& r);
+absl::Status ValidateReportLogs(const sparsescale::v1::ReportLogsRequest& r);
+absl::Status ValidateStreamJobLogs(const sparsescale::v1::StreamJobLogsRequest& r);
 absl::Status ValidateFitLaw(const sparsescale::v1::FitLawRequest& r);
 absl::Status ValidateOptimalSparsity(const sparsescale::v1::OptimalSparsityRequest& r);
 

@@ -59,6 +59,14 @@
 
 namespace sparsescale::coordinator {
 
+// The bound on an attempt's stored log when ReportLogs does not name one, and the most it may
+// name (ReportLogsRequest.keep_bytes).
+inline constexpr int64_t kDefaultLogKeepBytes = int64_t{1} << 20;
+inline constexpr int64_t kMaxLogKeepBytes = int64_t{64} << 20;
+// Job.log_tail: at most this many of the last lines, and bytes, of a failed job's log.
+inline constexpr int kLogTailLines = 20;
+inline constexpr int64_t kLogTailBytes = 4096;
+
 struct CoordinatorOptions {
   std::string db_path;
   scheduler::SchedulerOptions scheduler;
@@ -120,6 +128,9 @@ class CoordinatorCore {
   void ReportPoints(PointReport report, v1::ReportPointsResponse* response, Done done);
   void CompleteJob(v1::CompleteJobRequest request, v1::CompleteJobResponse* response, Done done);
   void Rendezvous(v1::RendezvousRequest request, v1::RendezvousResponse* response, Done done);
+  // Stores a chunk of an attempt's log (core_logs.cc): fenced like ReportPoints, answered after
+  // COMMIT, idempotent by offset.
+  void ReportLogs(v1::ReportLogsRequest request, v1::ReportLogsResponse* response, Done done);
   // Checkpoint upload, driven by the upload stream: begin (fencing check, staged row), chunks,
   // then commit (fencing check again) or abort.
   void BeginUpload(std::string worker_id, v1::CheckpointInfo info,
@@ -277,6 +288,9 @@ class CoordinatorCore {
   void AddJobs(const NewJobs& batch);
   // The `then` of a write that inserted `batch`: AddJobs once the insert committed.
   std::function<void(const absl::Status&)> AddJobsIfCommitted(std::shared_ptr<NewJobs> batch);
+
+  // For a FAILED job, its last attempt's last log lines into job->log_tail (core_logs.cc).
+  static absl::Status FillLogTail(store::Store& store, v1::Job* job);
 
   // FitLaw's computation (fit pool): reads the runs, fits, fills `response` and `*fit`.
   absl::Status ComputeFit(const v1::FitLawRequest& request, v1::FitLawResponse* response,

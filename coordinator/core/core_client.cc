@@ -228,7 +228,7 @@ void CoordinatorCore::GetJob(std::string id, v1::Job* response, Done done) {
           return NotFoundJob("id", id);
         }
         ASSIGN_OR_RETURN(*response, JobToProto(*row));
-        return absl::OkStatus();
+        return FillLogTail(store, response);
       },
       [this, response, done](absl::Status status) {
         if (!status.ok() || response->state() != v1::JOB_STATE_QUEUED) {

@@ -84,6 +84,20 @@ struct CheckpointRow {
   int64_t created_unix_ms = 0;
 };
 
+// A stored piece of an attempt's log: `offset` is where `data` starts in the attempt's output.
+struct LogChunkRow {
+  int64_t offset = 0;
+  std::string data;
+};
+
+// What is stored of an attempt's log: bytes [first, end) of its output, minus any gaps.
+struct LogExtent {
+  int64_t first = 0;          // offset of the oldest stored byte (= end when nothing is stored)
+  int64_t end = 0;            // one past the newest stored byte
+  int64_t stored_bytes = 0;
+  int64_t dropped_bytes() const { return end - stored_bytes; }
+};
+
 struct SweepRow {
   std::string id;
   std::string name;

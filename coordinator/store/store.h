@@ -94,6 +94,23 @@ class Store {
                                                               int64_t step);
   absl::StatusOr<std::optional<std::string>> ReadCheckpointChunk(int64_t checkpoint_id, int chunk);
 
+  // Job logs (store_logs.cc): each attempt's captured output, keyed by byte offset.
+  // AppendLog stores the part of `data` (starting at `offset` of the attempt's output) that is
+  // past what the attempt already stored, so a retried chunk is stored once; a gap before it is
+  // output the worker dropped. Then it deletes the attempt's oldest bytes beyond `keep_bytes`.
+  // Returns the offset the attempt's output is now stored up to. NotFound for an unknown job.
+  absl::StatusOr<int64_t> AppendLog(std::string_view job_id, int attempt, int64_t offset,
+                                    std::string_view data, int64_t keep_bytes);
+  absl::StatusOr<LogExtent> ReadLogExtent(std::string_view job_id, int attempt);
+  // Stored bytes at or after `from`, in order, in chunks totalling about `max_bytes` (at least
+  // one chunk when there is any).
+  absl::StatusOr<std::vector<LogChunkRow>> ReadLog(std::string_view job_id, int attempt,
+                                                   int64_t from, int64_t max_bytes);
+  // The attempt's last `max_bytes` stored bytes ("" when none).
+  absl::StatusOr<std::string> ReadLogTail(std::string_view job_id, int attempt, int64_t max_bytes);
+  // Whether the attempt has ended; nullopt when it was never started.
+  absl::StatusOr<std::optional<bool>> AttemptEnded(std::string_view job_id, int attempt);
+
   // Workers.
   absl::Status UpsertWorker(const WorkerRow& worker);
   absl::Status TouchWorker(std::string_view worker_id, bool draining, int64_t now_unix_ms);
@@ -132,6 +149,8 @@ class Store {
       int64_t job_seq, int attempt, const std::vector<LossPoint>& points);
   // One loss_batches row holding `points` (non-empty, in step order).
   absl::Status InsertBatch(int64_t job_seq, int attempt, const std::vector<LossPoint>& points);
+  // Deletes (or trims) an attempt's oldest log bytes until at most `keep_bytes` remain.
+  absl::Status PruneLog(int64_t job_seq, int attempt, int64_t keep_bytes);
   // Marks every clean point with a larger step superseded.
   absl::Status SupersedePointsAfter(int64_t job_seq, int64_t step);
 

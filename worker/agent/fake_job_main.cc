@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -113,7 +114,12 @@ int main(int argc, char** argv) {
     if (step == script["garbage_at"]) {
       Emit("this is not an event");
     }
+    // The job's own log goes to stderr, like the trainer's.
+    std::fprintf(stderr, "fake job: step %lld\n", static_cast<long long>(step));
+    std::fflush(stderr);
     if (step == script["fail_at"]) {
+      std::fprintf(stderr, "fake job: diverged at step %lld\n", static_cast<long long>(step));
+      std::fflush(stderr);
       Emit(agent::EncodeError(absl::InternalError("fake job: diverged")));
       return 1;
     }

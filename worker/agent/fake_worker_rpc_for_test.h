@@ -2,6 +2,7 @@
 // hands out scripted leases, and can be told to fail calls. Thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -23,7 +24,8 @@ class FakeWorkerRpc : public WorkerRpc {
  public:
   struct Call {
     std::string method;
-    int64_t step = 0;  // last point's step (ReportPoints) or checkpoint step (up or down)
+    // Last point's step (ReportPoints), checkpoint step (up or down) or log offset (logs).
+    int64_t step = 0;
   };
 
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
@@ -78,6 +80,45 @@ class FakeWorkerRpc : public WorkerRpc {
     v1::ReportPointsResponse response;
     response.set_points_stored(request.points_size());
     return response;
+  }
+
+  // Stores like the coordinator: bytes at offsets already stored are ignored.
+  absl::StatusOr<v1::ReportLogsResponse> ReportLogs(const v1::ReportLogsRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = NextFailure(&log_failures_); !s.ok()) {
+      return s;
+    }
+    std::string& log = logs_[{request.job_id(), request.attempt()}];
+    const auto end = static_cast<int64_t>(log.size());
+    if (request.offset() > end) {
+      log.append(static_cast<size_t>(request.offset() - end), '?');  // dropped bytes
+    }
+    const int64_t skip = std::max<int64_t>(0, end - request.offset());
+    if (skip < static_cast<int64_t>(request.data().size())) {
+      log.append(request.data().substr(static_cast<size_t>(skip)));
+    }
+    resent_log_bytes_ += std::min<int64_t>(skip, static_cast<int64_t>(request.data().size()));
+    calls_.push_back({"logs", request.offset()});
+    v1::ReportLogsResponse response;
+    response.set_stored_through(static_cast<int64_t>(log.size()));
+    return response;
+  }
+  std::string Log(const std::string& job_id, int attempt) {
+    absl::MutexLock lock(&mu_);
+    return logs_[{job_id, attempt}];
+  }
+  // The attempt's log as stored when its CompleteJob arrived.
+  std::string LogAtCompletion(const std::string& job_id, int attempt) {
+    absl::MutexLock lock(&mu_);
+    return logs_at_completion_[{job_id, attempt}];
+  }
+  int64_t resent_log_bytes() {
+    absl::MutexLock lock(&mu_);
+    return resent_log_bytes_;
+  }
+  void FailLogs(std::vector<absl::Status> failures) {
+    absl::MutexLock lock(&mu_);
+    log_failures_.assign(failures.begin(), failures.end());
   }
 
   absl::StatusOr<v1::CheckpointInfo> UploadCheckpoint(const std::string& worker_id,
@@ -143,6 +184,8 @@ class FakeWorkerRpc : public WorkerRpc {
       return s;
     }
     completions_.push_back(request);
+    logs_at_completion_[{request.job_id(), request.attempt()}] =
+        logs_[{request.job_id(), request.attempt()}];
     calls_.push_back({"complete", request.steps()});
     v1::CompleteJobResponse response;
     for (int i = 0; i < request.next_free_slots() && !leases_.empty(); ++i) {
@@ -246,7 +289,9 @@ class FakeWorkerRpc : public WorkerRpc {
   std::deque<v1::Lease> leases_;
   int leases_on_completion_ = 0;
   std::vector<v1::Order> orders_;
-  std::deque<absl::Status> report_failures_, upload_failures_, complete_failures_;
+  std::deque<absl::Status> report_failures_, upload_failures_, complete_failures_, log_failures_;
+  std::map<std::pair<std::string, int>, std::string> logs_, logs_at_completion_;
+  int64_t resent_log_bytes_ = 0;
   int damaged_downloads_ = 0;
   bool reregister_once_ = false;
   std::vector<v1::RegisterWorkerRequest> registrations_;

@@ -62,6 +62,10 @@ class GrpcWorkerRpc : public WorkerRpc {
     return Unary(request, options_.call_deadline, &v1::WorkerService::Stub::CompleteJob);
   }
 
+  absl::StatusOr<v1::ReportLogsResponse> ReportLogs(const v1::ReportLogsRequest& request) override {
+    return Unary(request, options_.call_deadline, &v1::WorkerService::Stub::ReportLogs);
+  }
+
   absl::StatusOr<v1::RendezvousResponse> Rendezvous(const v1::RendezvousRequest& request) override {
     auto deadline = std::chrono::milliseconds(request.wait_ms()) + options_.call_deadline;
     return Unary(request, deadline, &v1::WorkerService::Stub::Rendezvous);

@@ -16,6 +16,7 @@
 #include "spec/proto_json.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/file_digest.h"
+#include "worker/agent/log_shipper.h"
 #include "worker/agent/point_buffer.h"
 #include "worker/agent/retry.h"
 #include "worker/agent/subprocess.h"
@@ -57,10 +58,12 @@ class JobRunner::Session {
  public:
   explicit Session(JobRunner& runner)
       : r_(runner),
+        dir_(fs::path(runner.options_.work_dir) / "jobs" / runner.job_id() /
+             absl::StrCat("a", runner.attempt())),
         points_(runner.options_.points_batch_max, runner.options_.points_max_delay),
-        backoff_(runner.options_.retry_initial, runner.options_.retry_max) {
-    dir_ = fs::path(r_.options_.work_dir) / "jobs" / r_.job_id() / absl::StrCat("a", r_.attempt());
-  }
+        logs_((dir_ / "job.log").string(), runner.options_.log_max_bytes,
+              runner.options_.log_chunk_bytes),
+        backoff_(runner.options_.retry_initial, runner.options_.retry_max) {}
 
   JobEnd Run();
 
@@ -75,6 +78,7 @@ class JobRunner::Session {
   absl::Status HandleLine(const std::string& line);
   absl::Status TrySend(Clock::time_point now);
   absl::Status SendOnce(bool force);
+  absl::Status SendLogs(bool force);
   absl::Status UploadFront();
   absl::Status FlushAll();
   absl::Status Retry(const std::function<absl::Status()>& call);
@@ -87,6 +91,9 @@ class JobRunner::Session {
   fs::path dir_;
   std::string resume_path_;
   PointBuffer points_;
+  LogShipper logs_;
+  bool logs_enabled_ = true;  // false once the coordinator cannot take logs
+  Clock::time_point next_log_send_{};
   int64_t points_added_ = 0;
   int64_t points_acked_ = 0;
   std::deque<PendingCheckpoint> checkpoints_;
@@ -260,6 +267,10 @@ JobEnd JobRunner::Session::Pump(Subprocess& child) {
         child.Signal(SIGKILL);
       }
     }
+    if (absl::Status polled = logs_.Poll(); !polled.ok() && logs_enabled_) {
+      LogWarning("job %s: %s; its log is not sent", Tag(), polled.ToString());
+      logs_enabled_ = false;
+    }
     absl::Status sent = TrySend(Clock::now());
     if (IsLeaseLost(sent)) {
       LogWarning("job %s: the coordinator rejected this attempt: %s", Tag(), sent.ToString());
@@ -348,8 +359,39 @@ absl::Status JobRunner::Session::SendOnce(bool force) {
     points_acked_ += static_cast<int64_t>(batch.size());
   }
   if (!checkpoints_.empty() && points_acked_ >= checkpoints_.front().points_before) {
-    return UploadFront();
+    RETURN_IF_ERROR(UploadFront());
   }
+  return SendLogs(force);
+}
+
+// One ReportLogs call when log bytes are pending and due (every points_max_delay, at once when
+// a whole chunk is pending, always when forced).
+absl::Status JobRunner::Session::SendLogs(bool force) {
+  if (!logs_enabled_ || logs_.empty()) {
+    return absl::OkStatus();
+  }
+  const Clock::time_point now = Clock::now();
+  if (!force && now < next_log_send_ && logs_.pending_bytes() < r_.options_.log_chunk_bytes) {
+    return absl::OkStatus();
+  }
+  v1::ReportLogsRequest request;
+  request.set_worker_id(r_.worker_id_());
+  request.set_job_id(r_.job_id());
+  request.set_attempt(r_.attempt());
+  request.set_offset(logs_.next_offset());
+  request.set_data(std::string(logs_.next_chunk()));
+  request.set_keep_bytes(r_.options_.log_max_bytes);
+  absl::StatusOr<v1::ReportLogsResponse> response = r_.rpc_->ReportLogs(request);
+  if (!response.ok() && !IsTransient(response.status()) && !IsLeaseLost(response.status())) {
+    // The job's results matter more than its log: stop sending it, keep running.
+    LogWarning("job %s: the coordinator refused its log (%s); the log stays in %s", Tag(),
+               response.status().ToString(), (dir_ / "job.log").string());
+    logs_enabled_ = false;
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(response.status());
+  logs_.Ack(response->stored_through());
+  next_log_send_ = now + r_.options_.points_max_delay;
   return absl::OkStatus();
 }
 
@@ -403,7 +445,7 @@ absl::Status JobRunner::Session::Retry(const std::function<absl::Status()>& call
 
 absl::Status JobRunner::Session::FlushAll() {
   return Retry([&]() -> absl::Status {
-    while (!points_.empty() || !checkpoints_.empty()) {
+    while (!points_.empty() || !checkpoints_.empty() || (logs_enabled_ && !logs_.empty())) {
       RETURN_IF_ERROR(SendOnce(/*force=*/true));
     }
     return absl::OkStatus();
@@ -417,6 +459,9 @@ JobEnd JobRunner::Session::Finish(const ExitInfo& exit) {
   }
   if (o == JobOrder::kCancel) {
     return Complete(v1::JOB_STATE_CANCELLED, v1::FAILURE_CLASS_UNSPECIFIED, "cancelled");
+  }
+  if (absl::Status polled = logs_.Poll(); !polled.ok()) {  // the log's last lines
+    logs_enabled_ = false;
   }
   absl::Status flushed = FlushAll();
   if (IsLeaseLost(flushed)) {

@@ -1,6 +1,7 @@
 // Runs one leased job attempt on this worker: fetches the checkpoint to resume from, starts the
 // job process (`sparsescale-worker run-job`), turns its JSON-lines events into ReportPoints /
-// UploadCheckpoint calls, and ends the attempt with CompleteJob. Points are dropped only once
+// UploadCheckpoint calls, sends its log (stderr) in ReportLogs chunks, and ends the attempt
+// with CompleteJob after the last log chunk is acknowledged. Points are dropped only once
 // the coordinator acknowledged them, and every point up to a checkpoint's step is acknowledged
 // before that checkpoint is uploaded, so a resume from it never leaves a gap in the curve.
 //
@@ -35,6 +36,10 @@ struct JobRunnerOptions {
   // --attempt N`) so the ranks of a multi-rank job meet through its Rendezvous RPC; empty: not
   // passed (the job process then uses a rendezvous file).
   std::string coordinator;
+  // The job process's log (its stderr, job.log) is sent to the coordinator (ReportLogs): at most
+  // this many of each attempt's latest bytes are kept, here while unsent and there once stored.
+  int64_t log_max_bytes = int64_t{1} << 20;
+  size_t log_chunk_bytes = 256 << 10;  // per ReportLogs call
   size_t points_batch_max = 256;
   std::chrono::milliseconds points_max_delay{500};
   std::chrono::milliseconds retry_initial{100};

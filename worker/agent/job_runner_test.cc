@@ -201,5 +201,42 @@ TEST_F(JobRunnerTest, ProgressFollowsTheJob) {
   EXPECT_EQ(p.tokens(), 8 * 64);
 }
 
+// The fake job's stderr for steps first..last ("fake job: step N" lines).
+std::string StepLines(int first, int last) {
+  std::string text;
+  for (int s = first; s <= last; ++s) {
+    text += absl::StrCat("fake job: step ", s, "\n");
+  }
+  return text;
+}
+
+TEST_F(JobRunnerTest, JobLogReachesTheCoordinatorBeforeTheCompletion) {
+  JobRunner runner = MakeRunner(Lease("steps=6"));
+  ASSERT_EQ(runner.Run(), JobEnd::kSucceeded);
+  EXPECT_EQ(rpc_.LogAtCompletion("job1", 2), StepLines(1, 6));
+}
+
+TEST_F(JobRunnerTest, FailedJobSendsItsLastLinesBeforeReportingTheFailure) {
+  JobRunner runner = MakeRunner(Lease("steps=10 fail_at=4"));
+  ASSERT_EQ(runner.Run(), JobEnd::kFailed);
+  EXPECT_EQ(rpc_.Log("job1", 2), StepLines(1, 4) + "fake job: diverged at step 4\n");
+}
+
+TEST_F(JobRunnerTest, LogChunkRetriedAfterAnUnreachableCoordinatorIsSentFromItsOffset) {
+  rpc_.FailLogs({absl::UnavailableError("down"), absl::UnavailableError("down")});
+  JobRunner runner = MakeRunner(Lease("steps=5 sleep_ms=5"));
+  ASSERT_EQ(runner.Run(), JobEnd::kSucceeded);
+  EXPECT_EQ(rpc_.Log("job1", 2), StepLines(1, 5));
+  EXPECT_EQ(rpc_.resent_log_bytes(), 0);
+}
+
+TEST_F(JobRunnerTest, ACoordinatorWithoutLogsStillGetsTheJobsResults) {
+  rpc_.FailLogs({absl::UnimplementedError("ReportLogs")});
+  JobRunner runner = MakeRunner(Lease("steps=5"));
+  ASSERT_EQ(runner.Run(), JobEnd::kSucceeded);
+  EXPECT_EQ(rpc_.PointSteps("job1"), Range(1, 5));
+  EXPECT_EQ(rpc_.Log("job1", 2), "");
+}
+
 }  // namespace
 }  // namespace sparsescale::agent

@@ -77,6 +77,7 @@ class EventObserver : public trainer::TrainObserver {
     }
     deferred_.emplace_back(step, link.string());
     last_checkpoint_step_ = step;
+    LogInfo("checkpoint at step %d", step);
     return EmitReadyCheckpoints(/*all=*/false);
   }
 
@@ -84,6 +85,12 @@ class EventObserver : public trainer::TrainObserver {
 
   void OnProgress(const trainer::TrainProgress& p) override {
     auto now = std::chrono::steady_clock::now();
+    // The human-readable side, in the job's log (stderr): about once a second and at the end.
+    if (p.step == p.total_steps || now - last_log_line_ >= std::chrono::seconds(1)) {
+      last_log_line_ = now;
+      LogInfo("step %d/%d  train loss %.4f  %.0f tokens/s  eta %.0fs", p.step, p.total_steps,
+              p.train_loss, p.tokens_per_s, p.eta_s);
+    }
     if (p.step < p.total_steps && now - last_progress_ < std::chrono::milliseconds(250)) {
       return;
     }
@@ -118,6 +125,7 @@ class EventObserver : public trainer::TrainObserver {
   int64_t last_checkpoint_step_ = 0;
   std::vector<std::pair<int64_t, std::string>> deferred_;
   std::chrono::steady_clock::time_point last_progress_{};
+  std::chrono::steady_clock::time_point last_log_line_{};
 };
 
 sparsescale::v1::JobSummary ToSummary(const trainer::TrainSummary& s) {
@@ -203,6 +211,7 @@ int RunJob(const RunJobOptions& options) {
   std::signal(SIGINT, SIG_IGN);
   absl::StatusOr<sparsescale::v1::JobSpec> spec = spec::ReadJobSpecFile(options.spec_path);
   if (!spec.ok()) {
+    LogError("cannot read the job spec: %s", spec.status().ToString());
     Emit(EncodeError(spec.status())).IgnoreError();
     return 2;
   }
@@ -242,6 +251,8 @@ int RunJob(const RunJobOptions& options) {
     ChooseRendezvous(options, world, &train);
   }
   EventObserver observer(options.upload_dir);
+  LogInfo("training \"%s\" on %s%s", spec->name(), options.device,
+          options.resume_from.empty() ? "" : absl::StrCat(", resuming from ", options.resume_from));
   absl::StatusOr<trainer::TrainSummary> summary = trainer::RunTraining(*spec, train, &observer);
   if (ranks.has_value()) {
     // After rank 0's final barrier the others only exit; after a failure they fail too (their
@@ -259,12 +270,14 @@ int RunJob(const RunJobOptions& options) {
   }
   absl::Status flushed = observer.EmitReadyCheckpoints(/*all=*/true);
   if (summary.ok()) {
+    LogInfo("done: final train loss %.4f", summary->final_train_loss);
     return flushed.ok() && Emit(EncodeDone(ToSummary(*summary))).ok() ? 0 : 1;
   }
   if (absl::IsCancelled(summary.status()) && g_stop_requested != 0) {
     Emit(EncodeStopped(observer.last_checkpoint_step())).IgnoreError();
     return 0;
   }
+  LogError("training failed: %s", summary.status().ToString());
   Emit(EncodeError(summary.status())).IgnoreError();
   return 1;
 }

@@ -48,6 +48,12 @@ class WorkerRpc {
   // AcquireLease would, in the same commit as the completion).
   virtual absl::StatusOr<sparsescale::v1::CompleteJobResponse> CompleteJob(
       const sparsescale::v1::CompleteJobRequest& request) = 0;
+  // Stores a chunk of an attempt's log; the answer says how far its output is stored.
+  virtual absl::StatusOr<sparsescale::v1::ReportLogsResponse> ReportLogs(
+      const sparsescale::v1::ReportLogsRequest& request) {
+    (void)request;
+    return absl::UnimplementedError("ReportLogs: not supported by this WorkerRpc");
+  }
   // Carries rank 0's rendezvous bytes (coordinator_rendezvous.h; called by the job process, not
   // the daemon). The deadline covers the request's long-poll wait_ms plus a margin.
   virtual absl::StatusOr<sparsescale::v1::RendezvousResponse> Rendezvous(
