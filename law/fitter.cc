@@ -21,6 +21,8 @@ namespace {
 // a..f = exp(x) and g = bound / (1 + exp(-x)); the identity when not physical.
 class Coordinates {
  public:
+  static constexpr double kInside = 1e-4;
+
   Coordinates(bool physical, double g_bound) : physical_(physical), g_bound_(g_bound) {}
 
   double Coefficient(int k, double x) const {
@@ -37,16 +39,18 @@ class Coordinates {
     const double p = Coefficient(k, x);
     return k == 6 ? p * (1.0 - p / g_bound_) : p;
   }
-  // The variable of coefficient p, after moving p into the allowed range.
+  // The variable of coefficient p, after moving p into the allowed range. A start on or beyond
+  // an edge goes 1e-4 (relative to the bound for g) inside it, not onto it: there exp and the
+  // logistic are so flat that BFGS would never leave.
   double Variable(int k, double p) const {
     if (!physical_) {
       return p;
     }
     if (k == 6) {
-      const double g = std::clamp(p, g_bound_ * 1e-9, g_bound_ * (1.0 - 1e-9));
+      const double g = std::clamp(p, g_bound_ * kInside, g_bound_ * (1.0 - kInside));
       return std::log(g / (g_bound_ - g));
     }
-    return std::log(std::max(p, 1e-10));
+    return std::log(std::max(p, kInside));
   }
 
  private:
