@@ -162,10 +162,14 @@ int DistinctSizes(const std::vector<RunRecord>& runs) {
   for (const RunRecord& run : runs) {
     sizes.push_back(run.nonzeros);
   }
-  std::sort(sizes.begin(), sizes.end());
+  std::sort(sizes.rbegin(), sizes.rend());
   int count = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    count += (i == 0 || sizes[i] > sizes[i - 1] * (1.0 + 1e-9)) ? 1 : 0;
+  double top = 0;
+  for (double n : sizes) {
+    if (count == 0 || n < top / kSameSizeRatio) {
+      ++count;
+      top = n;
+    }
   }
   return count;
 }
@@ -176,8 +180,7 @@ std::pair<std::vector<RunRecord>, std::vector<RunRecord>> SplitLargest(
   for (const RunRecord& run : runs) {
     largest = std::max(largest, run.nonzeros);
   }
-  // Runs within a relative 1e-9 of the largest N count as the same model size.
-  const double cut = largest * (1.0 - 1e-9);
+  const double cut = largest / kSameSizeRatio;
   std::vector<RunRecord> below, at;
   for (const RunRecord& run : runs) {
     (run.nonzeros >= cut ? at : below).push_back(run);
@@ -283,7 +286,9 @@ absl::StatusOr<ExtrapolationResult> LeaveLargestOut(const std::vector<RunRecord>
   RETURN_IF_ERROR(ValidateRuns(runs, FreeCoefficientCount(options)));
   ExtrapolationResult result;
   const auto [fitted, held_out] = SplitLargest(runs);
-  result.held_out_nonzeros = held_out.front().nonzeros;
+  for (const RunRecord& run : held_out) {
+    result.held_out_nonzeros = std::max(result.held_out_nonzeros, run.nonzeros);
+  }
   result.fitted_runs = static_cast<int>(fitted.size());
   absl::StatusOr<FitResult> fit = FitLaw(fitted, scales, options);
   if (!fit.ok()) {

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "law/fit_analysis.h"
 #include "law/svg_plot.h"
 
 namespace sparsescale::law {
@@ -48,12 +49,13 @@ std::string LossVsNonzerosSvg(const NormCoeffs& law, const Normalisation& scales
   }
   const std::vector<double> sizes = LogSpace(n_low / 1.2, n_high * 1.2, 30);
   const bool held = held_out_nonzeros > 0;
+  const double cut = held_out_nonzeros / kSameSizeRatio;  // the runs of the held-out size
   int colour = 0;
   for (const auto& [sparsity, data_budgets] : budgets) {
     const std::string name = absl::StrFormat("S = %g", sparsity);
     SvgSeries measured{name, PaletteColour(colour), {}, true, false, false};
     for (const RunRecord& run : runs) {
-      if (run.sparsity == sparsity && !(held && run.nonzeros >= held_out_nonzeros)) {
+      if (run.sparsity == sparsity && !(held && run.nonzeros >= cut)) {
         measured.points.push_back({run.nonzeros, run.loss});
       }
     }
@@ -71,7 +73,7 @@ std::string LossVsNonzerosSvg(const NormCoeffs& law, const Normalisation& scales
     SvgSeries held_out{absl::StrFormat("held out (N = %.3g)", held_out_nonzeros), "#000", {},
                        true, false, false};
     for (const RunRecord& run : runs) {
-      if (run.nonzeros >= held_out_nonzeros) {
+      if (run.nonzeros >= cut) {
         held_out.points.push_back({run.nonzeros, run.loss});
       }
     }

@@ -17,8 +17,9 @@ namespace sparsescale::law {
 std::string FitPlotSvg(const FitResult& fit, const std::string& title);
 
 // Log-log loss against non-zeros N, one colour per sparsity: the runs as markers and the law
-// as a line per sparsity and data budget (dashed below the largest budget). Runs at N >=
-// `held_out_nonzeros` (when positive) are drawn as black markers: the leave-largest-out check.
+// as a line per sparsity and data budget (dashed below the largest budget). When
+// `held_out_nonzeros` (the largest N) is positive, the runs of that size (N >= it /
+// kSameSizeRatio) are drawn as black markers: the leave-largest-out check.
 std::string LossVsNonzerosSvg(const NormCoeffs& law, const Normalisation& scales,
                               const std::vector<RunRecord>& runs, double held_out_nonzeros,
                               const std::string& title);
