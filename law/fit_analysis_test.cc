@@ -202,6 +202,63 @@ TEST(FitAnalysisTest, LeaveLargestOutOnT5ReportsEveryMinimumAndChoosesByValidati
   EXPECT_DOUBLE_EQ(plain.mean_abs_relative_error, e.lowest_objective_mean_abs_relative_error);
 }
 
+// The 24 runs of a quick study on the corpus (tiny, noisy models: the sparsity term is barely
+// identified). Their bootstrap once drove a coefficient to 0 while its partner overflowed, and
+// Ceres aborted the process on a finite value with a NaN gradient; every resample must now end
+// in a physical fit or a clean failure.
+TEST(FitAnalysisTest, BootstrapOnDegenerateStudyRunsFinishesWithPhysicalFits) {
+  const double cells[24][4] = {
+      {0, 1536, 149504, 2.5584103215369396},
+      {0, 1536, 299520, 2.4323871450033039},
+      {0.5, 1728, 149504, 2.5843968245899305},
+      {0.5, 1728, 299520, 2.4820403305639047},
+      {0.75, 1536, 149504, 2.6910558950039558},
+      {0.75, 1536, 299520, 2.7699488646176178},
+      {0.875, 1452, 149504, 2.6383918910578359},
+      {0.875, 1452, 299520, 2.5869437607034342},
+      {0, 3456, 149504, 2.4891694910766091},
+      {0, 3456, 299520, 2.4036348439112771},
+      {0.5, 3072, 149504, 2.5229247194365598},
+      {0.5, 3072, 299520, 2.4343909039453138},
+      {0.75, 2904, 149504, 2.5569628387165722},
+      {0.75, 2904, 299520, 2.4632115611602785},
+      {0.875, 3072, 149504, 2.7296976903162431},
+      {0.875, 3072, 299520, 2.5714674165064935},
+      {0, 6144, 149504, 2.4426037674129475},
+      {0, 6144, 299520, 2.3795634610287379},
+      {0.5, 5808, 149504, 2.4557009956042748},
+      {0.5, 5808, 299520, 2.3835807098075747},
+      {0.75, 6144, 149504, 2.4955418746394571},
+      {0.75, 6144, 299520, 2.4094884333462687},
+      {0.875, 6348, 149504, 2.5627000525710173},
+      {0.875, 6348, 299520, 2.4623330500908196},
+  };
+  std::vector<RunRecord> runs;
+  for (const auto& cell : cells) {
+    RunRecord run;
+    run.label = "cell " + std::to_string(runs.size());
+    run.sparsity = cell[0];
+    run.nonzeros = cell[1];
+    run.data = cell[2];
+    run.loss = cell[3];
+    runs.push_back(run);
+  }
+  const Normalisation scales{1e6, 1e5};
+  const FitOptions options = QuickOptions(100);
+  const FitResult base = *FitLaw(runs, scales, options);
+  BootstrapOptions bootstrap;
+  bootstrap.resamples = 50;
+  const BootstrapResult result = *BootstrapIntervals(runs, scales, options, base, bootstrap);
+  EXPECT_EQ(result.usable, 50);
+  for (const PaperCoeffs& sample : result.samples) {
+    EXPECT_GE(sample.b_s, 0.0);
+    EXPECT_GT(sample.b_n, 0.0);
+    EXPECT_GT(sample.b_d, 0.0);
+    EXPECT_GE(sample.c, 0.0);
+    EXPECT_LT(sample.c, 2.3796);  // the lowest measured loss
+  }
+}
+
 TEST(FitAnalysisTest, SelectionNeedsThreeSizes) {
   const LawPreset truth = *FindPreset("t5");
   std::vector<RunRecord> runs;

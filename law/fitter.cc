@@ -25,6 +25,11 @@ class Coordinates {
 
   Coordinates(bool physical, double g_bound) : physical_(physical), g_bound_(g_bound) {}
 
+  // Physical variables stay in [-kBox, kBox]: coefficients between e^-60 and e^60 (1e-26 to
+  // 1e26), far beyond any meaningful value, so exp never overflows.
+  static constexpr double kBox = 60.0;
+  bool InBox(double x) const { return !physical_ || std::fabs(x) <= kBox; }
+
   double Coefficient(int k, double x) const {
     if (!physical_) {
       return x;
@@ -70,9 +75,16 @@ class FreeCoefficientFunction : public ceres::FirstOrderFunction {
         scale_(scale),
         coordinates_(coordinates) {}
 
+  // A point is invalid (Ceres then steps back) when a variable leaves the solver's box or the
+  // value or a gradient component is not finite. The gradient check matters: in a flat valley
+  // a coefficient can head to 0 while its partner overflows, and Ceres aborts the process on a
+  // finite value with a NaN gradient.
   bool Evaluate(const double* x, double* cost, double* gradient) const override {
     std::array<double, 7> p = full_;
     for (size_t i = 0; i < free_.size(); ++i) {
+      if (!coordinates_.InBox(x[i])) {
+        return false;
+      }
       p[free_[i]] = coordinates_.Coefficient(free_[i], x[i]);
     }
     std::array<double, 7> full_gradient{};
@@ -80,10 +92,16 @@ class FreeCoefficientFunction : public ceres::FirstOrderFunction {
       return false;
     }
     *cost *= scale_;
+    if (!std::isfinite(*cost)) {
+      return false;
+    }
     if (gradient != nullptr) {
       for (size_t i = 0; i < free_.size(); ++i) {
         gradient[i] =
             full_gradient[free_[i]] * scale_ * coordinates_.Derivative(free_[i], x[i]);
+        if (!std::isfinite(gradient[i])) {
+          return false;
+        }
       }
     }
     return true;
