@@ -107,8 +107,7 @@ void FitAndReport(const law::RunSet& set, const FitFlags& flags) {
     CheckOk(WriteText(flags.plot, law::FitPlotSvg(report->fit, title)));
   }
   if (!flags.loss_plot.empty()) {
-    const double held_out =
-        report->extrapolation ? report->extrapolation->held_out_nonzeros : 0.0;
+    const double held_out = report->extrapolation ? report->extrapolation->held_out_nonzeros : 0.0;
     CheckOk(WriteText(flags.loss_plot,
                       law::LossVsNonzerosSvg(report->fit.norm, report->scales, set.runs, held_out,
                                              "Final loss against non-zeros, with the fitted law")));

@@ -244,8 +244,8 @@ std::string Coefficients(const v1::FitLawResponse& fit) {
     out += absl::StrFormat(
         "  95%% bootstrap intervals (%d resamples): b_S [%.3g, %.3g]  b_N [%.3g, %.3g]  "
         "b_D [%.3g, %.3g]  c [%.3g, %.3g]\n",
-        fit.bootstrap_samples_size(), l.b_s(), u.b_s(), l.b_n(), u.b_n(), l.b_d(), u.b_d(),
-        l.c(), u.c());
+        fit.bootstrap_samples_size(), l.b_s(), u.b_s(), l.b_n(), u.b_n(), l.b_d(), u.b_d(), l.c(),
+        u.c());
   }
   return out;
 }

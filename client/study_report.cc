@@ -126,8 +126,7 @@ absl::Status WriteStudyFigures(const v1::FitLawResponse& fit, const std::vector<
                                        "Compute-optimal sparsity (sparse cost), dashed: 80% "
                                        "bootstrap band",
                                        BootstrapSamplesOf(fit)));
-  const std::string contour_path =
-      (std::filesystem::path(dir) / "sparsity_contours.svg").string();
+  const std::string contour_path = (std::filesystem::path(dir) / "sparsity_contours.svg").string();
   for (const auto& [path, svg] : {std::pair{loss_path, loss_svg}, {contour_path, contour_svg}}) {
     std::ofstream file(path, std::ios::binary | std::ios::trunc);
     file << svg;

@@ -1,8 +1,8 @@
 #include "law/fit_report.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -82,9 +82,9 @@ nlohmann::json SelectionJson(const MinimumSelection& selection) {
 nlohmann::json MinimaJson(const FitResult& fit) {
   nlohmann::json out = nlohmann::json::array();
   for (const FitMinimum& minimum : fit.minima) {
-    nlohmann::json entry = PaperJson(ToPaper(minimum.norm, fit.scales).ok()
-                                         ? std::optional(*ToPaper(minimum.norm, fit.scales))
-                                         : std::nullopt);
+    const absl::StatusOr<PaperCoeffs> paper = ToPaper(minimum.norm, fit.scales);
+    nlohmann::json entry =
+        PaperJson(paper.ok() ? std::optional<PaperCoeffs>(*paper) : std::nullopt);
     entry["objective"] = minimum.objective;
     out.push_back(entry);
   }
@@ -270,9 +270,10 @@ std::string SelectionText(const FitResult& fit, const MinimumSelection& selectio
   if (!selection.applied) {
     return out + "; lowest objective kept (" + selection.skipped + ")\n";
   }
-  out += absl::StrFormat("; chose minimum %d (objective %.4g) by held-out error on its own "
-                         "largest size:",
-                         selection.chosen, fit.objective);
+  out += absl::StrFormat(
+      "; chose minimum %d (objective %.4g) by held-out error on its own "
+      "largest size:",
+      selection.chosen, fit.objective);
   for (double e : selection.validation_errors) {
     out += absl::StrFormat(" %.2f%%", 100 * e);
   }
@@ -293,11 +294,11 @@ std::string HeldOutText(const ExtrapolationResult& e, double tolerance) {
   if (e.minima_mean_abs_relative_error.size() > 1) {
     const auto [low, high] = std::minmax_element(e.minima_mean_abs_relative_error.begin(),
                                                  e.minima_mean_abs_relative_error.end());
-    out += absl::StrFormat("  the minima's mean held-out error spans %.3f%% to %.3f%%; b_S %.4g "
-                           "to %.4g, b_D %.4g to %.4g\n",
-                           100 * *low, 100 * *high, e.coefficient_range[1].first,
-                           e.coefficient_range[1].second, e.coefficient_range[5].first,
-                           e.coefficient_range[5].second);
+    out += absl::StrFormat(
+        "  the minima's mean held-out error spans %.3f%% to %.3f%%; b_S %.4g "
+        "to %.4g, b_D %.4g to %.4g\n",
+        100 * *low, 100 * *high, e.coefficient_range[1].first, e.coefficient_range[1].second,
+        e.coefficient_range[5].first, e.coefficient_range[5].second);
   }
   return out + ResidualTable(e.held_out);
 }

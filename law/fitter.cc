@@ -97,8 +97,7 @@ class FreeCoefficientFunction : public ceres::FirstOrderFunction {
     }
     if (gradient != nullptr) {
       for (size_t i = 0; i < free_.size(); ++i) {
-        gradient[i] =
-            full_gradient[free_[i]] * scale_ * coordinates_.Derivative(free_[i], x[i]);
+        gradient[i] = full_gradient[free_[i]] * scale_ * coordinates_.Derivative(free_[i], x[i]);
         if (!std::isfinite(gradient[i])) {
           return false;
         }
@@ -233,8 +232,7 @@ double IrreducibleLossBound(const std::vector<RunRecord>& runs) {
   return std::isfinite(lowest) ? lowest : 1.0;
 }
 
-std::vector<FitMinimum> DistinctMinima(std::vector<FitMinimum> ends, double tolerance,
-                                       int limit) {
+std::vector<FitMinimum> DistinctMinima(std::vector<FitMinimum> ends, double tolerance, int limit) {
   std::vector<FitMinimum> kept;
   if (ends.empty()) {
     return kept;

@@ -245,7 +245,8 @@ TEST(FitterTest, PhysicalFitKeepsCoefficientsInTheirRanges) {
     }
   }
   const std::vector<RunRecord>* all = &t5_file->runs;
-  for (const std::vector<RunRecord>* runs : {all, static_cast<const std::vector<RunRecord>*>(&smaller)}) {
+  for (const std::vector<RunRecord>* runs :
+       {all, static_cast<const std::vector<RunRecord>*>(&smaller)}) {
     FitOptions options;
     options.starts = 40;
     const FitResult fit = *FitLaw(*runs, t5_file->scales, options);

@@ -70,8 +70,8 @@ std::string LossVsNonzerosSvg(const NormCoeffs& law, const Normalisation& scales
     ++colour;
   }
   if (held) {
-    SvgSeries held_out{absl::StrFormat("held out (N = %.3g)", held_out_nonzeros), "#000", {},
-                       true, false, false};
+    SvgSeries held_out{
+        absl::StrFormat("held out (N = %.3g)", held_out_nonzeros), "#000", {}, true, false, false};
     for (const RunRecord& run : runs) {
       if (run.nonzeros >= cut) {
         held_out.points.push_back({run.nonzeros, run.loss});
@@ -151,9 +151,9 @@ absl::StatusOr<std::string> ContourPlotSvg(const PaperCoeffs& law, const CostOpt
     }
     plot.AddSeries(std::move(line));
     if (!samples.empty()) {
-      auto [low, high] = ContourBand(samples, options, level,
-                                     LogSpace(nonzeros_low, nonzeros_high, 9),
-                                     PaletteColour(colour - 1));
+      auto [low, high] =
+          ContourBand(samples, options, level, LogSpace(nonzeros_low, nonzeros_high, 9),
+                      PaletteColour(colour - 1));
       plot.AddSeries(std::move(low));
       plot.AddSeries(std::move(high));
     }

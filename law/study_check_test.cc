@@ -43,12 +43,13 @@ TEST(StudyCheckTest, HeldOutPredictionIsAtTheNoiseLevelOverManySeeds) {
     truth_sum += against_truth / kSeeds;
     worst_truth = std::max(worst_truth, against_truth);
   }
-  std::printf("held-out mean |error| over %d seeds: %.3f%% against the runs, %.3f%% against the "
-              "law (worst seed %.3f%%)\n",
-              kSeeds, 100 * measured_sum, 100 * truth_sum, 100 * worst_truth);
+  std::printf(
+      "held-out mean |error| over %d seeds: %.3f%% against the runs, %.3f%% against the "
+      "law (worst seed %.3f%%)\n",
+      kSeeds, 100 * measured_sum, 100 * truth_sum, 100 * worst_truth);
   EXPECT_LT(measured_sum, 0.0105);  // the noise alone gives 0.87%; measured 0.91%
-  EXPECT_LT(truth_sum, 0.005);  // measured 0.38%
-  EXPECT_LT(worst_truth, 0.0125);  // measured 0.95%
+  EXPECT_LT(truth_sum, 0.005);      // measured 0.38%
+  EXPECT_LT(worst_truth, 0.0125);   // measured 0.95%
 }
 
 // 90% bootstrap intervals on b_N, c and S_opt(N = 3e7, C = 50 C*_dense): over the seeds, each
@@ -57,7 +58,8 @@ TEST(StudyCheckTest, HeldOutPredictionIsAtTheNoiseLevelOverManySeeds) {
 TEST(StudyCheckTest, BootstrapIntervalsCoverTheTruthAtAboutTheStatedRate) {
   const LawPreset truth = *FindPreset("vit");
   const double n = 3e7, compute = 50 * DenseOptimalCompute(truth.paper, n, CostOptions{});
-  const double true_sparsity = FindOptimalSparsity(truth.paper, n, compute, CostOptions{})->sparsity;
+  const double true_sparsity =
+      FindOptimalSparsity(truth.paper, n, compute, CostOptions{})->sparsity;
   int b_n = 0, c = 0, sparsity = 0;
   for (int seed = 1; seed <= kSeeds; ++seed) {
     const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, kNoise, seed);
@@ -68,7 +70,8 @@ TEST(StudyCheckTest, BootstrapIntervalsCoverTheTruthAtAboutTheStatedRate) {
     bootstrap.level = 0.9;
     bootstrap.seed = seed;
     bootstrap.threads = 1;
-    const BootstrapResult r = *BootstrapIntervals(runs, truth.scales, CheckOptions(), base, bootstrap);
+    const BootstrapResult r =
+        *BootstrapIntervals(runs, truth.scales, CheckOptions(), base, bootstrap);
     b_n += r.paper[3].low <= truth.paper.b_n && truth.paper.b_n <= r.paper[3].high;
     c += r.paper[6].low <= truth.paper.c && truth.paper.c <= r.paper[6].high;
     const CoefficientInterval s =

@@ -89,8 +89,8 @@ TEST(SvgPlotTest, ContourPlotWithSamplesDrawsABandAroundEachLevel) {
     sample.b_s *= scale;
     samples.push_back(sample);
   }
-  const std::string svg = *ContourPlotSvg(vit.paper, CostOptions{}, {0.5, 0.75}, 1e6, 1e9,
-                                          "contours", samples);
+  const std::string svg =
+      *ContourPlotSvg(vit.paper, CostOptions{}, {0.5, 0.75}, 1e6, 1e9, "contours", samples);
   EXPECT_EQ(Count(svg, "<path d="), 2 * 3 + 2 * 2);  // three lines with legend, two bands
 }
 

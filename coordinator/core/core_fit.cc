@@ -180,8 +180,8 @@ void SetIntervals(const law::BootstrapResult& intervals, v1::FitLawResponse* res
 absl::Status RunFit(const v1::FitLawRequest& request, const FitInputs& inputs,
                     v1::FitLawResponse* response) {
   const law::Normalisation scales = law::DefaultNormalisation(inputs.runs);
-  ASSIGN_OR_RETURN(law::FitReport report, law::FitRunRecords(inputs.runs, scales, "tokens", 1.0,
-                                                             FitRequestOf(request)));
+  ASSIGN_OR_RETURN(law::FitReport report,
+                   law::FitRunRecords(inputs.runs, scales, "tokens", 1.0, FitRequestOf(request)));
   const law::FitResult& fit = report.fit;
   if (!fit.paper.has_value()) {
     return absl::FailedPreconditionError(
