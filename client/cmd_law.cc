@@ -66,9 +66,13 @@ struct FitFlags {
   bool json = false;
   bool residuals = false;
   bool no_extrapolation = false;
+  bool unconstrained = false;
+  bool lowest_objective = false;
+  double minima_tolerance = 0.05;
   int bootstrap = 0;
   int bootstrap_starts = 16;
   std::string plot;
+  std::string loss_plot;
   std::optional<double> d_scale;
 };
 
@@ -84,6 +88,9 @@ law::FitRequest MakeFitRequest(const FitFlags& flags, const std::string& format)
   request.bootstrap_resamples = flags.bootstrap;
   request.bootstrap_starts = flags.bootstrap_starts;
   request.leave_largest_out = !flags.no_extrapolation;
+  request.select_minimum = !flags.lowest_objective;
+  request.fit.physical = !flags.unconstrained;
+  request.fit.minima_tolerance = flags.minima_tolerance;
   return request;
 }
 
@@ -98,6 +105,12 @@ void FitAndReport(const law::RunSet& set, const FitFlags& flags) {
     const std::string title = absl::StrFormat("Sparse scaling law fit (%d runs, objective %.3g)",
                                               report->runs_fitted, report->fit.objective);
     CheckOk(WriteText(flags.plot, law::FitPlotSvg(report->fit, title)));
+  }
+  if (!flags.loss_plot.empty()) {
+    const double held_out = report->extrapolation ? report->extrapolation->held_out_nonzeros : 0.0;
+    CheckOk(WriteText(flags.loss_plot,
+                      law::LossVsNonzerosSvg(report->fit.norm, report->scales, set.runs, held_out,
+                                             "Final loss against non-zeros, with the fitted law")));
   }
   if (flags.json) {
     std::cout << law::FitReportToJson(*report).dump(2) << "\n";
@@ -140,8 +153,20 @@ void InstallFit(CLI::App& group) {
   fit->add_option("--plot", flags->plot, "write measured-vs-predicted loss as SVG here");
   fit->add_flag("--json", flags->json, "print the report as JSON (also a coefficient file)");
   fit->add_flag("--residuals", flags->residuals, "print per-run residuals in the table");
+  fit->add_option("--loss-plot", flags->loss_plot,
+                  "write loss against non-zeros with the law and the held-out runs as SVG here");
   fit->add_flag("--no-extrapolation", flags->no_extrapolation,
-                "skip the leave-largest-N-out extrapolation check");
+                "skip the leave-largest-N-out check (run by default when there are >= 3 sizes)");
+  fit->add_flag("--unconstrained", flags->unconstrained,
+                "let coefficients leave their physical ranges (positive scales and exponents, "
+                "0 <= c < lowest loss)");
+  fit->add_flag("--lowest-objective", flags->lowest_objective,
+                "keep the lowest-objective minimum instead of choosing among near-optimal "
+                "minima by held-out error");
+  fit->add_option("--minima-tolerance", flags->minima_tolerance,
+                  "minima within this relative distance of the best objective are "
+                  "near-optimal (default 0.05)")
+      ->check(CLI::Range(0.0, 100.0));
   fit->callback([flags] {
     const absl::StatusOr<law::RunSet> set = law::LoadRuns(flags->file, flags->d_scale);
     CheckOk(set.status());

@@ -20,6 +20,7 @@
 #include "client/local_cluster.h"
 #include "client/output.h"
 #include "client/study_config.h"
+#include "client/study_report.h"
 #include "common/status.h"
 #include "worker/trainer/shard.h"
 
@@ -232,14 +233,51 @@ void PrintResults(const std::vector<v1::Job>& jobs, std::FILE* out) {
   Print(out, table.Render());
 }
 
-std::string Coefficients(const v1::LawCoefficients& c) {
-  return absl::StrFormat(
+std::string Coefficients(const v1::FitLawResponse& fit) {
+  const v1::LawCoefficients& c = fit.coefficients();
+  std::string out = absl::StrFormat(
       "  a_S = %.4g  b_S = %.4g  c_S = %.4g  b_N = %.4g  a_D = %.4g  b_D = %.4g  c = %.4g\n",
       c.a_s(), c.b_s(), c.c_s(), c.b_n(), c.a_d(), c.b_d(), c.c());
+  if (fit.has_lower()) {
+    const v1::LawCoefficients& l = fit.lower();
+    const v1::LawCoefficients& u = fit.upper();
+    out += absl::StrFormat(
+        "  95%% bootstrap intervals (%d resamples): b_S [%.3g, %.3g]  b_N [%.3g, %.3g]  "
+        "b_D [%.3g, %.3g]  c [%.3g, %.3g]\n",
+        fit.bootstrap_samples_size(), l.b_s(), u.b_s(), l.b_n(), u.b_n(), l.b_d(), u.b_d(), l.c(),
+        u.c());
+  }
+  return out;
 }
 
+// S_opt for each size and budget: the coordinator's answer with its bootstrap interval.
+absl::StatusOr<std::string> SparsityTable(CoordinatorClient& client, const StudyConfig& config,
+                                          const v1::FitLawResponse& fit) {
+  const law::PaperCoeffs paper = PaperCoeffsOf(fit.coefficients());
+  const std::vector<law::PaperCoeffs> samples = BootstrapSamplesOf(fit);
+  Table table({"NONZEROS", "COMPUTE", samples.empty() ? "S_OPT" : "S_OPT [95% INTERVAL]", "LOSS",
+               "TOKENS"});
+  for (int64_t n : config.sweep.axes().nonzeros()) {
+    for (int64_t d : config.sweep.axes().tokens()) {
+      v1::OptimalSparsityRequest opt;
+      opt.set_fit_id(fit.fit_id());
+      opt.set_nonzeros(static_cast<double>(n));
+      opt.set_compute(6.0 * static_cast<double>(n) * static_cast<double>(d));
+      opt.set_cost("sparse");
+      ASSIGN_OR_RETURN(v1::OptimalSparsityResponse s, client.OptimalSparsity(opt));
+      table.AddRow({absl::StrCat(n), absl::StrFormat("%.3g", opt.compute()),
+                    SparsityWithInterval(paper, samples, opt.nonzeros(), opt.compute()),
+                    absl::StrFormat("%.4f", s.loss()), absl::StrFormat("%.3g", s.tokens())});
+    }
+  }
+  return table.Render();
+}
+
+// Fits the law, prints it with the held-out check and the S_opt table, and writes the figures;
+// `held_out_line` gets the check's one-line summary for the end of the study.
 absl::Status FitAndReport(CoordinatorClient& client, const StudyConfig& config,
-                          const std::string& sweep_id, std::FILE* out) {
+                          const std::string& sweep_id, const std::vector<v1::Job>& jobs,
+                          const fs::path& dir, std::FILE* out, std::string* held_out_line) {
   v1::FitLawRequest request;
   request.set_request_id(NewClientRequestId());
   request.set_sweep_id(sweep_id);
@@ -249,31 +287,23 @@ absl::Status FitAndReport(CoordinatorClient& client, const StudyConfig& config,
   request.set_bootstrap(config.fit_bootstrap);
   ASSIGN_OR_RETURN(v1::FitLawResponse fit, client.FitLaw(request));
   Print(out, "\nsparse scaling law  L(S,N,D) = (a_S (1-S)^b_S + c_S) N^-b_N + (a_D/D)^b_D + c\n");
-  Print(out, Coefficients(fit.coefficients()));
+  Print(out, Coefficients(fit));
   Print(out, absl::StrFormat("  %d runs, RMSE %.4f, mean relative error %.2f%%, %d of %d starts "
-                             "within 1%% of the best (fit %s)\n",
+                             "within 1%% of the best, %d near-optimal minima (fit %s)\n",
                              fit.runs(), fit.rmse(), 100 * fit.mean_relative_error(),
-                             fit.starts_within_1pct(), fit.starts(), fit.fit_id()));
-  Table table({"NONZEROS", "COMPUTE", "S_OPT", "LOSS", "TOKENS"});
-  for (int64_t n : config.sweep.axes().nonzeros()) {
-    for (int64_t d : config.sweep.axes().tokens()) {
-      v1::OptimalSparsityRequest opt;
-      opt.set_fit_id(fit.fit_id());
-      opt.set_nonzeros(static_cast<double>(n));
-      opt.set_compute(6.0 * static_cast<double>(n) * static_cast<double>(d));
-      opt.set_cost("sparse");
-      absl::StatusOr<v1::OptimalSparsityResponse> s = client.OptimalSparsity(opt);
-      if (!s.ok()) {
-        Print(out, absl::StrCat("optimal sparsity: ", s.status().message(), "\n"));
-        return absl::OkStatus();
-      }
-      table.AddRow({absl::StrCat(n), absl::StrFormat("%.3g", opt.compute()),
-                    absl::StrFormat("%.3f", s->sparsity()), absl::StrFormat("%.4f", s->loss()),
-                    absl::StrFormat("%.3g", s->tokens())});
-    }
+                             fit.starts_within_1pct(), fit.starts(), fit.minima(), fit.fit_id()));
+  Print(out, "\n" + FormatHeldOutCheck(fit.held_out()));
+  *held_out_line = HeldOutSummaryLine(fit.held_out());
+  absl::StatusOr<std::string> table = SparsityTable(client, config, fit);
+  if (!table.ok()) {
+    Print(out, absl::StrCat("optimal sparsity: ", table.status().message(), "\n"));
+  } else {
+    Print(out, "\noptimal sparsity for compute C = 6 N D of each size and budget (sparse cost)\n");
+    Print(out, *table);
   }
-  Print(out, "\noptimal sparsity for compute C = 6 N D of each size and budget (sparse cost)\n");
-  Print(out, table.Render());
+  std::vector<std::string> figures;
+  RETURN_IF_ERROR(WriteStudyFigures(fit, jobs, dir.string(), &figures));
+  Print(out, absl::StrCat("figures: ", absl::StrJoin(figures, ", "), "\n"));
   return absl::OkStatus();
 }
 
@@ -321,11 +351,16 @@ absl::Status RunStudy(const StudyOptions& o, const std::atomic<bool>& stop) {
   double train_s = std::chrono::duration<double>(Clock::now() - start).count();
   PrintResults(*jobs, o.out);
   RETURN_IF_ERROR(ExportCsv(client, *jobs, dir, o.out));
-  absl::Status fitted = FitAndReport(client, config, created.sweep().id(), o.out);
+  std::string held_out_line;
+  absl::Status fitted =
+      FitAndReport(client, config, created.sweep().id(), *jobs, dir, o.out, &held_out_line);
   cluster->Stop().IgnoreError();
   double total_s = std::chrono::duration<double>(Clock::now() - start).count();
   Print(o.out, absl::StrFormat("\nstudy finished: training %s, total %s (%.1f s)\n",
                                FormatDuration(train_s), FormatDuration(total_s), total_s));
+  if (!held_out_line.empty()) {
+    Print(o.out, held_out_line + "\n");
+  }
   if (!fitted.ok()) {
     return absl::Status(fitted.code(),
                         absl::StrCat("law fit: ", fitted.message(), " (the runs are in ",

@@ -5,6 +5,8 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <tuple>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -107,6 +109,9 @@ absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>&
       continue;
     }
     ++result.usable;
+    if (absl::StatusOr<PaperCoeffs> paper = ToPaper(*fit, scales); paper.ok()) {
+      result.samples.push_back(*paper);
+    }
     const std::array<double, 7> values = PaperValues(*fit, scales);
     for (int k = 0; k < 7; ++k) {
       if (!std::isnan(values[k])) {
@@ -129,19 +134,160 @@ absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>&
   return result;
 }
 
+absl::StatusOr<CoefficientInterval> OptimalSparsityInterval(const PaperCoeffs& estimate,
+                                                            const std::vector<PaperCoeffs>& samples,
+                                                            double nonzeros, double compute,
+                                                            const CostOptions& cost, double level) {
+  if (!(level > 0 && level < 1)) {
+    return absl::InvalidArgumentError(absl::StrFormat("level must be in (0, 1), got %g", level));
+  }
+  ASSIGN_OR_RETURN(OptimalSparsity best, FindOptimalSparsity(estimate, nonzeros, compute, cost));
+  std::vector<double> values;
+  for (const PaperCoeffs& sample : samples) {
+    if (absl::StatusOr<OptimalSparsity> s = FindOptimalSparsity(sample, nonzeros, compute, cost);
+        s.ok()) {
+      values.push_back(s->sparsity);
+    }
+  }
+  if (values.empty()) {
+    return absl::InvalidArgumentError("no bootstrap sample gives an optimal sparsity");
+  }
+  std::sort(values.begin(), values.end());
+  const double tail = 0.5 * (1.0 - level);
+  return CoefficientInterval{best.sparsity, Quantile(values, tail), Quantile(values, 1 - tail)};
+}
+
+int DistinctSizes(const std::vector<RunRecord>& runs) {
+  std::vector<double> sizes;
+  for (const RunRecord& run : runs) {
+    sizes.push_back(run.nonzeros);
+  }
+  std::sort(sizes.rbegin(), sizes.rend());
+  int count = 0;
+  double top = 0;
+  for (double n : sizes) {
+    if (count == 0 || n < top / kSameSizeRatio) {
+      ++count;
+      top = n;
+    }
+  }
+  return count;
+}
+
+std::pair<std::vector<RunRecord>, std::vector<RunRecord>> SplitLargest(
+    const std::vector<RunRecord>& runs) {
+  double largest = 0;
+  for (const RunRecord& run : runs) {
+    largest = std::max(largest, run.nonzeros);
+  }
+  const double cut = largest / kSameSizeRatio;
+  std::vector<RunRecord> below, at;
+  for (const RunRecord& run : runs) {
+    (run.nonzeros >= cut ? at : below).push_back(run);
+  }
+  return {std::move(below), std::move(at)};
+}
+
+namespace {
+
+// Mean and largest |relative error| of `norm` on `runs`.
+std::pair<double, double> HeldOutErrors(const NormCoeffs& norm, const Normalisation& scales,
+                                        const std::vector<RunRecord>& runs) {
+  double mean = 0, worst = 0;
+  for (const RunRecord& run : runs) {
+    const double predicted = PredictLoss(norm, scales, run.sparsity, run.nonzeros, run.data);
+    const double error = std::fabs(predicted - run.loss) / run.loss;
+    mean += error / static_cast<double>(runs.size());
+    worst = std::max(worst, error);
+  }
+  return {mean, worst};
+}
+
+// Sets `fit` to its minimum `index` and rescores it on `runs`.
+void UseMinimum(const std::vector<RunRecord>& runs, int index, FitResult& fit) {
+  fit.chosen_minimum = index;
+  fit.norm = fit.minima[index].norm;
+  fit.objective = fit.minima[index].objective;
+  fit.paper.reset();
+  if (absl::StatusOr<PaperCoeffs> paper = ToPaper(fit.norm, fit.scales); paper.ok()) {
+    fit.paper = *paper;
+  }
+  ScoreFit(runs, fit);
+}
+
+// The spread of the minima of `e.fit` on the held-out runs and in their coefficients.
+void MinimaSpread(const std::vector<RunRecord>& held_out, const Normalisation& scales,
+                  ExtrapolationResult& e) {
+  const double inf = std::numeric_limits<double>::infinity();
+  e.held_out_prediction_range.assign(held_out.size(), {inf, -inf});
+  e.coefficient_range.fill({inf, -inf});
+  for (const FitMinimum& minimum : e.fit.minima) {
+    e.minima_mean_abs_relative_error.push_back(HeldOutErrors(minimum.norm, scales, held_out).first);
+    for (size_t i = 0; i < held_out.size(); ++i) {
+      const RunRecord& run = held_out[i];
+      const double predicted =
+          PredictLoss(minimum.norm, scales, run.sparsity, run.nonzeros, run.data);
+      auto& [low, high] = e.held_out_prediction_range[i];
+      low = std::min(low, predicted);
+      high = std::max(high, predicted);
+    }
+    if (absl::StatusOr<PaperCoeffs> paper = ToPaper(minimum.norm, scales); paper.ok()) {
+      const std::array<double, 7> values = PaperArray(*paper);
+      for (int k = 0; k < 7; ++k) {
+        e.coefficient_range[k] = {std::min(e.coefficient_range[k].first, values[k]),
+                                  std::max(e.coefficient_range[k].second, values[k])};
+      }
+    }
+  }
+}
+
+}  // namespace
+
+MinimumSelection SelectMinimum(const std::vector<RunRecord>& runs, const Normalisation& scales,
+                               const FitOptions& options, FitResult& fit) {
+  MinimumSelection selection;
+  const int sizes = DistinctSizes(runs);
+  if (sizes < 3) {
+    selection.skipped = absl::StrFormat("needs at least 3 model sizes, got %d", sizes);
+    return selection;
+  }
+  if (fit.minima.size() < 2) {
+    selection.skipped = "a single near-optimal minimum";
+    return selection;
+  }
+  const auto [below, at] = SplitLargest(runs);
+  FitOptions local = options;
+  local.starts = 0;
+  local.weights.clear();
+  int best = -1;
+  for (size_t i = 0; i < fit.minima.size(); ++i) {
+    local.extra_starts = {fit.minima[i].norm};
+    absl::StatusOr<FitResult> refit = FitLaw(below, scales, local);
+    const double error = refit.ok() ? HeldOutErrors(refit->norm, scales, at).first
+                                    : std::numeric_limits<double>::quiet_NaN();
+    selection.validation_errors.push_back(error);
+    if (!std::isnan(error) && (best < 0 || error < selection.validation_errors[best])) {
+      best = static_cast<int>(i);
+    }
+  }
+  if (best < 0) {
+    selection.skipped = "no minimum could be refitted without the largest size";
+    return selection;
+  }
+  selection.applied = true;
+  selection.chosen = best;
+  UseMinimum(runs, best, fit);
+  return selection;
+}
+
 absl::StatusOr<ExtrapolationResult> LeaveLargestOut(const std::vector<RunRecord>& runs,
                                                     const Normalisation& scales,
-                                                    const FitOptions& options) {
+                                                    const FitOptions& options, bool select) {
   RETURN_IF_ERROR(ValidateRuns(runs, FreeCoefficientCount(options)));
   ExtrapolationResult result;
-  for (const RunRecord& run : runs) {
+  const auto [fitted, held_out] = SplitLargest(runs);
+  for (const RunRecord& run : held_out) {
     result.held_out_nonzeros = std::max(result.held_out_nonzeros, run.nonzeros);
-  }
-  // Runs within a relative 1e-9 of the largest N count as the same model size.
-  const double cut = result.held_out_nonzeros * (1.0 - 1e-9);
-  std::vector<RunRecord> fitted, held_out;
-  for (const RunRecord& run : runs) {
-    (run.nonzeros >= cut ? held_out : fitted).push_back(run);
   }
   result.fitted_runs = static_cast<int>(fitted.size());
   absl::StatusOr<FitResult> fit = FitLaw(fitted, scales, options);
@@ -151,14 +297,20 @@ absl::StatusOr<ExtrapolationResult> LeaveLargestOut(const std::vector<RunRecord>
                                         result.held_out_nonzeros, fit.status().message()));
   }
   result.fit = *std::move(fit);
+  std::tie(result.lowest_objective_mean_abs_relative_error,
+           result.lowest_objective_max_abs_relative_error) =
+      HeldOutErrors(result.fit.norm, scales, held_out);
+  if (select) {
+    result.selection = SelectMinimum(fitted, scales, options, result.fit);
+  } else {
+    result.selection.skipped = "selection off: the lowest-objective minimum";
+  }
   FitResult scored = result.fit;
   ScoreFit(held_out, scored);
   result.held_out = scored.residuals;
-  for (const PointResidual& point : result.held_out) {
-    result.mean_abs_relative_error += std::fabs(point.relative_error) / result.held_out.size();
-    result.max_abs_relative_error =
-        std::max(result.max_abs_relative_error, std::fabs(point.relative_error));
-  }
+  std::tie(result.mean_abs_relative_error, result.max_abs_relative_error) =
+      HeldOutErrors(result.fit.norm, scales, held_out);
+  MinimaSpread(held_out, scales, result);
   return result;
 }
 

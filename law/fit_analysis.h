@@ -1,5 +1,6 @@
-// Analyses beyond the paper's single fit: bootstrap confidence intervals over runs,
-// leave-largest-out extrapolation, and per-structure refits of the sparsity term for n:m runs.
+// Analyses beyond the paper's single fit: bootstrap confidence intervals over runs (on the
+// coefficients and on S_opt), leave-largest-out extrapolation, model selection among
+// near-optimal minima, and per-structure refits of the sparsity term for n:m runs.
 // Stateless functions; thread-safe (each runs its own fits).
 #pragma once
 
@@ -11,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "law/fitter.h"
+#include "law/optimal_sparsity.h"
 
 namespace sparsescale::law {
 
@@ -38,6 +40,9 @@ struct BootstrapResult {
   int usable = 0;  // resamples whose fit succeeded
   double level = 0.95;
   std::array<CoefficientInterval, 7> paper;  // in kPaperNames order
+  // Paper-form coefficients of each usable resample that has a paper form, in resample order:
+  // the samples behind intervals on derived quantities (OptimalSparsityInterval).
+  std::vector<PaperCoeffs> samples;
 };
 
 // Refits `base` (the full fit, which must have a paper form) on runs resampled with replacement
@@ -49,20 +54,70 @@ absl::StatusOr<BootstrapResult> BootstrapIntervals(const std::vector<RunRecord>&
                                                    const FitResult& base,
                                                    const BootstrapOptions& options);
 
+// Central `level` interval of S_opt(N, C) over bootstrap samples of the law, with the estimate
+// from `estimate`. Samples whose S_opt cannot be found are left out; InvalidArgument when N or C
+// is not positive or no sample gives a value.
+absl::StatusOr<CoefficientInterval> OptimalSparsityInterval(const PaperCoeffs& estimate,
+                                                            const std::vector<PaperCoeffs>& samples,
+                                                            double nonzeros, double compute,
+                                                            const CostOptions& cost, double level);
+
+// Runs whose N are within this ratio of each other are one model size: a sweep's cells of one
+// size differ in their counted non-zeros across sparsities by up to about 20% (the width is
+// rounded to a multiple of the heads: 3,456 and 2,904 for a target of 3,072), while the sizes
+// of a study are usually 2x apart.
+inline constexpr double kSameSizeRatio = 1.4;
+
+// Number of distinct model sizes among `runs`: going down from the largest N, a new size starts
+// at each N below the current size's largest / kSameSizeRatio.
+int DistinctSizes(const std::vector<RunRecord>& runs);
+
+// The runs below the largest model size and the runs of it (N >= largest N / kSameSizeRatio).
+std::pair<std::vector<RunRecord>, std::vector<RunRecord>> SplitLargest(
+    const std::vector<RunRecord>& runs);
+
+// Model selection among a fit's near-optimal minima (FitResult::minima). The rule: each minimum
+// is refitted by one local BFGS run started from it on the runs below the largest N, and
+// scored by the mean |relative error| of that refit on the runs at the largest N; the lowest
+// score wins, ties going to the lower objective. Deterministic: the minima follow from the
+// seed and the refits have no random starts. It needs at least 3 distinct N (2 to refit on);
+// otherwise, or with a single minimum, the fit stays the lowest-objective one.
+struct MinimumSelection {
+  bool applied = false;
+  std::string skipped;                    // why no selection was made, when not applied
+  std::vector<double> validation_errors;  // per minimum; NaN where its refit failed
+  int chosen = 0;
+};
+
+// Applies the rule to `fit` (a FitLaw result on `runs` with `options`): on a choice, fit.norm,
+// paper, objective, residuals and chosen_minimum become the chosen minimum's.
+MinimumSelection SelectMinimum(const std::vector<RunRecord>& runs, const Normalisation& scales,
+                               const FitOptions& options, FitResult& fit);
+
 struct ExtrapolationResult {
   double held_out_nonzeros = 0;  // the largest N, whose runs were left out
   int fitted_runs = 0;
-  FitResult fit;                        // the fit without them
+  FitResult fit;                        // the fit without them (after selection)
+  MinimumSelection selection;           // among that fit's minima, on its own largest N
   std::vector<PointResidual> held_out;  // predictions for the held-out runs
   double mean_abs_relative_error = 0;
   double max_abs_relative_error = 0;
+  // The same errors for the lowest-objective minimum (equal to the above when it was chosen).
+  double lowest_objective_mean_abs_relative_error = 0;
+  double lowest_objective_max_abs_relative_error = 0;
+  // Spread over the near-optimal minima of the fit: each minimum's mean |relative error| on the
+  // held-out runs, the range of predicted loss per held-out run, and the range of each
+  // paper-form coefficient (over minima that have a paper form).
+  std::vector<double> minima_mean_abs_relative_error;
+  std::vector<std::pair<double, double>> held_out_prediction_range;
+  std::array<std::pair<double, double>, 7> coefficient_range{};
 };
 
-// Fits without the runs at the largest N and predicts them. Fails when fewer runs than free
-// coefficients remain.
+// Fits without the runs at the largest N (choosing among minima by SelectMinimum when `select`)
+// and predicts them. Fails when fewer runs than free coefficients remain.
 absl::StatusOr<ExtrapolationResult> LeaveLargestOut(const std::vector<RunRecord>& runs,
                                                     const Normalisation& scales,
-                                                    const FitOptions& options);
+                                                    const FitOptions& options, bool select = true);
 
 struct PatternEquivalent {
   std::string pattern;  // "2:4"

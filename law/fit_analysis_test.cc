@@ -5,6 +5,7 @@
 #include <cmath>
 #include <optional>
 
+#include "law/fit_report.h"
 #include "law/paper_data_for_test.h"
 #include "law/run_io.h"
 #include "law/synthetic_runs_for_test.h"
@@ -164,6 +165,151 @@ TEST(FitAnalysisTest, EquivalentSparsityInvertsTheCapacityFactor) {
   EXPECT_NEAR(*EquivalentUnstructuredSparsity(law, factor), s, 1e-12);
   EXPECT_FALSE(EquivalentUnstructuredSparsity(law, law.p[2] * 0.9).has_value());  // beyond S=1
   EXPECT_FALSE(EquivalentUnstructuredSparsity(law, (law.p[0] + law.p[2]) * 1.1).has_value());
+}
+
+// The released T5 runs (4 sizes): the held-out fit's minima, their spread, the lowest-objective
+// errors and the selection all agree with each other, and the whole check is reproducible.
+TEST(FitAnalysisTest, LeaveLargestOutOnT5ReportsEveryMinimumAndChoosesByValidationError) {
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  const RunSet& t5 = *t5_file;
+  const FitOptions options = QuickOptions(60);
+  const ExtrapolationResult e = *LeaveLargestOut(t5.runs, t5.scales, options);
+  ASSERT_FALSE(e.fit.minima.empty());
+  ASSERT_EQ(e.minima_mean_abs_relative_error.size(), e.fit.minima.size());
+  EXPECT_DOUBLE_EQ(e.lowest_objective_mean_abs_relative_error, e.minima_mean_abs_relative_error[0]);
+  EXPECT_DOUBLE_EQ(e.mean_abs_relative_error,
+                   e.minima_mean_abs_relative_error[e.fit.chosen_minimum]);
+  if (e.selection.applied) {
+    ASSERT_EQ(e.selection.validation_errors.size(), e.fit.minima.size());
+    const double chosen = e.selection.validation_errors[e.selection.chosen];
+    for (double v : e.selection.validation_errors) {
+      EXPECT_LE(chosen, v);
+    }
+    EXPECT_EQ(e.fit.chosen_minimum, e.selection.chosen);
+  }
+  ASSERT_EQ(e.held_out_prediction_range.size(), e.held_out.size());
+  for (size_t i = 0; i < e.held_out.size(); ++i) {
+    EXPECT_LE(e.held_out_prediction_range[i].first, e.held_out[i].predicted);
+    EXPECT_GE(e.held_out_prediction_range[i].second, e.held_out[i].predicted);
+  }
+  const ExtrapolationResult again = *LeaveLargestOut(t5.runs, t5.scales, options);
+  EXPECT_EQ(again.fit.norm.p, e.fit.norm.p);
+  EXPECT_EQ(again.mean_abs_relative_error, e.mean_abs_relative_error);
+  const ExtrapolationResult plain = *LeaveLargestOut(t5.runs, t5.scales, options, false);
+  EXPECT_EQ(plain.fit.chosen_minimum, 0);
+  EXPECT_DOUBLE_EQ(plain.mean_abs_relative_error, e.lowest_objective_mean_abs_relative_error);
+}
+
+// The 24 runs of a quick study on the corpus (tiny, noisy models: the sparsity term is barely
+// identified). Their bootstrap once drove a coefficient to 0 while its partner overflowed, and
+// Ceres aborted the process on a finite value with a NaN gradient; every resample must now end
+// in a physical fit or a clean failure.
+TEST(FitAnalysisTest, BootstrapOnDegenerateStudyRunsFinishesWithPhysicalFits) {
+  const double cells[24][4] = {
+      {0, 1536, 149504, 2.5584103215369396},     {0, 1536, 299520, 2.4323871450033039},
+      {0.5, 1728, 149504, 2.5843968245899305},   {0.5, 1728, 299520, 2.4820403305639047},
+      {0.75, 1536, 149504, 2.6910558950039558},  {0.75, 1536, 299520, 2.7699488646176178},
+      {0.875, 1452, 149504, 2.6383918910578359}, {0.875, 1452, 299520, 2.5869437607034342},
+      {0, 3456, 149504, 2.4891694910766091},     {0, 3456, 299520, 2.4036348439112771},
+      {0.5, 3072, 149504, 2.5229247194365598},   {0.5, 3072, 299520, 2.4343909039453138},
+      {0.75, 2904, 149504, 2.5569628387165722},  {0.75, 2904, 299520, 2.4632115611602785},
+      {0.875, 3072, 149504, 2.7296976903162431}, {0.875, 3072, 299520, 2.5714674165064935},
+      {0, 6144, 149504, 2.4426037674129475},     {0, 6144, 299520, 2.3795634610287379},
+      {0.5, 5808, 149504, 2.4557009956042748},   {0.5, 5808, 299520, 2.3835807098075747},
+      {0.75, 6144, 149504, 2.4955418746394571},  {0.75, 6144, 299520, 2.4094884333462687},
+      {0.875, 6348, 149504, 2.5627000525710173}, {0.875, 6348, 299520, 2.4623330500908196},
+  };
+  std::vector<RunRecord> runs;
+  for (const auto& cell : cells) {
+    RunRecord run;
+    run.label = "cell " + std::to_string(runs.size());
+    run.sparsity = cell[0];
+    run.nonzeros = cell[1];
+    run.data = cell[2];
+    run.loss = cell[3];
+    runs.push_back(run);
+  }
+  const Normalisation scales{1e6, 1e5};
+  const FitOptions options = QuickOptions(100);
+  const FitResult base = *FitLaw(runs, scales, options);
+  BootstrapOptions bootstrap;
+  bootstrap.resamples = 50;
+  const BootstrapResult result = *BootstrapIntervals(runs, scales, options, base, bootstrap);
+  EXPECT_EQ(result.usable, 50);
+  for (const PaperCoeffs& sample : result.samples) {
+    EXPECT_GE(sample.b_s, 0.0);
+    EXPECT_GT(sample.b_n, 0.0);
+    EXPECT_GT(sample.b_d, 0.0);
+    EXPECT_GE(sample.c, 0.0);
+    EXPECT_LT(sample.c, 2.3796);  // the lowest measured loss
+  }
+}
+
+TEST(FitAnalysisTest, SelectionNeedsThreeSizes) {
+  const LawPreset truth = *FindPreset("t5");
+  std::vector<RunRecord> runs;
+  for (const RunRecord& run : SyntheticRuns(truth.norm, truth.scales, 0.01, 1)) {
+    if (run.nonzeros <= 3e6) {
+      runs.push_back(run);
+    }
+  }
+  EXPECT_EQ(DistinctSizes(runs), 2);
+  FitResult fit = *FitLaw(runs, truth.scales, QuickOptions(10));
+  const MinimumSelection selection = SelectMinimum(runs, truth.scales, QuickOptions(10), fit);
+  EXPECT_FALSE(selection.applied);
+  EXPECT_EQ(selection.skipped, "needs at least 3 model sizes, got 2");
+  FitRequest request;
+  request.fit = QuickOptions(10);
+  const FitReport report = *FitRunRecords(runs, truth.scales, "steps", 1, request);
+  EXPECT_FALSE(report.extrapolation.has_value());
+  EXPECT_EQ(report.extrapolation_error,
+            "needs at least 3 model sizes (2 to fit, 1 to predict), got 2");
+}
+
+// The report prints every held-out cell with measured, predicted and relative error.
+TEST(FitAnalysisTest, ReportListsEveryHeldOutCell) {
+  const LawPreset truth = *FindPreset("vit");
+  const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.005, 4);
+  FitRequest request;
+  request.fit = QuickOptions(20);
+  const FitReport report = *FitRunRecords(runs, truth.scales, "images", 1, request);
+  ASSERT_TRUE(report.extrapolation.has_value());
+  const std::string text = FormatFitReport(report, false);
+  EXPECT_NE(text.find("leave-largest-out: fit 100 runs with N < 3e+08, predict the 20"),
+            std::string::npos)
+      << text;
+  for (const PointResidual& point : report.extrapolation->held_out) {
+    EXPECT_NE(text.find(point.label + " "), std::string::npos) << point.label;
+  }
+  const nlohmann::json json = FitReportToJson(report);
+  EXPECT_EQ(json["leave_largest_out"]["held_out"].size(), 20u);
+  EXPECT_EQ(json["minima"].size(), report.fit.minima.size());
+}
+
+// The S_opt interval of bootstrap samples holds the estimate and, on runs from a known law,
+// the true S_opt.
+TEST(FitAnalysisTest, OptimalSparsityIntervalHoldsEstimateAndTruth) {
+  const LawPreset truth = *FindPreset("vit");
+  const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.005, 3);
+  const FitOptions options = QuickOptions(30);
+  const FitResult base = *FitLaw(runs, truth.scales, options);
+  BootstrapOptions bootstrap;
+  bootstrap.resamples = 40;
+  bootstrap.starts = 2;
+  const BootstrapResult result = *BootstrapIntervals(runs, truth.scales, options, base, bootstrap);
+  EXPECT_EQ(result.samples.size(), static_cast<size_t>(result.usable));
+  const double n = 3e7, compute = 50 * DenseOptimalCompute(truth.paper, n, CostOptions{});
+  const CoefficientInterval s =
+      *OptimalSparsityInterval(*base.paper, result.samples, n, compute, CostOptions{}, 0.95);
+  const double want = FindOptimalSparsity(truth.paper, n, compute, CostOptions{})->sparsity;
+  EXPECT_GT(want, 0.3);
+  EXPECT_LE(s.low, s.estimate);
+  EXPECT_GE(s.high, s.estimate);
+  EXPECT_LE(s.low, want);
+  EXPECT_GE(s.high, want);
+  EXPECT_FALSE(
+      OptimalSparsityInterval(*base.paper, result.samples, -1, compute, CostOptions{}, 0.95).ok());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "law/fit_report.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -64,6 +65,50 @@ nlohmann::json IntervalsJson(const std::optional<BootstrapResult>& bootstrap) {
   return out;
 }
 
+// A value that may be infinite or NaN, as JSON (null then).
+nlohmann::json Finite(double v) { return std::isfinite(v) ? nlohmann::json(v) : nullptr; }
+
+nlohmann::json SelectionJson(const MinimumSelection& selection) {
+  nlohmann::json errors = nlohmann::json::array();
+  for (double e : selection.validation_errors) {
+    errors.push_back(Finite(e));
+  }
+  return {{"applied", selection.applied},
+          {"skipped", selection.skipped},
+          {"chosen", selection.chosen},
+          {"validation_mean_abs_relative_error", errors}};
+}
+
+nlohmann::json MinimaJson(const FitResult& fit) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const FitMinimum& minimum : fit.minima) {
+    const absl::StatusOr<PaperCoeffs> paper = ToPaper(minimum.norm, fit.scales);
+    nlohmann::json entry =
+        PaperJson(paper.ok() ? std::optional<PaperCoeffs>(*paper) : std::nullopt);
+    entry["objective"] = minimum.objective;
+    out.push_back(entry);
+  }
+  return out;
+}
+
+nlohmann::json SpreadJson(const ExtrapolationResult& e) {
+  nlohmann::json errors = nlohmann::json::array(), ranges = nlohmann::json::array();
+  for (double v : e.minima_mean_abs_relative_error) {
+    errors.push_back(v);
+  }
+  for (const auto& [low, high] : e.held_out_prediction_range) {
+    ranges.push_back({low, high});
+  }
+  nlohmann::json coefficients = nlohmann::json::object();
+  for (int k = 0; k < 7; ++k) {
+    coefficients[kPaperNames[k]] = {Finite(e.coefficient_range[k].first),
+                                    Finite(e.coefficient_range[k].second)};
+  }
+  return {{"minima_mean_abs_relative_error", errors},
+          {"held_out_predicted_range", ranges},
+          {"coefficient_range", coefficients}};
+}
+
 nlohmann::json ExtrapolationJson(const FitReport& report) {
   if (!report.extrapolation.has_value()) {
     return report.extrapolation_error.empty()
@@ -77,6 +122,11 @@ nlohmann::json ExtrapolationJson(const FitReport& report) {
   out["objective"] = e.fit.objective;
   out["mean_abs_relative_error"] = e.mean_abs_relative_error;
   out["max_abs_relative_error"] = e.max_abs_relative_error;
+  out["lowest_objective_mean_abs_relative_error"] = e.lowest_objective_mean_abs_relative_error;
+  out["lowest_objective_max_abs_relative_error"] = e.lowest_objective_max_abs_relative_error;
+  out["selection"] = SelectionJson(e.selection);
+  out["minima"] = MinimaJson(e.fit);
+  out["spread"] = SpreadJson(e);
   out["held_out"] = ResidualsJson(e.held_out);
   return out;
 }
@@ -124,6 +174,11 @@ absl::StatusOr<FitReport> FitRunRecords(const std::vector<RunRecord>& runs,
   report.runs_fitted = static_cast<int>(unstructured.size());
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(report.fit, FitLaw(unstructured, scales, request.fit));
+  if (request.select_minimum) {
+    report.selection = SelectMinimum(unstructured, scales, request.fit, report.fit);
+  } else {
+    report.selection.skipped = "selection off: the lowest-objective minimum";
+  }
   report.fit_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (request.bootstrap_resamples > 0) {
@@ -135,9 +190,13 @@ absl::StatusOr<FitReport> FitRunRecords(const std::vector<RunRecord>& runs,
     ASSIGN_OR_RETURN(report.bootstrap,
                      BootstrapIntervals(unstructured, scales, request.fit, report.fit, options));
   }
-  if (request.leave_largest_out) {
+  const int sizes = DistinctSizes(unstructured);
+  if (request.leave_largest_out && sizes < 3) {
+    report.extrapolation_error =
+        absl::StrFormat("needs at least 3 model sizes (2 to fit, 1 to predict), got %d", sizes);
+  } else if (request.leave_largest_out) {
     absl::StatusOr<ExtrapolationResult> extrapolation =
-        LeaveLargestOut(unstructured, scales, request.fit);
+        LeaveLargestOut(unstructured, scales, request.fit, request.select_minimum);
     if (extrapolation.ok()) {
       report.extrapolation = *std::move(extrapolation);
     } else {
@@ -158,6 +217,10 @@ nlohmann::json FitReportToJson(const FitReport& report) {
   out["starts_finished"] = fit.starts_finished;
   out["starts_within_1pct"] = fit.starts_within_1pct;
   out["intervals"] = IntervalsJson(report.bootstrap);
+  out["minima"] = MinimaJson(fit);
+  out["chosen_minimum"] = fit.chosen_minimum;
+  out["selection"] = SelectionJson(report.selection);
+  out["physical"] = report.options.physical;
   out["normalised"] = NormalisedJson(fit.norm);
   out["normalisation"] = {{"n_scale", report.scales.n_scale}, {"d_scale", report.scales.d_scale}};
   out["data_unit"] = report.data_unit;
@@ -200,15 +263,51 @@ std::string CoefficientTable(const FitReport& report) {
   return out;
 }
 
-std::string AnalysesText(const FitReport& report) {
-  std::string out;
-  if (report.extrapolation.has_value()) {
-    const ExtrapolationResult& e = *report.extrapolation;
+std::string SelectionText(const FitResult& fit, const MinimumSelection& selection,
+                          const std::string& what, double tolerance) {
+  std::string out = absl::StrFormat("%s: %d distinct minima within %g%% of the best objective",
+                                    what, fit.minima.size(), 100 * tolerance);
+  if (!selection.applied) {
+    return out + "; lowest objective kept (" + selection.skipped + ")\n";
+  }
+  out += absl::StrFormat(
+      "; chose minimum %d (objective %.4g) by held-out error on its own "
+      "largest size:",
+      selection.chosen, fit.objective);
+  for (double e : selection.validation_errors) {
+    out += absl::StrFormat(" %.2f%%", 100 * e);
+  }
+  return out + "\n";
+}
+
+std::string ResidualTable(const std::vector<PointResidual>& points);
+
+std::string HeldOutText(const ExtrapolationResult& e, double tolerance) {
+  std::string out = absl::StrFormat(
+      "leave-largest-out: fit %d runs with N < %.4g, predict the %d at N = %.4g: mean |rel. "
+      "error| %.3f%%, max %.3f%% (lowest-objective minimum: %.3f%%, max %.3f%%)\n",
+      e.fitted_runs, e.held_out_nonzeros, e.held_out.size(), e.held_out_nonzeros,
+      100 * e.mean_abs_relative_error, 100 * e.max_abs_relative_error,
+      100 * e.lowest_objective_mean_abs_relative_error,
+      100 * e.lowest_objective_max_abs_relative_error);
+  out += SelectionText(e.fit, e.selection, "  held-out fit", tolerance);
+  if (e.minima_mean_abs_relative_error.size() > 1) {
+    const auto [low, high] = std::minmax_element(e.minima_mean_abs_relative_error.begin(),
+                                                 e.minima_mean_abs_relative_error.end());
     out += absl::StrFormat(
-        "leave-largest-out: fit %d runs with N < %.4g, predict the %d at N = %.4g: mean |rel. "
-        "error| %.3f%%, max %.3f%%\n",
-        e.fitted_runs, e.held_out_nonzeros, e.held_out.size(), e.held_out_nonzeros,
-        100 * e.mean_abs_relative_error, 100 * e.max_abs_relative_error);
+        "  the minima's mean held-out error spans %.3f%% to %.3f%%; b_S %.4g "
+        "to %.4g, b_D %.4g to %.4g\n",
+        100 * *low, 100 * *high, e.coefficient_range[1].first, e.coefficient_range[1].second,
+        e.coefficient_range[5].first, e.coefficient_range[5].second);
+  }
+  return out + ResidualTable(e.held_out);
+}
+
+std::string AnalysesText(const FitReport& report) {
+  const double tolerance = report.options.minima_tolerance;
+  std::string out = SelectionText(report.fit, report.selection, "final fit", tolerance);
+  if (report.extrapolation.has_value()) {
+    out += HeldOutText(*report.extrapolation, tolerance);
   } else if (!report.extrapolation_error.empty()) {
     out += "leave-largest-out skipped: " + report.extrapolation_error + "\n";
   }

@@ -20,7 +20,11 @@ struct FitRequest {
   FitOptions fit;
   int bootstrap_resamples = 0;  // 0: no intervals
   int bootstrap_starts = 16;    // random starts per resample (plus the full fit's optimum)
+  // Fit without the largest N and predict it; runs only when there are at least 3 sizes.
   bool leave_largest_out = true;
+  // Choose among near-optimal minima by SelectMinimum (in the main fit and the held-out fit);
+  // false keeps the lowest-objective minimum.
+  bool select_minimum = true;
   bool structure_refits = true;  // refit the sparsity term per n:m family, when there are any
 };
 
@@ -33,6 +37,7 @@ struct FitReport {
   int runs_fitted = 0;  // dense and unstructured runs: the main fit's input
   FitResult fit;
   double fit_seconds = 0;
+  MinimumSelection selection;  // how the main fit's minimum was chosen
   std::optional<BootstrapResult> bootstrap;
   std::optional<ExtrapolationResult> extrapolation;
   std::string extrapolation_error;  // why leave-largest-out was skipped, if it was

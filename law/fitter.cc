@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -16,27 +17,90 @@
 namespace sparsescale::law {
 namespace {
 
-// Adapts HuberObjective to Ceres over the free coefficients only, and rescales it by
+// The solver's unconstrained variables and the law's coefficients (FitOptions::physical):
+// a..f = exp(x) and g = bound / (1 + exp(-x)); the identity when not physical.
+class Coordinates {
+ public:
+  static constexpr double kInside = 1e-4;
+
+  Coordinates(bool physical, double g_bound) : physical_(physical), g_bound_(g_bound) {}
+
+  // Physical variables stay in [-kBox, kBox]: coefficients between e^-60 and e^60 (1e-26 to
+  // 1e26), far beyond any meaningful value, so exp never overflows.
+  static constexpr double kBox = 60.0;
+  bool InBox(double x) const { return !physical_ || std::fabs(x) <= kBox; }
+
+  double Coefficient(int k, double x) const {
+    if (!physical_) {
+      return x;
+    }
+    return k == 6 ? g_bound_ / (1.0 + std::exp(-x)) : std::exp(x);
+  }
+  // d coefficient / d x at x.
+  double Derivative(int k, double x) const {
+    if (!physical_) {
+      return 1.0;
+    }
+    const double p = Coefficient(k, x);
+    return k == 6 ? p * (1.0 - p / g_bound_) : p;
+  }
+  // The variable of coefficient p, after moving p into the allowed range. A start on or beyond
+  // an edge goes 1e-4 (relative to the bound for g) inside it, not onto it: there exp and the
+  // logistic are so flat that BFGS would never leave.
+  double Variable(int k, double p) const {
+    if (!physical_) {
+      return p;
+    }
+    if (k == 6) {
+      const double g = std::clamp(p, g_bound_ * kInside, g_bound_ * (1.0 - kInside));
+      return std::log(g / (g_bound_ - g));
+    }
+    return std::log(std::max(p, kInside));
+  }
+
+ private:
+  bool physical_;
+  double g_bound_;
+};
+
+// Adapts HuberObjective to Ceres over the free coefficients' variables only, and rescales it by
 // 1/delta^2 so that Ceres' absolute tolerances mean the same thing for every delta.
 class FreeCoefficientFunction : public ceres::FirstOrderFunction {
  public:
   FreeCoefficientFunction(const HuberObjective* objective, std::array<double, 7> full,
-                          std::vector<int> free, double scale)
-      : objective_(objective), full_(full), free_(std::move(free)), scale_(scale) {}
+                          std::vector<int> free, double scale, Coordinates coordinates)
+      : objective_(objective),
+        full_(full),
+        free_(std::move(free)),
+        scale_(scale),
+        coordinates_(coordinates) {}
 
+  // A point is invalid (Ceres then steps back) when a variable leaves the solver's box or the
+  // value or a gradient component is not finite. The gradient check matters: in a flat valley
+  // a coefficient can head to 0 while its partner overflows, and Ceres aborts the process on a
+  // finite value with a NaN gradient.
   bool Evaluate(const double* x, double* cost, double* gradient) const override {
     std::array<double, 7> p = full_;
     for (size_t i = 0; i < free_.size(); ++i) {
-      p[free_[i]] = x[i];
+      if (!coordinates_.InBox(x[i])) {
+        return false;
+      }
+      p[free_[i]] = coordinates_.Coefficient(free_[i], x[i]);
     }
     std::array<double, 7> full_gradient{};
     if (!objective_->Evaluate(p.data(), cost, gradient ? full_gradient.data() : nullptr)) {
       return false;
     }
     *cost *= scale_;
+    if (!std::isfinite(*cost)) {
+      return false;
+    }
     if (gradient != nullptr) {
       for (size_t i = 0; i < free_.size(); ++i) {
-        gradient[i] = full_gradient[free_[i]] * scale_;
+        gradient[i] = full_gradient[free_[i]] * scale_ * coordinates_.Derivative(free_[i], x[i]);
+        if (!std::isfinite(gradient[i])) {
+          return false;
+        }
       }
     }
     return true;
@@ -48,6 +112,7 @@ class FreeCoefficientFunction : public ceres::FirstOrderFunction {
   std::array<double, 7> full_;
   std::vector<int> free_;
   double scale_;
+  Coordinates coordinates_;
 };
 
 struct StartResult {
@@ -67,7 +132,7 @@ ceres::GradientProblemSolver::Options SolverOptions(int max_iterations) {
 }
 
 StartResult RunStart(const HuberObjective& objective, const FitOptions& options,
-                     const std::array<double, 7>& start) {
+                     const Coordinates& coordinates, const std::array<double, 7>& start) {
   std::array<double, 7> full = start;
   std::vector<int> free;
   for (int k = 0; k < 7; ++k) {
@@ -79,15 +144,16 @@ StartResult RunStart(const HuberObjective& objective, const FitOptions& options,
   }
   std::vector<double> x;
   for (int k : free) {
-    x.push_back(full[k]);
+    x.push_back(coordinates.Variable(k, full[k]));
   }
   const double scale = 1.0 / (options.delta * options.delta);
-  ceres::GradientProblem problem(new FreeCoefficientFunction(&objective, full, free, scale));
+  ceres::GradientProblem problem(
+      new FreeCoefficientFunction(&objective, full, free, scale, coordinates));
   ceres::GradientProblemSolver::Summary summary;
   ceres::Solve(SolverOptions(options.max_iterations), problem, x.data(), &summary);
   StartResult result;
   for (size_t i = 0; i < free.size(); ++i) {
-    full[free[i]] = x[i];
+    full[free[i]] = coordinates.Coefficient(free[i], x[i]);
   }
   result.p = full;
   double value = 0;
@@ -109,6 +175,11 @@ absl::Status ValidateOptions(const FitOptions& options, int runs) {
   if (options.max_iterations < 1) {
     return absl::InvalidArgumentError("max_iterations must be at least 1");
   }
+  if (!(options.minima_tolerance >= 0) || options.max_minima < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("minima_tolerance must be >= 0 and max_minima >= 1, got %g and %d",
+                        options.minima_tolerance, options.max_minima));
+  }
   if (!options.weights.empty() && static_cast<int>(options.weights.size()) != runs) {
     return absl::InvalidArgumentError(
         absl::StrFormat("weights has %d entries for %d runs", options.weights.size(), runs));
@@ -124,9 +195,10 @@ std::vector<StartResult> RunStarts(const std::vector<RunRecord>& runs, const Nor
   const int workers = WorkerCount(options.threads, count);
   std::vector<HuberObjective> objectives(
       workers, HuberObjective(runs, scales, options.residual, options.delta, options.weights));
+  const Coordinates coordinates(options.physical, IrreducibleLossBound(runs));
   std::vector<StartResult> results(starts.size());
   ParallelFor(count, workers, [&](int worker, int i) {
-    results[i] = RunStart(objectives[worker], options, starts[i]);
+    results[i] = RunStart(objectives[worker], options, coordinates, starts[i]);
   });
   return results;
 }
@@ -150,6 +222,40 @@ std::array<double, 7> RandomStart(uint64_t seed, int index) {
     value = rng.Uniform();
   }
   return start;
+}
+
+double IrreducibleLossBound(const std::vector<RunRecord>& runs) {
+  double lowest = std::numeric_limits<double>::infinity();
+  for (const RunRecord& run : runs) {
+    lowest = std::min(lowest, run.loss);
+  }
+  return std::isfinite(lowest) ? lowest : 1.0;
+}
+
+std::vector<FitMinimum> DistinctMinima(std::vector<FitMinimum> ends, double tolerance, int limit) {
+  std::vector<FitMinimum> kept;
+  if (ends.empty()) {
+    return kept;
+  }
+  const double ceiling = ends.front().objective + tolerance * std::fabs(ends.front().objective);
+  for (FitMinimum& end : ends) {
+    if (end.objective > ceiling || static_cast<int>(kept.size()) >= limit) {
+      break;
+    }
+    const bool distinct = std::all_of(kept.begin(), kept.end(), [&](const FitMinimum& other) {
+      for (int k = 0; k < NormCoeffs::kCount; ++k) {
+        const double x = end.norm.p[k], y = other.norm.p[k];
+        if (std::fabs(x - y) > 0.01 * std::max({std::fabs(x), std::fabs(y), 1e-12})) {
+          return true;
+        }
+      }
+      return false;
+    });
+    if (distinct) {
+      kept.push_back(std::move(end));
+    }
+  }
+  return kept;
 }
 
 int FreeCoefficientCount(const FitOptions& options) {
@@ -188,6 +294,9 @@ absl::StatusOr<FitResult> FitLaw(const std::vector<RunRecord>& runs, const Norma
   std::vector<std::array<double, 7>> starts;
   for (int i = 0; i < options.starts; ++i) {
     starts.push_back(RandomStart(options.seed, i));
+    if (options.physical) {
+      starts.back()[6] *= IrreducibleLossBound(runs);  // uniform over the allowed (0, U)
+    }
   }
   for (const NormCoeffs& extra : options.extra_starts) {
     starts.push_back(extra.p);
@@ -198,11 +307,13 @@ absl::StatusOr<FitResult> FitLaw(const std::vector<RunRecord>& runs, const Norma
   result.scales = scales;
   result.starts = static_cast<int>(starts.size());
   result.objective = std::numeric_limits<double>::infinity();
+  std::vector<FitMinimum> ends;
   for (const StartResult& outcome : outcomes) {
     if (!std::isfinite(outcome.objective)) {
       continue;
     }
     result.start_objectives.push_back(outcome.objective);
+    ends.push_back({NormCoeffs{outcome.p}, outcome.objective});
     if (outcome.objective < result.objective) {
       result.objective = outcome.objective;
       result.norm.p = outcome.p;
@@ -217,6 +328,12 @@ absl::StatusOr<FitResult> FitLaw(const std::vector<RunRecord>& runs, const Norma
   result.starts_within_1pct =
       static_cast<int>(std::count_if(result.start_objectives.begin(), result.start_objectives.end(),
                                      [&](double v) { return v <= result.objective * 1.01; }));
+  // A stable sort keeps equal objectives in start order, so the minima follow from the seed.
+  std::stable_sort(ends.begin(), ends.end(), [](const FitMinimum& x, const FitMinimum& y) {
+    return x.objective < y.objective;
+  });
+  result.minima = DistinctMinima(std::move(ends), options.minima_tolerance, options.max_minima);
+  result.norm = result.minima.front().norm;
   if (absl::StatusOr<PaperCoeffs> paper = ToPaper(result.norm, scales); paper.ok()) {
     result.paper = *paper;
   }

@@ -229,5 +229,72 @@ TEST(FitterTest, BadRunOrOptionIsAnError) {
             std::string::npos);
 }
 
+// Physical fits keep every scale and exponent positive and the irreducible loss between 0 and
+// the lowest measured loss, on the released T5 runs and on their smaller sizes alone.
+TEST(FitterTest, PhysicalFitKeepsCoefficientsInTheirRanges) {
+  const std::optional<RunSet> t5_file = LoadPaperRuns("t5-c4.csv");
+  ASSERT_TRUE(t5_file.has_value());
+  std::vector<RunRecord> smaller;
+  double largest = 0;
+  for (const RunRecord& run : t5_file->runs) {
+    largest = std::max(largest, run.nonzeros);
+  }
+  for (const RunRecord& run : t5_file->runs) {
+    if (run.nonzeros < largest) {
+      smaller.push_back(run);
+    }
+  }
+  const std::vector<RunRecord>* all = &t5_file->runs;
+  for (const std::vector<RunRecord>* runs :
+       {all, static_cast<const std::vector<RunRecord>*>(&smaller)}) {
+    FitOptions options;
+    options.starts = 40;
+    const FitResult fit = *FitLaw(*runs, t5_file->scales, options);
+    for (int k = 0; k < 6; ++k) {
+      EXPECT_GT(fit.norm.p[k], 0.0) << kNames[k];
+    }
+    EXPECT_GT(fit.norm.p[6], 0.0);
+    EXPECT_LT(fit.norm.p[6], IrreducibleLossBound(*runs));
+    for (const FitMinimum& minimum : fit.minima) {
+      EXPECT_LT(minimum.norm.p[6], IrreducibleLossBound(*runs));
+      EXPECT_LE(minimum.objective, fit.minima.front().objective * (1 + options.minima_tolerance));
+    }
+    EXPECT_EQ(fit.norm.p, fit.minima.front().norm.p);
+  }
+}
+
+// A start outside the allowed range is moved inside it; unconstrained fits keep the old
+// behaviour (the identity map), so the irreducible loss may then leave the range.
+TEST(FitterTest, StartOutsideThePhysicalRangeIsMovedInside) {
+  const LawPreset truth = *FindPreset("vit");
+  const std::vector<RunRecord> runs = SyntheticRuns(truth.norm, truth.scales, 0.0, 2);
+  FitOptions options;
+  options.starts = 0;
+  NormCoeffs outside = truth.norm;
+  outside.p[2] = -1.0;
+  outside.p[6] = 100.0;
+  options.extra_starts = {outside};
+  const FitResult fit = *FitLaw(runs, truth.scales, options);
+  EXPECT_GT(fit.norm.p[2], 0.0);
+  EXPECT_LT(fit.norm.p[6], IrreducibleLossBound(runs));
+  for (int k = 0; k < NormCoeffs::kCount; ++k) {
+    EXPECT_NEAR(fit.norm.p[k] / truth.norm.p[k], 1.0, 1e-3) << kNames[k];
+  }
+}
+
+TEST(FitterTest, DistinctMinimaKeepNearOptimalPointsThatDifferByMoreThanOnePercent) {
+  auto at = [](double a, double objective) {
+    return FitMinimum{NormCoeffs{{a, 1, 1, 1, 1, 1, 1}}, objective};
+  };
+  const std::vector<FitMinimum> kept = DistinctMinima(
+      {at(1.0, 1.0), at(1.005, 1.0), at(1.5, 1.01), at(2.0, 1.04), at(3.0, 1.2)}, 0.05, 8);
+  ASSERT_EQ(kept.size(), 3u);  // 1.005 is the first one again; 1.2 is beyond 5%
+  EXPECT_EQ(kept[0].norm.p[0], 1.0);
+  EXPECT_EQ(kept[1].norm.p[0], 1.5);
+  EXPECT_EQ(kept[2].norm.p[0], 2.0);
+  EXPECT_EQ(DistinctMinima({at(1.0, 1.0), at(1.5, 1.01), at(2.0, 1.04)}, 0.05, 2).size(), 2u);
+  EXPECT_TRUE(DistinctMinima({}, 0.05, 8).empty());
+}
+
 }  // namespace
 }  // namespace sparsescale::law

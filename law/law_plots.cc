@@ -1,11 +1,14 @@
 #include "law/law_plots.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
+#include <set>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "law/fit_analysis.h"
 #include "law/svg_plot.h"
 
 namespace sparsescale::law {
@@ -30,9 +33,89 @@ std::string FitPlotSvg(const FitResult& fit, const std::string& title) {
   return plot.Render();
 }
 
+std::string LossVsNonzerosSvg(const NormCoeffs& law, const Normalisation& scales,
+                              const std::vector<RunRecord>& runs, double held_out_nonzeros,
+                              const std::string& title) {
+  SvgPlot plot(title, {"non-zero parameters N", true}, {"final eval loss", true});
+  std::map<double, std::set<double>> budgets;  // sparsity -> data budgets
+  double n_low = std::numeric_limits<double>::infinity(), n_high = 0;
+  for (const RunRecord& run : runs) {
+    budgets[run.sparsity].insert(run.data);
+    n_low = std::min(n_low, run.nonzeros);
+    n_high = std::max(n_high, run.nonzeros);
+  }
+  if (runs.empty()) {
+    return plot.Render();
+  }
+  const std::vector<double> sizes = LogSpace(n_low / 1.2, n_high * 1.2, 30);
+  const bool held = held_out_nonzeros > 0;
+  const double cut = held_out_nonzeros / kSameSizeRatio;  // the runs of the held-out size
+  int colour = 0;
+  for (const auto& [sparsity, data_budgets] : budgets) {
+    const std::string name = absl::StrFormat("S = %g", sparsity);
+    SvgSeries measured{name, PaletteColour(colour), {}, true, false, false};
+    for (const RunRecord& run : runs) {
+      if (run.sparsity == sparsity && !(held && run.nonzeros >= cut)) {
+        measured.points.push_back({run.nonzeros, run.loss});
+      }
+    }
+    plot.AddSeries(std::move(measured));
+    for (double data : data_budgets) {
+      SvgSeries line{"", PaletteColour(colour), {}, false, true, data != *data_budgets.rbegin()};
+      for (double n : sizes) {
+        line.points.push_back({n, PredictLoss(law, scales, sparsity, n, data)});
+      }
+      plot.AddSeries(std::move(line));
+    }
+    ++colour;
+  }
+  if (held) {
+    SvgSeries held_out{
+        absl::StrFormat("held out (N = %.3g)", held_out_nonzeros), "#000", {}, true, false, false};
+    for (const RunRecord& run : runs) {
+      if (run.nonzeros >= cut) {
+        held_out.points.push_back({run.nonzeros, run.loss});
+      }
+    }
+    plot.AddSeries(std::move(held_out));
+  }
+  return plot.Render();
+}
+
+namespace {
+
+// The dashed bootstrap band of one contour level: per N, the 10% and 90% quantiles over the
+// samples of the compute where S_opt reaches `level`.
+std::pair<SvgSeries, SvgSeries> ContourBand(const std::vector<PaperCoeffs>& samples,
+                                            const CostOptions& options, double level,
+                                            const std::vector<double>& sizes,
+                                            const std::string& colour) {
+  SvgSeries low{"", colour, {}, false, true, true}, high{"", colour, {}, false, true, true};
+  const size_t count = std::min<size_t>(samples.size(), 24);
+  for (double n : sizes) {
+    std::vector<double> computes;
+    for (size_t i = 0; i < count; ++i) {
+      const PaperCoeffs& sample = samples[i * samples.size() / count];
+      if (absl::StatusOr<double> c = ComputeForSparsity(sample, n, level, options); c.ok()) {
+        computes.push_back(*c);
+      }
+    }
+    if (computes.size() < 2) {
+      continue;
+    }
+    std::sort(computes.begin(), computes.end());
+    low.points.push_back({computes[computes.size() / 10], n});
+    high.points.push_back({computes[computes.size() - 1 - computes.size() / 10], n});
+  }
+  return {std::move(low), std::move(high)};
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> ContourPlotSvg(const PaperCoeffs& law, const CostOptions& options,
                                            const std::vector<double>& levels, double nonzeros_low,
-                                           double nonzeros_high, const std::string& title) {
+                                           double nonzeros_high, const std::string& title,
+                                           const std::vector<PaperCoeffs>& samples) {
   if (!(nonzeros_low > 0) || !(nonzeros_high > nonzeros_low)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "contour plot needs 0 < N low < N high, got %g and %g", nonzeros_low, nonzeros_high));
@@ -67,6 +150,13 @@ absl::StatusOr<std::string> ContourPlotSvg(const PaperCoeffs& law, const CostOpt
       }
     }
     plot.AddSeries(std::move(line));
+    if (!samples.empty()) {
+      auto [low, high] =
+          ContourBand(samples, options, level, LogSpace(nonzeros_low, nonzeros_high, 9),
+                      PaletteColour(colour - 1));
+      plot.AddSeries(std::move(low));
+      plot.AddSeries(std::move(high));
+    }
   }
   return plot.Render();
 }

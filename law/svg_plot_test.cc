@@ -69,6 +69,31 @@ TEST(SvgPlotTest, ContourPlotDrawsFrontierAndLevels) {
   EXPECT_FALSE(ContourPlotSvg(vit.paper, CostOptions{}, {0.5}, 0, 1e9, "x").ok());
 }
 
+TEST(SvgPlotTest, LossPlotDrawsTheLawPerSparsityAndBudgetAndMarksHeldOutRuns) {
+  const LawPreset truth = *FindPreset("t5");
+  const std::vector<RunRecord> runs = testing::SyntheticRuns(truth.norm, truth.scales, 0.01, 1);
+  const std::string svg = LossVsNonzerosSvg(truth.norm, truth.scales, runs, 3e8, "loss");
+  EXPECT_NE(svg.find("held out (N = 3e+08)"), std::string::npos);
+  EXPECT_NE(svg.find("S = 0.875<"), std::string::npos);
+  // 100 fitted and 20 held-out runs, plus five legend markers.
+  EXPECT_EQ(Count(svg, "<circle"), 120 + 5);
+  EXPECT_EQ(Count(svg, "<path d="), 4 * 5);  // a law line per sparsity and budget
+  EXPECT_EQ(Count(svg, "stroke-dasharray"), 4 * 4);
+}
+
+TEST(SvgPlotTest, ContourPlotWithSamplesDrawsABandAroundEachLevel) {
+  const LawPreset vit = *FindPreset("vit");
+  std::vector<PaperCoeffs> samples;
+  for (double scale : {0.97, 0.99, 1.0, 1.01, 1.03}) {
+    PaperCoeffs sample = vit.paper;
+    sample.b_s *= scale;
+    samples.push_back(sample);
+  }
+  const std::string svg =
+      *ContourPlotSvg(vit.paper, CostOptions{}, {0.5, 0.75}, 1e6, 1e9, "contours", samples);
+  EXPECT_EQ(Count(svg, "<path d="), 2 * 3 + 2 * 2);  // three lines with legend, two bands
+}
+
 TEST(SvgPlotTest, WriteFileFailsOnUnwritablePath) {
   SvgPlot plot("t", {"x", true}, {"y", true});
   EXPECT_EQ(plot.WriteFile("/nonexistent-dir/plot.svg").code(), absl::StatusCode::kInternal);

@@ -8,6 +8,7 @@
 #include "coordinator/core/fingerprint.h"
 #include "coordinator/core/proto_convert.h"
 #include "law/fit_analysis.h"
+#include "law/fit_report.h"
 #include "law/fitter.h"
 #include "law/optimal_sparsity.h"
 #include "law/run_io.h"
@@ -114,23 +115,74 @@ law::PaperCoeffs PaperCoeffsOf(const v1::LawCoefficients& c) {
           .c = c.c()};
 }
 
-law::FitOptions FitOptionsOf(const v1::FitLawRequest& request) {
-  law::FitOptions options;
-  options.residual =
+law::FitRequest FitRequestOf(const v1::FitLawRequest& request) {
+  law::FitRequest fit;
+  fit.fit.residual =
       request.residual() == "abs" ? law::ResidualKind::kAbs : law::ResidualKind::kLog;
-  options.delta = request.delta() > 0 ? request.delta() : 1e-3;
-  options.starts = request.starts() > 0 ? request.starts() : 200;
-  options.seed = request.seed();
-  options.threads = 1;  // the coordinator's fit pool is one thread; keep it that way
-  return options;
+  fit.fit.delta = request.delta() > 0 ? request.delta() : 1e-3;
+  fit.fit.starts = request.starts() > 0 ? request.starts() : 200;
+  fit.fit.seed = request.seed();
+  fit.fit.threads = 1;  // the coordinator's fit pool is one thread; keep it that way
+  fit.fit.physical = !request.unconstrained();
+  fit.bootstrap_resamples = request.bootstrap();
+  fit.leave_largest_out = !request.skip_held_out();
+  fit.select_minimum = !request.lowest_objective();
+  fit.structure_refits = false;  // not part of the response yet
+  return fit;
 }
 
-// Fits `inputs` and fills `response` (all but fit_id).
+v1::HeldOutCheck HeldOutCheckOf(const law::FitReport& report) {
+  v1::HeldOutCheck check;
+  if (!report.extrapolation.has_value()) {
+    check.set_skipped(report.extrapolation_error.empty() ? "not requested"
+                                                         : report.extrapolation_error);
+    return check;
+  }
+  const law::ExtrapolationResult& e = *report.extrapolation;
+  check.set_held_out_nonzeros(e.held_out_nonzeros);
+  check.set_fitted_runs(e.fitted_runs);
+  if (e.fit.paper.has_value()) {
+    *check.mutable_coefficients() = CoefficientsOf(law::PaperArray(*e.fit.paper));
+  }
+  check.set_mean_abs_relative_error(e.mean_abs_relative_error);
+  check.set_max_abs_relative_error(e.max_abs_relative_error);
+  check.set_lowest_objective_mean_abs_relative_error(e.lowest_objective_mean_abs_relative_error);
+  check.set_lowest_objective_max_abs_relative_error(e.lowest_objective_max_abs_relative_error);
+  check.set_minima(static_cast<int32_t>(e.fit.minima.size()));
+  for (const law::PointResidual& p : e.held_out) {
+    v1::HeldOutPoint* point = check.add_points();
+    point->set_job_id(p.label.rfind("job ", 0) == 0 ? p.label.substr(4) : p.label);
+    point->set_sparsity(p.sparsity);
+    point->set_nonzeros(p.nonzeros);
+    point->set_tokens(p.data);
+    point->set_measured(p.measured);
+    point->set_predicted(p.predicted);
+    point->set_relative_error(p.relative_error);
+  }
+  return check;
+}
+
+void SetIntervals(const law::BootstrapResult& intervals, v1::FitLawResponse* response) {
+  std::array<double, 7> low, high;
+  for (int i = 0; i < 7; ++i) {
+    low[i] = intervals.paper[i].low;
+    high[i] = intervals.paper[i].high;
+  }
+  *response->mutable_lower() = CoefficientsOf(low);
+  *response->mutable_upper() = CoefficientsOf(high);
+  for (const law::PaperCoeffs& sample : intervals.samples) {
+    *response->add_bootstrap_samples() = CoefficientsOf(law::PaperArray(sample));
+  }
+}
+
+// Fits `inputs` (the final fit, its leave-largest-out check and optional bootstrap, through
+// law::FitRunRecords as `law fit` does) and fills `response` (all but fit_id).
 absl::Status RunFit(const v1::FitLawRequest& request, const FitInputs& inputs,
                     v1::FitLawResponse* response) {
   const law::Normalisation scales = law::DefaultNormalisation(inputs.runs);
-  const law::FitOptions options = FitOptionsOf(request);
-  ASSIGN_OR_RETURN(law::FitResult fit, law::FitLaw(inputs.runs, scales, options));
+  ASSIGN_OR_RETURN(law::FitReport report,
+                   law::FitRunRecords(inputs.runs, scales, "tokens", 1.0, FitRequestOf(request)));
+  const law::FitResult& fit = report.fit;
   if (!fit.paper.has_value()) {
     return absl::FailedPreconditionError(
         "the fitted optimum has no paper form (its data exponent term is not positive); "
@@ -142,21 +194,12 @@ absl::Status RunFit(const v1::FitLawRequest& request, const FitInputs& inputs,
   response->set_starts_within_1pct(fit.starts_within_1pct);
   response->set_rmse(fit.rmse);
   response->set_mean_relative_error(fit.mean_relative_error);
-  response->set_runs(static_cast<int32_t>(inputs.runs.size()));
-  if (request.bootstrap() > 0) {
-    law::BootstrapOptions boot;
-    boot.resamples = request.bootstrap();
-    boot.seed = request.seed();
-    boot.threads = 1;
-    ASSIGN_OR_RETURN(law::BootstrapResult intervals,
-                     law::BootstrapIntervals(inputs.runs, scales, options, fit, boot));
-    std::array<double, 7> low, high;
-    for (int i = 0; i < 7; ++i) {
-      low[i] = intervals.paper[i].low;
-      high[i] = intervals.paper[i].high;
-    }
-    *response->mutable_lower() = CoefficientsOf(low);
-    *response->mutable_upper() = CoefficientsOf(high);
+  response->set_runs(report.runs_fitted);
+  response->set_minima(static_cast<int32_t>(fit.minima.size()));
+  response->set_chosen_minimum(fit.chosen_minimum);
+  *response->mutable_held_out() = HeldOutCheckOf(report);
+  if (report.bootstrap.has_value()) {
+    SetIntervals(*report.bootstrap, response);
   }
   return absl::OkStatus();
 }

@@ -70,6 +70,21 @@ TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
   EXPECT_EQ(fitted.runs(), 24);
   EXPECT_FALSE(fitted.fit_id().empty());
   EXPECT_LT(fitted.mean_relative_error(), 0.01);
+  // Four sizes: the check fits the three smaller ones and predicts the 6 cells of the largest
+  // (noiseless runs of the law's own form, so the prediction is close).
+  const v1::HeldOutCheck& held_out = fitted.held_out();
+  EXPECT_EQ(held_out.skipped(), "");
+  EXPECT_EQ(held_out.fitted_runs(), 18);
+  ASSERT_EQ(held_out.points_size(), 6);
+  EXPECT_GT(held_out.minima(), 0);
+  EXPECT_LT(held_out.max_abs_relative_error(), 0.01);
+  for (const v1::HeldOutPoint& point : held_out.points()) {
+    EXPECT_EQ(point.relative_error(), (point.predicted() - point.measured()) / point.measured());
+    EXPECT_GT(point.nonzeros(), held_out.held_out_nonzeros() / 1.1);
+    EXPECT_FALSE(point.job_id().empty());
+  }
+  EXPECT_GT(held_out.coefficients().b_n(), 0);
+  EXPECT_GT(fitted.minima(), 0);
   v1::FitLawResponse replay;
   ASSERT_TRUE(client().FitLaw(Context().get(), fit, &replay).ok());
   EXPECT_EQ(replay.SerializeAsString(), fitted.SerializeAsString());
@@ -105,6 +120,68 @@ TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
   v1::OptimalSparsityResponse by_value;
   ASSERT_TRUE(client().OptimalSparsity(Context().get(), optimal, &by_value).ok());
   EXPECT_EQ(by_value.SerializeAsString(), best.SerializeAsString());
+}
+
+// With bootstrap resamples the fit carries each resample's coefficients, from which intervals
+// on S_opt are taken; the held-out check can be skipped.
+TEST_F(FitLawTest, BootstrapSamplesAreStoredWithTheFitAndHeldOutCanBeSkipped) {
+  v1::CreateSweepRequest sweep;
+  sweep.set_request_id("sweep-b");
+  *sweep.mutable_base() = TinySpec();
+  for (int64_t n : {100'000, 400'000}) {
+    sweep.mutable_axes()->add_nonzeros(n);
+  }
+  for (double s : {0.0, 0.5, 0.75}) {
+    sweep.mutable_axes()->add_sparsities(s);
+  }
+  for (int64_t d : {8192, 32768}) {
+    sweep.mutable_axes()->add_tokens(d);
+  }
+  v1::CreateSweepResponse created;
+  ASSERT_TRUE(client().CreateSweep(Context().get(), sweep, &created).ok());
+  const std::string w = RegisterWorker("w", 32);
+  for (const v1::Lease& lease : Acquire(w)) {
+    const auto& spec = lease.spec();
+    const double s = spec.pruning().sparsity();
+    const double n =
+        12.0 * spec.model().width() * spec.model().width() * spec.model().layers() * (1.0 - s);
+    auto points = MakePoints(1, 1);
+    points[0].set_nonzeros_paper(static_cast<int64_t>(n));
+    ASSERT_TRUE(Report(w, lease.job_id(), 1, points).ok());
+    v1::CompleteJobRequest done;
+    done.set_request_id("done-" + lease.job_id());
+    done.set_worker_id(w);
+    done.set_job_id(lease.job_id());
+    done.set_attempt(1);
+    done.set_outcome(v1::JOB_STATE_SUCCEEDED);
+    done.set_final_eval_loss(TrueLoss(s, static_cast<double>(static_cast<int64_t>(n)),
+                                      static_cast<double>(spec.data().tokens())));
+    v1::CompleteJobResponse response;
+    ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
+  }
+  v1::FitLawRequest fit;
+  fit.set_request_id("fit-b");
+  fit.set_sweep_id(created.sweep().id());
+  fit.set_starts(20);
+  fit.set_bootstrap(12);
+  v1::FitLawResponse fitted;
+  grpc::Status status = client().FitLaw(Context(60'000).get(), fit, &fitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(fitted.held_out().skipped(),
+            "needs at least 3 model sizes (2 to fit, 1 to predict), got 2");
+  EXPECT_EQ(fitted.held_out().points_size(), 0);
+  EXPECT_GE(fitted.bootstrap_samples_size(), 10);
+  EXPECT_LE(fitted.bootstrap_samples_size(), 12);
+  // Noiseless runs: every resample finds the same law again.
+  for (const v1::LawCoefficients& sample : fitted.bootstrap_samples()) {
+    EXPECT_NEAR(sample.b_n() / fitted.coefficients().b_n(), 1.0, 1e-3);
+  }
+  fit.set_request_id("fit-c");
+  fit.set_skip_held_out(true);
+  fit.set_bootstrap(0);
+  ASSERT_TRUE(client().FitLaw(Context(60'000).get(), fit, &fitted).ok());
+  EXPECT_EQ(fitted.held_out().skipped(), "not requested");
+  EXPECT_EQ(fitted.bootstrap_samples_size(), 0);
 }
 
 TEST_F(FitLawTest, ExplicitJobThatDidNotSucceedIsNamed) {
