@@ -120,8 +120,8 @@ void CoordinatorCore::DeleteJob(v1::DeleteJobRequest request, v1::DeleteJobRespo
   RunOnce(std::move(once), std::move(decide), std::move(done));
 }
 
-void CoordinatorCore::CancelSweep(v1::CancelSweepRequest request,
-                                  v1::CancelSweepResponse* response, Done done) {
+void CoordinatorCore::CancelSweep(v1::CancelSweepRequest request, v1::CancelSweepResponse* response,
+                                  Done done) {
   Once once{.request_id = request.request_id(),
             .fingerprint = FingerprintOf("CancelSweep", request),
             .response = response};
@@ -151,8 +151,8 @@ void CoordinatorCore::CancelSweep(v1::CancelSweepRequest request,
   RunOnce(std::move(once), std::move(decide), std::move(done));
 }
 
-void CoordinatorCore::DeleteSweep(v1::DeleteSweepRequest request,
-                                  v1::DeleteSweepResponse* response, Done done) {
+void CoordinatorCore::DeleteSweep(v1::DeleteSweepRequest request, v1::DeleteSweepResponse* response,
+                                  Done done) {
   Once once{.request_id = request.request_id(),
             .fingerprint = FingerprintOf("DeleteSweep", request),
             .response = response};

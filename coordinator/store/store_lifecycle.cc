@@ -25,8 +25,8 @@ constexpr const char* kJobDeletes[] = {
 };
 
 absl::Status WrongState(const JobRow& job, const char* field, const char* allowed) {
-  return absl::FailedPreconditionError(absl::StrCat(field, ": job ", job.id, " is ",
-                                                    StateWord(job.state), "; ", allowed));
+  return absl::FailedPreconditionError(
+      absl::StrCat(field, ": job ", job.id, " is ", StateWord(job.state), "; ", allowed));
 }
 
 }  // namespace

@@ -90,7 +90,8 @@ class StoreLifecycleTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreLifecycleTest, RequeueingAFailedJobResetsItsBudgetAndSupersedesPointsAfterTheCheckpoint) {
+TEST_F(StoreLifecycleTest,
+       RequeueingAFailedJobResetsItsBudgetAndSupersedesPointsAfterTheCheckpoint) {
   AddRunningJob("j", 20);
   AddCheckpoint("j", 10, 16);
   End("j", JobState::kFailed);

@@ -22,8 +22,7 @@ class LifecycleTest : public CoordinatorFixture {
     return Submit(TinySpec(4096, seed), "submit-" + std::to_string(seed), priority).job().id();
   }
 
-  grpc::Status Retry(const std::string& id, const std::string& request_id,
-                     v1::Job* job = nullptr) {
+  grpc::Status Retry(const std::string& id, const std::string& request_id, v1::Job* job = nullptr) {
     v1::RetryJobRequest request;
     request.set_request_id(request_id);
     request.set_id(id);
@@ -154,6 +153,29 @@ TEST_F(LifecycleTest, RetryWithTheSameRequestIdAnswersTheSameAndQueuesTheJobOnce
   EXPECT_EQ(Acquire(w).size(), 1u);
 }
 
+TEST_F(LifecycleTest, RetriedJobCancelledWhileRunningGetsTheNextAttemptAndFencesTheOldOne) {
+  const std::string id = SubmitSeed(1);
+  const std::string w = RegisterWorker("w");
+  ASSERT_EQ(Acquire(w).size(), 1u);
+  ASSERT_TRUE(Report(w, id, 1, MakePoints(1, 8)).ok());
+  v1::CancelJobRequest cancel;
+  cancel.set_request_id("cancel-1");
+  cancel.set_id(id);
+  v1::Job cancelled;
+  ASSERT_TRUE(client().CancelJob(Context().get(), cancel, &cancelled).ok());
+  ASSERT_TRUE(Complete(w, id, 1, v1::JOB_STATE_CANCELLED, "stopped").ok());
+  ASSERT_EQ(GetJob(id).state(), v1::JOB_STATE_CANCELLED);
+  ASSERT_TRUE(Retry(id, "retry-1").ok());
+  EXPECT_TRUE(Curve(id).empty());  // no checkpoint: the whole old curve is superseded
+  std::vector<v1::Lease> leases = Acquire(w);
+  ASSERT_EQ(leases.size(), 1u);
+  EXPECT_EQ(leases[0].attempt(), 2);
+  EXPECT_EQ(leases[0].resume_step(), 0);
+  EXPECT_EQ(Report(w, id, 1, MakePoints(9, 2)).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // the old attempt stays fenced
+  EXPECT_TRUE(Heartbeat(w, {{id, 2}}).orders().empty());  // the cancel flag was reset
+}
+
 TEST_F(LifecycleTest, ResubmittingAFailedJobStillReturnsItUnchanged) {
   const std::string id = SubmitSeed(1);
   RunAndFail(id, 5, 0);
@@ -214,8 +236,7 @@ TEST_F(LifecycleTest, DeletingAJobNeedsAFinalStateAndFreesItsIdForANewSubmission
   v1::GetJobRequest get;
   get.set_id(id);
   v1::Job gone;
-  EXPECT_EQ(client().GetJob(Context().get(), get, &gone).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client().GetJob(Context().get(), get, &gone).error_code(), grpc::StatusCode::NOT_FOUND);
   const v1::SubmitJobResponse fresh = Submit(TinySpec(4096, 1), "submit-fresh");
   EXPECT_TRUE(fresh.created());
   EXPECT_EQ(fresh.job().id(), id);
