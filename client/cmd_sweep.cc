@@ -97,9 +97,19 @@ void Watch(SweepFlags& f) {
   client::CoordinatorClient c(f.common.coordinator);
   client::OrFail(c.GetSweep(f.id));  // NOT_FOUND before any waiting
   client::StopSignal stop;
+  // With --json the progress lines go to stderr and stdout gets the final jobs.
   std::vector<v1::Job> jobs = client::OrFail(client::FollowSweep(
-      c, f.id, {.poll_interval = std::chrono::milliseconds(f.poll_ms), .out = stdout},
+      c, f.id,
+      {.poll_interval = std::chrono::milliseconds(f.poll_ms),
+       .out = f.common.json ? stderr : stdout},
       std::chrono::steady_clock::now(), stop.stopped()));
+  if (f.common.json) {
+    v1::ListJobsResponse all;
+    for (const v1::Job& job : jobs) {
+      *all.add_jobs() = job;
+    }
+    Out(client::MessageToJson(all) + "\n");
+  }
   for (const v1::Job& job : jobs) {
     if (job.state() != v1::JOB_STATE_SUCCEEDED) {
       throw CLI::RuntimeError(kExitFailure);

@@ -3,6 +3,11 @@
 // state thread checks what the scheduler holds (queued and running jobs), the store write
 // checks the stored state of the rest (final jobs), and the scheduler learns the result in
 // `then`.
+//
+// A retried job is queued in the store at its commit and in the scheduler when `then` runs on
+// the state thread right after; a CancelJob or SetJobPriority decided between the two sees a
+// job the scheduler does not hold and answers with the stored row unchanged (QUEUED), so the
+// caller is never told of an effect that did not happen.
 #include <memory>
 #include <string>
 #include <vector>

@@ -389,6 +389,10 @@ TEST_F(E2eTest, SweepWatchFollowsASweepToItsEndAndSweepDeleteRemovesIt) {
   EXPECT_NE(watch.out.find("ETA"), std::string::npos) << watch.out;
   std::vector<v1::Job> jobs;
   ASSERT_TRUE(AllFinal(sweep, &jobs));
+  // With --json: progress on stderr, the final jobs on stdout.
+  CliResult json = RunCli({"sweep", "watch", sweep, "--json", "--coordinator", address});
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["jobs"].size(), 2u) << json.out;
   CliResult cancel = RunCli({"sweep", "cancel", sweep, "--coordinator", address});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.out;
   EXPECT_NE(cancel.out.find("0 queued jobs cancelled, 0 running jobs stopping"),
