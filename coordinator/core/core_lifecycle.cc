@@ -4,15 +4,16 @@
 // checks the stored state of the rest (final jobs), and the scheduler learns the result in
 // `then`.
 //
-// A retried job is queued in the store at its commit and in the scheduler when `then` runs on
-// the state thread right after; a CancelJob or SetJobPriority decided between the two sees a
-// job the scheduler does not hold and answers with the stored row unchanged (QUEUED), so the
-// caller is never told of an effect that did not happen.
+// A retry is decided against the last committed row (read on the state thread) and queues the
+// job in the scheduler at once, before its write commits, as CancelJob decides at once: a
+// cancel, priority change or second retry decided next sees the job queued, and the FIFO
+// writer stores them in that order. The write checks the stored state again.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "coordinator/core/core.h"
 #include "coordinator/core/fingerprint.h"
@@ -63,21 +64,30 @@ void CoordinatorCore::RetryJob(v1::RetryJobRequest request, v1::Job* response, D
             .response = response};
   Decide decide = [this, job_id = request.id(), response]() -> absl::StatusOr<Plan> {
     RETURN_IF_ERROR(RefuseActive(job_id, "only a failed or cancelled job can be retried"));
-    auto row = std::make_shared<store::JobRow>();
+    ASSIGN_OR_RETURN(std::optional<store::JobRow> row, ledger_reader_->FindJob(job_id));
+    if (!row.has_value()) {
+      return absl::NotFoundError(absl::StrCat("id: job ", job_id, " does not exist"));
+    }
+    RETURN_IF_ERROR(store::Store::Retryable(*row));
+    // What RequeueFinalJob makes of the row: a fresh failure budget, the attempt counter kept.
+    scheduler::JobInit init = JobInitFromRow(*row);
+    init.infra_failures = init.job_failures = 0;
+    init.cancel_requested = false;
+    scheduler_->AddQueuedJob(init);
     const int64_t now = NowUnixMs();
     return Plan{
-        .write = [job_id, row, response, now](store::Store& store) -> absl::Status {
-          ASSIGN_OR_RETURN(*row, store.RequeueFinalJob(job_id, now));
-          ASSIGN_OR_RETURN(*response, JobToProto(*row));
+        .write = [job_id, response, now](store::Store& store) -> absl::Status {
+          ASSIGN_OR_RETURN(store::JobRow queued, store.RequeueFinalJob(job_id, now));
+          ASSIGN_OR_RETURN(*response, JobToProto(queued));
           return absl::OkStatus();
         },
         .then =
-            [this, row](const absl::Status& status) {
-              if (status.ok()) {
-                scheduler_->AddQueuedJob(JobInitFromRow(*row));
-                NotifyWatchers(row->id);
-                ServeWaiters();
+            [this, job_id](const absl::Status& status) {
+              if (!status.ok()) {
+                LogError("retry of job %s was not stored: %s", job_id, status.ToString());
               }
+              NotifyWatchers(job_id);
+              ServeWaiters();
             },
     };
   };

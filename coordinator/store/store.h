@@ -73,6 +73,8 @@ class Store {
   // cancel flag reset, the attempt counter (fencing token) kept; points after the job's latest
   // checkpoint are superseded as on any requeue. Returns the updated row.
   absl::StatusOr<JobRow> RequeueFinalJob(std::string_view job_id, int64_t now_unix_ms);
+  // OK when `job` may be requeued by RequeueFinalJob, else its FailedPrecondition.
+  static absl::Status Retryable(const JobRow& job);
   // Sets a QUEUED job's priority.
   absl::Status SetQueuedJobPriority(std::string_view job_id, int priority, int64_t now_unix_ms);
   // Deletes a job in a final state with every row that refers to it (points, checkpoints and

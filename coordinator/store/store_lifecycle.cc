@@ -40,11 +40,16 @@ absl::StatusOr<JobRow> Store::RequireJob(std::string_view job_id, const char* fi
   return std::move(*job);
 }
 
-absl::StatusOr<JobRow> Store::RequeueFinalJob(std::string_view job_id, int64_t now_unix_ms) {
-  ASSIGN_OR_RETURN(JobRow job, RequireJob(job_id, "id"));
+absl::Status Store::Retryable(const JobRow& job) {
   if (job.state != JobState::kFailed && job.state != JobState::kCancelled) {
     return WrongState(job, "id", "only a failed or cancelled job can be retried");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobRow> Store::RequeueFinalJob(std::string_view job_id, int64_t now_unix_ms) {
+  ASSIGN_OR_RETURN(JobRow job, RequireJob(job_id, "id"));
+  RETURN_IF_ERROR(Retryable(job));
   RETURN_IF_ERROR(SupersedePointsAfter(job.seq, job.checkpoint_step));
   ASSIGN_OR_RETURN(Query q, db_->Prepare("UPDATE jobs SET state = ?, infra_failures = 0, "
                                          "job_failures = 0, error = '', last_failure = 0, "
