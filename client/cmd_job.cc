@@ -1,5 +1,5 @@
-// `sparsescale job submit FILE | get ID | list | cancel ID | watch ID | logs ID` and
-// `sparsescale curve JOB`.
+// `sparsescale job submit FILE | get ID | list | cancel ID | watch ID | logs ID | retry ID |
+// delete ID | priority ID N` and `sparsescale curve JOB`.
 #include <algorithm>
 #include <cstdio>
 
@@ -84,6 +84,41 @@ void Cancel(JobFlags& f) {
           ? client::MessageToJson(job) + "\n"
           : absl::StrCat("job ", job.id(), ": ", client::StateName(job.state()),
                          job.state() == v1::JOB_STATE_RUNNING ? " (stopping)" : "", "\n"));
+}
+
+std::string RequestId(const JobFlags& f) {
+  return f.request_id.empty() ? client::NewClientRequestId() : f.request_id;
+}
+
+void Retry(JobFlags& f) {
+  client::CoordinatorClient c(f.common.coordinator);
+  v1::Job job = client::OrFail(c.RetryJob(RequestId(f), f.id));
+  Out(f.common.json ? client::MessageToJson(job) + "\n"
+                    : absl::StrCat("job ", job.id(), ": queued again, resuming from step ",
+                                   job.checkpoint_step(), "\n"));
+}
+
+void Delete(JobFlags& f) {
+  client::CoordinatorClient c(f.common.coordinator);
+  v1::DeleteJobResponse r = client::OrFail(c.DeleteJob(RequestId(f), f.id));
+  Out(f.common.json ? client::MessageToJson(r) + "\n" : absl::StrCat("job ", r.id(), " deleted\n"));
+}
+
+void Priority(JobFlags& f) {
+  client::CoordinatorClient c(f.common.coordinator);
+  v1::Job job = client::OrFail(c.SetJobPriority(RequestId(f), f.id, f.priority));
+  Out(f.common.json ? client::MessageToJson(job) + "\n"
+                    : absl::StrCat("job ", job.id(), ": priority ", job.priority(), "\n"));
+}
+
+// One lifecycle subcommand of `job` taking ID and --request-id.
+CLI::App* IdCommand(CLI::App* job, JobFlags& f, const std::string& name,
+                    const std::string& help) {
+  CLI::App* cmd = job->add_subcommand(name, help);
+  cmd->add_option("ID", f.id, "job id")->required();
+  cmd->add_option("--request-id", f.request_id, "idempotency key (default: random)");
+  client::AddCommonFlags(cmd, &f.common);
+  return cmd;
 }
 
 std::string EventLine(const v1::JobEvent& e) {
@@ -200,6 +235,15 @@ void Install(CLI::App& root) {
   logs->add_flag("--follow,-f", f.follow, "keep printing new output until the attempt ends");
   client::AddCommonFlags(logs, &f.common);
   logs->callback([] { Logs(f); });
+  IdCommand(job, f, "retry", "queue a failed or cancelled job again (resumes from its checkpoint)")
+      ->callback([] { Retry(f); });
+  IdCommand(job, f, "delete", "delete a finished job with its curve and checkpoints")
+      ->callback([] { Delete(f); });
+  CLI::App* priority = IdCommand(job, f, "priority", "change a queued job's priority");
+  priority->add_option("N", f.priority, "new priority, higher runs first")
+      ->required()
+      ->check(CLI::Range(-1000, 1000));
+  priority->callback([] { Priority(f); });
 
   CLI::App* curve = root.add_subcommand("curve", "a job's loss curve");
   curve->add_option("JOB", f.id, "job id")->required();

@@ -1,4 +1,5 @@
-// `sparsescale sweep create FILE | get ID | list`.
+// `sparsescale sweep create FILE | get ID | list | cancel ID | delete ID | watch ID`.
+#include <chrono>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -6,6 +7,7 @@
 #include "client/command.h"
 #include "client/coordinator_client.h"
 #include "client/output.h"
+#include "client/study.h"
 #include "client/study_config.h"
 
 namespace sparsescale::cli {
@@ -19,6 +21,7 @@ struct SweepFlags {
   std::string file;
   std::string id;
   std::string request_id;
+  int poll_ms = 2000;
 };
 
 void Out(const std::string& text) { std::fputs(text.c_str(), stdout); }
@@ -64,6 +67,66 @@ void List(SweepFlags& f) {
   Out(client::SweepsTable(sweeps));
 }
 
+std::string RequestId(const SweepFlags& f) {
+  return f.request_id.empty() ? client::NewClientRequestId() : f.request_id;
+}
+
+void Cancel(SweepFlags& f) {
+  client::CoordinatorClient c(f.common.coordinator);
+  v1::CancelSweepResponse r = client::OrFail(c.CancelSweep(RequestId(f), f.id));
+  if (f.common.json) {
+    Out(client::MessageToJson(r) + "\n");
+    return;
+  }
+  Out(absl::StrCat("sweep ", r.sweep().id(), ": ", r.jobs_cancelled(), " queued jobs cancelled, ",
+                   r.jobs_stopping(), " running jobs stopping\n"));
+}
+
+void Delete(SweepFlags& f) {
+  client::CoordinatorClient c(f.common.coordinator);
+  v1::DeleteSweepResponse r = client::OrFail(c.DeleteSweep(RequestId(f), f.id));
+  if (f.common.json) {
+    Out(client::MessageToJson(r) + "\n");
+    return;
+  }
+  Out(absl::StrCat("sweep ", r.id(), " deleted with ", r.deleted_job_ids_size(), " jobs\n"));
+}
+
+// Progress and ETA until every job is final; exit 1 when some failed or were cancelled.
+void Watch(SweepFlags& f) {
+  client::CoordinatorClient c(f.common.coordinator);
+  client::OrFail(c.GetSweep(f.id));  // NOT_FOUND before any waiting
+  client::StopSignal stop;
+  // With --json the progress lines go to stderr and stdout gets the final jobs.
+  std::vector<v1::Job> jobs = client::OrFail(client::FollowSweep(
+      c, f.id,
+      {.poll_interval = std::chrono::milliseconds(f.poll_ms),
+       .out = f.common.json ? stderr : stdout},
+      std::chrono::steady_clock::now(), stop.stopped()));
+  if (f.common.json) {
+    v1::ListJobsResponse all;
+    for (const v1::Job& job : jobs) {
+      *all.add_jobs() = job;
+    }
+    Out(client::MessageToJson(all) + "\n");
+  }
+  for (const v1::Job& job : jobs) {
+    if (job.state() != v1::JOB_STATE_SUCCEEDED) {
+      throw CLI::RuntimeError(kExitFailure);
+    }
+  }
+}
+
+// One subcommand of `sweep` taking ID and --request-id.
+CLI::App* IdCommand(CLI::App* sweep, SweepFlags& f, const std::string& name,
+                    const std::string& help) {
+  CLI::App* cmd = sweep->add_subcommand(name, help);
+  cmd->add_option("ID", f.id, "sweep id")->required();
+  cmd->add_option("--request-id", f.request_id, "idempotency key (default: random)");
+  client::AddCommonFlags(cmd, &f.common);
+  return cmd;
+}
+
 void Install(CLI::App& root) {
   static SweepFlags f;
   CLI::App* sweep = root.add_subcommand("sweep", "create and inspect sweeps");
@@ -84,6 +147,19 @@ void Install(CLI::App& root) {
   CLI::App* list = sweep->add_subcommand("list", "all sweeps");
   client::AddCommonFlags(list, &f.common);
   list->callback([] { List(f); });
+
+  IdCommand(sweep, f, "cancel", "cancel every queued or running job of a sweep")
+      ->callback([] { Cancel(f); });
+  IdCommand(sweep, f, "delete", "delete a finished sweep and the jobs only it asked for")
+      ->callback([] { Delete(f); });
+  CLI::App* watch = sweep->add_subcommand(
+      "watch", "progress and ETA until every job ends (exit 0 when all succeeded, 1 otherwise)");
+  watch->add_option("ID", f.id, "sweep id")->required();
+  watch->add_option("--poll-ms", f.poll_ms, "poll interval")
+      ->capture_default_str()
+      ->check(CLI::Range(50, 600'000));
+  client::AddCommonFlags(watch, &f.common);
+  watch->callback([] { Watch(f); });
 }
 
 CommandRegistrar registrar(Install);

@@ -142,6 +142,50 @@ absl::StatusOr<v1::Job> CoordinatorClient::CancelJob(const std::string& request_
   return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::CancelJob);
 }
 
+namespace {
+
+// A lifecycle request: request_id and id.
+template <typename Request>
+Request IdRequest(const std::string& request_id, const std::string& id) {
+  Request request;
+  request.set_request_id(request_id);
+  request.set_id(id);
+  return request;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Job> CoordinatorClient::RetryJob(const std::string& request_id,
+                                                    const std::string& id) {
+  return Call(impl_->stub.get(), address_, options_.deadline,
+              IdRequest<v1::RetryJobRequest>(request_id, id), &Stub::RetryJob);
+}
+
+absl::StatusOr<v1::Job> CoordinatorClient::SetJobPriority(const std::string& request_id,
+                                                          const std::string& id, int priority) {
+  auto request = IdRequest<v1::SetJobPriorityRequest>(request_id, id);
+  request.set_priority(priority);
+  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::SetJobPriority);
+}
+
+absl::StatusOr<v1::DeleteJobResponse> CoordinatorClient::DeleteJob(const std::string& request_id,
+                                                                   const std::string& id) {
+  return Call(impl_->stub.get(), address_, options_.deadline,
+              IdRequest<v1::DeleteJobRequest>(request_id, id), &Stub::DeleteJob);
+}
+
+absl::StatusOr<v1::CancelSweepResponse> CoordinatorClient::CancelSweep(
+    const std::string& request_id, const std::string& id) {
+  return Call(impl_->stub.get(), address_, options_.deadline,
+              IdRequest<v1::CancelSweepRequest>(request_id, id), &Stub::CancelSweep);
+}
+
+absl::StatusOr<v1::DeleteSweepResponse> CoordinatorClient::DeleteSweep(
+    const std::string& request_id, const std::string& id) {
+  return Call(impl_->stub.get(), address_, options_.deadline,
+              IdRequest<v1::DeleteSweepRequest>(request_id, id), &Stub::DeleteSweep);
+}
+
 absl::Status CoordinatorClient::WatchJob(const std::string& id,
                                          const std::function<bool(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;

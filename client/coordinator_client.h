@@ -53,6 +53,18 @@ class CoordinatorClient {
       const std::string& sweep_id, const std::vector<sparsescale::v1::JobState>& states = {});
   absl::StatusOr<sparsescale::v1::Job> CancelJob(const std::string& request_id,
                                                  const std::string& id);
+  // Lifecycle: codes as documented on the RPCs in coordinator.proto (FAILED_PRECONDITION,
+  // naming the state, when the job or sweep is in the wrong state for the call).
+  absl::StatusOr<sparsescale::v1::Job> RetryJob(const std::string& request_id,
+                                                const std::string& id);
+  absl::StatusOr<sparsescale::v1::Job> SetJobPriority(const std::string& request_id,
+                                                      const std::string& id, int priority);
+  absl::StatusOr<sparsescale::v1::DeleteJobResponse> DeleteJob(const std::string& request_id,
+                                                               const std::string& id);
+  absl::StatusOr<sparsescale::v1::CancelSweepResponse> CancelSweep(const std::string& request_id,
+                                                                   const std::string& id);
+  absl::StatusOr<sparsescale::v1::DeleteSweepResponse> DeleteSweep(const std::string& request_id,
+                                                                   const std::string& id);
   // Calls `on_event` for each event until the stream ends (the job is final) or on_event
   // returns false. OK at the end of the stream.
   absl::Status WatchJob(const std::string& id,

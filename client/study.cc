@@ -149,10 +149,11 @@ absl::Status PrepareData(StudyConfig& config, std::FILE* out) {
   return absl::OkStatus();
 }
 
-// Polls the sweep's jobs until all are final or `stop` is set.
+}  // namespace
+
 absl::StatusOr<std::vector<v1::Job>> FollowSweep(CoordinatorClient& client,
-                                                 const std::string& sweep_id, const StudyOptions& o,
-                                                 Clock::time_point start,
+                                                 const std::string& sweep_id,
+                                                 const FollowOptions& o, Clock::time_point start,
                                                  const std::atomic<bool>& stop) {
   bool tty = isatty(fileno(o.out)) != 0;
   int last_done = -1;
@@ -191,8 +192,10 @@ absl::StatusOr<std::vector<v1::Job>> FollowSweep(CoordinatorClient& client,
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
-  return absl::CancelledError("study interrupted; run the same command again to resume");
+  return absl::CancelledError(o.interrupted);
 }
+
+namespace {
 
 absl::Status ExportCsv(CoordinatorClient& client, const std::vector<v1::Job>& jobs,
                        const fs::path& dir, std::FILE* out) {
@@ -343,7 +346,11 @@ absl::Status RunStudy(const StudyOptions& o, const std::atomic<bool>& stop) {
                                created.jobs_existing()));
 
   absl::StatusOr<std::vector<v1::Job>> jobs =
-      FollowSweep(client, created.sweep().id(), o, start, stop);
+      FollowSweep(client, created.sweep().id(),
+                  {.poll_interval = o.poll_interval,
+                   .out = o.out,
+                   .interrupted = "study interrupted; run the same command again to resume"},
+                  start, stop);
   if (!jobs.ok()) {
     cluster->Stop().IgnoreError();  // Drain: running jobs checkpoint for the next run.
     return jobs.status();

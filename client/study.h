@@ -15,9 +15,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "sparsescale/v1/coordinator.pb.h"
 
 namespace sparsescale::client {
+
+class CoordinatorClient;
 
 struct StudyOptions {
   std::string config_path;
@@ -52,6 +55,21 @@ double EstimateJobFlops(const sparsescale::v1::JobSpec& spec);
 // the ETA follows this run's own rate.
 StudyProgress ComputeProgress(const std::vector<sparsescale::v1::Job>& jobs, double elapsed_s,
                               double baseline_fraction = 0);
+
+// How FollowSweep polls and shows progress.
+struct FollowOptions {
+  std::chrono::milliseconds poll_interval{2000};
+  std::FILE* out = stdout;
+  std::string interrupted = "interrupted";  // the Cancelled message when `stop` is set
+};
+
+// Polls a sweep's jobs (ListJobs) against any coordinator and prints its progress with an ETA
+// (ComputeProgress's rate since `start`; on a terminal one line rewritten in place, otherwise
+// a line when a job finishes or every 15 s) until every job is final, and returns them.
+// Cancelled when `stop` is set; the last error after 30 failed polls in a row.
+absl::StatusOr<std::vector<sparsescale::v1::Job>> FollowSweep(
+    CoordinatorClient& client, const std::string& sweep_id, const FollowOptions& options,
+    std::chrono::steady_clock::time_point start, const std::atomic<bool>& stop);
 
 // One status line: "[2m10s] 7/24 done, 2 running: a1b2c3 d=64 S=0.5 120/400 ...; ETA 8m10s".
 std::string FormatProgressLine(const StudyProgress& progress,

@@ -177,6 +177,41 @@ grpc::ServerUnaryReactor* ClientServiceImpl::ListJobs(grpc::CallbackServerContex
   });
 }
 
+grpc::ServerUnaryReactor* ClientServiceImpl::RetryJob(grpc::CallbackServerContext* ctx,
+                                                      const v1::RetryJobRequest* request,
+                                                      v1::Job* response) {
+  return Unary(ctx, ValidateIdRequest(request->request_id(), request->id()),
+               [&](Done done) { core_->RetryJob(*request, response, done); });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::SetJobPriority(
+    grpc::CallbackServerContext* ctx, const v1::SetJobPriorityRequest* request,
+    v1::Job* response) {
+  return Unary(ctx, ValidateSetJobPriority(*request),
+               [&](Done done) { core_->SetJobPriority(*request, response, done); });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::DeleteJob(grpc::CallbackServerContext* ctx,
+                                                       const v1::DeleteJobRequest* request,
+                                                       v1::DeleteJobResponse* response) {
+  return Unary(ctx, ValidateIdRequest(request->request_id(), request->id()),
+               [&](Done done) { core_->DeleteJob(*request, response, done); });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::CancelSweep(grpc::CallbackServerContext* ctx,
+                                                         const v1::CancelSweepRequest* request,
+                                                         v1::CancelSweepResponse* response) {
+  return Unary(ctx, ValidateIdRequest(request->request_id(), request->id()),
+               [&](Done done) { core_->CancelSweep(*request, response, done); });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::DeleteSweep(grpc::CallbackServerContext* ctx,
+                                                         const v1::DeleteSweepRequest* request,
+                                                         v1::DeleteSweepResponse* response) {
+  return Unary(ctx, ValidateIdRequest(request->request_id(), request->id()),
+               [&](Done done) { core_->DeleteSweep(*request, response, done); });
+}
+
 grpc::ServerUnaryReactor* ClientServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
                                                        const v1::CancelJobRequest* request,
                                                        v1::Job* response) {

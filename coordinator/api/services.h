@@ -69,6 +69,21 @@ class ClientServiceImpl final : public v1::ClientService::CallbackService {
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx,
                                       const v1::CancelJobRequest* request,
                                       v1::Job* response) override;
+  grpc::ServerUnaryReactor* RetryJob(grpc::CallbackServerContext* ctx,
+                                     const v1::RetryJobRequest* request,
+                                     v1::Job* response) override;
+  grpc::ServerUnaryReactor* SetJobPriority(grpc::CallbackServerContext* ctx,
+                                           const v1::SetJobPriorityRequest* request,
+                                           v1::Job* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* ctx,
+                                      const v1::DeleteJobRequest* request,
+                                      v1::DeleteJobResponse* response) override;
+  grpc::ServerUnaryReactor* CancelSweep(grpc::CallbackServerContext* ctx,
+                                        const v1::CancelSweepRequest* request,
+                                        v1::CancelSweepResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSweep(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteSweepRequest* request,
+                                        v1::DeleteSweepResponse* response) override;
   grpc::ServerWriteReactor<v1::JobEvent>* WatchJob(grpc::CallbackServerContext* ctx,
                                                    const v1::WatchJobRequest* request) override;
   grpc::ServerUnaryReactor* GetLossCurve(grpc::CallbackServerContext* ctx,

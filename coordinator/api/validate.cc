@@ -254,6 +254,16 @@ absl::Status ValidateCancelJob(const sparsescale::v1::CancelJobRequest& r) {
   return ValidateId(r.id(), "id");
 }
 
+absl::Status ValidateIdRequest(const std::string& request_id, const std::string& id) {
+  RETURN_IF_ERROR(ValidateId(request_id, "request_id"));
+  return ValidateId(id, "id");
+}
+
+absl::Status ValidateSetJobPriority(const sparsescale::v1::SetJobPriorityRequest& r) {
+  RETURN_IF_ERROR(ValidateIdRequest(r.request_id(), r.id()));
+  return ValidatePriority(r.priority(), 0);
+}
+
 absl::Status ValidateListJobs(const sparsescale::v1::ListJobsRequest& r) {
   if (!r.sweep_id().empty()) {
     RETURN_IF_ERROR(ValidateId(r.sweep_id(), "sweep_id"));

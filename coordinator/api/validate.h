@@ -33,6 +33,9 @@ absl::Status ValidateChunk(const std::string& data, const std::string& field);
 absl::Status ValidateCreateSweep(const sparsescale::v1::CreateSweepRequest& r);
 absl::Status ValidateSubmitJob(const sparsescale::v1::SubmitJobRequest& r);
 absl::Status ValidateCancelJob(const sparsescale::v1::CancelJobRequest& r);
+// The lifecycle calls that name one job or sweep: request_id and id both required.
+absl::Status ValidateIdRequest(const std::string& request_id, const std::string& id);
+absl::Status ValidateSetJobPriority(const sparsescale::v1::SetJobPriorityRequest& r);
 absl::Status ValidateListJobs(const sparsescale::v1::ListJobsRequest& r);
 absl::Status ValidateGetLossCurve(const sparsescale::v1::GetLossCurveRequest& r);
 absl::Status ValidateDownload(const sparsescale::v1::DownloadCheckpointRequest& r);

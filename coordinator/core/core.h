@@ -146,6 +146,12 @@ class CoordinatorCore {
                  Done done);
   void CancelJob(v1::CancelJobRequest request, v1::Job* response, Done done);
   void FitLaw(v1::FitLawRequest request, v1::FitLawResponse* response, Done done);
+  // Lifecycle (core_lifecycle.cc; codes as documented on the RPCs in coordinator.proto).
+  void RetryJob(v1::RetryJobRequest request, v1::Job* response, Done done);
+  void SetJobPriority(v1::SetJobPriorityRequest request, v1::Job* response, Done done);
+  void DeleteJob(v1::DeleteJobRequest request, v1::DeleteJobResponse* response, Done done);
+  void CancelSweep(v1::CancelSweepRequest request, v1::CancelSweepResponse* response, Done done);
+  void DeleteSweep(v1::DeleteSweepRequest request, v1::DeleteSweepResponse* response, Done done);
 
   // Client API (reads; run on the read pool).
   void GetSweep(std::string id, v1::Sweep* response, Done done);
@@ -291,6 +297,14 @@ class CoordinatorCore {
 
   // For a FAILED job, its last attempt's last log lines into job->log_tail (core_logs.cc).
   static absl::Status FillLogTail(store::Store& store, v1::Job* job);
+
+  // Lifecycle helpers (state thread). FailedPrecondition naming the job's phase when the
+  // scheduler holds it (queued or running), with `allowed` saying what would be accepted.
+  absl::Status RefuseActive(const std::string& job_id, const std::string& allowed) const;
+  // The job ids of a committed sweep; NotFound naming the id when there is none.
+  absl::StatusOr<std::vector<std::string>> SweepJobsNow(const std::string& sweep_id);
+  // Fills `sweep` with the stored sweep `id` and its job counts (NotFound naming the id).
+  static absl::Status FillSweepOf(store::Store& store, const std::string& id, v1::Sweep* sweep);
 
   // FitLaw's computation (fit pool): reads the runs, fits, fills `response` and `*fit`.
   absl::Status ComputeFit(const v1::FitLawRequest& request, v1::FitLawResponse* response,

@@ -54,6 +54,15 @@ absl::Status NotFoundJob(const std::string& field, const std::string& id) {
 
 }  // namespace
 
+absl::Status CoordinatorCore::FillSweepOf(store::Store& store, const std::string& id,
+                                          v1::Sweep* sweep) {
+  ASSIGN_OR_RETURN(std::optional<store::SweepRow> row, store.FindSweep(id));
+  if (!row.has_value()) {
+    return absl::NotFoundError(absl::StrCat("id: sweep ", id, " does not exist"));
+  }
+  return FillSweep(store, *row, sweep);
+}
+
 std::shared_ptr<CoordinatorCore::NewJobs> CoordinatorCore::NewBatch(
     std::shared_ptr<const std::vector<PreparedJob>> jobs, int priority,
     int requested_max_attempts) {

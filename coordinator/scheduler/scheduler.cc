@@ -205,6 +205,38 @@ absl::StatusOr<std::vector<Transition>> Scheduler::Acquire(const std::string& wo
   return grants;
 }
 
+absl::Status Scheduler::SetPriority(const std::string& job_id, int priority) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("id: job ", job_id, " is not active"));
+  }
+  Job& job = it->second;
+  if (job.phase != JobPhase::kQueued) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("id: job ", job_id, " is running; only a queued job's priority can change"));
+  }
+  queue_.erase(KeyOf(job.init));
+  job.init.priority = priority;
+  queue_.emplace(KeyOf(job.init), job_id);
+  return absl::OkStatus();
+}
+
+std::optional<JobPhase> Scheduler::PhaseOf(const std::string& job_id) const {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) {
+    return std::nullopt;
+  }
+  return it->second.phase;
+}
+
+std::vector<std::string> Scheduler::QueueOrder(size_t limit) const {
+  std::vector<std::string> ids;
+  for (auto it = queue_.begin(); it != queue_.end() && ids.size() < limit; ++it) {
+    ids.push_back(it->second);
+  }
+  return ids;
+}
+
 std::vector<WorkerView> Scheduler::Workers() const {
   const int64_t now = clock_->NowMs();
   std::vector<WorkerView> views;

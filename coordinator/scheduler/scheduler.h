@@ -81,12 +81,21 @@ class Scheduler {
   // asked). NotFound when the scheduler does not hold the job (final or unknown).
   absl::StatusOr<std::optional<Transition>> Cancel(const std::string& job_id);
 
+  // Moves a queued job to `priority`: it takes its place among the jobs of that priority by its
+  // seq, as if it had been queued with it. NotFound when the scheduler does not hold the job
+  // (final or unknown); FailedPrecondition naming the state when it is running.
+  absl::Status SetPriority(const std::string& job_id, int priority);
+
   // Expires leases, restart-grace attempts and hung jobs; forgets long-silent idle workers.
   std::vector<Transition> Tick();
 
   // Views.
   bool HasJob(const std::string& job_id) const { return jobs_.count(job_id) > 0; }
   bool HasWorker(const std::string& worker_id) const { return workers_.count(worker_id) > 0; }
+  // The phase of a job the scheduler holds (queued or running); nullopt when it holds none.
+  std::optional<JobPhase> PhaseOf(const std::string& job_id) const;
+  // Queued job ids in placement order (at most `limit`); for status and tests.
+  std::vector<std::string> QueueOrder(size_t limit) const;
   size_t queued() const { return queue_.size(); }
   size_t running() const { return running_.size(); }
   std::vector<WorkerView> Workers() const;

@@ -412,5 +412,58 @@ TEST_F(SchedulerTest, SilentIdleWorkersAreForgotten) {
   EXPECT_FALSE(scheduler_.HasWorker("w"));
 }
 
+TEST_F(SchedulerTest, RaisingAQueuedJobsPriorityMovesItToTheFrontOfTheQueue) {
+  scheduler_.AddQueuedJob(Job("a"));
+  scheduler_.AddQueuedJob(Job("b"));
+  scheduler_.AddQueuedJob(Job("c"));
+  ASSERT_TRUE(scheduler_.SetPriority("c", 5).ok());
+  EXPECT_EQ(scheduler_.QueueOrder(10), (std::vector<std::string>{"c", "a", "b"}));
+  Cpu("w", 3);
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"c", "a", "b"}));
+}
+
+TEST_F(SchedulerTest, LoweringAPriorityPutsTheJobBehindOthersAndKeepsFifoAmongEquals) {
+  scheduler_.AddQueuedJob(Job("a", 3));
+  scheduler_.AddQueuedJob(Job("b", 3));
+  scheduler_.AddQueuedJob(Job("c", 1));
+  ASSERT_TRUE(scheduler_.SetPriority("a", 1).ok());
+  // a and c share priority 1 now; a was queued first, so it stays ahead of c.
+  EXPECT_EQ(scheduler_.QueueOrder(10), (std::vector<std::string>{"b", "a", "c"}));
+  EXPECT_EQ(scheduler_.queued(), 3u);
+}
+
+TEST_F(SchedulerTest, PriorityOfARunningJobCannotChangeAndAnUnknownJobIsNotFound) {
+  scheduler_.AddQueuedJob(Job("run"));
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w"), (std::vector<std::string>{"run"}));
+  const absl::Status running = scheduler_.SetPriority("run", 9);
+  EXPECT_EQ(running.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(running.message().find("running"), std::string::npos) << running;
+  EXPECT_EQ(scheduler_.SetPriority("nope", 1).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler_.PhaseOf("run"), JobPhase::kRunning);
+  EXPECT_EQ(scheduler_.PhaseOf("nope"), std::nullopt);
+}
+
+TEST_F(SchedulerTest, AFailedJobQueuedAgainGetsANewAttemptAndFencesTheOldOne) {
+  JobInit init = Job("j");
+  init.max_attempts = 1;
+  scheduler_.AddQueuedJob(init);
+  Cpu("w");
+  ASSERT_EQ(AcquireIds("w").size(), 1u);
+  auto failed = scheduler_.Complete("j", 1, "w", Outcome::kFailed, Failure::kJob, "boom");
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state, JobPhase::kFailed);
+  EXPECT_FALSE(scheduler_.HasJob("j"));
+  // A retry: the stored row comes back with its attempt counter and a fresh failure budget.
+  init.attempt = 1;
+  scheduler_.AddQueuedJob(init);
+  auto grants = scheduler_.Acquire("w", 0);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  EXPECT_EQ(grants->front().attempt, 2);
+  EXPECT_FALSE(scheduler_.ValidateLease("j", 1, "w").ok());
+  EXPECT_TRUE(scheduler_.ValidateLease("j", 2, "w").ok());
+}
+
 }  // namespace
 }  // namespace sparsescale::scheduler

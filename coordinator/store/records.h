@@ -30,6 +30,23 @@ inline bool IsFinal(JobState state) {
          state == JobState::kCancelled;
 }
 
+// "queued", "running", "succeeded", "failed" or "cancelled".
+inline const char* StateWord(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
 struct JobRow {
   int64_t seq = 0;  // FIFO order, assigned by the store
   std::string id;   // content address (canonical spec hash)

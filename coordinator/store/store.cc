@@ -57,22 +57,6 @@ absl::StatusOr<std::vector<JobRow>> CollectJobs(Query& q) {
   }
 }
 
-const char* JobStateName(JobState state) {
-  switch (state) {
-    case JobState::kQueued:
-      return "queued";
-    case JobState::kRunning:
-      return "running";
-    case JobState::kSucceeded:
-      return "succeeded";
-    case JobState::kFailed:
-      return "failed";
-    case JobState::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
-}
-
 absl::Status NoSuchJob(std::string_view id) {
   return absl::NotFoundError(absl::StrCat("job ", std::string(id), " does not exist"));
 }
@@ -148,7 +132,11 @@ absl::StatusOr<int64_t> Store::JobSeq(std::string_view job_id) {
     return NoSuchJob(job_id);
   }
   const int64_t seq = q.Int(0);
-  job_seq_cache_.emplace(std::string(job_id), seq);
+  // Only the writing connection caches: a deleted job's id can come back with a new seq, and
+  // only the writer sees (and forgets on) every delete in order.
+  if (options_.migrate) {
+    job_seq_cache_.emplace(std::string(job_id), seq);
+  }
   return seq;
 }
 
@@ -247,8 +235,8 @@ absl::Status Store::RecordAttemptEnd(const AttemptEndRecord& end, int64_t now_un
   if (end.state == JobState::kSucceeded) {
     return absl::OkStatus();  // the common case; the attempts row says it all
   }
-  return AddEvent(end.job_id, JobStateName(end.state),
-                  absl::StrCat("attempt ", end.attempt, " outcome ", JobStateName(end.outcome),
+  return AddEvent(end.job_id, StateWord(end.state),
+                  absl::StrCat("attempt ", end.attempt, " outcome ", StateWord(end.outcome),
                                ", failure class ", static_cast<int>(end.failure), ": ", end.error),
                   now_unix_ms);
 }

@@ -66,6 +66,27 @@ class Store {
                         int64_t now_unix_ms);
   absl::StatusOr<int64_t> JobSeq(std::string_view job_id);
 
+  // Lifecycle (store_lifecycle.cc). Each checks the job's stored state and answers
+  // FailedPrecondition naming it when the state does not allow the change; NotFound naming the
+  // id for an unknown job or sweep.
+  // Queues a FAILED or CANCELLED job again as a new attempt series: failure counts, error and
+  // cancel flag reset, the attempt counter (fencing token) kept; points after the job's latest
+  // checkpoint are superseded as on any requeue. Returns the updated row.
+  absl::StatusOr<JobRow> RequeueFinalJob(std::string_view job_id, int64_t now_unix_ms);
+  // OK when `job` may be requeued by RequeueFinalJob, else its FailedPrecondition.
+  static absl::Status Retryable(const JobRow& job);
+  // Sets a QUEUED job's priority.
+  absl::Status SetQueuedJobPriority(std::string_view job_id, int priority, int64_t now_unix_ms);
+  // Deletes a job in a final state with every row that refers to it (points, checkpoints and
+  // their chunks, attempts, sweep membership, events); SQLite reuses the freed pages.
+  absl::Status DeleteFinalJob(std::string_view job_id);
+  // Deletes a sweep whose jobs are all final, and those of its jobs no other sweep asks for.
+  // Returns the ids of the jobs deleted.
+  absl::StatusOr<std::vector<std::string>> DeleteFinalSweep(std::string_view sweep_id);
+  // Pages on SQLite's freelist (freed by deletes, reused by later inserts) and in the file.
+  absl::StatusOr<int64_t> FreePages();
+  absl::StatusOr<int64_t> PageCount();
+
   // Loss points. InsertPoints stores the points of one report as one batch, ignoring steps an
   // earlier report of the same attempt already stored (a retry), and returns how many points
   // were new; it also advances the job's progress columns. Within an attempt, reports must
@@ -141,6 +162,9 @@ class Store {
   absl::Status CheckVersion();
   absl::Status AdjustPointCounter(int64_t delta);
   absl::Status DeleteCheckpointRows(int64_t checkpoint_id);
+  // The stored job's row, NotFound naming `field` and the id when there is none.
+  absl::StatusOr<JobRow> RequireJob(std::string_view job_id, const char* field);
+  absl::StatusOr<int64_t> PragmaInt(const char* pragma);
   absl::StatusOr<bool> HasStoredSteps(int64_t job_seq, int attempt,
                                       const std::vector<LossPoint>& points);
   // The reported points this attempt has not stored yet, in runs that no stored batch falls

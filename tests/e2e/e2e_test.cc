@@ -4,7 +4,8 @@
 // restarts on the same database without losing an acknowledged point; cancel reaches a running
 // job within seconds; SIGTERM drains a worker and the job finishes elsewhere; a request id
 // repeated through the CLI makes one job; a two-process CPU job's ranks meet through the
-// coordinator's Rendezvous RPC.
+// coordinator's Rendezvous RPC; a failed job retried through the CLI succeeds; `sweep watch`
+// follows a sweep to its end, and `sweep delete` removes it.
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -342,6 +343,82 @@ TEST_F(E2eTest, SameRequestIdTwiceThroughTheCliMakesOneJob) {
   std::string bad = (dir_ / "bad.json").string();
   std::ofstream(bad) << R"({"model": {"layers": 1}, "bogus_field": 3})";
   EXPECT_EQ(RunCli({"job", "submit", bad, "--coordinator", cluster_->address()}).exit_code, 2);
+}
+
+TEST_F(E2eTest, FailedJobRetriedThroughTheCliRunsToSuccess) {
+  StartCluster(1);
+  // Its shards do not exist yet: the job fails with its own error, which is final.
+  const fs::path late = dir_ / "late";
+  v1::Job job = Submit(TinySpec((late / "shards").string(), 20, 10));
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_FAILED, seconds(60)));
+  const std::string address = cluster_->address();
+  // A failed job can be deleted; submitted again, it is a new job that fails again.
+  EXPECT_EQ(RunCli({"job", "delete", job.id(), "--coordinator", address}).exit_code, 0);
+  job = Submit(TinySpec((late / "shards").string(), 20, 10));
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_FAILED, seconds(60)));
+  const v1::Job failed = Job(job.id());
+  EXPECT_FALSE(failed.error().empty());
+  fs::create_directories(late);
+  absl::StatusOr<std::string> prepared = PrepareCorpusSlice(late.string(), 200'000);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  CliResult retry = RunCli({"job", "retry", job.id(), "--request-id", "e2e-retry-1",
+                            "--coordinator", address});
+  ASSERT_EQ(retry.exit_code, 0) << retry.out;
+  EXPECT_NE(retry.out.find("queued again"), std::string::npos) << retry.out;
+  // The same request id again is the same retry, not a refusal.
+  EXPECT_EQ(RunCli({"job", "retry", job.id(), "--request-id", "e2e-retry-1", "--coordinator",
+                    address})
+                .exit_code,
+            0);
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(90)));
+  v1::Job done = Job(job.id());
+  EXPECT_EQ(done.attempt(), failed.attempt() + 1);  // attempt numbers carry on
+  EXPECT_EQ(done.error(), "");
+  ExpectWholeCurve(done);
+  // A succeeded job cannot be retried: exit 1, the state named on stderr.
+  EXPECT_EQ(RunCli({"job", "retry", job.id(), "--coordinator", address}).exit_code, 1);
+}
+
+TEST_F(E2eTest, SweepWatchFollowsASweepToItsEndAndSweepDeleteRemovesIt) {
+  StartCluster(2);
+  const std::string sweep = CreateSweep(TinySpec(shards_, 20, 10), {0.25, 0.5});
+  const std::string address = cluster_->address();
+  CliResult watch = RunCli({"sweep", "watch", sweep, "--poll-ms", "200", "--coordinator", address});
+  ASSERT_EQ(watch.exit_code, 0) << watch.out;
+  EXPECT_NE(watch.out.find("2/2 done"), std::string::npos) << watch.out;
+  EXPECT_NE(watch.out.find("ETA"), std::string::npos) << watch.out;
+  std::vector<v1::Job> jobs;
+  ASSERT_TRUE(AllFinal(sweep, &jobs));
+  // With --json: progress on stderr, the final jobs on stdout.
+  CliResult json = RunCli({"sweep", "watch", sweep, "--json", "--coordinator", address});
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["jobs"].size(), 2u) << json.out;
+  CliResult cancel = RunCli({"sweep", "cancel", sweep, "--coordinator", address});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.out;
+  EXPECT_NE(cancel.out.find("0 queued jobs cancelled, 0 running jobs stopping"),
+            std::string::npos)
+      << cancel.out;
+  CliResult deleted = RunCli({"sweep", "delete", sweep, "--coordinator", address});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.out;
+  EXPECT_NE(deleted.out.find("deleted with 2 jobs"), std::string::npos) << deleted.out;
+  EXPECT_EQ(RunCli({"sweep", "watch", sweep, "--coordinator", address}).exit_code, 4);
+  EXPECT_EQ(RunCli({"job", "get", jobs[0].id(), "--coordinator", address}).exit_code, 4);
+}
+
+TEST_F(E2eTest, QueuedJobsPriorityChangesThroughTheCliAndDeleteWaitsForAFinalState) {
+  StartCluster(0);  // no worker: jobs stay queued
+  v1::Job job = Submit(TinySpec(shards_, 10, 5));
+  const std::string address = cluster_->address();
+  CliResult priority = RunCli({"job", "priority", job.id(), "7", "--coordinator", address});
+  ASSERT_EQ(priority.exit_code, 0) << priority.out;
+  EXPECT_NE(priority.out.find("priority 7"), std::string::npos) << priority.out;
+  EXPECT_EQ(Job(job.id()).priority(), 7);
+  EXPECT_EQ(RunCli({"job", "priority", job.id(), "5000", "--coordinator", address}).exit_code, 2);
+  EXPECT_EQ(RunCli({"job", "delete", job.id(), "--coordinator", address}).exit_code, 1);
+  EXPECT_EQ(RunCli({"job", "retry", job.id(), "--coordinator", address}).exit_code, 1);
+  ASSERT_EQ(RunCli({"job", "cancel", job.id(), "--coordinator", address}).exit_code, 0);
+  EXPECT_EQ(RunCli({"job", "delete", job.id(), "--coordinator", address}).exit_code, 0);
+  EXPECT_EQ(RunCli({"job", "get", job.id(), "--coordinator", address}).exit_code, 4);
 }
 
 }  // namespace
