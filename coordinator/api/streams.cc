@@ -7,6 +7,7 @@
 #include "common/sha256.h"
 #include "common/status.h"
 #include "coordinator/api/convert.h"
+#include "coordinator/api/job_follow_reactor.h"
 #include "coordinator/api/services.h"
 #include "coordinator/api/validate.h"
 #include "coordinator/core/proto_convert.h"
@@ -217,182 +218,50 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
   int next_chunk_ = 0;
 };
 
-class WatchReactor;
-
-// The registry's handle on a watch: outlives the reactor, so a late notification finds null.
-class WatchBridge : public JobWatcher {
- public:
-  explicit WatchBridge(WatchReactor* reactor) : reactor_(reactor) {}
-  void OnJobChanged() override;
-  void OnShutdown() override;
-  void Detach() {
-    std::lock_guard<std::mutex> lock(mu_);
-    reactor_ = nullptr;
-  }
-
- private:
-  std::mutex mu_;
-  WatchReactor* reactor_ ABSL_GUARDED_BY(mu_);
-};
-
 // Streams job events: the job on every state change, plus points committed since the last
 // event (at most kMaxPointsPerEvent each). After a requeue, points after the resume step are
 // sent again (they replace the superseded ones). Ends when the job is final and all is sent.
-class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
+class WatchReactor : public JobFollowReactor<v1::JobEvent> {
  public:
   static constexpr int kMaxPointsPerEvent = 5000;
 
   WatchReactor(CoordinatorCore* core, const v1::WatchJobRequest* request)
-      : core_(core), job_id_(request->id()), bridge_(std::make_shared<WatchBridge>(this)) {
-    absl::Status valid = ValidateId(job_id_, "id");
-    if (!valid.ok()) {
-      finished_ = true;
-      Finish(ToGrpcStatus(valid));
-      return;
-    }
-    core_->AddWatcher(job_id_, bridge_);
-    busy_ = true;
-    Refresh();
-  }
-
-  // A change may be visible in the store: refresh now, or after the operation in flight.
-  void Poke() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (finished_) {
-        return;
-      }
-      if (busy_) {
-        dirty_ = true;
-        return;
-      }
-      busy_ = true;
-    }
-    Refresh();
-  }
-
-  void Stop(grpc::Status status) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (finished_) {
-        return;
-      }
-      if (busy_) {
-        stop_ = status;
-        return;
-      }
-      finished_ = true;
-    }
-    Finish(status);
-  }
-
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Idle(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
-      return;
-    }
-    Idle(std::nullopt);
-  }
-
-  void OnCancel() override { Stop(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
-
-  void OnDone() override {
-    core_->RemoveWatcher(job_id_, bridge_.get());
-    bridge_->Detach();
-    delete this;
+      : JobFollowReactor(core, request->id()) {
+    Begin(ValidateId(request->id(), "id"), /*watch=*/true);
   }
 
  private:
-  void Refresh() {
-    core_->Read([this](store::Store& store) { return Build(store); },
-                [this](absl::Status status) {
-                  if (!status.ok()) {
-                    Idle(ToGrpcStatus(status));
-                  } else if (has_event_) {
-                    StartWrite(&event_);
-                  } else {
-                    Idle(std::nullopt);
-                  }
-                });
-  }
-
-  // Reads the job and new points into event_ (has_event_ when there is something to send).
-  absl::Status Build(store::Store& store) {
-    event_.Clear();
-    has_event_ = false;
-    ASSIGN_OR_RETURN(std::optional<store::JobRow> job, store.FindJob(job_id_));
+  // Reads the job and the points since the last event.
+  absl::StatusOr<FollowStep> Read(store::Store& store, v1::JobEvent* event) override {
+    ASSIGN_OR_RETURN(std::optional<store::JobRow> job, store.FindJob(job_id()));
     if (!job.has_value()) {
-      return absl::NotFoundError(absl::StrCat("id: job ", job_id_, " does not exist"));
+      return absl::NotFoundError(absl::StrCat("id: job ", job_id(), " does not exist"));
     }
     if (job->attempt != last_attempt_) {
       last_step_ = std::min(last_step_, job->checkpoint_step);
       last_attempt_ = job->attempt;
     }
     ASSIGN_OR_RETURN(std::vector<v1::LossPoint> points,
-                     store.ReadCurve(job_id_, last_step_, kMaxPointsPerEvent));
-    more_points_ = static_cast<int>(points.size()) == kMaxPointsPerEvent;
+                     store.ReadCurve(job_id(), last_step_, kMaxPointsPerEvent));
+    const bool full_page = static_cast<int>(points.size()) == kMaxPointsPerEvent;
     for (v1::LossPoint& p : points) {
       last_step_ = p.step();
-      *event_.add_points() = std::move(p);
+      *event->add_points() = std::move(p);
     }
-    final_ = store::IsFinal(job->state) && !more_points_;
-    has_event_ = first_ || job->state != last_state_ || !points.empty();
+    const FollowStep step{.send = first_ || job->state != last_state_ || !points.empty(),
+                          .more = full_page,
+                          .done = store::IsFinal(job->state) && !full_page};
     first_ = false;
     last_state_ = job->state;
-    ASSIGN_OR_RETURN(*event_.mutable_job(), JobToProto(*job));
-    return absl::OkStatus();
+    ASSIGN_OR_RETURN(*event->mutable_job(), JobToProto(*job));
+    return step;
   }
 
-  // The operation in flight ended: finish, continue with pending work, or go idle.
-  void Idle(std::optional<grpc::Status> error) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (error.has_value() || stop_.has_value() || (final_ && !dirty_)) {
-      finished_ = true;
-      lock.unlock();
-      Finish(error.value_or(stop_.value_or(grpc::Status::OK)));
-      return;
-    }
-    if (dirty_ || more_points_) {
-      dirty_ = false;
-      lock.unlock();
-      Refresh();
-      return;
-    }
-    busy_ = false;
-  }
-
-  CoordinatorCore* core_;
-  const std::string job_id_;
-  std::shared_ptr<WatchBridge> bridge_;
-  std::mutex mu_;
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;
-  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> stop_ ABSL_GUARDED_BY(mu_);
-  // Touched only by the single operation in flight.
-  v1::JobEvent event_;
-  bool has_event_ = false;
   bool first_ = true;
-  bool final_ = false;
-  bool more_points_ = false;
   int64_t last_step_ = -1;
   int last_attempt_ = -1;
   store::JobState last_state_ = store::JobState::kQueued;
 };
-
-void WatchBridge::OnJobChanged() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (reactor_ != nullptr) {
-    reactor_->Poke();
-  }
-}
-
-void WatchBridge::OnShutdown() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (reactor_ != nullptr) {
-    reactor_->Stop(grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"));
-  }
-}
 
 }  // namespace
 

@@ -119,12 +119,13 @@ class CheckCompat(unittest.TestCase):
     def test_additions_are_accepted(self):
         built = copy.deepcopy(COMMITTED)
         job = find(built, "message_type", "Job")
-        job.field.add(name="log_tail", json_name="logTail", number=99, type=FDP.TYPE_STRING,
-                      label=FDP.LABEL_OPTIONAL)
+        # Names no real field, message or RPC will take (the committed set grows over time).
+        job.field.add(name="added_in_test", json_name="addedInTest", number=999,
+                      type=FDP.TYPE_STRING, label=FDP.LABEL_OPTIONAL)
         find(built, "enum_type", "JobState").value.add(name="JOB_STATE_PAUSED", number=6)
-        built.file[-1].message_type.add(name="RetryJobRequest")
+        built.file[-1].message_type.add(name="AddedInTestRequest")
         find(built, "service", "ClientService").method.add(
-            name="RetryJob", input_type=".sparsescale.v1.RetryJobRequest",
+            name="AddedInTest", input_type=".sparsescale.v1.AddedInTestRequest",
             output_type=".sparsescale.v1.Job")
         self.assertEqual(breaking_changes(COMMITTED, built), [])
 

@@ -20,6 +20,28 @@ class FitLawTest : public CoordinatorFixture {
     CoordinatorFixture::SetUp();
     StartServer();
   }
+
+  // Reports one point for the leased cell (its non-zeros, as the trainer counts them) and
+  // completes it with the final eval loss TrueLoss gives for its sparsity, size and tokens.
+  void SucceedOnTheTrueLaw(const std::string& w, const v1::Lease& lease) {
+    const auto& spec = lease.spec();
+    const double s = spec.pruning().sparsity();
+    const double n =
+        12.0 * spec.model().width() * spec.model().width() * spec.model().layers() * (1.0 - s);
+    auto points = MakePoints(1, 1);
+    points[0].set_nonzeros_paper(static_cast<int64_t>(n));
+    ASSERT_TRUE(Report(w, lease.job_id(), 1, points).ok());
+    v1::CompleteJobRequest done;
+    done.set_request_id("done-" + lease.job_id());
+    done.set_worker_id(w);
+    done.set_job_id(lease.job_id());
+    done.set_attempt(1);
+    done.set_outcome(v1::JOB_STATE_SUCCEEDED);
+    done.set_final_eval_loss(TrueLoss(s, static_cast<double>(static_cast<int64_t>(n)),
+                                      static_cast<double>(spec.data().tokens())));
+    v1::CompleteJobResponse response;
+    ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
+  }
 };
 
 TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
@@ -41,23 +63,7 @@ TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
   const auto leases = Acquire(w);
   ASSERT_EQ(leases.size(), 24u);
   for (const v1::Lease& lease : leases) {
-    const auto& spec = lease.spec();
-    const double s = spec.pruning().sparsity();
-    const double n =
-        12.0 * spec.model().width() * spec.model().width() * spec.model().layers() * (1.0 - s);
-    auto points = MakePoints(1, 1);
-    points[0].set_nonzeros_paper(static_cast<int64_t>(n));
-    ASSERT_TRUE(Report(w, lease.job_id(), 1, points).ok());
-    v1::CompleteJobRequest done;
-    done.set_request_id("done-" + lease.job_id());
-    done.set_worker_id(w);
-    done.set_job_id(lease.job_id());
-    done.set_attempt(1);
-    done.set_outcome(v1::JOB_STATE_SUCCEEDED);
-    done.set_final_eval_loss(TrueLoss(s, static_cast<double>(static_cast<int64_t>(n)),
-                                      static_cast<double>(spec.data().tokens())));
-    v1::CompleteJobResponse response;
-    ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
+    ASSERT_NO_FATAL_FAILURE(SucceedOnTheTrueLaw(w, lease));
   }
   v1::FitLawRequest fit;
   fit.set_request_id("fit-1");
@@ -141,23 +147,7 @@ TEST_F(FitLawTest, BootstrapSamplesAreStoredWithTheFitAndHeldOutCanBeSkipped) {
   ASSERT_TRUE(client().CreateSweep(Context().get(), sweep, &created).ok());
   const std::string w = RegisterWorker("w", 32);
   for (const v1::Lease& lease : Acquire(w)) {
-    const auto& spec = lease.spec();
-    const double s = spec.pruning().sparsity();
-    const double n =
-        12.0 * spec.model().width() * spec.model().width() * spec.model().layers() * (1.0 - s);
-    auto points = MakePoints(1, 1);
-    points[0].set_nonzeros_paper(static_cast<int64_t>(n));
-    ASSERT_TRUE(Report(w, lease.job_id(), 1, points).ok());
-    v1::CompleteJobRequest done;
-    done.set_request_id("done-" + lease.job_id());
-    done.set_worker_id(w);
-    done.set_job_id(lease.job_id());
-    done.set_attempt(1);
-    done.set_outcome(v1::JOB_STATE_SUCCEEDED);
-    done.set_final_eval_loss(TrueLoss(s, static_cast<double>(static_cast<int64_t>(n)),
-                                      static_cast<double>(spec.data().tokens())));
-    v1::CompleteJobResponse response;
-    ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
+    ASSERT_NO_FATAL_FAILURE(SucceedOnTheTrueLaw(w, lease));
   }
   v1::FitLawRequest fit;
   fit.set_request_id("fit-b");

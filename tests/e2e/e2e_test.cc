@@ -21,6 +21,7 @@
 #include "client/coordinator_client.h"
 #include "client/export_csv.h"
 #include "client/local_cluster.h"
+#include "tests/e2e/cluster_fixture.h"
 #include "tests/e2e/e2e_support.h"
 
 namespace sparsescale::e2e {
@@ -31,63 +32,8 @@ namespace v1 = sparsescale::v1;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-class E2eTest : public ::testing::Test {
+class E2eTest : public ClusterFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           absl::StrCat("sparsescale_e2e_", getpid(), "_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    absl::StatusOr<std::string> shards = PrepareCorpusSlice(dir_.string(), 200'000);
-    ASSERT_TRUE(shards.ok()) << shards.status();
-    shards_ = *shards;
-  }
-
-  void TearDown() override {
-    client_.reset();
-    cluster_.reset();
-    if (HasFailure()) {
-      std::fprintf(stderr, "e2e: logs kept in %s/cluster/logs\n", dir_.c_str());
-    } else {
-      fs::remove_all(dir_);
-    }
-  }
-
-  void StartCluster(int workers, int slots = 1) {
-    client::LocalClusterOptions o;
-    o.work_dir = (dir_ / "cluster").string();
-    o.workers = workers;
-    o.slots = slots;
-    o.device = "cpu";
-    o.threads = 1;
-    // Short lease and restart grace so that lost workers are noticed within seconds.
-    o.coordinator_args = {"--lease-ttl-ms",     "3000", "--heartbeat-period-ms", "250",
-                          "--restart-grace-ms", "4000"};
-    auto cluster = client::LocalCluster::Start(o);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = std::move(*cluster);
-    client_ = std::make_unique<client::CoordinatorClient>(cluster_->address());
-  }
-
-  v1::Job Submit(const v1::JobSpec& spec) {
-    v1::SubmitJobRequest request;
-    request.set_request_id(client::NewClientRequestId());
-    *request.mutable_spec() = spec;
-    auto r = client_->SubmitJob(request);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? r->job() : v1::Job();
-  }
-
-  v1::Job Job(const std::string& id) {
-    auto j = client_->GetJob(id);
-    return j.ok() ? *j : v1::Job();
-  }
-
-  bool WaitForState(const std::string& id, v1::JobState state, milliseconds timeout) {
-    return WaitFor([&] { return Job(id).state() == state; }, timeout);
-  }
-
   std::vector<v1::LossPoint> Curve(const std::string& id) {
     auto c = client_->GetLossCurve(id, 0);
     EXPECT_TRUE(c.ok()) << c.status();
@@ -159,10 +105,6 @@ class E2eTest : public ::testing::Test {
     return r.ok() ? r->sweep().id() : "";
   }
 
-  fs::path dir_;
-  std::string shards_;
-  std::unique_ptr<client::LocalCluster> cluster_;
-  std::unique_ptr<client::CoordinatorClient> client_;
 };
 
 TEST_F(E2eTest, SweepCompletesWithEveryJobsWholeCurveStored) {

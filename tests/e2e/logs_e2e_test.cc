@@ -15,6 +15,7 @@
 #include "client/coordinator_client.h"
 #include "client/local_cluster.h"
 #include "common/sha256.h"
+#include "tests/e2e/cluster_fixture.h"
 #include "tests/e2e/e2e_support.h"
 
 namespace sparsescale::e2e {
@@ -24,55 +25,11 @@ namespace fs = std::filesystem;
 namespace v1 = sparsescale::v1;
 using std::chrono::seconds;
 
-class LogsE2eTest : public ::testing::Test {
+class LogsE2eTest : public ClusterFixture {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           absl::StrCat("sparsescale_logs_e2e_", getpid(), "_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    absl::StatusOr<std::string> shards = PrepareCorpusSlice(dir_.string(), 200'000);
-    ASSERT_TRUE(shards.ok()) << shards.status();
-    shards_ = *shards;
-    client::LocalClusterOptions o;
-    o.work_dir = (dir_ / "cluster").string();
-    o.workers = 1;
-    o.device = "cpu";
-    o.threads = 1;
-    o.coordinator_args = {"--lease-ttl-ms", "3000", "--heartbeat-period-ms", "250"};
-    auto cluster = client::LocalCluster::Start(o);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = std::move(*cluster);
-    client_ = std::make_unique<client::CoordinatorClient>(cluster_->address());
-  }
-
-  void TearDown() override {
-    client_.reset();
-    cluster_.reset();
-    if (HasFailure()) {
-      std::fprintf(stderr, "e2e: logs kept in %s/cluster\n", dir_.c_str());
-    } else {
-      fs::remove_all(dir_);
-    }
-  }
-
-  v1::Job Submit(const v1::JobSpec& spec) {
-    v1::SubmitJobRequest request;
-    request.set_request_id(client::NewClientRequestId());
-    *request.mutable_spec() = spec;
-    auto r = client_->SubmitJob(request);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? r->job() : v1::Job();
-  }
-
-  v1::Job Job(const std::string& id) {
-    auto j = client_->GetJob(id);
-    return j.ok() ? *j : v1::Job();
-  }
-
-  bool WaitForState(const std::string& id, v1::JobState state, std::chrono::milliseconds timeout) {
-    return WaitFor([&] { return Job(id).state() == state; }, timeout);
+    ClusterFixture::SetUp();
+    ASSERT_NO_FATAL_FAILURE(StartCluster(1));
   }
 
   // What the coordinator stored of an attempt's log, through the C++ client.
@@ -101,10 +58,6 @@ class LogsE2eTest : public ::testing::Test {
     return args;
   }
 
-  fs::path dir_;
-  std::string shards_;
-  std::unique_ptr<client::LocalCluster> cluster_;
-  std::unique_ptr<client::CoordinatorClient> client_;
 };
 
 TEST_F(LogsE2eTest, JobLogsPrintsTheTrainersOutputAsTheWorkerCapturedIt) {

@@ -192,16 +192,40 @@ class Client:
             request_id=request_id or new_request_id(), id=job_id))
 
     def retry_job(self, job_id, request_id=None):
-        """Retries a FAILED or CANCELLED job through the RetryJob RPC, when the coordinator's
-        API has it."""
-        service = pb.DESCRIPTOR.services_by_name["ClientService"]
-        if "RetryJob" not in service.methods_by_name:
-            raise NotImplementedError(
-                "retry_job needs the ClientService.RetryJob RPC, which this version of "
-                "proto/sparsescale/v1/coordinator.proto does not define")
-        request_cls = getattr(pb, service.methods_by_name["RetryJob"].input_type.name)
-        return self._call("RetryJob", request_cls(request_id=request_id or new_request_id(),
-                                                  id=job_id))
+        """Queues a FAILED or CANCELLED job again (same id; it resumes from its latest
+        checkpoint). Returns the Job; FAILED_PRECONDITION names the state otherwise."""
+        return self._call("RetryJob", pb.RetryJobRequest(
+            request_id=request_id or new_request_id(), id=job_id))
+
+    def set_job_priority(self, job_id, priority, request_id=None):
+        """Changes a queued job's priority (higher runs first, in [-1000, 1000])."""
+        return self._call("SetJobPriority", pb.SetJobPriorityRequest(
+            request_id=request_id or new_request_id(), id=job_id, priority=priority))
+
+    def delete_job(self, job_id, request_id=None):
+        """Deletes a final job with its points, checkpoints and logs."""
+        return self._call("DeleteJob", pb.DeleteJobRequest(
+            request_id=request_id or new_request_id(), id=job_id))
+
+    def cancel_sweep(self, sweep_id, request_id=None):
+        """Cancels every queued or running job of the sweep."""
+        return self._call("CancelSweep", pb.CancelSweepRequest(
+            request_id=request_id or new_request_id(), id=sweep_id))
+
+    def delete_sweep(self, sweep_id, request_id=None):
+        """Deletes a sweep whose jobs are all final (jobs another sweep lists are kept)."""
+        return self._call("DeleteSweep", pb.DeleteSweepRequest(
+            request_id=request_id or new_request_id(), id=sweep_id))
+
+    def logs(self, job_id, attempt=0, follow=False):
+        """Iterates over the LogChunk messages of an attempt's captured output (0 = the latest
+        attempt); with follow, until the attempt ends."""
+        return self._stream("StreamJobLogs", pb.StreamJobLogsRequest(
+            job_id=job_id, attempt=attempt, follow=follow))
+
+    def log_text(self, job_id, attempt=0):
+        """An attempt's stored output as text (what `sparsescale job logs` prints)."""
+        return b"".join(c.data for c in self.logs(job_id, attempt)).decode("utf-8", "replace")
 
     def watch(self, job_id):
         """Iterates over the job's JobEvents (state changes and new loss points) until it is

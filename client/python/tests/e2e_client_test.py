@@ -174,6 +174,35 @@ class PythonClientEndToEnd(unittest.TestCase):
         final = list(self.client.watch(first.job.id))[-1].job
         self.assertEqual(final.state, 5)  # JOB_STATE_CANCELLED
 
+    def test_a_cancelled_job_retried_from_python_is_queued_again_then_deleted(self):
+        spec = tiny_spec(self.shards, steps=100_000, seed=98)
+        job = self.client.submit(spec).job
+        self.client.cancel_job(job.id)
+        self.assertEqual(list(self.client.watch(job.id))[-1].job.state, 5)  # CANCELLED
+        with self.assertRaises(SparsescaleError) as caught:
+            self.client.set_job_priority(job.id, 3)
+        self.assertEqual(caught.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        retried = self.client.retry_job(job.id)
+        self.assertEqual(retried.id, job.id)
+        self.assertEqual(retried.state, 1)  # QUEUED again, same cell
+        with self.assertRaises(SparsescaleError) as caught:
+            self.client.retry_job(job.id)  # not final any more
+        self.assertEqual(caught.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.client.cancel_job(job.id)
+        self.assertEqual(list(self.client.watch(job.id))[-1].job.state, 5)
+        self.client.delete_job(job.id)
+        with self.assertRaises(SparsescaleError) as caught:
+            self.client.get_job(job.id)
+        self.assertEqual(caught.exception.code, grpc.StatusCode.NOT_FOUND)
+
+    def test_a_finished_jobs_log_holds_the_trainers_lines(self):
+        job_id = self.sweep.job_ids[0]
+        self.assertEqual(list(self.client.watch(job_id))[-1].job.state, 3)  # SUCCEEDED
+        text = self.client.log_text(job_id)
+        self.assertIn("done: final train loss", text)
+        self.assertEqual(text, "".join(
+            c.data.decode() for c in self.client.logs(job_id, attempt=1, follow=True)))
+
     def test_health_is_serving_for_the_server_and_both_services(self):
         self.assertEqual(self.client.health(), "SERVING")
         self.assertEqual(self.client.health("sparsescale.v1.ClientService"), "SERVING")
