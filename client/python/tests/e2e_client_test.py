@@ -88,6 +88,17 @@ class PythonClientEndToEnd(unittest.TestCase):
         self.assertIn(job.total_steps, evaluated)
         self.assertLess(len(evaluated), len(curve["step"]))
 
+    def test_curve_as_a_dataframe_has_nan_where_no_eval_ran(self):
+        import pandas  # installed by deploy/setup.sh (python3-pandas)
+        job = self.client.get_job(self.sweep.job_ids[0])
+        frame = self.client.curve(job.id)
+        self.assertIsInstance(frame, pandas.DataFrame)
+        columns = self.client.curve(job.id, as_frame=False)
+        self.assertEqual(list(frame.columns), list(columns))
+        self.assertEqual(frame["step"].tolist(), columns["step"])
+        self.assertEqual(frame["eval_loss"].isna().tolist(),
+                         [e is None for e in columns["eval_loss"]])
+
     def test_export_is_byte_identical_to_the_cli(self):
         out = os.path.join(self.tmp.name, "cli.csv")
         subprocess.run([find_binary(BINARY_DIR, "sparsescale"), "export", "--sweep",
