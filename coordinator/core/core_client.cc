@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "coordinator/core/core.h"
 #include "coordinator/core/fingerprint.h"
+#include "coordinator/core/not_found.h"
 #include "coordinator/core/proto_convert.h"
 #include "coordinator/store/downsample.h"
 
@@ -48,17 +49,13 @@ absl::Status FillSweep(store::Store& store, const store::SweepRow& row, v1::Swee
   return absl::OkStatus();
 }
 
-absl::Status NotFoundJob(const std::string& field, const std::string& id) {
-  return absl::NotFoundError(absl::StrCat(field, ": job ", id, " does not exist"));
-}
-
 }  // namespace
 
 absl::Status CoordinatorCore::FillSweepOf(store::Store& store, const std::string& id,
                                           v1::Sweep* sweep) {
   ASSIGN_OR_RETURN(std::optional<store::SweepRow> row, store.FindSweep(id));
   if (!row.has_value()) {
-    return absl::NotFoundError(absl::StrCat("id: sweep ", id, " does not exist"));
+    return NotFoundSweep("id", id);
   }
   return FillSweep(store, *row, sweep);
 }
@@ -207,7 +204,7 @@ void CoordinatorCore::GetSweep(std::string id, v1::Sweep* response, Done done) {
       [id = std::move(id), response](store::Store& store) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<store::SweepRow> row, store.FindSweep(id));
         if (!row.has_value()) {
-          return absl::NotFoundError(absl::StrCat("id: sweep ", id, " does not exist"));
+          return NotFoundSweep("id", id);
         }
         return FillSweep(store, *row, response);
       },

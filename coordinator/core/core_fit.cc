@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "coordinator/core/core.h"
 #include "coordinator/core/fingerprint.h"
+#include "coordinator/core/not_found.h"
 #include "coordinator/core/proto_convert.h"
 #include "law/fit_analysis.h"
 #include "law/fit_report.h"
@@ -63,7 +64,7 @@ absl::StatusOr<FitInputs> GatherFitInputs(store::Store& store, const v1::FitLawR
   if (!explicit_ids) {
     ASSIGN_OR_RETURN(std::optional<store::SweepRow> sweep, store.FindSweep(request.sweep_id()));
     if (!sweep.has_value()) {
-      return absl::NotFoundError("sweep_id: sweep " + request.sweep_id() + " does not exist");
+      return NotFoundSweep("sweep_id", request.sweep_id());
     }
     ASSIGN_OR_RETURN(ids, store.SweepJobIds(request.sweep_id()));
   }
@@ -72,7 +73,7 @@ absl::StatusOr<FitInputs> GatherFitInputs(store::Store& store, const v1::FitLawR
     const std::string field = explicit_ids ? absl::StrCat("job_ids[", i, "]") : "sweep_id";
     ASSIGN_OR_RETURN(std::optional<store::JobRow> job, store.FindJob(ids[i]));
     if (!job.has_value()) {
-      return absl::NotFoundError(absl::StrCat(field, ": job ", ids[i], " does not exist"));
+      return NotFoundJob(field, ids[i]);
     }
     std::string why;
     ASSIGN_OR_RETURN(std::optional<law::RunRecord> run, RunOf(store, *job, &why));
@@ -206,8 +207,7 @@ absl::Status RunFit(const v1::FitLawRequest& request, const FitInputs& inputs,
 
 }  // namespace
 
-void CoordinatorCore::FitLaw(v1::FitLawRequest request, v1::FitLawResponse* response,
-                             Done done) {
+void CoordinatorCore::FitLaw(v1::FitLawRequest request, v1::FitLawResponse* response, Done done) {
   Once once{.request_id = request.request_id(),
             .fingerprint = FingerprintOf("FitLaw", request),
             .response = response};

@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "coordinator/core/core.h"
 #include "coordinator/core/fingerprint.h"
+#include "coordinator/core/not_found.h"
 #include "coordinator/core/proto_convert.h"
 
 namespace sparsescale::coordinator {
@@ -30,7 +31,7 @@ const char* PhaseWord(scheduler::JobPhase phase) {
 absl::Status FillJob(store::Store& store, const std::string& id, v1::Job* response) {
   ASSIGN_OR_RETURN(std::optional<store::JobRow> row, store.FindJob(id));
   if (!row.has_value()) {
-    return absl::NotFoundError(absl::StrCat("id: job ", id, " does not exist"));
+    return NotFoundJob("id", id);
   }
   ASSIGN_OR_RETURN(*response, JobToProto(*row));
   return absl::OkStatus();
@@ -53,7 +54,7 @@ absl::StatusOr<std::vector<std::string>> CoordinatorCore::SweepJobsNow(
   // The last committed state: a sweep exists for a client once CreateSweep answered.
   ASSIGN_OR_RETURN(std::optional<store::SweepRow> sweep, ledger_reader_->FindSweep(sweep_id));
   if (!sweep.has_value()) {
-    return absl::NotFoundError(absl::StrCat("id: sweep ", sweep_id, " does not exist"));
+    return NotFoundSweep("id", sweep_id);
   }
   return ledger_reader_->SweepJobIds(sweep_id);
 }
@@ -66,7 +67,7 @@ void CoordinatorCore::RetryJob(v1::RetryJobRequest request, v1::Job* response, D
     RETURN_IF_ERROR(RefuseActive(job_id, "only a failed or cancelled job can be retried"));
     ASSIGN_OR_RETURN(std::optional<store::JobRow> row, ledger_reader_->FindJob(job_id));
     if (!row.has_value()) {
-      return absl::NotFoundError(absl::StrCat("id: job ", job_id, " does not exist"));
+      return NotFoundJob("id", job_id);
     }
     RETURN_IF_ERROR(store::Store::Retryable(*row));
     // What RequeueFinalJob makes of the row: a fresh failure budget, the attempt counter kept.
