@@ -22,6 +22,7 @@
 #include "client/study_config.h"
 #include "client/study_report.h"
 #include "common/status.h"
+#include "law/proto/law_proto.h"
 #include "worker/trainer/shard.h"
 
 namespace sparsescale::client {
@@ -256,7 +257,7 @@ std::string Coefficients(const v1::FitLawResponse& fit) {
 // S_opt for each size and budget: the coordinator's answer with its bootstrap interval.
 absl::StatusOr<std::string> SparsityTable(CoordinatorClient& client, const StudyConfig& config,
                                           const v1::FitLawResponse& fit) {
-  const law::PaperCoeffs paper = PaperCoeffsOf(fit.coefficients());
+  const law::PaperCoeffs paper = law::PaperCoeffsOf(fit.coefficients());
   const std::vector<law::PaperCoeffs> samples = BootstrapSamplesOf(fit);
   Table table({"NONZEROS", "COMPUTE", samples.empty() ? "S_OPT" : "S_OPT [95% INTERVAL]", "LOSS",
                "TOKENS"});
@@ -296,6 +297,9 @@ absl::Status FitAndReport(CoordinatorClient& client, const StudyConfig& config,
                              fit.runs(), fit.rmse(), 100 * fit.mean_relative_error(),
                              fit.starts_within_1pct(), fit.starts(), fit.minima(), fit.fit_id()));
   Print(out, "\n" + FormatHeldOutCheck(fit.held_out()));
+  if (const std::string structures = FormatStructureRefits(fit); !structures.empty()) {
+    Print(out, "\n" + structures);
+  }
   *held_out_line = HeldOutSummaryLine(fit.held_out());
   absl::StatusOr<std::string> table = SparsityTable(client, config, fit);
   if (!table.ok()) {

@@ -11,26 +11,17 @@
 #include "law/fit_analysis.h"  // OptimalSparsityInterval
 #include "law/law_plots.h"
 #include "law/optimal_sparsity.h"
+#include "law/proto/law_proto.h"
 #include "law/run_io.h"
 
 namespace sparsescale::client {
 
 namespace v1 = sparsescale::v1;
 
-law::PaperCoeffs PaperCoeffsOf(const v1::LawCoefficients& c) {
-  return {.a_s = c.a_s(),
-          .b_s = c.b_s(),
-          .c_s = c.c_s(),
-          .b_n = c.b_n(),
-          .a_d = c.a_d(),
-          .b_d = c.b_d(),
-          .c = c.c()};
-}
-
 std::vector<law::PaperCoeffs> BootstrapSamplesOf(const v1::FitLawResponse& fit) {
   std::vector<law::PaperCoeffs> samples;
   for (const v1::LawCoefficients& c : fit.bootstrap_samples()) {
-    samples.push_back(PaperCoeffsOf(c));
+    samples.push_back(law::PaperCoeffsOf(c));
   }
   return samples;
 }
@@ -61,6 +52,32 @@ std::string FormatHeldOutCheck(const v1::HeldOutCheck& check) {
                   absl::StrFormat("%.0f", p.nonzeros()), absl::StrFormat("%.3g", p.tokens()),
                   absl::StrFormat("%.4f", p.measured()), absl::StrFormat("%.4f", p.predicted()),
                   absl::StrFormat("%+.2f%%", 100 * p.relative_error())});
+  }
+  return out + table.Render();
+}
+
+std::string FormatStructureRefits(const v1::FitLawResponse& fit) {
+  if (fit.structures().empty()) {
+    return "";
+  }
+  std::string out =
+      "structured sparsity: a_S, b_S, c_S refitted per n:m family on its runs and the dense "
+      "ones (b_N, a_D, b_D, c shared)\n";
+  Table table({"PATTERN", "SPARSITY", "EQUIVALENT UNSTRUCTURED", "a_S", "b_S", "c_S", "RUNS"});
+  for (const v1::StructureRefit& family : fit.structures()) {
+    const v1::LawCoefficients& c = family.coefficients();
+    for (const v1::StructurePattern& p : family.patterns()) {
+      table.AddRow({p.pattern(), absl::StrFormat("%.4g", p.sparsity()),
+                    p.has_equivalent_unstructured()
+                        ? absl::StrFormat("%.3f", p.equivalent_unstructured())
+                        : std::string("none in [0, 1)"),
+                    family.has_coefficients() ? absl::StrFormat("%.4g", c.a_s()) : "-",
+                    family.has_coefficients()
+                        ? absl::StrFormat("%.4g%s", c.b_s(), family.b_s_shared() ? " (shared)" : "")
+                        : "-",
+                    family.has_coefficients() ? absl::StrFormat("%.4g", c.c_s()) : "-",
+                    absl::StrCat(family.runs())});
+    }
   }
   return out + table.Render();
 }
@@ -107,7 +124,7 @@ absl::Status WriteStudyFigures(const v1::FitLawResponse& fit, const std::vector<
   if (runs.empty()) {
     return absl::OkStatus();
   }
-  const law::PaperCoeffs paper = PaperCoeffsOf(fit.coefficients());
+  const law::PaperCoeffs paper = law::PaperCoeffsOf(fit.coefficients());
   const law::Normalisation scales = law::DefaultNormalisation(runs);
   const double held_out =
       fit.held_out().skipped().empty() ? fit.held_out().held_out_nonzeros() : 0.0;

@@ -13,8 +13,6 @@
 
 namespace sparsescale::client {
 
-law::PaperCoeffs PaperCoeffsOf(const sparsescale::v1::LawCoefficients& c);
-
 // The bootstrap resamples' coefficients stored with a fit (empty without a bootstrap).
 std::vector<law::PaperCoeffs> BootstrapSamplesOf(const sparsescale::v1::FitLawResponse& fit);
 
@@ -25,6 +23,10 @@ std::string FormatHeldOutCheck(const sparsescale::v1::HeldOutCheck& check);
 // One line for the end of a study: "held-out check (N = 2.5e+04, 8 cells): mean |error| 1.2%,
 // worst 2.9%", or why it was skipped.
 std::string HeldOutSummaryLine(const sparsescale::v1::HeldOutCheck& check);
+
+// The per-structure refits as a table: each n:m pattern with its equivalent unstructured
+// sparsity and its family's refitted sparsity term; "" when the fit has no n:m runs.
+std::string FormatStructureRefits(const sparsescale::v1::FitLawResponse& fit);
 
 // "0.330 [0.210, 0.470]" (S_opt and its 95% bootstrap interval, sparse cost, D in tokens), or
 // "0.330" when there are no samples or no sample gives a value.

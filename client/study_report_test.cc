@@ -7,24 +7,13 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "law/proto/law_proto.h"
 #include "law/scaling_law.h"
 
 namespace sparsescale::client {
 namespace {
 
 namespace v1 = sparsescale::v1;
-
-v1::LawCoefficients CoefficientsOf(const law::PaperCoeffs& p) {
-  v1::LawCoefficients c;
-  c.set_a_s(p.a_s);
-  c.set_b_s(p.b_s);
-  c.set_c_s(p.c_s);
-  c.set_b_n(p.b_n);
-  c.set_a_d(p.a_d);
-  c.set_b_d(p.b_d);
-  c.set_c(p.c);
-  return c;
-}
 
 TEST(StudyReportTest, HeldOutCheckListsEveryCellWithItsError) {
   v1::HeldOutCheck check;
@@ -54,6 +43,32 @@ TEST(StudyReportTest, HeldOutCheckListsEveryCellWithItsError) {
   check.set_skipped("needs at least 3 model sizes (2 to fit, 1 to predict), got 2");
   EXPECT_EQ(HeldOutSummaryLine(check),
             "held-out check skipped: needs at least 3 model sizes (2 to fit, 1 to predict), got 2");
+}
+
+TEST(StudyReportTest, StructureRefitsListEachPatternWithItsEquivalentUnstructuredSparsity) {
+  v1::FitLawResponse fit;
+  EXPECT_EQ(FormatStructureRefits(fit), "");  // no n:m runs: no section
+  v1::StructureRefit* family = fit.add_structures();
+  family->set_m(4);
+  family->set_runs(12);
+  family->set_b_s_shared(false);
+  family->mutable_coefficients()->set_a_s(21.5);
+  family->mutable_coefficients()->set_b_s(0.8);
+  family->mutable_coefficients()->set_c_s(40.25);
+  v1::StructurePattern* two = family->add_patterns();
+  two->set_pattern("2:4");
+  two->set_sparsity(0.5);
+  two->set_equivalent_unstructured(0.412);
+  v1::StructurePattern* one = family->add_patterns();
+  one->set_pattern("1:4");
+  one->set_sparsity(0.75);  // no equivalent: its factor is below every unstructured one
+  const std::string text = FormatStructureRefits(fit);
+  EXPECT_NE(text.find("2:4"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.412"), std::string::npos) << text;
+  EXPECT_NE(text.find("1:4"), std::string::npos) << text;
+  EXPECT_NE(text.find("none in [0, 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find("21.5"), std::string::npos) << text;
+  EXPECT_NE(text.find("40.25"), std::string::npos) << text;
 }
 
 TEST(StudyReportTest, SparsityCarriesItsBootstrapIntervalWhenThereAreSamples) {
@@ -89,10 +104,10 @@ TEST(StudyReportTest, FiguresAreWrittenNextToTheCsvs) {
     }
   }
   v1::FitLawResponse fit;
-  *fit.mutable_coefficients() = CoefficientsOf(t5.paper);
+  *fit.mutable_coefficients() = law::LawCoefficientsOf(t5.paper);
   fit.mutable_held_out()->set_held_out_nonzeros(12.0 * 64 * 64 * 2);
-  *fit.add_bootstrap_samples() = CoefficientsOf(t5.paper);
-  *fit.add_bootstrap_samples() = CoefficientsOf(t5.paper);
+  *fit.add_bootstrap_samples() = law::LawCoefficientsOf(t5.paper);
+  *fit.add_bootstrap_samples() = law::LawCoefficientsOf(t5.paper);
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / absl::StrCat("study_report_test_", getpid());
   std::filesystem::create_directories(dir);

@@ -12,6 +12,7 @@
 #include "law/fit_report.h"
 #include "law/fitter.h"
 #include "law/optimal_sparsity.h"
+#include "law/proto/law_proto.h"
 #include "law/run_io.h"
 
 namespace sparsescale::coordinator {
@@ -94,28 +95,6 @@ absl::StatusOr<FitInputs> GatherFitInputs(store::Store& store, const v1::FitLawR
   return inputs;
 }
 
-v1::LawCoefficients CoefficientsOf(const std::array<double, 7>& p) {
-  v1::LawCoefficients c;
-  c.set_a_s(p[0]);
-  c.set_b_s(p[1]);
-  c.set_c_s(p[2]);
-  c.set_b_n(p[3]);
-  c.set_a_d(p[4]);
-  c.set_b_d(p[5]);
-  c.set_c(p[6]);
-  return c;
-}
-
-law::PaperCoeffs PaperCoeffsOf(const v1::LawCoefficients& c) {
-  return {.a_s = c.a_s(),
-          .b_s = c.b_s(),
-          .c_s = c.c_s(),
-          .b_n = c.b_n(),
-          .a_d = c.a_d(),
-          .b_d = c.b_d(),
-          .c = c.c()};
-}
-
 law::FitRequest FitRequestOf(const v1::FitLawRequest& request) {
   law::FitRequest fit;
   fit.fit.residual =
@@ -128,7 +107,6 @@ law::FitRequest FitRequestOf(const v1::FitLawRequest& request) {
   fit.bootstrap_resamples = request.bootstrap();
   fit.leave_largest_out = !request.skip_held_out();
   fit.select_minimum = !request.lowest_objective();
-  fit.structure_refits = false;  // not part of the response yet
   return fit;
 }
 
@@ -143,7 +121,7 @@ v1::HeldOutCheck HeldOutCheckOf(const law::FitReport& report) {
   check.set_held_out_nonzeros(e.held_out_nonzeros);
   check.set_fitted_runs(e.fitted_runs);
   if (e.fit.paper.has_value()) {
-    *check.mutable_coefficients() = CoefficientsOf(law::PaperArray(*e.fit.paper));
+    *check.mutable_coefficients() = law::LawCoefficientsOf(*e.fit.paper);
   }
   check.set_mean_abs_relative_error(e.mean_abs_relative_error);
   check.set_max_abs_relative_error(e.max_abs_relative_error);
@@ -169,10 +147,10 @@ void SetIntervals(const law::BootstrapResult& intervals, v1::FitLawResponse* res
     low[i] = intervals.paper[i].low;
     high[i] = intervals.paper[i].high;
   }
-  *response->mutable_lower() = CoefficientsOf(low);
-  *response->mutable_upper() = CoefficientsOf(high);
+  *response->mutable_lower() = law::LawCoefficientsOf(low);
+  *response->mutable_upper() = law::LawCoefficientsOf(high);
   for (const law::PaperCoeffs& sample : intervals.samples) {
-    *response->add_bootstrap_samples() = CoefficientsOf(law::PaperArray(sample));
+    *response->add_bootstrap_samples() = law::LawCoefficientsOf(sample);
   }
 }
 
@@ -189,7 +167,7 @@ absl::Status RunFit(const v1::FitLawRequest& request, const FitInputs& inputs,
         "the fitted optimum has no paper form (its data exponent term is not positive); "
         "try more runs or more starts");
   }
-  *response->mutable_coefficients() = CoefficientsOf(law::PaperArray(*fit.paper));
+  *response->mutable_coefficients() = law::LawCoefficientsOf(*fit.paper);
   response->set_objective(fit.objective);
   response->set_starts(fit.starts);
   response->set_starts_within_1pct(fit.starts_within_1pct);
@@ -201,6 +179,9 @@ absl::Status RunFit(const v1::FitLawRequest& request, const FitInputs& inputs,
   *response->mutable_held_out() = HeldOutCheckOf(report);
   if (report.bootstrap.has_value()) {
     SetIntervals(*report.bootstrap, response);
+  }
+  for (const law::StructureFit& structure : report.structures) {
+    *response->add_structures() = law::StructureRefitOf(structure);
   }
   return absl::OkStatus();
 }
@@ -265,13 +246,13 @@ void CoordinatorCore::OptimalSparsity(v1::OptimalSparsityRequest request,
           }
           c = stored.coefficients();
         }
-        const law::PaperCoeffs law = PaperCoeffsOf(c);
+        const law::PaperCoeffs coeffs = law::PaperCoeffsOf(c);
         law::CostOptions cost;
         cost.model = request.cost() == "dense" ? law::CostModel::kDense : law::CostModel::kSparse;
         cost.tokens_per_data_unit = 1.0;  // sweeps measure D in tokens
         ASSIGN_OR_RETURN(
             law::OptimalSparsity best,
-            law::FindOptimalSparsity(law, request.nonzeros(), request.compute(), cost));
+            law::FindOptimalSparsity(coeffs, request.nonzeros(), request.compute(), cost));
         response->set_sparsity(best.sparsity);
         response->set_loss(best.loss);
         response->set_tokens(best.data);

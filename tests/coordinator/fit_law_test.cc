@@ -14,6 +14,16 @@ double TrueLoss(double s, double n, double d) {
   return (40.0 * std::pow(1.0 - s, 1.5) + 10.0) * std::pow(n, -0.3) + std::pow(2e4 / d, 0.4) + 1.0;
 }
 
+// The synthetic n:m runs lose capacity like unstructured runs at a lower sparsity: 2:4 (S = 0.5)
+// like unstructured 0.4, 1:4 (S = 0.75) like 0.65. Unstructured and dense cells map to
+// themselves.
+double CapacitySparsity(const v1::PruningSpec& pruning) {
+  if (pruning.structure() != v1::SPARSITY_STRUCTURE_NM) {
+    return pruning.sparsity();
+  }
+  return pruning.n() == 2 ? 0.4 : 0.65;
+}
+
 class FitLawTest : public CoordinatorFixture {
  protected:
   void SetUp() override {
@@ -37,7 +47,8 @@ class FitLawTest : public CoordinatorFixture {
     done.set_job_id(lease.job_id());
     done.set_attempt(1);
     done.set_outcome(v1::JOB_STATE_SUCCEEDED);
-    done.set_final_eval_loss(TrueLoss(s, static_cast<double>(static_cast<int64_t>(n)),
+    done.set_final_eval_loss(TrueLoss(CapacitySparsity(spec.pruning()),
+                                      static_cast<double>(static_cast<int64_t>(n)),
                                       static_cast<double>(spec.data().tokens())));
     v1::CompleteJobResponse response;
     ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
@@ -91,6 +102,7 @@ TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
   }
   EXPECT_GT(held_out.coefficients().b_n(), 0);
   EXPECT_GT(fitted.minima(), 0);
+  EXPECT_EQ(fitted.structures_size(), 0);  // no n:m runs
   v1::FitLawResponse replay;
   ASSERT_TRUE(client().FitLaw(Context().get(), fit, &replay).ok());
   EXPECT_EQ(replay.SerializeAsString(), fitted.SerializeAsString());
@@ -126,6 +138,68 @@ TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
   v1::OptimalSparsityResponse by_value;
   ASSERT_TRUE(client().OptimalSparsity(Context().get(), optimal, &by_value).ok());
   EXPECT_EQ(by_value.SerializeAsString(), best.SerializeAsString());
+}
+
+// n:m cells enter only the per-structure refit: the m = 4 family's sparsity term is refitted on
+// its runs plus the dense ones, and each pattern is mapped to the unstructured sparsity with the
+// same capacity (the synthetic runs were made with 0.4 for 2:4 and 0.65 for 1:4).
+TEST_F(FitLawTest, StructuredCellsGetTheirOwnRefitAndEquivalentUnstructuredSparsity) {
+  v1::CreateSweepRequest sweep;
+  sweep.set_request_id("sweep-nm");
+  *sweep.mutable_base() = TinySpec();
+  for (int64_t n : {100'000, 200'000, 400'000, 800'000}) {
+    sweep.mutable_axes()->add_nonzeros(n);
+  }
+  for (double s : {0.0, 0.5, 0.75}) {
+    sweep.mutable_axes()->add_sparsities(s);
+  }
+  sweep.mutable_axes()->add_tokens(8192);
+  sweep.mutable_axes()->add_tokens(32768);
+  sweep.mutable_axes()->add_structures()->set_structure(v1::SPARSITY_STRUCTURE_UNSPECIFIED);
+  for (int n : {2, 1}) {
+    v1::StructureAxis* nm = sweep.mutable_axes()->add_structures();
+    nm->set_structure(v1::SPARSITY_STRUCTURE_NM);
+    nm->set_n(n);
+    nm->set_m(4);
+  }
+  v1::CreateSweepResponse created;
+  grpc::Status status = client().CreateSweep(Context().get(), sweep, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(created.jobs_created(), 40);  // 4 sizes x 2 budgets x (3 unstructured + 2 n:m)
+  const std::string w = RegisterWorker("w", 64);
+  const auto leases = Acquire(w);
+  ASSERT_EQ(leases.size(), 40u);
+  for (const v1::Lease& lease : leases) {
+    ASSERT_NO_FATAL_FAILURE(SucceedOnTheTrueLaw(w, lease));
+  }
+  v1::FitLawRequest fit;
+  fit.set_request_id("fit-nm");
+  fit.set_sweep_id(created.sweep().id());
+  fit.set_starts(40);
+  fit.set_seed(7);
+  v1::FitLawResponse fitted;
+  status = client().FitLaw(Context(60'000).get(), fit, &fitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(fitted.runs(), 24);  // the main fit: dense and unstructured cells only
+  ASSERT_EQ(fitted.structures_size(), 1);
+  const v1::StructureRefit& family = fitted.structures(0);
+  EXPECT_EQ(family.m(), 4);
+  EXPECT_EQ(family.runs(), 24);  // 16 n:m runs plus the 8 dense ones
+  EXPECT_FALSE(family.b_s_shared());
+  EXPECT_TRUE(family.has_coefficients());
+  EXPECT_EQ(family.coefficients().b_n(), fitted.coefficients().b_n());  // shared
+  ASSERT_EQ(family.patterns_size(), 2);
+  for (const v1::StructurePattern& pattern : family.patterns()) {
+    ASSERT_TRUE(pattern.has_equivalent_unstructured()) << pattern.pattern();
+    if (pattern.pattern() == "2:4") {
+      EXPECT_EQ(pattern.sparsity(), 0.5);
+      EXPECT_NEAR(pattern.equivalent_unstructured(), 0.4, 0.02);
+    } else {
+      EXPECT_EQ(pattern.pattern(), "1:4");
+      EXPECT_EQ(pattern.sparsity(), 0.75);
+      EXPECT_NEAR(pattern.equivalent_unstructured(), 0.65, 0.02);
+    }
+  }
 }
 
 // With bootstrap resamples the fit carries each resample's coefficients, from which intervals
