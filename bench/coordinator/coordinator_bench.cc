@@ -4,7 +4,7 @@
 //             baseline in the same run: one worker client.
 //   ingest:   S concurrent streams of ReportPoints batches (points/s, ack latency p50/p99);
 //             baseline in the same run: the same load with group commit off (one commit per
-//             request).
+//             request), and the same load with the job_curves rows for the SQL views off.
 //   curve:    GetLossCurve latency and coordinator RSS with J jobs x P points stored.
 #include <atomic>
 #include <cstdio>
@@ -297,7 +297,10 @@ void Ingest(const std::string& binary, int streams, int batch, double seconds, d
       {"closed loop, group commit", {}, batch, 0},
       {"closed loop, one commit per request", {"--writer-batch", "1"}, batch, 0},
       {"paced, group commit", {}, paced_batch, rate},
-      {"paced, one commit per request", {"--writer-batch", "1"}, paced_batch, rate}};
+      {"paced, one commit per request", {"--writer-batch", "1"}, paced_batch, rate},
+      // Baselines for the job_curves rows the writer keeps for the SQL views (docs/SQL.md).
+      {"closed loop, group commit, no job_curves", {"--curve-refresh-ms", "0"}, batch, 0},
+      {"paced, group commit, no job_curves", {"--curve-refresh-ms", "0"}, paced_batch, rate}};
   std::vector<IngestResult> results;
   for (size_t i = 0; i < runs.size(); ++i) {
     CoordinatorProcess coordinator(binary, dir + "/ingest" + std::to_string(i) + ".db",
@@ -318,6 +321,11 @@ void Ingest(const std::string& binary, int streams, int batch, double seconds, d
   }
   std::printf("ingest: closed-loop throughput, group commit / one commit per request = %.2fx\n",
               results[0].points_per_s / results[1].points_per_s);
+  std::printf(
+      "ingest: with / without job_curves: closed-loop throughput %.3fx, paced throughput %.3fx, "
+      "paced p99 %.1f / %.1f ms\n",
+      results[0].points_per_s / results[4].points_per_s,
+      results[2].points_per_s / results[5].points_per_s, results[2].p99_ms, results[5].p99_ms);
   std::filesystem::remove_all(dir);
 }
 

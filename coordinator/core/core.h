@@ -178,6 +178,9 @@ class CoordinatorCore {
 
   const CoordinatorOptions& options() const { return options_; }
   store::StoreWriterStats writer_stats() const { return writer_->stats(); }
+  // The store's health now (disk free, file sizes, commit latency, failing writes). Any thread;
+  // cheap enough for every status request and metrics scrape.
+  store::StoreHealth store_health() const { return writer_->health(); }
   // AcquireLease polls parked now, waiting for a job. Any thread (tests wait on it).
   size_t parked_lease_polls() const { return parked_lease_polls_.load(); }
 

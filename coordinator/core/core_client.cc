@@ -237,6 +237,9 @@ void CoordinatorCore::GetJob(std::string id, v1::Job* response, Done done) {
         return FillLogTail(store, response);
       },
       [this, response, done](absl::Status status) {
+        if (status.ok() && response->state() == v1::JOB_STATE_RUNNING) {
+          response->set_blocked(store::BlockedReason(store_health()));
+        }
         if (!status.ok() || response->state() != v1::JOB_STATE_QUEUED) {
           done(status);
           return;
@@ -267,10 +270,13 @@ void CoordinatorCore::ListJobs(store::JobFilter filter, Page page, v1::ListJobsR
           done(status);
           return;
         }
-        Post([this, response, done] {  // the scheduler lives on the state thread
+        const std::string blocked = store::BlockedReason(store_health());
+        Post([this, response, done, blocked] {  // the scheduler lives on the state thread
           for (v1::Job& job : *response->mutable_jobs()) {
             if (job.state() == v1::JOB_STATE_QUEUED) {
               job.set_unplaceable(scheduler_->Unplaceable(job.id()));
+            } else if (job.state() == v1::JOB_STATE_RUNNING) {
+              job.set_blocked(blocked);
             }
           }
           done(absl::OkStatus());
@@ -316,6 +322,7 @@ void CoordinatorCore::ListCheckpoints(std::string job_id, v1::ListCheckpointsRes
 }
 
 void CoordinatorCore::GetClusterStatus(v1::GetClusterStatusResponse* response, Done done) {
+  *response->mutable_store() = StoreHealthToProto(store_health());
   Post([this, response, done] {
     for (const scheduler::WorkerView& view : scheduler_->Workers()) {
       v1::WorkerInfo* w = response->add_workers();

@@ -1,6 +1,8 @@
 // CoordinatorCore: leases - AcquireLease with its long-poll, serving waiting workers when work
 // arrives, and recording grants.
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/log_repeat.h"
 #include "common/status.h"
 #include "coordinator/core/core.h"
 #include "coordinator/core/proto_convert.h"
@@ -114,7 +116,8 @@ CoordinatorCore::Plan CoordinatorCore::GrantPlan(
           [this, shared](const absl::Status& status) {
             if (!status.ok() && !shared->empty()) {
               // The leases stay granted in memory and expire unclaimed after their TTL.
-              LogError("recording leases failed: %s", status.ToString());
+              LogRepeated(LogLevel::kError, "core-record-leases",
+                          absl::StrCat("recording leases failed: ", status.ToString()));
             }
             for (const scheduler::Transition& t : *shared) {
               NotifyWatchers(t.job_id);

@@ -3,6 +3,7 @@
 // transitions.
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/log_repeat.h"
 #include "common/status.h"
 #include "coordinator/core/core.h"
 #include "coordinator/core/proto_convert.h"
@@ -169,7 +170,8 @@ CoordinatorCore::Plan CoordinatorCore::PersistPlan(
       .then =
           [this, shared](const absl::Status& status) {
             if (!status.ok()) {
-              LogError("persisting transitions failed: %s", status.ToString());
+              LogRepeated(LogLevel::kError, "core-persist-transitions",
+                          absl::StrCat("persisting transitions failed: ", status.ToString()));
             }
             AfterTransitions(*shared);
           },

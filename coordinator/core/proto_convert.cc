@@ -91,6 +91,24 @@ v1::CheckpointInfo CheckpointToProto(const store::CheckpointRow& row) {
   return info;
 }
 
+v1::StoreHealth StoreHealthToProto(const store::StoreHealth& health) {
+  v1::StoreHealth out;
+  out.set_disk_free_bytes(health.disk_free_bytes);
+  out.set_disk_total_bytes(health.disk_total_bytes);
+  out.set_db_bytes(health.db_bytes);
+  out.set_wal_bytes(health.wal_bytes);
+  out.set_commits(health.commits);
+  out.set_last_commit_ms(health.last_commit_ms);
+  out.set_p99_commit_ms(health.p99_commit_ms);
+  out.set_max_commit_ms(health.max_commit_ms);
+  out.set_write_errors(health.write_errors);
+  out.set_last_error(health.last_error);
+  out.set_failing_since_unix_ms(health.failing_since_unix_ms);
+  out.set_failing_batches(health.failing_batches);
+  out.set_failure_kind(health.failure_kind);
+  return out;
+}
+
 scheduler::WorkerResources ResourcesFromProto(const v1::Resources& r) {
   scheduler::WorkerResources resources;
   resources.device_kind = r.device_kind();

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "coordinator/scheduler/types.h"
 #include "coordinator/store/records.h"
+#include "coordinator/store/store_health.h"
 #include "sparsescale/v1/coordinator.pb.h"
 
 namespace sparsescale::coordinator {
@@ -16,6 +17,7 @@ namespace sparsescale::coordinator {
 // The Job message of a stored row (DataLoss when the stored spec does not parse).
 absl::StatusOr<sparsescale::v1::Job> JobToProto(const store::JobRow& row);
 sparsescale::v1::CheckpointInfo CheckpointToProto(const store::CheckpointRow& row);
+sparsescale::v1::StoreHealth StoreHealthToProto(const store::StoreHealth& health);
 
 scheduler::WorkerResources ResourcesFromProto(const sparsescale::v1::Resources& resources);
 sparsescale::v1::Resources ResourcesToProto(const scheduler::WorkerResources& resources);

@@ -2,7 +2,9 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/log_repeat.h"
 #include "common/status.h"
 
 namespace sparsescale::store {
@@ -34,7 +36,8 @@ void Checkpointer::Loop() {
     lock.unlock();
     absl::Status status = db_->Checkpoint(/*restart=*/false, nullptr);
     if (!status.ok()) {
-      LogWarning("WAL checkpoint failed: %s", status.ToString());
+      LogRepeated(LogLevel::kWarning, "store-checkpointer",
+                  absl::StrCat("WAL checkpoint failed: ", status.ToString()));
     }
     lock.lock();
   }

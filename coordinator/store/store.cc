@@ -61,6 +61,9 @@ absl::Status NoSuchJob(std::string_view id) {
   return absl::NotFoundError(absl::StrCat("job ", std::string(id), " does not exist"));
 }
 
+// sql/0004_views.sql: the plain columns and job_curves that BackfillViews fills for old rows.
+constexpr int kViewsSchemaVersion = 4;
+
 }  // namespace
 
 int Store::LatestSchemaVersion() { return sql::Migrations().back().version; }
@@ -106,6 +109,9 @@ absl::Status Store::Migrate() {
     }
     ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
     RETURN_IF_ERROR(db_->Exec(migration.sql));
+    if (migration.version == kViewsSchemaVersion) {
+      RETURN_IF_ERROR(BackfillViews());  // rows stored before the views' columns existed
+    }
     ASSIGN_OR_RETURN(Query q,
                      db_->Prepare("INSERT INTO schema_version (version, name, applied_unix_ms) "
                                   "VALUES (?, ?, ?)"));
@@ -153,6 +159,9 @@ absl::StatusOr<bool> Store::InsertJobIfAbsent(JobRow* job) {
   RETURN_IF_ERROR(q.Run());
   const bool created = db_->Changes() > 0;
   ASSIGN_OR_RETURN(job->seq, JobSeq(job->id));
+  if (created) {
+    RETURN_IF_ERROR(FillCellColumns(job->seq, job->spec));
+  }
   return created;
 }
 
@@ -231,6 +240,9 @@ absl::Status Store::RecordAttemptEnd(const AttemptEndRecord& end, int64_t now_un
     RETURN_IF_ERROR(SupersedePointsAfter(seq, end.checkpoint_step));
     ASSIGN_OR_RETURN(Query step, db_->Prepare("UPDATE jobs SET step = ? WHERE seq = ?"));
     RETURN_IF_ERROR(step.Bind(1, end.checkpoint_step).Bind(2, seq).Run());
+  }
+  if (IsFinal(end.state)) {
+    MarkCurveStale(seq, /*at_once=*/true);  // its last points in job_curves without delay
   }
   if (end.state == JobState::kSucceeded) {
     return absl::OkStatus();  // the common case; the attempts row says it all

@@ -23,12 +23,20 @@
 
 namespace sparsescale::store {
 
+// job_curves: rows per job, and how many jobs one RefreshDueCurves call rewrites at most (the
+// rest wait for the next writer batch).
+inline constexpr size_t kCurveRows = 200;
+inline constexpr size_t kCurveRefreshesPerCall = 8;
+
 struct StoreOptions {
   DbOptions db;
   // Apply pending migrations (the writer); readers only check the version.
   bool migrate = true;
   // Complete checkpoints kept per job (the newest by step); older ones are deleted on commit.
   int checkpoints_kept_per_job = 2;
+  // job_curves: a running job's rows are rewritten at most this often (ms); 0 stops refreshing
+  // them (the views of sql/0004_views.sql then show stale curves).
+  int64_t curve_refresh_ms = 2000;
 };
 
 // A stored answer of the idempotency ledger.
@@ -49,7 +57,10 @@ class Store {
   int schema_version() const { return schema_version_; }
   Db* db() { return db_.get(); }
   // Forgets cached lookups; called after a rollback, which may undo rows they describe.
-  void InvalidateCaches() { job_seq_cache_.clear(); }
+  void InvalidateCaches() {
+    job_seq_cache_.clear();
+    RestoreRefreshedCurves();
+  }
 
   // Jobs. Unknown job ids give NotFound naming the id.
   absl::StatusOr<bool> InsertJobIfAbsent(JobRow* job);  // true when created; fills job->seq
@@ -100,6 +111,19 @@ class Store {
   // The clean curve's last point; nullopt when the job has none.
   absl::StatusOr<std::optional<LossPoint>> ReadLastPoint(std::string_view job_id);
   absl::StatusOr<int64_t> LossPointsStored();
+
+  // Plain columns and the curve table for SQL views (store_views.cc; sql/0004_views.sql).
+  // Marks the job's job_curves rows stale: refreshed by the next RefreshDueCurves that finds
+  // it due (`now_ms` at least options.curve_refresh_ms after its last refresh, or at once when `at_once`,
+  // e.g. at the end of an attempt). Writer connection only.
+  void MarkCurveStale(int64_t job_seq, bool at_once);
+  // Rewrites the job_curves rows of at most kCurveRefreshesPerCall due jobs (stalest first),
+  // each as the job's clean curve downsampled to kCurveRows points. Errors of the statements.
+  absl::Status RefreshDueCurves(int64_t now_ms);
+  // Rewrites one job's job_curves rows now (nothing for an unknown seq).
+  absl::Status RefreshCurve(int64_t job_seq);
+  // Jobs whose curve rows are stale.
+  size_t stale_curves() const { return curves_due_.size(); }
 
   // Checkpoints: staged (incomplete) rows first, chunks appended, then committed atomically.
   absl::StatusOr<int64_t> BeginCheckpoint(const CheckpointRow& meta, int64_t now_unix_ms);
@@ -178,8 +202,21 @@ class Store {
   // Marks every clean point with a larger step superseded.
   absl::Status SupersedePointsAfter(int64_t job_seq, int64_t step);
 
+  // The cell columns of jobs (n_params, sparsity, tokens, structure, seed) from its spec; left
+  // NULL when the bytes are not a JobSpec.
+  absl::Status FillCellColumns(int64_t job_seq, const std::string& spec);
+  // After migration 4: cell columns and curve rows of the jobs stored before it.
+  absl::Status BackfillViews();
+  // Marks the curves refreshed in a transaction that rolled back stale again.
+  void RestoreRefreshedCurves();
+
   std::unique_ptr<Db> db_;
   StoreOptions options_;
+  // job_curves bookkeeping (writer connection only): stale jobs (seq -> refresh at once), when
+  // each job's rows were last rewritten, and those rewritten in the open transaction.
+  std::unordered_map<int64_t, bool> curves_due_;
+  std::unordered_map<int64_t, int64_t> curve_refreshed_ms_;
+  std::vector<int64_t> curves_refreshed_in_txn_;
   int schema_version_ = 0;
   std::unordered_map<std::string, int64_t> job_seq_cache_;
 };

@@ -22,6 +22,7 @@ constexpr const char* kJobDeletes[] = {
     "DELETE FROM attempts WHERE job_seq = ?1",
     "DELETE FROM sweep_jobs WHERE job_seq = ?1",
     "DELETE FROM events WHERE job_id = (SELECT id FROM jobs WHERE seq = ?1)",
+    "DELETE FROM job_curves WHERE job_id = (SELECT id FROM jobs WHERE seq = ?1)",
     "DELETE FROM jobs WHERE seq = ?1",
 };
 
@@ -89,6 +90,8 @@ absl::Status Store::DeleteFinalJob(std::string_view job_id) {
     RETURN_IF_ERROR(q.Bind(1, job.seq).Run());
   }
   job_seq_cache_.erase(job.id);
+  curves_due_.erase(job.seq);
+  curve_refreshed_ms_.erase(job.seq);
   return absl::OkStatus();
 }
 

@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/log_repeat.h"
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 
 namespace sparsescale::store {
 
 StoreWriter::StoreWriter(std::unique_ptr<Store> store, const StoreWriterOptions& options)
-    : store_(std::move(store)), options_(options) {
+    : store_(std::move(store)), options_(options), health_(store_->db()->path()) {
   if (options_.wal_restart_bytes > 0) {
     int64_t page_size = 4096;
     if (auto q = store_->db()->Prepare("PRAGMA page_size"); q.ok()) {
@@ -82,7 +84,8 @@ void StoreWriter::RestartWalIfLarge() {
   int backfilled = 0;
   absl::Status status = db.Checkpoint(/*restart=*/false, &frames, &backfilled);
   if (!status.ok()) {
-    LogWarning("WAL catch-up checkpoint failed: %s", status.ToString());
+    LogRepeated(LogLevel::kWarning, "store-writer-catch-up",
+                absl::StrCat("WAL catch-up checkpoint failed: ", status.ToString()));
     return;
   }
   if (frames <= 0 || backfilled < frames) {
@@ -93,6 +96,46 @@ void StoreWriter::RestartWalIfLarge() {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.wal_restarts += 1;
   stats_.longest_catch_up_ms = std::max(stats_.longest_catch_up_ms, elapsed_ms);
+}
+
+void StoreWriter::RecordHealth(double elapsed_ms, const absl::Status& commit_status,
+                               const std::vector<absl::Status>& results) {
+  absl::Status storage_error = commit_status;
+  for (size_t i = 0; i < results.size() && storage_error.ok(); ++i) {
+    if (IsStorageError(results[i])) {
+      storage_error = results[i];
+    }
+  }
+  const int64_t now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  health_.RecordCommit(elapsed_ms, storage_error, now_unix_ms);
+  if (!storage_error.ok()) {
+    LogRepeated(LogLevel::kError, "store-writer",
+                absl::StrCat("store write failed: ", storage_error.ToString()));
+  }
+}
+
+bool StoreWriter::RefreshCurves() {
+  if (store_->stale_curves() == 0) {
+    return true;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  auto savepoint = Savepoint::Begin(store_->db());
+  absl::Status status = savepoint.status();
+  if (status.ok()) {
+    status = store_->RefreshDueCurves(now_ms);
+  }
+  if (status.ok()) {
+    status = (*savepoint)->Release();
+  }
+  if (!status.ok()) {
+    LogRepeated(LogLevel::kWarning, "store-writer-curves",
+                absl::StrCat("refreshing job_curves failed: ", status.ToString()));
+  }
+  return status.ok();
 }
 
 void StoreWriter::CommitBatch(std::deque<Op>& batch) {
@@ -113,6 +156,7 @@ void StoreWriter::CommitBatch(std::deque<Op>& batch) {
         }
         rolled_back |= !results[i].ok();
       }
+      rolled_back |= !RefreshCurves();
       commit_status = (*txn)->Commit();
       if (rolled_back || !commit_status.ok()) {
         store_->InvalidateCaches();
@@ -121,6 +165,7 @@ void StoreWriter::CommitBatch(std::deque<Op>& batch) {
   }
   const double elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  RecordHealth(elapsed_ms, commit_status, results);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.commits += 1;

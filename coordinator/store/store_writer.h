@@ -16,10 +16,12 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "coordinator/store/store.h"
+#include "coordinator/store/store_health.h"
 
 namespace sparsescale::store {
 
@@ -61,6 +63,9 @@ class StoreWriter {
   absl::Status RunSync(Apply apply);
 
   StoreWriterStats stats() const;
+  // The store's health: disk, file sizes, commit latency, failing writes (see store_health.h).
+  // Any thread; cheap.
+  StoreHealth health() const { return health_.Snapshot(); }
 
  private:
   struct Op {
@@ -71,9 +76,17 @@ class StoreWriter {
   void Loop();
   void CommitBatch(std::deque<Op>& batch);
   void RestartWalIfLarge();
+  // Rewrites the due job_curves rows inside the open transaction, in a savepoint of their own
+  // (a failure rolls back only them). False when it failed.
+  bool RefreshCurves();
+  // Feeds the health monitor with a batch's commit and the first storage error in it (and logs
+  // that error, once per window).
+  void RecordHealth(double elapsed_ms, const absl::Status& commit_status,
+                    const std::vector<absl::Status>& results);
 
   std::unique_ptr<Store> store_;
   const StoreWriterOptions options_;
+  StoreHealthMonitor health_;
   int64_t restart_frames_ = 0;  // wal_restart_bytes in pages of this database (0: never)
   mutable std::mutex mu_;
   std::condition_variable cv_;
