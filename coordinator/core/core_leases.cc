@@ -115,6 +115,8 @@ CoordinatorCore::Plan CoordinatorCore::GrantPlan(
             if (!status.ok() && !shared->empty()) {
               // The leases stay granted in memory and expire unclaimed after their TTL.
               LogError("recording leases failed: %s", status.ToString());
+            } else {
+              CountTransitions(*shared);
             }
             for (const scheduler::Transition& t : *shared) {
               NotifyWatchers(t.job_id);
