@@ -24,6 +24,9 @@ void RunUp(UpFlags& flags) {
   client::StopSignal stop;  // Before any child or thread starts.
   auto cluster = client::OrFail(client::LocalCluster::Start(flags.cluster));
   std::printf("sparsescale up: coordinator listening on %s\n", cluster->address().c_str());
+  if (!cluster->http_address().empty()) {
+    std::printf("  dashboard: http://%s/\n", cluster->http_address().c_str());
+  }
   std::printf("  %d workers (%d slots each), database %s, logs in %s/logs\n", flags.cluster.workers,
               flags.cluster.slots, cluster->options().db_path.c_str(),
               cluster->options().work_dir.c_str());
@@ -48,6 +51,7 @@ void InstallUp(CLI::App& root) {
   static UpFlags flags;
   flags.cluster.port = 7070;
   flags.cluster.work_dir = "runs/up";
+  flags.cluster.http_listen = "127.0.0.1:0";
   CLI::App* up = root.add_subcommand(
       "up", "start a coordinator and workers on this machine (stop with Ctrl-C)");
   up->add_option("--workers", flags.cluster.workers, "worker processes")
@@ -59,6 +63,9 @@ void InstallUp(CLI::App& root) {
   up->add_option("--port", flags.cluster.port, "coordinator port (0 picks a free one)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  up->add_option("--http", flags.cluster.http_listen,
+                 "dashboard HOST:PORT (port 0 picks a free one; \"\" turns it off)")
+      ->capture_default_str();
   up->add_option("--db", flags.cluster.db_path, "SQLite file (default WORK_DIR/coordinator.db)");
   up->add_option("--work-dir", flags.cluster.work_dir, "logs, job files, default database")
       ->capture_default_str();

@@ -128,6 +128,9 @@ absl::Status LocalCluster::StartCoordinator() {
   SpawnOptions spawn;
   spawn.argv = {options_.coordinator_bin, "--db", options_.db_path, "--listen",
                 absl::StrCat(options_.host, ":", options_.port)};
+  if (!options_.http_listen.empty()) {
+    spawn.argv.insert(spawn.argv.end(), {"--http-listen", options_.http_listen});
+  }
   spawn.argv.insert(spawn.argv.end(), options_.coordinator_args.begin(),
                     options_.coordinator_args.end());
   spawn.stdout_path = log;
@@ -146,7 +149,31 @@ absl::Status LocalCluster::StartCoordinator() {
   address_ = *address;
   // A restart reuses the port, so that workers find the coordinator again.
   options_.port = std::stoi(address_.substr(address_.rfind(':') + 1));
+  if (!options_.http_listen.empty()) {
+    absl::StatusOr<std::string> http = FindHttpAddress(log, log_offset);
+    if (!http.ok()) {
+      return http.status();
+    }
+    http_address_ = *http;
+    options_.http_listen = http_address_;
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LocalCluster::FindHttpAddress(const std::string& log,
+                                                          uintmax_t offset) {
+  static constexpr char kMarker[] = "http on ";
+  std::ifstream in(log);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t at = line.find(kMarker);
+    if (at != std::string::npos) {
+      return line.substr(at + sizeof(kMarker) - 1);
+    }
+  }
+  return absl::UnavailableError(
+      absl::StrCat("the coordinator did not log its http address:\n", LogTail(log)));
 }
 
 // Waits for the coordinator's "listening on HOST:PORT" line in its log (after `offset`).

@@ -34,6 +34,9 @@ struct LocalClusterOptions {
   std::string coordinator_bin;                // default: FindBinary("sparsescale-coordinator")
   std::string worker_bin;                     // default: FindBinary("sparsescale-worker")
   std::vector<std::string> coordinator_args;  // extra flags, e.g. --lease-ttl-ms 3000
+  // The coordinator's dashboard (--http-listen HOST:PORT); empty: off. Port 0 picks a free one
+  // (kept across coordinator restarts).
+  std::string http_listen;
   std::vector<std::string> worker_args;
   std::chrono::milliseconds start_timeout{30000};
 };
@@ -47,6 +50,8 @@ class LocalCluster {
   ~LocalCluster();  // Stop()
 
   const std::string& address() const { return address_; }
+  // The dashboard's HOST:PORT ("" when options().http_listen is empty).
+  const std::string& http_address() const { return http_address_; }
   const LocalClusterOptions& options() const { return options_; }
 
   // The coordinator alone (tests): kill it (SIGKILL by default) and start it again on the
@@ -71,9 +76,13 @@ class LocalCluster {
  private:
   explicit LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}
   absl::StatusOr<std::string> WaitForAddress(const std::string& log, uintmax_t offset);
+  // The "http on HOST:PORT" line the coordinator logged after `offset` (before it printed its
+  // gRPC address, so it is there once WaitForAddress returned).
+  absl::StatusOr<std::string> FindHttpAddress(const std::string& log, uintmax_t offset);
 
   LocalClusterOptions options_;
   std::string address_;
+  std::string http_address_;
   std::optional<agent::Subprocess> coordinator_;
   std::vector<std::optional<agent::Subprocess>> workers_;
 };

@@ -1,6 +1,7 @@
 // sparsescale-coordinator: the coordinator daemon. Opens (migrating) the SQLite database,
 // serves the client and worker gRPC services, and shuts down cleanly on SIGTERM or SIGINT.
-// Prints "listening on HOST:PORT" on stdout once serving (port 0 picks a free port).
+// Prints "listening on HOST:PORT" on stdout once serving (port 0 picks a free port); with
+// --http-listen it also serves the dashboard over HTTP and logs "http on HOST:PORT".
 #include <signal.h>
 
 #include <cstdio>
@@ -19,6 +20,7 @@ using sparsescale::coordinator::ServerOptions;
 
 struct Flags {
   std::string port_file;
+  std::string http_port_file;
   std::string sync = "normal";
   std::string log_level = "info";
 };
@@ -30,6 +32,11 @@ void AddFlags(CLI::App& app, ServerOptions& options, Flags& flags) {
   app.add_option("--listen", options.listen, "HOST:PORT to serve on; port 0 picks a free port")
       ->capture_default_str();
   app.add_option("--port-file", flags.port_file, "also write the bound port to this file");
+  app.add_option("--http-listen", options.http_listen,
+                 "HOST:PORT of the dashboard's HTTP server (JSON API, /metrics); port 0 picks a "
+                 "free port; off when not given");
+  app.add_option("--http-port-file", flags.http_port_file,
+                 "also write the HTTP server's bound port to this file (needs --http-listen)");
   app.add_option("--lease-ttl-ms", s.lease_ttl_ms, "lease time-to-live without a heartbeat")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{100}, int64_t{86'400'000}));
@@ -115,6 +122,13 @@ int main(int argc, char** argv) {
   }
   if (!flags.port_file.empty() && !WritePortFile(flags.port_file, (*server)->port())) {
     sparsescale::LogError("cannot write --port-file %s", flags.port_file);
+    return 1;
+  }
+  if (!flags.http_port_file.empty() &&
+      ((*server)->http_port() == 0 ||
+       !WritePortFile(flags.http_port_file, (*server)->http_port()))) {
+    sparsescale::LogError("cannot write --http-port-file %s (is --http-listen given?)",
+                          flags.http_port_file);
     return 1;
   }
   // Stdout carries only this line: `sparsescale up`, the tests and the benchmarks read it.

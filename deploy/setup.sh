@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libeigen3-dev libceres-dev
   libdnnl-dev
+  prometheus  # the /metrics test scrapes the coordinator with a real Prometheus
   python3 python3-scipy python3-numpy python3-pandas python3-grpcio python3-protobuf openssl
   sword-text-web libsword-utils
 )

@@ -6,7 +6,11 @@
 //             baseline in the same run: the same load with group commit off (one commit per
 //             request), and the same load with the job_curves rows for the SQL views off.
 //   curve:    GetLossCurve latency and coordinator RSS with J jobs x P points stored.
+//   dashboard: latency of every dashboard HTTP endpoint with J jobs x P points stored (one
+//             sweep of them); then paced ingestion with and without a 10 Hz poller of the
+//             dashboard endpoints (baseline in the same run: without).
 #include <atomic>
+#include <functional>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -15,6 +19,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "bench/coordinator/bench_util.h"
+#include "bench/coordinator/http_get.h"
 #include "coordinator/store/store_writer.h"
 
 namespace sparsescale::bench {
@@ -212,6 +217,8 @@ IngestResult RunIngest(const CoordinatorProcess& coordinator, int streams, int b
   return result;
 }
 
+constexpr char kBenchSweep[] = "bench-sweep";
+
 // Fills the database directly (as the coordinator's writer would) with jobs x points.
 void FillCurves(const std::string& db, int jobs, int points) {
   auto opened = store::Store::Open(db, store::StoreOptions{});
@@ -221,6 +228,17 @@ void FillCurves(const std::string& db, int jobs, int points) {
   }
   store::Store& s = **opened;
   const std::string spec = TinySpec().SerializeAsString();
+  store::SweepRow sweep{.id = kBenchSweep,
+                        .name = "bench",
+                        .base = spec,
+                        .axes = v1::SweepAxes().SerializeAsString(),
+                        .priority = 0,
+                        .max_attempts = 3,
+                        .created_unix_ms = 0};
+  if (!s.InsertSweepIfAbsent(sweep).ok()) {
+    std::fprintf(stderr, "fill failed: sweep\n");
+    std::exit(1);
+  }
   std::vector<v1::LossPoint> rows(points);
   for (int i = 0; i < points; ++i) {
     rows[i].set_step(i + 1);
@@ -247,6 +265,7 @@ void FillCurves(const std::string& db, int jobs, int points) {
                                               rows.begin() + std::min(points, first + 500));
       ok = s.InsertPoints(job.id, 1, report, 0).ok();
     }
+    ok = ok && s.AddSweepJob(kBenchSweep, job.seq).ok();
     if (!ok || !(*txn)->Commit().ok()) {
       std::fprintf(stderr, "fill failed at job %d\n", j);
       std::exit(1);
@@ -363,6 +382,136 @@ void Curve(const std::string& binary, int jobs, int points, int queries) {
   std::filesystem::remove_all(dir);
 }
 
+
+// The HTTP port a coordinator started with --http-port-file `path` wrote.
+int ReadPort(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  int port = 0;
+  if (f == nullptr || std::fscanf(f, "%d", &port) != 1) {
+    std::fprintf(stderr, "cannot read the http port from %s\n", path.c_str());
+    std::exit(1);
+  }
+  std::fclose(f);
+  return port;
+}
+
+std::vector<std::string> HttpFlags(const std::string& port_file) {
+  return {"--http-listen", "127.0.0.1:0", "--http-port-file", port_file};
+}
+
+// p50/p99 of `queries` GETs of each dashboard endpoint on one kept-alive connection.
+void EndpointLatencies(int port, int jobs, int queries) {
+  HttpGetter http(port);
+  const std::string job = "/api/v1/jobs/bench-job-";
+  const std::vector<std::pair<std::string, std::function<std::string(int)>>> endpoints = {
+      {"/api/v1/cluster", [](int) { return std::string("/api/v1/cluster"); }},
+      {"/api/v1/sweeps", [](int) { return std::string("/api/v1/sweeps"); }},
+      {"/api/v1/sweeps/{id} (all cells)",
+       [](int) { return std::string("/api/v1/sweeps/") + kBenchSweep; }},
+      {"/api/v1/jobs?page_size=100", [](int) { return std::string("/api/v1/jobs?page_size=100"); }},
+      {"/api/v1/jobs/{id}", [&](int q) { return job + std::to_string((q * 7919) % jobs); }},
+      {"/api/v1/jobs/{id}/curve (2000 of 10000 points)",
+       [&](int q) { return job + std::to_string((q * 7919) % jobs) + "/curve"; }},
+      {"/api/v1/jobs/{id}/curve?max_points=500",
+       [&](int q) { return job + std::to_string((q * 7919) % jobs) + "/curve?max_points=500"; }},
+      {"/api/v1/jobs/{id}/log", [&](int q) { return job + std::to_string(q % jobs) + "/log"; }},
+      {"/metrics", [](int) { return std::string("/metrics"); }},
+      {"/healthz", [](int) { return std::string("/healthz"); }},
+      {"/ (the app)", [](int) { return std::string("/"); }},
+  };
+  for (const auto& [name, target] : endpoints) {
+    std::vector<double> ms;
+    std::string body;
+    size_t bytes = 0;
+    for (int q = 0; q < queries; ++q) {
+      const double t0 = NowSeconds();
+      const int status = http.Get(target(q), &body);
+      ms.push_back((NowSeconds() - t0) * 1000.0);
+      bytes = body.size();
+      if (status != 200 && !(status == 404 && name.find("404") != std::string::npos)) {
+        std::fprintf(stderr, "GET %s: status %d %s\n", target(q).c_str(), status, body.c_str());
+        std::exit(1);
+      }
+    }
+    std::printf("dashboard: %-48s p50 %7.2f ms  p99 %7.2f ms  (%zu bytes)\n", name.c_str(),
+                Percentile(ms, 50), Percentile(ms, 99), bytes);
+  }
+}
+
+// Polls the dashboard 10 times a second (cluster, sweeps, jobs, one job's curve, metrics) until
+// `stop`; the latency of each round into *round_ms.
+void Poll(int port, const std::atomic<bool>& stop, std::vector<double>* round_ms) {
+  HttpGetter http(port);
+  std::string body, job_id;
+  double next = NowSeconds();
+  while (!stop.load()) {
+    const double t0 = NowSeconds();
+    http.Get("/api/v1/cluster");
+    http.Get("/api/v1/sweeps");
+    http.Get("/api/v1/jobs?page_size=100", &body);
+    if (job_id.empty()) {
+      const size_t at = body.find("\"id\":\"");
+      if (at != std::string::npos) {
+        job_id = body.substr(at + 6, body.find('"', at + 6) - at - 6);
+      }
+    }
+    if (!job_id.empty()) {
+      http.Get("/api/v1/jobs/" + job_id + "/curve");
+    }
+    http.Get("/metrics");
+    round_ms->push_back((NowSeconds() - t0) * 1000.0);
+    next += 0.1;
+    const double wait = next - NowSeconds();
+    if (wait > 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    }
+  }
+}
+
+void Dashboard(const std::string& binary, int jobs, int points, int queries, int streams,
+               double seconds, double rate, int paced_batch) {
+  const std::string dir = MakeTempDir("bench_dashboard");
+  const std::string db = dir + "/dashboard.db";
+  const double fill_start = NowSeconds();
+  FillCurves(db, jobs, points);
+  std::printf("dashboard: filled %d jobs x %d points (one sweep) in %.1f s (%.0f MiB on disk)\n",
+              jobs, points, NowSeconds() - fill_start, std::filesystem::file_size(db) / 1048576.0);
+  {
+    CoordinatorProcess coordinator(binary, db, HttpFlags(dir + "/http.port"));
+    EndpointLatencies(ReadPort(dir + "/http.port"), jobs, queries);
+  }
+  IngestResult without, with;
+  std::vector<double> rounds;
+  for (int polled = 0; polled < 2; ++polled) {
+    const std::string tag = polled ? "polled" : "quiet";
+    CoordinatorProcess coordinator(binary, dir + "/ingest-" + tag + ".db",
+                                   HttpFlags(dir + "/" + tag + ".port"));
+    std::atomic<bool> stop{false};
+    std::thread poller;
+    if (polled) {
+      poller = std::thread(
+          [&, port = ReadPort(dir + "/" + tag + ".port")] { Poll(port, stop, &rounds); });
+    }
+    (polled ? with : without) = RunIngest(coordinator, streams, paced_batch, seconds, rate);
+    stop = true;
+    if (poller.joinable()) {
+      poller.join();
+    }
+  }
+  const std::vector<std::pair<const char*, IngestResult>> results = {
+      {"without poller", without}, {"with 10 Hz poller", with}};
+  for (const auto& [name, r] : results) {
+    std::printf("dashboard: ingest paced %.0f points/s %-18s %.0f points/s, ack p50 %.1f ms, "
+                "p99 %.1f ms\n",
+                rate, name, r.points_per_s, r.p50_ms, r.p99_ms);
+  }
+  std::printf("dashboard: poller rounds (5 GETs) during ingestion: %zu, p50 %.1f ms, p99 %.1f ms\n",
+              rounds.size(), Percentile(rounds, 50), Percentile(rounds, 99));
+  std::printf("dashboard: ingest with poller / without = %.3fx (target >= 0.90)\n",
+              with.points_per_s / without.points_per_s);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sparsescale::bench
 
@@ -389,6 +538,17 @@ int main(int argc, char** argv) {
   curve->add_option("--jobs", curve_jobs)->capture_default_str();
   curve->add_option("--points", curve_points)->capture_default_str();
   curve->add_option("--queries", queries)->capture_default_str();
+  int dash_queries = 100;
+  auto* dashboard = app.add_subcommand(
+      "dashboard", "dashboard HTTP latency with many points stored, and ingestion under polling");
+  dashboard->add_option("--jobs", curve_jobs)->capture_default_str();
+  dashboard->add_option("--points", curve_points)->capture_default_str();
+  dashboard->add_option("--queries", dash_queries, "GETs per endpoint")->capture_default_str();
+  dashboard->add_option("--streams", streams)->capture_default_str();
+  dashboard->add_option("--seconds", seconds, "seconds of each ingestion run")
+      ->capture_default_str();
+  dashboard->add_option("--rate", rate)->capture_default_str();
+  dashboard->add_option("--paced-batch", paced_batch)->capture_default_str();
   app.require_subcommand(1);
   CLI11_PARSE(app, argc, argv);
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -396,6 +556,9 @@ int main(int argc, char** argv) {
     sparsescale::bench::Schedule(binary, jobs, workers, baseline_jobs);
   } else if (ingest->parsed()) {
     sparsescale::bench::Ingest(binary, streams, batch, seconds, rate, paced_batch);
+  } else if (dashboard->parsed()) {
+    sparsescale::bench::Dashboard(binary, curve_jobs, curve_points, dash_queries, streams,
+                                  seconds, rate, paced_batch);
   } else {
     sparsescale::bench::Curve(binary, curve_jobs, curve_points, queries);
   }

@@ -6,7 +6,9 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status.h"
+#include "coordinator/api/rpc_timing.h"
 #include "coordinator/api/services.h"
 
 namespace sparsescale::coordinator {
@@ -36,13 +38,36 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(server->worker_service_.get());
   builder.RegisterService(server->client_service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> timing;
+  timing.push_back(NewRpcTimingFactory(&server->core_->metrics().rpc_seconds));
+  builder.experimental().SetInterceptorCreators(std::move(timing));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
+  RETURN_IF_ERROR(server->StartHttp());
   // The store is open and migrated (the core started above): SERVING until Shutdown.
   server->SetServing(true);
   return server;
+}
+
+absl::Status CoordinatorServer::StartHttp() {
+  if (options_.http_listen.empty()) {
+    return absl::OkStatus();
+  }
+  dashboard_ = std::make_unique<http::Dashboard>(core_.get(), options_.dashboard);
+  http::HttpServerOptions http = options_.http;
+  http.listen = options_.http_listen;
+  ASSIGN_OR_RETURN(http_, http::HttpServer::Start(http, &dashboard_->router(),
+                                                  options_.http_authorizer));
+  LogInfo("http on %s", http_->address());
+  return absl::OkStatus();
+}
+
+int CoordinatorServer::http_port() const { return http_ == nullptr ? 0 : http_->port(); }
+
+std::string CoordinatorServer::http_address() const {
+  return http_ == nullptr ? std::string() : http_->address();
 }
 
 std::string CoordinatorServer::address() const {
@@ -59,6 +84,9 @@ void CoordinatorServer::Shutdown() {
   // Health turns NOT_SERVING first, so that probes and load balancers stop sending work while
   // in-flight calls drain.
   SetServing(false);
+  if (http_ != nullptr) {
+    http_->Stop();  // closes event streams and idle connections; the object lives on (below)
+  }
   if (core_ != nullptr) {
     core_->BeginShutdown();
   }
@@ -85,6 +113,8 @@ CoordinatorServer::~CoordinatorServer() {
   Shutdown();
   server_.reset();
   core_.reset();
+  http_.reset();  // after the core: no read of it can reply into a freed io_context
+  dashboard_.reset();
 }
 
 }  // namespace sparsescale::coordinator

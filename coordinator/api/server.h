@@ -1,5 +1,5 @@
 // CoordinatorServer: the coordinator as one object - core (store, scheduler) plus the gRPC
-// server with both services on one port, plus grpc.health.v1 health (SERVING for "",
+// server with both services on one port, the optional HTTP server (dashboard, /metrics), plus grpc.health.v1 health (SERVING for "",
 // "sparsescale.v1.ClientService" and "sparsescale.v1.WorkerService" once the store is open,
 // NOT_SERVING from the start of Shutdown) and server reflection (grpc.reflection.v1alpha).
 // Used by main.cc, the tests and the benchmarks.
@@ -13,6 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "coordinator/core/core.h"
+#include "coordinator/http/dashboard.h"
+#include "coordinator/http/http_server.h"
 
 namespace grpc {
 class Server;
@@ -25,6 +27,13 @@ class ClientServiceImpl;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free port
+  // The dashboard's HTTP server (docs/DASHBOARD.md): HOST:PORT, port 0 picks a free port;
+  // empty: no HTTP server. http.listen is taken from here.
+  std::string http_listen;
+  http::HttpServerOptions http;
+  http::DashboardOptions dashboard;
+  // Asked for every HTTP request with its bearer token and the route's role; empty allows all.
+  http::Authorizer http_authorizer;
   int max_receive_message_bytes = 16 << 20;
   std::chrono::milliseconds shutdown_grace{2000};  // in-flight calls get this long to finish
   CoordinatorOptions coordinator;
@@ -43,10 +52,15 @@ class CoordinatorServer {
 
   int port() const { return port_; }
   std::string address() const;
+  // The HTTP server's port and HOST:PORT; 0 and "" when it is off.
+  int http_port() const;
+  std::string http_address() const;
   CoordinatorCore& core() { return *core_; }
 
  private:
   CoordinatorServer() = default;
+  // Starts the HTTP server when options_.http_listen names an address.
+  absl::Status StartHttp();
   // Sets every health status this server reports (no-op before the server is built).
   void SetServing(bool serving);
 
@@ -55,6 +69,10 @@ class CoordinatorServer {
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<ClientServiceImpl> client_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Destroyed after the core (declared before it is not enough: see ~CoordinatorServer), since
+  // a read the core finishes late still replies through the HTTP server's io_context.
+  std::unique_ptr<http::Dashboard> dashboard_;
+  std::unique_ptr<http::HttpServer> http_;
   int port_ = 0;
   bool shut_down_ = false;
 };

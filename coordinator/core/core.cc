@@ -95,6 +95,9 @@ absl::Status CoordinatorCore::OpenReaders(std::unique_ptr<store::Store> store) {
       options_.remembered_requests);
   store::StoreWriterOptions batching;
   batching.max_ops_per_commit = options_.writer_max_ops_per_commit;
+  batching.on_commit = [histogram = &metrics_.commit_seconds](double seconds) {
+    histogram->Observe(seconds);
+  };
   writer_ = std::make_unique<store::StoreWriter>(std::move(store), batching);
   readers_ =
       std::make_unique<store::ReaderPool>(options_.db_path, reader_options, options_.readers);
@@ -175,6 +178,10 @@ void CoordinatorCore::ScheduleTick() {
   tick_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec || shutting_down_) {
       return;
+    }
+    if (++ticks_since_rate_sample_ * options_.tick_period >= std::chrono::seconds(1)) {
+      ticks_since_rate_sample_ = 0;
+      points_rate_.Sample(metrics_.points_ingested.value(), std::chrono::steady_clock::now());
     }
     Tick(nullptr);
     ScheduleTick();

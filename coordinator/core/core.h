@@ -47,7 +47,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "coordinator/core/asio.h"
+#include "coordinator/core/core_metrics.h"
 #include "coordinator/core/job_rules.h"
 #include "coordinator/core/request_ledger.h"
 #include "coordinator/scheduler/clock.h"
@@ -175,6 +177,17 @@ class CoordinatorCore {
 
   void AddWatcher(const std::string& job_id, std::shared_ptr<JobWatcher> watcher);
   void RemoveWatcher(const std::string& job_id, JobWatcher* watcher);
+
+  // The state version: grows on every committed change (ETag and change events of the
+  // dashboard). Any thread; starts at 0 when the process starts.
+  int64_t state_version() const { return writer_->committed_changes(); }
+  // Wall-clock now (the options' clock), unix milliseconds. Any thread.
+  int64_t wall_now_ms() const { return NowUnixMs(); }
+  // Loss points committed per second over the last ten seconds. Any thread.
+  double points_per_second() const { return points_rate_.PerSecond(); }
+  // The instruments /metrics renders. Any thread.
+  metrics::Registry& metrics_registry() { return metrics_registry_; }
+  CoreMetrics& metrics() { return metrics_; }
 
   const CoordinatorOptions& options() const { return options_; }
   store::StoreWriterStats writer_stats() const { return writer_->stats(); }
@@ -313,10 +326,17 @@ class CoordinatorCore {
   absl::Status ComputeFit(const v1::FitLawRequest& request, v1::FitLawResponse* response,
                           store::FitRow* fit);
 
+  // Moves the lease and retry counters for transitions that were committed.
+  void CountTransitions(const std::vector<scheduler::Transition>& transitions);
+
   void NotifyWatchers(const std::string& job_id);
   std::vector<std::shared_ptr<JobWatcher>> WatchersOf(const std::string& job_id);
 
   const CoordinatorOptions options_;
+  metrics::Registry metrics_registry_;
+  CoreMetrics metrics_{metrics_registry_};
+  RateMeter points_rate_;
+  int ticks_since_rate_sample_ = 0;  // state thread
   scheduler::SteadyClock steady_clock_;
   scheduler::SystemClock system_clock_;
   const scheduler::Clock* const clock_;

@@ -344,6 +344,16 @@ void CoordinatorCore::GetClusterStatus(v1::GetClusterStatusResponse* response, D
           }
           ASSIGN_OR_RETURN(const int64_t points, store.LossPointsStored());
           response->set_loss_points_stored(points);
+          // The scheduler knows workers by id; their names and versions are stored.
+          ASSIGN_OR_RETURN(const std::vector<store::WorkerRow> rows, store.LoadWorkers());
+          for (v1::WorkerInfo& w : *response->mutable_workers()) {
+            for (const store::WorkerRow& row : rows) {
+              if (row.id == w.id()) {
+                w.set_name(row.name);
+                w.set_version(row.version);
+              }
+            }
+          }
           return absl::OkStatus();
         },
         done);

@@ -118,6 +118,8 @@ CoordinatorCore::Plan CoordinatorCore::GrantPlan(
               // The leases stay granted in memory and expire unclaimed after their TTL.
               LogRepeated(LogLevel::kError, "core-record-leases",
                           absl::StrCat("recording leases failed: ", status.ToString()));
+            } else {
+              CountTransitions(*shared);
             }
             for (const scheduler::Transition& t : *shared) {
               NotifyWatchers(t.job_id);

@@ -1,6 +1,7 @@
 // CoordinatorCore: the one shape of a mutating operation - decide on the state thread, write,
 // commit, then answer - with the idempotency ledger, and the persistence of scheduler
 // transitions.
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/log_repeat.h"
@@ -28,6 +29,18 @@ absl::Status ApplyTransition(store::Store& store, const scheduler::Transition& t
       return store.SetCancelRequested(t.job_id, now_unix_ms);
   }
   return absl::InternalError("unknown transition");
+}
+
+const char* FailureClassLabel(scheduler::Failure failure) {
+  switch (failure) {
+    case scheduler::Failure::kInfra:
+      return "INFRA";
+    case scheduler::Failure::kJob:
+      return "JOB";
+    case scheduler::Failure::kNone:
+      break;
+  }
+  return "NONE";
 }
 
 }  // namespace
@@ -178,7 +191,26 @@ CoordinatorCore::Plan CoordinatorCore::PersistPlan(
   };
 }
 
+void CoordinatorCore::CountTransitions(const std::vector<scheduler::Transition>& transitions) {
+  for (const scheduler::Transition& t : transitions) {
+    if (t.kind == scheduler::Transition::Kind::kGranted) {
+      metrics_.leases_granted.Add();
+      continue;
+    }
+    if (t.kind != scheduler::Transition::Kind::kAttemptEnded || t.attempt == 0) {
+      continue;
+    }
+    if (absl::StartsWith(t.reason, "lease expired")) {
+      metrics_.leases_expired.Add();
+    }
+    if (t.state == scheduler::JobPhase::kQueued) {
+      metrics_.retries.With({{"failure_class", FailureClassLabel(t.failure)}}).Add();
+    }
+  }
+}
+
 void CoordinatorCore::AfterTransitions(const std::vector<scheduler::Transition>& transitions) {
+  CountTransitions(transitions);
   for (const scheduler::Transition& t : transitions) {
     if (t.kind == scheduler::Transition::Kind::kAttemptEnded && t.attempt > 0) {
       EndRendezvous(t.job_id, t.attempt);

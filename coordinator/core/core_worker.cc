@@ -140,7 +140,13 @@ void CoordinatorCore::ReportPoints(PointReport report, v1::ReportPointsResponse*
             [owned, now](store::Store& store) {
               return store.InsertPoints(owned->job_id, owned->attempt, owned->points, now).status();
             },
-        .then = [this, job = owned->job_id](const absl::Status&) { NotifyWatchers(job); },
+        .then =
+            [this, owned](const absl::Status& status) {
+              if (status.ok()) {
+                metrics_.points_ingested.Add(static_cast<int64_t>(owned->points.size()));
+              }
+              NotifyWatchers(owned->job_id);
+            },
         .answer = Answer::kAtCommit,  // acknowledged only after COMMIT
     };
   };
@@ -305,9 +311,12 @@ void CoordinatorCore::CommitUpload(std::string worker_id, v1::CheckpointInfo inf
     return Plan{
         .write = [upload_id](store::Store& store) { return store.CommitCheckpoint(upload_id); },
         .then =
-            [this, job = info.job_id(), previous = lease->checkpoint_step](const absl::Status& s) {
+            [this, job = info.job_id(), previous = lease->checkpoint_step,
+             bytes = info.size_bytes()](const absl::Status& s) {
               if (!s.ok()) {
                 scheduler_->NoteCheckpoint(job, previous);
+              } else {
+                metrics_.checkpoint_bytes.Add(bytes);
               }
               NotifyWatchers(job);
             },

@@ -174,4 +174,28 @@ struct JobFilter {
 
 using StateCounts = std::map<JobState, int64_t>;
 
+// One attempt of a job (the dashboard's job page).
+struct AttemptRow {
+  int attempt = 0;
+  std::string worker_id;
+  int64_t started_unix_ms = 0;
+  std::optional<int64_t> ended_unix_ms;  // unset while it runs
+  JobState outcome = JobState::kQueued;  // meaningful once ended
+  FailureClass failure = FailureClass::kNone;
+  std::string error;
+};
+
+// One entry of the audit trail.
+struct EventRow {
+  int64_t unix_ms = 0;
+  std::string kind;
+  std::string detail;
+};
+
+// Steps done and planned over a sweep's jobs.
+struct SweepProgressRow {
+  int64_t steps_done = 0;
+  int64_t steps_total = 0;
+};
+
 }  // namespace sparsescale::store

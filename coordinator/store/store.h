@@ -178,6 +178,14 @@ class Store {
   // Fits (inserting an existing fit id again is a no-op: ids are content hashes).
   absl::Status InsertFit(const FitRow& fit);
   absl::StatusOr<std::optional<FitRow>> FindFit(std::string_view id);
+  // The id of the sweep's most recent fit; nullopt when it has none.
+  absl::StatusOr<std::optional<std::string>> LatestFitId(std::string_view sweep_id);
+
+  // Dashboard reads (store_dashboard.cc). A job's attempts, oldest first; its latest `limit`
+  // events, oldest first; a sweep's steps done (finished jobs count whole) over steps planned.
+  absl::StatusOr<std::vector<AttemptRow>> ListAttempts(std::string_view job_id);
+  absl::StatusOr<std::vector<EventRow>> ListEvents(std::string_view job_id, int limit);
+  absl::StatusOr<SweepProgressRow> SweepProgress(std::string_view sweep_id);
 
  private:
   Store(std::unique_ptr<Db> db, const StoreOptions& options)

@@ -166,6 +166,13 @@ void StoreWriter::CommitBatch(std::deque<Op>& batch) {
   const double elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   RecordHealth(elapsed_ms, commit_status, results);
+  if (commit_status.ok() &&
+      std::any_of(results.begin(), results.end(), [](const absl::Status& s) { return s.ok(); })) {
+    committed_changes_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  if (options_.on_commit) {
+    options_.on_commit(elapsed_ms / 1000.0);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.commits += 1;

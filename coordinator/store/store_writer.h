@@ -9,6 +9,7 @@
 // thread and should be short (post elsewhere for real work).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,9 @@ struct StoreWriterOptions {
   // the writer, between two batches, checkpoints the few frames left itself and the next BEGIN
   // rewinds. Writes wait only for that short catch-up, not for a whole RESTART checkpoint.
   int64_t wal_restart_bytes = int64_t{1} << 30;
+  // Called on the writer thread after each COMMIT with its duration (BEGIN to COMMIT, seconds);
+  // must be cheap. Empty: none.
+  std::function<void(double seconds)> on_commit;
 };
 
 struct StoreWriterStats {
@@ -66,6 +70,9 @@ class StoreWriter {
   // The store's health: disk, file sizes, commit latency, failing writes (see store_health.h).
   // Any thread; cheap.
   StoreHealth health() const { return health_.Snapshot(); }
+  // Transactions committed with at least one successful operation since the writer started:
+  // the coordinator's state version (it grows on every committed change). Any thread.
+  int64_t committed_changes() const { return committed_changes_.load(std::memory_order_acquire); }
 
  private:
   struct Op {
@@ -93,6 +100,7 @@ class StoreWriter {
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   StoreWriterStats stats_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> committed_changes_{0};
   std::thread thread_;
 };
 

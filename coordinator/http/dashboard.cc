@@ -1,0 +1,125 @@
+#include "coordinator/http/dashboard.h"
+
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/http/dashboard_handlers.h"
+
+namespace sparsescale::coordinator::http {
+
+namespace {
+
+// A JSON read: answers 304 when If-None-Match names the current state version (nothing is
+// read), otherwise runs `handler` and tags its answer with the version read before it ran (a
+// change during the read only makes the next poll fetch again).
+Handler Versioned(CoordinatorCore* core, Handler handler) {
+  return [core, handler = std::move(handler)](const HttpRequest& request, Reply reply) {
+    const std::string etag = absl::StrCat("\"", core->state_version(), "\"");
+    if (request.if_none_match == etag) {
+      HttpResponse response;
+      response.status = 304;
+      response.content_type.clear();
+      response.headers.emplace_back("ETag", etag);
+      reply(std::move(response));
+      return;
+    }
+    handler(request, [etag, reply = std::move(reply)](HttpResponse response) {
+      response.headers.emplace_back("ETag", etag);
+      response.headers.emplace_back("Cache-Control", "no-cache");
+      reply(std::move(response));
+    });
+  };
+}
+
+std::optional<int64_t> FileSize(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(size));
+}
+
+}  // namespace
+
+StoreHealth FileHealth(const std::string& db_path) {
+  StoreHealth health;
+  health.db_bytes = FileSize(db_path);
+  health.wal_bytes = FileSize(db_path + "-wal");
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(db_path, ec).parent_path();
+  const std::filesystem::space_info space = std::filesystem::space(dir, ec);
+  if (!ec) {
+    health.disk_free_bytes = static_cast<int64_t>(space.available);
+  }
+  return health;
+}
+
+namespace {
+
+DashboardOptions WithDefaults(DashboardOptions options, const CoordinatorCore& core) {
+  if (!options.store_health) {
+    options.store_health = [path = core.options().db_path] { return FileHealth(path); };
+  }
+  return options;
+}
+
+}  // namespace
+
+Dashboard::Dashboard(CoordinatorCore* core, DashboardOptions options)
+    : core_(core), options_(WithDefaults(std::move(options), *core)) {
+  AddApiRoutes();
+  AddLiveRoutes();
+}
+
+void Dashboard::AddApiRoutes() {
+  const HandlerContext ctx{.core = core_, .options = &options_};
+  auto read = [this, ctx](const std::string& pattern,
+                          void (*handler)(const HandlerContext&, const HttpRequest&, Reply)) {
+    router_.Add("GET", pattern, Role::kViewer,
+                Versioned(core_, [ctx, handler](const HttpRequest& request, Reply reply) {
+                  handler(ctx, request, std::move(reply));
+                }));
+  };
+  read("/api/v1/cluster", &GetCluster);
+  read("/api/v1/sweeps", &ListSweeps);
+  read("/api/v1/sweeps/{id}", &GetSweep);
+  read("/api/v1/jobs", &ListJobs);
+  read("/api/v1/jobs/{id}", &GetJob);
+  read("/api/v1/jobs/{id}/curve", &GetCurve);
+  read("/api/v1/sweeps/{id}/fit", [](const HandlerContext& c, const HttpRequest& r, Reply reply) {
+    GetFit(c, r, std::move(reply), /*refit=*/false);
+  });
+  router_.Add("POST", "/api/v1/sweeps/{id}/fit", Role::kSubmitter,
+              [ctx](const HttpRequest& request, Reply reply) {
+                GetFit(ctx, request, std::move(reply), /*refit=*/true);
+              });
+  // Downloads: the bytes do not change with the state version (a checkpoint is immutable; a
+  // log only grows), so they carry no ETag.
+  router_.Add("GET", "/api/v1/jobs/{id}/checkpoints/{step}", Role::kViewer,
+              [ctx](const HttpRequest& request, Reply reply) {
+                GetCheckpoint(ctx, request, std::move(reply));
+              });
+  router_.Add(
+      "GET", "/api/v1/jobs/{id}/log", Role::kViewer,
+      [ctx](const HttpRequest& request, Reply reply) { GetLog(ctx, request, std::move(reply)); });
+}
+
+void Dashboard::AddLiveRoutes() {
+  const HandlerContext ctx{.core = core_, .options = &options_};
+  router_.Add(
+      "GET", "/api/v1/events", Role::kViewer,
+      [ctx](const HttpRequest& request, Reply reply) { Events(ctx, request, std::move(reply)); });
+  router_.Add("GET", "/metrics", Role::kViewer, [ctx](const HttpRequest& request, Reply reply) {
+    Metrics(ctx, request, std::move(reply));
+  });
+  router_.Add("GET", "/healthz", Role::kViewer, [](const HttpRequest&, Reply reply) {
+    HttpResponse response;
+    response.content_type = "text/plain; charset=utf-8";
+    response.body = "ok";
+    reply(std::move(response));
+  });
+  router_.Add("GET", "/", Role::kViewer, &Asset);
+  router_.Add("GET", "/index.html", Role::kViewer, &Asset);
+  router_.Add("GET", "/assets/{file...}", Role::kViewer, &Asset);
+}
+
+}  // namespace sparsescale::coordinator::http

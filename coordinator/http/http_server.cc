@@ -1,0 +1,408 @@
+#include "coordinator/http/http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace sparsescale::coordinator::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::chrono::milliseconds kStreamWriteTimeout{30'000};
+constexpr std::chrono::milliseconds kStopGrace{2'000};
+constexpr const char* kEventStreamHead =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+    "Connection: close\r\n\r\n";
+
+std::string BearerToken(const std::string& authorization) {
+  constexpr absl::string_view kPrefix = "Bearer ";
+  return absl::StartsWithIgnoreCase(authorization, kPrefix) ? authorization.substr(kPrefix.size())
+                                                            : std::string();
+}
+
+HttpRequest ToRequest(const bhttp::request<bhttp::string_body>& req) {
+  HttpRequest request;
+  request.method = std::string(req.method_string());
+  const std::string target(req.target());
+  const size_t question = target.find('?');
+  request.path = target.substr(0, question);
+  if (question != std::string::npos) {
+    request.query = ParseQuery(target.substr(question + 1));
+  }
+  request.authorization = std::string(req[bhttp::field::authorization]);
+  request.if_none_match = std::string(req[bhttp::field::if_none_match]);
+  request.body = req.body();
+  return request;
+}
+
+// Closes a plain TCP stream; a TLS stream would add its own overload (shutdown, then close).
+void CloseStream(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream.close();
+}
+
+}  // namespace
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Close() = 0;
+};
+
+struct HttpServer::Impl {
+  // First, so that sessions destroyed with the io_context can still unregister.
+  std::mutex mu;
+  std::condition_variable threads_done;
+  int threads_running = 0;                                                // guarded by mu
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;  // guarded by mu
+
+  HttpServerOptions options;
+  const Router* router = nullptr;
+  Authorizer authorizer;
+  net::io_context io;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work{io.get_executor()};
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+  std::string host;
+  int port = 0;
+  std::atomic<bool> stopped{false};
+
+  void Accept();
+  void Dispatch(HttpRequest request, Reply reply);
+  void Register(const std::shared_ptr<SessionBase>& session);
+  void Unregister(SessionBase* session);
+};
+
+// One connection. Stream: beast::tcp_stream (a TLS listener would instantiate it over
+// beast::ssl_stream<beast::tcp_stream> after the handshake).
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Stream stream, HttpServer::Impl* server)
+      : stream_(std::move(stream)), server_(server), timer_(stream_.get_executor()) {}
+  ~Session() override { server_->Unregister(this); }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Read(); });
+  }
+  void Close() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Shut(); });
+  }
+
+ private:
+  void Shut() {
+    closing_ = true;
+    timer_.cancel();
+    CloseStream(stream_);
+  }
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
+    parser_->body_limit(static_cast<uint64_t>(server_->options.max_body_bytes));
+    stream_.expires_after(server_->options.read_timeout);
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (closing_) {
+      return;
+    }
+    if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
+      keep_alive_ = false;
+      const bool body = ec == bhttp::error::body_limit;
+      Write(ErrorResponse(
+          body ? 413 : 431,
+          body
+              ? absl::StrCat("request body over ", server_->options.max_body_bytes, " bytes")
+              : absl::StrCat("request header over ", server_->options.max_header_bytes, " bytes")));
+      return;
+    }
+    if (ec) {
+      Shut();  // end of stream, timeout or a malformed request: nothing to answer
+      return;
+    }
+    stream_.expires_never();  // the handler's answer may take a while; the write has a deadline
+    keep_alive_ = parser_->get().keep_alive();
+    server_->Dispatch(
+        ToRequest(parser_->get()), [self = this->shared_from_this()](HttpResponse response) {
+          net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+            self->Write(std::move(response));
+          });
+        });
+  }
+
+  void Write(HttpResponse response) {
+    if (closing_) {
+      return;
+    }
+    if (response.stream.has_value()) {
+      events_ = std::move(*response.stream);
+      Send(kEventStreamHead);
+      return;
+    }
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(response.status), 11);
+    res->set(bhttp::field::server, "sparsescale-coordinator");
+    if (!response.content_type.empty()) {
+      res->set(bhttp::field::content_type, response.content_type);
+    }
+    for (const auto& [name, value] : response.headers) {
+      res->set(name, value);
+    }
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(response.body);
+    res->prepare_payload();
+    stream_.expires_after(server_->options.write_timeout);
+    bhttp::async_write(stream_, *res,
+                       [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+                         if (ec || !self->keep_alive_ || res->need_eof()) {
+                           self->Shut();
+                           return;
+                         }
+                         self->Read();
+                       });
+  }
+
+  // Event streams: write `text`, then poll again after the period.
+  void Send(std::string text) {
+    auto buffer = std::make_shared<std::string>(std::move(text));
+    stream_.expires_after(kStreamWriteTimeout);
+    net::async_write(stream_, net::buffer(*buffer),
+                     [self = this->shared_from_this(), buffer](beast::error_code ec, size_t) {
+                       if (ec || self->closing_) {
+                         self->Shut();
+                         return;
+                       }
+                       self->last_sent_ = std::chrono::steady_clock::now();
+                       self->Wait();
+                     });
+  }
+
+  void Wait() {
+    stream_.expires_never();
+    timer_.expires_after(events_.period);
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closing_) {
+        self->Shut();
+        return;
+      }
+      std::optional<std::string> text = self->events_.poll();
+      if (!text.has_value() &&
+          std::chrono::steady_clock::now() - self->last_sent_ >= self->events_.keep_alive) {
+        text = ": keep-alive\n\n";
+      }
+      if (text.has_value()) {
+        self->Send(std::move(*text));
+      } else {
+        self->Wait();
+      }
+    });
+  }
+
+  Stream stream_;
+  HttpServer::Impl* const server_;
+  net::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool keep_alive_ = true;
+  bool closing_ = false;
+  EventStream events_;
+  std::chrono::steady_clock::time_point last_sent_;
+};
+
+void HttpServer::Impl::Register(const std::shared_ptr<SessionBase>& session) {
+  std::lock_guard<std::mutex> lock(mu);
+  sessions.emplace(session.get(), session);
+}
+
+void HttpServer::Impl::Unregister(SessionBase* session) {
+  std::lock_guard<std::mutex> lock(mu);
+  sessions.erase(session);
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (!stopped.load()) {
+        LogWarning("http accept: %s", ec.message());
+        Accept();
+      }
+      return;
+    }
+    size_t open = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      open = sessions.size();
+    }
+    if (open >= static_cast<size_t>(options.max_connections)) {
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      auto session =
+          std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), this);
+      Register(session);
+      session->Start();
+    }
+    Accept();
+  });
+}
+
+void HttpServer::Impl::Dispatch(HttpRequest request, Reply reply) {
+  Router::Match match = router->Find(request.method, request.path);
+  if (match.route == nullptr) {
+    if (match.status == 404) {
+      reply(ErrorResponse(404, absl::StrCat("no such path: ", request.path)));
+      return;
+    }
+    HttpResponse refused =
+        ErrorResponse(405, absl::StrCat(request.method, " is not allowed on ", request.path,
+                                        " (allowed: ", match.allowed, ")"));
+    refused.headers.emplace_back("Allow", match.allowed);
+    reply(std::move(refused));
+    return;
+  }
+  const absl::Status allowed = authorizer(BearerToken(request.authorization), match.route->role);
+  if (!allowed.ok()) {
+    reply(ErrorResponse(absl::IsUnauthenticated(allowed) ? 401 : 403,
+                        std::string(allowed.message())));
+    return;
+  }
+  request.params = std::move(match.params);
+  try {
+    match.route->handler(request, std::move(reply));
+  } catch (const std::exception& e) {  // a handler bug must not take the server down
+    LogError("http handler for %s threw: %s", request.path, e.what());
+  }
+}
+
+Authorizer AllowAll() {
+  return [](const std::string&, Role) { return absl::OkStatus(); };
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                              const Router* router,
+                                                              Authorizer authorizer) {
+  const size_t colon = options.listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(options.listen.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http listen address \"", options.listen, "\" is not HOST:PORT"));
+  }
+  std::string host = options.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->router = router;
+  impl->authorizer = authorizer ? std::move(authorizer) : AllowAll();
+  beast::error_code ec;
+  tcp::resolver resolver(impl->io);
+  auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || endpoints.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http listen host \"", host, "\": ", ec.message()));
+  }
+  const tcp::endpoint endpoint = *endpoints.begin();
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) {
+    impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    impl->acceptor.bind(endpoint, ec);
+  }
+  if (!ec) {
+    impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for http on ", options.listen, ": ", ec.message()));
+  }
+  impl->host = host;
+  impl->port = impl->acceptor.local_endpoint().port();
+  impl->Accept();
+  Impl* raw = impl.get();
+  raw->threads_running = std::max(1, options.threads);
+  for (int i = 0; i < raw->threads_running; ++i) {
+    raw->threads.emplace_back([raw] {
+      raw->io.run();
+      std::lock_guard<std::mutex> lock(raw->mu);
+      raw->threads_running -= 1;
+      raw->threads_done.notify_all();
+    });
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+void HttpServer::Stop() {
+  if (impl_->stopped.exchange(true)) {
+    return;
+  }
+  net::post(impl_->io, [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  std::vector<std::shared_ptr<SessionBase>> open;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (auto& [raw, weak] : impl_->sessions) {
+      if (auto session = weak.lock()) {
+        open.push_back(std::move(session));
+      }
+    }
+  }
+  for (auto& session : open) {
+    session->Close();
+  }
+  open.clear();
+  impl_->work.reset();
+  {
+    // Sessions waiting for a handler's answer hold no operation, so the threads end once every
+    // connection is closed; a peer that does not let go is cut off after the grace.
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->threads_done.wait_for(lock, kStopGrace, [this] { return impl_->threads_running == 0; });
+  }
+  impl_->io.stop();
+  for (std::thread& thread : impl_->threads) {
+    thread.join();
+  }
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::port() const { return impl_->port; }
+
+std::string HttpServer::address() const {
+  const bool v6 = impl_->host.find(':') != std::string::npos;
+  return v6 ? absl::StrCat("[", impl_->host, "]:", impl_->port)
+            : absl::StrCat(impl_->host, ":", impl_->port);
+}
+
+}  // namespace sparsescale::coordinator::http
