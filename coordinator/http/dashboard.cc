@@ -32,40 +32,10 @@ Handler Versioned(CoordinatorCore* core, Handler handler) {
   };
 }
 
-std::optional<int64_t> FileSize(const std::string& path) {
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  return ec ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(size));
-}
-
-}  // namespace
-
-StoreHealth FileHealth(const std::string& db_path) {
-  StoreHealth health;
-  health.db_bytes = FileSize(db_path);
-  health.wal_bytes = FileSize(db_path + "-wal");
-  std::error_code ec;
-  const std::filesystem::path dir = std::filesystem::absolute(db_path, ec).parent_path();
-  const std::filesystem::space_info space = std::filesystem::space(dir, ec);
-  if (!ec) {
-    health.disk_free_bytes = static_cast<int64_t>(space.available);
-  }
-  return health;
-}
-
-namespace {
-
-DashboardOptions WithDefaults(DashboardOptions options, const CoordinatorCore& core) {
-  if (!options.store_health) {
-    options.store_health = [path = core.options().db_path] { return FileHealth(path); };
-  }
-  return options;
-}
-
 }  // namespace
 
 Dashboard::Dashboard(CoordinatorCore* core, DashboardOptions options)
-    : core_(core), options_(WithDefaults(std::move(options), *core)) {
+    : core_(core), options_(std::move(options)) {
   AddApiRoutes();
   AddLiveRoutes();
 }

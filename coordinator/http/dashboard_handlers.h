@@ -36,6 +36,6 @@ void Metrics(const HandlerContext& ctx, const HttpRequest& request, Reply reply)
 void Asset(const HttpRequest& request, Reply reply);
 
 // The store health of `ctx` as the cluster answer's `store` object (unset fields omitted).
-nlohmann::json StoreHealthJson(const StoreHealth& health);
+nlohmann::json StoreHealthJson(const store::StoreHealth& health);
 
 }  // namespace sparsescale::coordinator::http

@@ -48,7 +48,6 @@ Json ClusterJson(const HandlerContext& ctx, const v1::GetClusterStatusResponse& 
     gpus += w.resources().gpus();
     gpus_busy += std::min(w.resources().gpus(), running);
   }
-  const StoreHealth health = ctx.options->store_health();
   return Json{{"version", ctx.core->state_version()},
               {"now_ms", now_ms},
               {"workers", workers},
@@ -59,7 +58,7 @@ Json ClusterJson(const HandlerContext& ctx, const v1::GetClusterStatusResponse& 
               {"jobs_by_state", StateCounts(status.jobs_by_state())},
               {"points_per_second", ctx.core->points_per_second()},
               {"loss_points_stored", status.loss_points_stored()},
-              {"store", StoreHealthJson(health)}};
+              {"store", StoreHealthJson(ctx.core->store_health())}};
 }
 
 // Seconds left at the pace so far, null when it cannot be told (nothing done yet).
@@ -82,17 +81,21 @@ double Progress(const store::SweepProgressRow& row) {
 
 }  // namespace
 
-Json StoreHealthJson(const StoreHealth& health) {
-  Json out = Json::object();
-  if (health.ok.has_value()) out["ok"] = *health.ok;
-  if (health.disk_free_bytes.has_value()) out["disk_free_bytes"] = *health.disk_free_bytes;
-  if (health.wal_bytes.has_value()) out["wal_bytes"] = *health.wal_bytes;
-  if (health.db_bytes.has_value()) out["db_bytes"] = *health.db_bytes;
-  if (health.last_error.has_value()) out["last_error"] = *health.last_error;
-  if (health.last_error_since_ms.has_value()) {
-    out["last_error_since_ms"] = *health.last_error_since_ms;
+Json StoreHealthJson(const store::StoreHealth& health) {
+  Json out{{"ok", health.writable()},
+           {"db_bytes", health.db_bytes},
+           {"wal_bytes", health.wal_bytes},
+           {"last_error", health.last_error},
+           {"error_count", health.write_errors},
+           {"commits", health.commits},
+           {"p99_commit_ms", health.p99_commit_ms}};
+  if (health.disk_free_bytes >= 0) {
+    out["disk_free_bytes"] = health.disk_free_bytes;
   }
-  if (health.error_count.has_value()) out["error_count"] = *health.error_count;
+  if (!health.writable()) {
+    out["last_error_since_ms"] = health.failing_since_unix_ms;
+    out["failure_kind"] = health.failure_kind;
+  }
   return out;
 }
 

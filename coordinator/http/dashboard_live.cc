@@ -19,29 +19,24 @@ void WriteGauge(SampleWriter& out, const std::string& name, const std::string& h
   out.Value(name, {}, value);
 }
 
-void WriteStoreHealth(SampleWriter& out, const StoreHealth& health) {
-  if (health.ok.has_value()) {
-    WriteGauge(out, "sparsescale_store_ok", "1 when the store's last write succeeded.",
-               *health.ok ? 1 : 0);
-  }
-  if (health.disk_free_bytes.has_value()) {
+void WriteStoreHealth(SampleWriter& out, const store::StoreHealth& health) {
+  WriteGauge(out, "sparsescale_store_ok", "1 while the store's writes succeed, 0 while they fail.",
+             health.writable() ? 1 : 0);
+  if (health.disk_free_bytes >= 0) {
     WriteGauge(out, "sparsescale_store_disk_free_bytes",
                "Free bytes on the database's file system.",
-               static_cast<double>(*health.disk_free_bytes));
+               static_cast<double>(health.disk_free_bytes));
   }
-  if (health.db_bytes.has_value()) {
-    WriteGauge(out, "sparsescale_store_db_bytes", "Size of the SQLite database file.",
-               static_cast<double>(*health.db_bytes));
-  }
-  if (health.wal_bytes.has_value()) {
-    WriteGauge(out, "sparsescale_store_wal_bytes", "Size of the SQLite write-ahead log.",
-               static_cast<double>(*health.wal_bytes));
-  }
-  if (health.error_count.has_value()) {
-    out.Begin("sparsescale_store_errors_total", "Store write errors since the start.",
-              Type::kCounter);
-    out.Value("sparsescale_store_errors_total", {}, static_cast<double>(*health.error_count));
-  }
+  WriteGauge(out, "sparsescale_store_db_bytes", "Size of the SQLite database file.",
+             static_cast<double>(health.db_bytes));
+  WriteGauge(out, "sparsescale_store_wal_bytes", "Size of the SQLite write-ahead log.",
+             static_cast<double>(health.wal_bytes));
+  WriteGauge(out, "sparsescale_store_failing_since_seconds",
+             "Unix time of the first failed write of the current run of failures (0: healthy).",
+             static_cast<double>(health.failing_since_unix_ms) / 1000.0);
+  out.Begin("sparsescale_store_errors_total", "Store write errors since the start.",
+            Type::kCounter);
+  out.Value("sparsescale_store_errors_total", {}, static_cast<double>(health.write_errors));
 }
 
 std::string ScrapeTimeMetrics(const HandlerContext& ctx,
@@ -66,7 +61,7 @@ std::string ScrapeTimeMetrics(const HandlerContext& ctx,
   WriteGauge(out, "sparsescale_state_version",
              "Committed changes since the coordinator started (the dashboard's ETag).",
              static_cast<double>(ctx.core->state_version()));
-  WriteStoreHealth(out, ctx.options->store_health());
+  WriteStoreHealth(out, ctx.core->store_health());
   return text;
 }
 
