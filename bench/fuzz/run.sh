@@ -6,6 +6,7 @@
 #   --runs N       executions per target (default 1000000)
 #   --max-time S   time cap per target in seconds (default 600)
 #   --ci           a short bounded run: 20000 executions, 20 s cap per target
+#   --no-build     use the fuzz_<target> binaries already in build-fuzz/
 # Crashes are written to build-fuzz/findings/<target>/ and make the script exit 1; the working
 # corpus grows in build-fuzz/corpus/<target>/ (the committed seeds in fuzz/corpus/ are not
 # touched). Machine figures go in docs/BENCHMARKS.md ("Fuzzing").
@@ -16,12 +17,14 @@ runs=1000000
 max_time=600
 jobs=2
 targets=()
+build_first=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --max-time) max_time="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --ci) runs=20000; max_time=20; shift ;;
+    --no-build) build_first=0; shift ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -29,14 +32,16 @@ if [ ${#targets[@]} -eq 0 ]; then
   targets=(rpc_validate job_spec study_config law_runs safetensors shard job_events)
 fi
 
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-build_start=$(date +%s)
-nice -n 19 cmake -S "$repo" -B "$build" -G Ninja -DSPARSESCALE_FUZZ=ON -DSPARSESCALE_CUDA=OFF \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  "${launcher[@]}" >/dev/null
-nice -n 19 cmake --build "$build" -j "$jobs" --target fuzz_all
-echo "fuzz: build took $(( $(date +%s) - build_start )) s"
+if [ "$build_first" = 1 ]; then
+  launcher=()
+  if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  build_start=$(date +%s)
+  nice -n 19 cmake -S "$repo" -B "$build" -G Ninja -DSPARSESCALE_FUZZ=ON -DSPARSESCALE_CUDA=OFF \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "${launcher[@]}" >/dev/null
+  nice -n 19 cmake --build "$build" -j "$jobs" --target fuzz_all
+  echo "fuzz: build took $(( $(date +%s) - build_start )) s"
+fi
 
 dict_for() {
   case "$1" in
