@@ -15,6 +15,7 @@ packages=(
   prometheus  # the /metrics test scrapes the coordinator with a real Prometheus
   python3 python3-scipy python3-numpy python3-pandas python3-grpcio python3-protobuf openssl
   sword-text-web libsword-utils
+  clang libclang-rt-14-dev
 )
 
 missing=()

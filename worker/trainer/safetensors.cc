@@ -1,5 +1,6 @@
 #include "worker/trainer/safetensors.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <filesystem>
@@ -36,12 +37,33 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return "[" + absl::StrJoin(shape, ", ") + "]";
 }
 
+// Shapes are either the writer's own or checked by ParseEntry (ShapeFits) first, so the product
+// fits: a zero dimension makes it 0 before any other factor can overflow.
 int64_t Numel(const std::vector<int64_t>& shape) {
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
+    return 0;
+  }
   int64_t n = 1;
   for (int64_t d : shape) {
     n *= d;
   }
   return n;
+}
+
+// Whether a shape of non-negative dimensions has at most `max_numel` elements, decided without
+// multiplying past it (a hostile header may name dimensions whose product overflows int64).
+bool ShapeFits(const std::vector<int64_t>& shape, uint64_t max_numel) {
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
+    return true;
+  }
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (n > max_numel / static_cast<uint64_t>(d)) {
+      return false;
+    }
+    n *= static_cast<uint64_t>(d);
+  }
+  return true;
 }
 
 // Parses one tensor entry of the header; `data_bytes` is the size of the data section.
@@ -73,6 +95,11 @@ absl::StatusOr<TensorView> ParseEntry(const nlohmann::json& entry, uint64_t data
                                                    " bytes (truncated file?)"));
   }
   view.bytes = end - begin;
+  if (!ShapeFits(view.shape, data_bytes / DTypeBytes(view.dtype))) {
+    return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeText(view.shape),
+                                                   " has more elements than the data section of ",
+                                                   data_bytes, " bytes holds"));
+  }
   if (view.bytes != static_cast<uint64_t>(Numel(view.shape)) * DTypeBytes(view.dtype)) {
     return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeText(view.shape), " needs ",
                                                    Numel(view.shape) * DTypeBytes(view.dtype),
@@ -277,7 +304,9 @@ absl::Status SafetensorsFile::CopyF32(const std::string& name, const std::vector
   if (view->data == nullptr) {
     return absl::FailedPreconditionError(name_ + ": only the header was read");
   }
-  std::memcpy(out, view->data, view->bytes);
+  if (view->bytes > 0) {  // an empty tensor may come with out == nullptr (memcpy forbids it)
+    std::memcpy(out, view->data, view->bytes);
+  }
   return absl::OkStatus();
 }
 

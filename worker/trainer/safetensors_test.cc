@@ -74,6 +74,39 @@ TEST(SafetensorsTest, CorruptHeaderIsRejected) {
   EXPECT_FALSE(SafetensorsFile::Parse(huge, "x").ok());
 }
 
+// A header-only file whose shape multiplies past int64 (found by fuzz/safetensors_fuzz.cc;
+// input kept in fuzz/regressions/safetensors/): 2^32 x 2^32 F32 elements used to wrap to 0 and
+// pass as an empty tensor.
+TEST(SafetensorsTest, ShapeWhoseElementCountOverflowsIsRejected) {
+  for (const std::string shape : {"[4294967296, 4294967296]", "[1099511627776, 1099511627776]"}) {
+    const std::string json =
+        R"({"w": {"dtype": "F32", "shape": )" + shape + R"(, "data_offsets": [0, 0]}})";
+    std::string bytes(8, '\0');
+    const uint64_t n = json.size();
+    std::memcpy(bytes.data(), &n, 8);
+    bytes += json;
+    auto file = SafetensorsFile::Parse(bytes, "hostile.safetensors");
+    ASSERT_FALSE(file.ok()) << shape;
+    EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(file.status().message().find("more elements than the data section"),
+              std::string::npos)
+        << file.status();
+  }
+  // A zero dimension makes the tensor empty however large the others are.
+  const std::string json =
+      R"({"w": {"dtype": "F32", "shape": [1099511627776, 1099511627776, 0], )"
+      R"("data_offsets": [0, 0]}})";
+  std::string bytes(8, '\0');
+  const uint64_t n = json.size();
+  std::memcpy(bytes.data(), &n, 8);
+  bytes += json;
+  auto file = SafetensorsFile::Parse(bytes, "empty.safetensors");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->Find("w")->numel(), 0);
+  // Copying it needs no buffer (memcpy with a null pointer was undefined even for 0 bytes).
+  EXPECT_TRUE(file->CopyF32("w", {1099511627776, 1099511627776, 0}, nullptr).ok());
+}
+
 // An independent reader in Python (json + struct only, as a user without our code would
 // write it) opens the file and checks the layout rules of the format.
 TEST(SafetensorsTest, PythonReaderOpensTheFile) {

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# ThreadSanitizer run of the concurrent code: builds the coordinator, worker agent and comm tests
+# (common/ with the rendezvous, coordinator scheduler/store/core/api, the coordinator's gRPC
+# integration tests, worker/agent) with -fsanitize=thread into build-tsan/ (CUDA off) and runs
+# them with ctest. Any race report fails its test (TSan exits 66). Reports from Debian's
+# uninstrumented gRPC/Abseil/libstdc++ internals are suppressed by bench/tsan/suppressions.txt,
+# one commented entry each; project code is never suppressed.
+# Usage: bash bench/tsan/run.sh [extra ctest args, e.g. -R Rendezvous]
+# The last clean run is recorded in docs/BENCHMARKS.md ("ThreadSanitizer").
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="$repo/build-tsan"
+jobs="${SPARSESCALE_JOBS:-2}"
+tests=(common_test coordinator_scheduler_test coordinator_store_test coordinator_core_unit_test
+       coordinator_api_unit_test coordinator_api_test agent_test)
+
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+start=$(date +%s)
+nice -n 19 cmake -S "$repo" -B "$build" -G Ninja -DSPARSESCALE_TSAN=ON -DSPARSESCALE_CUDA=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+nice -n 19 cmake --build "$build" -j "$jobs" --target "${tests[@]}"
+built=$(date +%s)
+echo "tsan: build took $(( built - start )) s"
+
+# halt_on_error=0 lets a test print every race it meets; the exit code (66) still fails it.
+export TSAN_OPTIONS="suppressions=$repo/bench/tsan/suppressions.txt:second_deadlock_stack=1:history_size=4"
+labels="^($(IFS='|'; echo "${tests[*]}"))\$"
+status=0
+nice -n 19 ctest --test-dir "$build" -L "$labels" --output-on-failure -j "$jobs" \
+  --timeout 600 "$@" || status=$?
+echo "tsan: tests took $(( $(date +%s) - built )) s (exit $status)"
+exit "$status"
