@@ -265,11 +265,15 @@ int Agent::GpusFor(const v1::JobSpec& spec) const {
   return std::max(1, spec.gpus());
 }
 
-// The runner options of a job holding `gpus`: on a cuda worker the job process sees only those.
+// The runner options of a job holding `gpus`: on a cuda worker the job process sees only those,
+// and a job holding none (a "cpu" job) runs on the CPU backend.
 JobRunnerOptions Agent::RunnerOptionsFor(const std::vector<std::string>& gpus) const {
   JobRunnerOptions options = runner_options_;
   if (options_.device_kind == "cuda") {
     options.env.push_back(CudaVisibleDevicesEntry(gpus));
+    if (gpus.empty()) {
+      options.device = "cpu";
+    }
   }
   return options;
 }

@@ -23,6 +23,7 @@ struct EnvEvent {
   bool start = false;
   std::string pid;
   std::vector<std::string> gpus;
+  std::string backend;  // the job process's --device
   std::string name;
 };
 
@@ -41,6 +42,7 @@ class AgentGpuTest : public ::testing::Test {
     options_.retry_initial = std::chrono::milliseconds(1);
     options_.retry_max = std::chrono::milliseconds(5);
     options_.runner.worker_exe = AGENT_FAKE_JOB;
+    options_.runner.device = "cuda";  // as the daemon sets it on a cuda worker
     options_.runner.work_dir = dir_.string();
     options_.runner.points_max_delay = std::chrono::milliseconds(20);
     options_.runner.poll_interval = std::chrono::milliseconds(10);
@@ -75,10 +77,10 @@ class AgentGpuTest : public ::testing::Test {
     std::ifstream in(env_log_);
     std::string line;
     while (std::getline(in, line)) {
-      std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 3));
-      EXPECT_EQ(f.size(), 4u) << line;
-      if (f.size() == 4) {
-        EnvEvent e{f[0] == "start", f[1], {}, f[3]};
+      std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 4));
+      EXPECT_EQ(f.size(), 5u) << line;
+      if (f.size() == 5) {
+        EnvEvent e{f[0] == "start", f[1], {}, f[3], f[4]};
         if (f[2] != "-") {
           e.gpus = absl::StrSplit(f[2], ',', absl::SkipEmpty());
         }
@@ -124,6 +126,7 @@ TEST_F(AgentGpuTest, EachJobSeesOnlyItsOwnGpusWhichAreReusedAfterItEnds) {
     }
     ++starts;
     EXPECT_EQ(static_cast<int>(e.gpus.size()), needs.at(job)) << job;
+    EXPECT_EQ(e.backend, needs.at(job) == 0 ? "cpu" : "cuda") << job;
     EXPECT_EQ(std::set<std::string>(e.gpus.begin(), e.gpus.end()).size(), e.gpus.size()) << job;
     for (const std::string& gpu : e.gpus) {
       EXPECT_TRUE(holder.count(gpu) == 0) << job << " got GPU " << gpu << " held by pid "

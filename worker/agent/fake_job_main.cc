@@ -89,12 +89,15 @@ sparsescale::v1::LossPoint Point(int64_t step) {
 }
 
 // With SPARSESCALE_FAKE_JOB_ENV_LOG set (the agent's GPU test), appends
-// "start PID DEVICES NAME" when the job starts and "end PID DEVICES NAME" as it exits, DEVICES
-// being its CUDA_VISIBLE_DEVICES ("-" when unset, "" when empty) and NAME its spec's name: one
-// short append each, so lines never interleave.
+// "start PID DEVICES BACKEND NAME" when the job starts and "end ..." as it exits, DEVICES being
+// its CUDA_VISIBLE_DEVICES ("-" when unset, "" when empty), BACKEND its --device flag and NAME
+// its spec's name: one short append each, so lines never interleave.
 class EnvLog {
  public:
-  explicit EnvLog(std::string name) : name_(std::move(name)) { Write("start"); }
+  EnvLog(std::string backend, std::string name)
+      : backend_(std::move(backend)), name_(std::move(name)) {
+    Write("start");
+  }
   ~EnvLog() { Write("end"); }
 
  private:
@@ -106,9 +109,10 @@ class EnvLog {
     const char* devices = std::getenv("CUDA_VISIBLE_DEVICES");
     std::ofstream(path, std::ios::app)
         << absl::StrCat(what, " ", getpid(), " ", devices == nullptr ? "-" : devices, " ",
-                        name_, "\n")
+                        backend_, " ", name_, "\n")
         << std::flush;
   }
+  std::string backend_;
   std::string name_;
 };
 
@@ -125,7 +129,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto script = Script(spec.name());
-  EnvLog env_log(spec.name());
+  EnvLog env_log(flags["--device"], spec.name());
   int64_t start = ResumeStep(flags["--resume"]);
   if (start < 0) {
     Emit(agent::EncodeError(absl::InvalidArgumentError("fake job: bad resume checkpoint")));
