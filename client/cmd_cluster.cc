@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_util.h"
 #include "client/command.h"
@@ -18,9 +19,27 @@ using client::CommonFlags;
 
 struct UpFlags {
   client::LocalClusterOptions cluster;
+  std::string listen;  // HOST:PORT; overrides --port when given
 };
 
+// Splits --listen HOST:PORT into the cluster's host and port (usage error naming the flag).
+void ApplyListen(UpFlags& flags) {
+  if (flags.listen.empty()) {
+    return;
+  }
+  const size_t colon = flags.listen.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(flags.listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    client::Fail(absl::InvalidArgumentError(
+        absl::StrCat("--listen: expected HOST:PORT (port 0-65535), got \"", flags.listen, "\"")));
+  }
+  flags.cluster.host = flags.listen.substr(0, colon);
+  flags.cluster.port = port;
+}
+
 void RunUp(UpFlags& flags) {
+  ApplyListen(flags);
   client::StopSignal stop;  // Before any child or thread starts.
   auto cluster = client::OrFail(client::LocalCluster::Start(flags.cluster));
   std::printf("sparsescale up: coordinator listening on %s\n", cluster->address().c_str());
@@ -60,9 +79,14 @@ void InstallUp(CLI::App& root) {
   up->add_option("--slots", flags.cluster.slots, "jobs per worker at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  up->add_option("--port", flags.cluster.port, "coordinator port (0 picks a free one)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
+  CLI::Option* port =
+      up->add_option("--port", flags.cluster.port, "coordinator port on 127.0.0.1 (0: a free one)")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 65535));
+  up->add_option("--listen", flags.listen,
+                 "HOST:PORT the coordinator serves on (0.0.0.0:PORT lets other machines' "
+                 "workers dial in; replaces --port)")
+      ->excludes(port);
   up->add_option("--http", flags.cluster.http_listen,
                  "dashboard HOST:PORT (port 0 picks a free one; \"\" turns it off)")
       ->capture_default_str();

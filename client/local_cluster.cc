@@ -38,6 +38,22 @@ std::string LogTail(const std::string& path, size_t max_bytes = 2000) {
 
 }  // namespace
 
+std::string DialAddress(const std::string& listen_address) {
+  const size_t colon = listen_address.rfind(':');
+  if (colon == std::string::npos) {
+    return listen_address;
+  }
+  const std::string host = listen_address.substr(0, colon);
+  const std::string port = listen_address.substr(colon + 1);
+  if (host == "0.0.0.0" || host.empty()) {
+    return "127.0.0.1:" + port;
+  }
+  if (host == "[::]" || host == "::") {
+    return "[::1]:" + port;
+  }
+  return listen_address;
+}
+
 absl::StatusOr<std::string> FindBinary(const std::string& name) {
   std::vector<fs::path> candidates;
   if (const char* dir = std::getenv("SPARSESCALE_BIN_DIR"); dir != nullptr && *dir != '\0') {
@@ -146,7 +162,7 @@ absl::Status LocalCluster::StartCoordinator() {
   if (!address.ok()) {
     return address.status();
   }
-  address_ = *address;
+  address_ = DialAddress(*address);
   // A restart reuses the port, so that workers find the coordinator again.
   options_.port = std::stoi(address_.substr(address_.rfind(':') + 1));
   if (!options_.http_listen.empty()) {

@@ -25,6 +25,9 @@ namespace sparsescale::client {
 struct LocalClusterOptions {
   std::string work_dir;  // required: logs/, worker-<i>/ and (by default) coordinator.db
   std::string db_path;   // default work_dir/coordinator.db
+  // The coordinator's --listen HOST:PORT. HOST may be a name ("localhost": the workers then
+  // dial that name) or a wildcard (0.0.0.0, [::]: other machines may dial in; the local workers
+  // and address() use loopback).
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free port (kept across coordinator restarts)
   int workers = 2;
@@ -49,6 +52,7 @@ class LocalCluster {
   static absl::StatusOr<std::unique_ptr<LocalCluster>> Start(LocalClusterOptions options);
   ~LocalCluster();  // Stop()
 
+  // Where the workers and clients on this machine dial the coordinator (DialAddress).
   const std::string& address() const { return address_; }
   // The dashboard's HOST:PORT ("" when options().http_listen is empty).
   const std::string& http_address() const { return http_address_; }
@@ -86,6 +90,11 @@ class LocalCluster {
   std::optional<agent::Subprocess> coordinator_;
   std::vector<std::optional<agent::Subprocess>> workers_;
 };
+
+// The address to dial for a server listening on `listen_address` (HOST:PORT): a wildcard
+// host (0.0.0.0, [::], empty) becomes loopback of the same family; anything else is returned
+// as it is.
+std::string DialAddress(const std::string& listen_address);
 
 // Finds an executable of this project: $SPARSESCALE_BIN_DIR, next to the running executable,
 // the build tree's coordinator/, worker/ and client/ folders seen from it, $SPARSESCALE_BINARY_DIR,

@@ -1,7 +1,9 @@
 // `sparsescale`: the one command-line entry point. Subcommands live in cmd_*.cc files.
 #include <cstdio>
+#include <string>
 
 #include "client/command.h"
+#include "common/version.h"
 
 namespace sparsescale::cli {
 
@@ -15,7 +17,7 @@ std::vector<CommandInstaller>& CommandInstallers() {
 int main(int argc, char** argv) {
   CLI::App app{"sparsescale: sparse-scaling studies end to end"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "sparsescale 0.1.0");
+  app.set_version_flag("--version", std::string("sparsescale ") + sparsescale::kVersion);
   for (auto installer : sparsescale::cli::CommandInstallers()) {
     installer(app);
   }

@@ -10,8 +10,10 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "coordinator/api/server.h"
 
 namespace {
@@ -95,6 +97,9 @@ bool WritePortFile(const std::string& path, int port) {
 
 int main(int argc, char** argv) {
   CLI::App app{"sparsescale coordinator: sweeps, scheduling and storage over gRPC"};
+  app.set_version_flag("--version", absl::StrCat("sparsescale-coordinator ", sparsescale::kVersion,
+                                                 " (worker protocol ",
+                                                 sparsescale::kProtocolVersion, ")"));
   ServerOptions options;
   Flags flags;
   AddFlags(app, options, flags);

@@ -16,6 +16,7 @@ packages=(
   python3 python3-scipy python3-numpy python3-pandas python3-grpcio python3-protobuf openssl
   sword-text-web libsword-utils
   clang libclang-rt-14-dev
+  shellcheck python3-yaml
 )
 
 missing=()
@@ -38,3 +39,10 @@ else
 fi
 
 bash "$repo/deploy/prepare_corpus.sh"
+
+# kubectl >= 1.21 (its built-in kustomize renders deploy/k8s for ctest deploy_k8s_render) is
+# not in Debian 12 (kubernetes-client there is 1.20, whose kustomize is too old): install it
+# from the Kubernetes project's apt repository where that test should run.
+if ! command -v kubectl >/dev/null; then
+  echo "setup: kubectl is not installed; ctest deploy_k8s_render will fail until it is"
+fi

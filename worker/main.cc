@@ -8,13 +8,18 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
-#include <regex>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status.h"
 #include "common/log.h"
+#include "common/version.h"
+#include "worker/agent/advertise_address.h"
 #include "worker/agent/agent.h"
+#include "worker/agent/gpu_devices.h"
 #include "worker/agent/coordinator_rendezvous.h"
 #include "worker/agent/run_job.h"
 #include "worker/agent/subprocess.h"
@@ -30,26 +35,66 @@ constexpr int kExitUsage = 2;
 struct DaemonFlags {
   std::string coordinator;
   std::string name;
-  int slots = 1;
+  int slots = 0;  // 0: one per GPU on a cuda worker, else 1
   std::string device = "auto";
+  std::string gpus = "all";
+  int fake_gpus = -1;  // tests: pretend devices 0..N-1 exist
+  int protocol_version = 0;  // tests: pretend to speak another worker protocol
+  std::string advertise_address;
   std::string work_dir;
   int threads = 0;
   std::string log_level = "info";
   int64_t log_max_bytes = int64_t{1} << 20;
 };
 
-// Counts /dev/nvidia<N> device nodes: the daemon itself never loads CUDA (each job process
-// does), and the node count is what the driver exposes to this container or machine.
-int CountNvidiaDevices() {
-  int count = 0;
-  std::error_code ec;
-  static const std::regex kNode("nvidia[0-9]+");
-  for (const auto& entry : fs::directory_iterator("/dev", ec)) {
-    if (std::regex_match(entry.path().filename().string(), kNode)) {
-      ++count;
-    }
+std::vector<std::string> Indices(int count) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) {
+    ids.push_back(absl::StrCat(i));
   }
-  return count;
+  return ids;
+}
+
+// The GPUs this worker offers (gpu_devices.h), the device kind and the slots. InvalidArgument
+// naming the flag when they contradict each other.
+absl::Status ChooseDevices(const DaemonFlags& flags, agent::AgentOptions* options) {
+  agent::GpuInventory inventory = flags.fake_gpus >= 0
+                                      ? agent::GpuInventory{Indices(flags.fake_gpus), "--fake-gpus"}
+                                      : agent::VisibleGpus();
+  std::vector<std::string> gpus;
+  if (flags.device != "cpu") {
+    ASSIGN_OR_RETURN(gpus, agent::SelectGpus(flags.gpus, inventory.ids));
+  }
+  if (flags.device == "cuda" && gpus.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--device cuda: no GPU to use (counted from ",
+                                                   inventory.source, ", --gpus ", flags.gpus,
+                                                   ")"));
+  }
+  const bool cuda = !gpus.empty();
+  options->device_kind = cuda ? "cuda" : "cpu";
+  options->gpu_ids = gpus;
+  options->slots = flags.slots > 0 ? flags.slots : (cuda ? static_cast<int>(gpus.size()) : 1);
+  sparsescale::LogInfo("devices: %s, %d GPU(s) [%s] from %s, %d slot(s)", options->device_kind,
+                       gpus.size(), absl::StrJoin(gpus, ","), inventory.source, options->slots);
+  return absl::OkStatus();
+}
+
+// --advertise-address, or the local address of the route to the coordinator; empty (the job's
+// ranks then use 127.0.0.1) only when that cannot be found, with a warning.
+absl::StatusOr<std::string> ChooseAdvertiseAddress(const DaemonFlags& flags) {
+  if (!flags.advertise_address.empty()) {
+    RETURN_IF_ERROR(agent::CheckAdvertiseAddress(flags.advertise_address));
+    return flags.advertise_address;
+  }
+  absl::StatusOr<std::string> detected = agent::DetectAdvertiseAddress(flags.coordinator);
+  if (!detected.ok()) {
+    sparsescale::LogWarning(
+        "cannot detect the address to advertise (%s); multi-rank jobs bind 127.0.0.1 unless "
+        "--advertise-address is given",
+        detected.status().message());
+    return std::string();
+  }
+  return *detected;
 }
 
 std::string DefaultName() {
@@ -61,12 +106,18 @@ std::string DefaultName() {
 int RunDaemon(const DaemonFlags& flags) {
   agent::AgentOptions options;
   options.name = flags.name.empty() ? DefaultName() : flags.name;
-  options.slots = flags.slots;
-  options.version = SPARSESCALE_VERSION;
-  int gpus = CountNvidiaDevices();
-  bool cuda = flags.device == "cuda" || (flags.device == "auto" && gpus > 0);
-  options.device_kind = cuda ? "cuda" : "cpu";
-  options.gpus = cuda ? gpus : 0;
+  options.version = sparsescale::kVersion;
+  options.protocol_version = flags.protocol_version;
+  if (absl::Status s = ChooseDevices(flags, &options); !s.ok()) {
+    sparsescale::LogError("%s", s.message());
+    return kExitUsage;
+  }
+  absl::StatusOr<std::string> advertise = ChooseAdvertiseAddress(flags);
+  if (!advertise.ok()) {
+    sparsescale::LogError("%s", advertise.status().message());
+    return kExitUsage;
+  }
+  options.runner.advertise_address = *advertise;
   options.memory_bytes = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
   absl::StatusOr<std::string> exe = agent::SelfExecutablePath();
   if (!exe.ok()) {
@@ -101,12 +152,15 @@ int RunDaemon(const DaemonFlags& flags) {
       }
     }
   });
-  sparsescale::LogInfo("coordinator %s, work dir %s, device %s", flags.coordinator,
-                       options.runner.work_dir, options.device_kind);
+  sparsescale::LogInfo("coordinator %s, work dir %s, device %s, advertising %s",
+                       flags.coordinator, options.runner.work_dir, options.device_kind,
+                       options.runner.advertise_address.empty() ? "127.0.0.1"
+                                                                : options.runner.advertise_address);
   absl::Status status = daemon.Run();
   done.store(true);
   signal_thread.join();
   if (!status.ok()) {
+    // A refusal for good (another protocol version, a bad field): exit non-zero saying why.
     sparsescale::LogError("%s", status.ToString());
     return 1;
   }
@@ -117,13 +171,30 @@ int RunDaemon(const DaemonFlags& flags) {
 
 int main(int argc, char** argv) {
   CLI::App app{"sparsescale-worker: pulls training jobs from a sparsescale coordinator"};
-  app.set_version_flag("--version", "sparsescale-worker " SPARSESCALE_VERSION);
+  app.set_version_flag("--version", absl::StrCat("sparsescale-worker ", sparsescale::kVersion,
+                                                 " (worker protocol ",
+                                                 sparsescale::kProtocolVersion, ")"));
   DaemonFlags flags;
   app.add_option("--coordinator", flags.coordinator, "coordinator address HOST:PORT");
   app.add_option("--name", flags.name, "worker name shown in status (default host-pid)");
-  app.add_option("--slots", flags.slots, "jobs run at once")->check(CLI::Range(1, 1024));
+  app.add_option("--slots", flags.slots, "jobs run at once (default: one per GPU, else 1)")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--device", flags.device, "auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--gpus", flags.gpus,
+                 "GPUs offered to jobs: all (every visible one, honouring CUDA_VISIBLE_DEVICES) "
+                 "or indices such as 0,1; each job gets its own through CUDA_VISIBLE_DEVICES")
+      ->capture_default_str();
+  app.add_option("--fake-gpus", flags.fake_gpus, "tests: pretend N GPUs exist")
+      ->check(CLI::Range(0, 64))
+      ->group("");  // hidden
+  app.add_option("--protocol-version", flags.protocol_version,
+                 "tests: register with this worker protocol version")
+      ->check(CLI::Range(1, 1000))
+      ->group("");  // hidden
+  app.add_option("--advertise-address", flags.advertise_address,
+                 "IPv4 address of this machine that multi-rank jobs publish to their other "
+                 "ranks (default: the local address of the route to the coordinator)");
   app.add_option("--work-dir", flags.work_dir, "directory for job files (default: a temp dir)");
   app.add_option("--threads", flags.threads, "CPU threads per job (0: the job spec's)")
       ->check(CLI::Range(0, 1024));
@@ -149,6 +220,8 @@ int main(int argc, char** argv) {
                       "coordinator HOST:PORT carrying the rendezvous of a multi-rank job");
   run_job->add_option("--job-id", job_id, "the leased job's id (with --coordinator)");
   run_job->add_option("--attempt", job_attempt, "the lease's attempt (with --coordinator)");
+  run_job->add_option("--advertise-address", job.advertise_address,
+                      "IPv4 address the TCP ring of a multi-rank job binds and publishes");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

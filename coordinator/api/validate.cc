@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "common/version.h"
 #include "coordinator/core/core.h"
 
 namespace sparsescale::coordinator {
@@ -128,7 +129,20 @@ absl::Status ValidateRegisterWorker(const sparsescale::v1::RegisterWorkerRequest
   RETURN_IF_ERROR(
       IntRange("resources.gpus", res.gpus(), res.device_kind() == "cuda" ? 1 : 0, 1024));
   RETURN_IF_ERROR(IntRange("resources.memory_bytes", res.memory_bytes(), 0, int64_t{1} << 56));
-  return IntRange("resources.slots", res.slots(), 0, 1024);
+  RETURN_IF_ERROR(IntRange("resources.slots", res.slots(), 0, 1024));
+  return CheckProtocolVersion(r);
+}
+
+absl::Status CheckProtocolVersion(const sparsescale::v1::RegisterWorkerRequest& r) {
+  const int worker = EffectiveProtocolVersion(r.protocol_version());
+  if (worker == kProtocolVersion) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "protocol_version: worker \"", r.name(), "\" speaks worker protocol ", worker,
+      " (sparsescale-worker ", r.version().empty() ? "of unknown version" : r.version(),
+      ") but this coordinator speaks protocol ", kProtocolVersion, " (sparsescale-coordinator ",
+      kVersion, "); run a worker of the coordinator's release (docs/DEPLOY.md, \"Versions\")"));
 }
 
 absl::Status ValidateAcquireLease(const sparsescale::v1::AcquireLeaseRequest& r) {

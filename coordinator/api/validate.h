@@ -21,6 +21,9 @@ inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kDefaultPageSize = 100;
 
 absl::Status ValidateRegisterWorker(const sparsescale::v1::RegisterWorkerRequest& r);
+// FailedPrecondition naming both protocol and release versions unless the worker speaks this
+// coordinator's worker protocol (common/version.h); part of ValidateRegisterWorker.
+absl::Status CheckProtocolVersion(const sparsescale::v1::RegisterWorkerRequest& r);
 absl::Status ValidateAcquireLease(const sparsescale::v1::AcquireLeaseRequest& r);
 absl::Status ValidateHeartbeat(const sparsescale::v1::HeartbeatRequest& r);
 absl::Status ValidateReportPoints(const sparsescale::v1::ReportPointsRequest& r);

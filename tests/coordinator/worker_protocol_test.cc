@@ -2,6 +2,9 @@
 // cancellation, requeue with resume from the latest checkpoint, and job watches.
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "common/version.h"
+
 #include "tests/coordinator/coordinator_fixture.h"
 
 namespace sparsescale::coordinator::testing {
@@ -338,6 +341,35 @@ TEST_F(WorkerProtocolTest, RendezvousCarriesRankZerosUniqueId) {
   rank1.join();
   ASSERT_TRUE(other_status.ok()) << other_status.error_message();
   EXPECT_EQ(other.unique_id(), "nccl-id-bytes");
+}
+
+TEST_F(WorkerProtocolTest, AWorkerOfAnotherProtocolVersionIsRefusedNamingBothVersions) {
+  v1::RegisterWorkerRequest request;
+  request.set_request_id("register-future");
+  request.set_name("future");
+  request.set_version("9.0.0");
+  request.set_protocol_version(kProtocolVersion + 1);
+  request.mutable_resources()->set_device_kind("cpu");
+  request.mutable_resources()->set_slots(1);
+  v1::RegisterWorkerResponse response;
+  grpc::Status status = worker().RegisterWorker(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  const std::string& message = status.error_message();
+  EXPECT_NE(message.find("protocol_version"), std::string::npos) << message;
+  EXPECT_NE(message.find(absl::StrCat("protocol ", kProtocolVersion + 1)), std::string::npos)
+      << message;
+  EXPECT_NE(message.find(absl::StrCat("protocol ", kProtocolVersion, " ")), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("9.0.0"), std::string::npos) << message;
+  EXPECT_NE(message.find(kVersion), std::string::npos) << message;
+  EXPECT_TRUE(response.worker_id().empty());
+
+  // The same worker at this protocol version, or one from before the field (0), registers.
+  request.set_protocol_version(kProtocolVersion);
+  EXPECT_TRUE(worker().RegisterWorker(Context().get(), request, &response).ok());
+  request.set_request_id("register-old");
+  request.set_protocol_version(0);
+  EXPECT_TRUE(worker().RegisterWorker(Context().get(), request, &response).ok());
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "worker/agent/agent.h"
 
+#include <algorithm>
+#include <optional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/version.h"
 #include "worker/agent/retry.h"
 
 namespace sparsescale::agent {
@@ -20,6 +23,7 @@ constexpr std::chrono::seconds kSlotCheckPeriod{1};
 
 struct Agent::Slot {
   std::unique_ptr<JobRunner> runner;
+  std::vector<std::string> gpus;  // held from gpus_ while the job runs
   std::thread thread;
   bool finished = false;  // guarded by Agent::mu_
 };
@@ -33,6 +37,7 @@ std::string NewRequestId() {
 Agent::Agent(AgentOptions options, std::unique_ptr<WorkerRpc> rpc)
     : options_(std::move(options)),
       rpc_(std::move(rpc)),
+      gpus_(options_.device_kind == "cuda" ? options_.gpu_ids : std::vector<std::string>{}),
       heartbeat_period_(options_.default_heartbeat_period) {
   SS_CHECK(options_.slots > 0);
   // A finished job asks for its slot's next lease in its CompleteJob call (one round trip and
@@ -90,7 +95,8 @@ absl::Status Agent::Run() {
   AgentStats s = stats();
   LogInfo("drained: %d jobs started, %d succeeded, %d released, %d other", s.jobs_started,
           s.jobs_succeeded, s.jobs_released, s.jobs_other);
-  return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  return refused_;
 }
 
 // Registers, retrying while the coordinator is unreachable (a worker may start first).
@@ -120,9 +126,11 @@ absl::Status Agent::RegisterOnce(const std::string& request_id) {
   request.set_request_id(request_id);
   request.set_name(options_.name);
   request.set_version(options_.version);
+  request.set_protocol_version(options_.protocol_version > 0 ? options_.protocol_version
+                                                             : kProtocolVersion);
   v1::Resources* r = request.mutable_resources();
   r->set_device_kind(options_.device_kind);
-  r->set_gpus(options_.gpus);
+  r->set_gpus(gpus_.size());
   r->set_memory_bytes(options_.memory_bytes);
   r->set_slots(options_.slots);
   ASSIGN_OR_RETURN(v1::RegisterWorkerResponse response, rpc_->RegisterWorker(request));
@@ -134,6 +142,22 @@ absl::Status Agent::RegisterOnce(const std::string& request_id) {
   ++stats_.registrations;
   LogInfo("registered as %s (%s, %d slots)", worker_id_, options_.device_kind, options_.slots);
   return absl::OkStatus();
+}
+
+// Registers again (the coordinator restarted or forgot this worker). A refusal for good (a
+// coordinator of another protocol version, upgraded under this worker) drains the worker, and
+// Run() then returns the refusal; anything else is retried by the next heartbeat or lease call.
+void Agent::Reregister() {
+  absl::Status s = RegisterOnce(NewRequestId());
+  if (s.code() != absl::StatusCode::kFailedPrecondition) {
+    return;
+  }
+  LogError("the coordinator refuses this worker: %s; draining", s.message());
+  {
+    absl::MutexLock lock(&mu_);
+    refused_ = absl::FailedPreconditionError(absl::StrCat("RegisterWorker: ", s.message()));
+  }
+  Drain();
 }
 
 void Agent::HeartbeatLoop() {
@@ -168,13 +192,13 @@ void Agent::SendHeartbeat() {
   absl::StatusOr<v1::HeartbeatResponse> response = rpc_->Heartbeat(request);
   if (!response.ok()) {
     if (response.status().code() == absl::StatusCode::kNotFound) {
-      RegisterOnce(NewRequestId()).IgnoreError();  // Unknown worker: start over.
+      Reregister();  // Unknown worker: start over.
     }
     return;  // Unreachable: try again next period.
   }
   if (response->reregister()) {
     LogInfo("the coordinator asked this worker to register again");
-    RegisterOnce(NewRequestId()).IgnoreError();
+    Reregister();
   }
   absl::MutexLock lock(&mu_);
   for (const v1::Order& order : response->orders()) {
@@ -201,7 +225,7 @@ void Agent::LeaseLoop() {
     absl::StatusOr<v1::AcquireLeaseResponse> response = rpc_->AcquireLease(request);
     if (!response.ok()) {
       if (response.status().code() == absl::StatusCode::kNotFound) {
-        RegisterOnce(NewRequestId()).IgnoreError();
+        Reregister();
       }
       SleepUnlessDraining(backoff.Next());
       continue;
@@ -232,12 +256,39 @@ bool Agent::WaitForFreeSlot(int* free_slots) {
   }
 }
 
+// The GPUs a job takes on this worker, as the coordinator's scheduler counts them
+// (Scheduler::ShareOn): none on a cpu worker or for a "cpu" job, else max(1, spec.gpus).
+int Agent::GpusFor(const v1::JobSpec& spec) const {
+  if (options_.device_kind != "cuda" || spec.device() == "cpu") {
+    return 0;
+  }
+  return std::max(1, spec.gpus());
+}
+
+// The runner options of a job holding `gpus`: on a cuda worker the job process sees only those,
+// and a job holding none (a "cpu" job) runs on the CPU backend.
+JobRunnerOptions Agent::RunnerOptionsFor(const std::vector<std::string>& gpus) const {
+  JobRunnerOptions options = runner_options_;
+  if (options_.device_kind == "cuda") {
+    options.env.push_back(CudaVisibleDevicesEntry(gpus));
+    if (gpus.empty()) {
+      options.device = "cpu";
+    }
+  }
+  return options;
+}
+
 void Agent::StartJob(const v1::Lease& lease) {
   {
     absl::MutexLock lock(&mu_);
+    std::optional<std::vector<std::string>> gpus;
     if (!draining_ && static_cast<int>(slots_.size()) < options_.slots) {
+      gpus = gpus_.Take(GpusFor(lease.spec()));
+    }
+    if (gpus.has_value()) {
       auto slot = std::make_unique<Slot>();
-      slot->runner = std::make_unique<JobRunner>(lease, runner_options_, rpc_.get(),
+      slot->gpus = std::move(*gpus);
+      slot->runner = std::make_unique<JobRunner>(lease, RunnerOptionsFor(slot->gpus), rpc_.get(),
                                                  [this] { return WorkerId(); });
       Slot* raw = slot.get();
       slots_.push_back(std::move(slot));
@@ -246,17 +297,19 @@ void Agent::StartJob(const v1::Lease& lease) {
       return;
     }
   }
-  ReleaseLease(lease);  // Granted as the drain began (or more than asked for).
+  // Granted as the drain began, or more than asked for (slots or GPUs).
+  ReleaseLease(lease);
 }
 
 // Runs the slot's job, then (chained) the jobs its completions were granted, in this slot.
 void Agent::RunSlot(Slot* slot) {
   while (true) {
-    const JobEnd end = slot->runner->Run();
+    const JobEnd end = slot->runner->Run();  // the job process has ended
     std::vector<v1::Lease> next = slot->runner->TakeNextLeases();
     std::unique_ptr<JobRunner> finished;  // destroyed outside the lock
     {
       absl::MutexLock lock(&mu_);
+      gpus_.Give(std::exchange(slot->gpus, {}));
       if (end == JobEnd::kSucceeded) {
         ++stats_.jobs_succeeded;
       } else if (end == JobEnd::kReleased) {
@@ -264,13 +317,19 @@ void Agent::RunSlot(Slot* slot) {
       } else {
         ++stats_.jobs_other;
       }
-      if (next.empty() || draining_) {
+      std::optional<std::vector<std::string>> gpus;
+      if (!next.empty() && !draining_) {
+        gpus = gpus_.Take(GpusFor(next.front().spec()));
+      }
+      if (!gpus.has_value()) {
         slot->finished = true;
         ++finished_unreaped_;
       } else {
+        slot->gpus = std::move(*gpus);
         finished = std::exchange(
-            slot->runner, std::make_unique<JobRunner>(next.front(), runner_options_, rpc_.get(),
-                                                      [this] { return WorkerId(); }));
+            slot->runner,
+            std::make_unique<JobRunner>(next.front(), RunnerOptionsFor(slot->gpus), rpc_.get(),
+                                        [this] { return WorkerId(); }));
         ++stats_.jobs_started;
         ++stats_.jobs_chained;
         next.erase(next.begin());

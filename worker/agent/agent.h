@@ -14,11 +14,14 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "common/version.h"
 #include "sparsescale/v1/coordinator.pb.h"
+#include "worker/agent/gpu_pool.h"
 #include "worker/agent/job_runner.h"
 #include "worker/agent/worker_rpc.h"
 
@@ -28,9 +31,13 @@ struct AgentOptions {
   std::string name;                 // shown in cluster status
   int slots = 1;                    // jobs at once
   std::string device_kind = "cpu";  // "cpu" or "cuda"
-  int gpus = 0;
+  // A cuda worker's GPUs (CUDA_VISIBLE_DEVICES entries, gpu_devices.h): a job that takes W
+  // GPUs gets W of them no other running job holds, as its CUDA_VISIBLE_DEVICES; a job that
+  // takes none gets an empty CUDA_VISIBLE_DEVICES. Ignored on a cpu worker.
+  std::vector<std::string> gpu_ids;
   int64_t memory_bytes = 0;
-  std::string version;
+  std::string version = kVersion;  // the release (common/version.h)
+  int protocol_version = 0;  // 0: this build's (common/version.h); tests pretend others
   std::chrono::milliseconds lease_wait{2000};                // AcquireLease long-poll
   std::chrono::milliseconds default_heartbeat_period{1000};  // until the coordinator says
   std::chrono::milliseconds retry_initial{100};
@@ -56,7 +63,8 @@ class Agent {
   Agent& operator=(const Agent&) = delete;
 
   // Works until drained. OK after a clean drain; an error only when registration is refused
-  // for good (e.g. INVALID_ARGUMENT).
+  // for good (INVALID_ARGUMENT; FAILED_PRECONDITION from a coordinator of another protocol
+  // version, at the first registration or a later one, which drains the worker first).
   absl::Status Run();
 
   // Starts the drain (idempotent).
@@ -69,6 +77,7 @@ class Agent {
 
   absl::Status Register();
   absl::Status RegisterOnce(const std::string& request_id);
+  void Reregister();
   void HeartbeatLoop();
   void SendHeartbeat();
   void LeaseLoop();
@@ -76,6 +85,8 @@ class Agent {
   void StartJob(const sparsescale::v1::Lease& lease);
   void RunSlot(Slot* slot);
   void ReleaseLease(const sparsescale::v1::Lease& lease);
+  int GpusFor(const sparsescale::v1::JobSpec& spec) const;
+  JobRunnerOptions RunnerOptionsFor(const std::vector<std::string>& gpus) const;
   void ReapFinished();
   void DrainJobs();
   bool SleepUnlessDraining(std::chrono::milliseconds delay);
@@ -84,6 +95,7 @@ class Agent {
   const AgentOptions options_;
   JobRunnerOptions runner_options_;  // options_.runner plus the chained-lease callback
   const std::unique_ptr<WorkerRpc> rpc_;
+  GpuPool gpus_;
   mutable absl::Mutex mu_;
   std::string worker_id_ ABSL_GUARDED_BY(mu_);
   std::chrono::milliseconds heartbeat_period_ ABSL_GUARDED_BY(mu_);
@@ -93,6 +105,7 @@ class Agent {
   int finished_unreaped_ ABSL_GUARDED_BY(mu_) = 0;
   std::list<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
   AgentStats stats_ ABSL_GUARDED_BY(mu_);
+  absl::Status refused_ ABSL_GUARDED_BY(mu_);  // a later registration refused for good
   std::thread heartbeat_thread_;
 };
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/version.h"
 #include "worker/agent/fake_worker_rpc_for_test.h"
 
 namespace sparsescale::agent {
@@ -152,6 +153,30 @@ TEST_F(AgentTest, RegistersAgainWhenTheCoordinatorAsksAndKeepsRunning) {
   EXPECT_EQ(c.worker_id(), "w2");  // The job carried on under the new registration.
   EXPECT_EQ(rpc_->PointSteps("long").size(), 200u);
   DrainAndJoin();
+}
+
+TEST_F(AgentTest, ARefusedRegistrationEndsRunWithTheCoordinatorsReasonAtOnce) {
+  rpc_->RefuseRegistrations(absl::FailedPreconditionError(
+      "protocol_version: worker speaks worker protocol 2 but this coordinator speaks 1"));
+  const absl::Status status = agent_->Run();  // returns: a refusal is not retried
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("worker protocol 2"), std::string::npos) << status;
+  const auto registrations = rpc_->registration_requests();
+  ASSERT_EQ(registrations.size(), 1u);
+  EXPECT_EQ(registrations[0].protocol_version(), kProtocolVersion);
+  EXPECT_EQ(registrations[0].version(), kVersion);
+}
+
+TEST_F(AgentTest, ARefusedReregistrationDrainsAndRunReturnsTheRefusal) {
+  rpc_->AddLease(Lease("long", "steps=400 sleep_ms=5 ckpt=50"));
+  Start();
+  ASSERT_TRUE(rpc_->WaitForPoints("long", 1, absl::Seconds(20)));
+  rpc_->RefuseRegistrations(absl::FailedPreconditionError("protocol_version: upgraded"));
+  rpc_->RequestReregister();
+  thread_.join();  // Run() returns by itself
+  EXPECT_EQ(status_.code(), absl::StatusCode::kFailedPrecondition) << status_;
+  ASSERT_EQ(rpc_->completions().size(), 1u);
+  EXPECT_EQ(rpc_->completions()[0].outcome(), v1::JOB_STATE_QUEUED);  // released, not lost
 }
 
 }  // namespace

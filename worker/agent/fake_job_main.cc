@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "worker/agent/job_events.h"
@@ -87,6 +88,34 @@ sparsescale::v1::LossPoint Point(int64_t step) {
   return p;
 }
 
+// With SPARSESCALE_FAKE_JOB_ENV_LOG set (the agent's GPU test), appends
+// "start PID DEVICES BACKEND NAME" when the job starts and "end ..." as it exits, DEVICES being
+// its CUDA_VISIBLE_DEVICES ("-" when unset, "" when empty), BACKEND its --device flag and NAME
+// its spec's name: one short append each, so lines never interleave.
+class EnvLog {
+ public:
+  EnvLog(std::string backend, std::string name)
+      : backend_(std::move(backend)), name_(std::move(name)) {
+    Write("start");
+  }
+  ~EnvLog() { Write("end"); }
+
+ private:
+  void Write(const char* what) const {
+    const char* path = std::getenv("SPARSESCALE_FAKE_JOB_ENV_LOG");
+    if (path == nullptr) {
+      return;
+    }
+    const char* devices = std::getenv("CUDA_VISIBLE_DEVICES");
+    std::ofstream(path, std::ios::app)
+        << absl::StrCat(what, " ", getpid(), " ", devices == nullptr ? "-" : devices, " ",
+                        backend_, " ", name_, "\n")
+        << std::flush;
+  }
+  std::string backend_;
+  std::string name_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,6 +129,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto script = Script(spec.name());
+  EnvLog env_log(flags["--device"], spec.name());
   int64_t start = ResumeStep(flags["--resume"]);
   if (start < 0) {
     Emit(agent::EncodeError(absl::InvalidArgumentError("fake job: bad resume checkpoint")));

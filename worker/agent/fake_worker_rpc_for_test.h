@@ -32,6 +32,9 @@ class FakeWorkerRpc : public WorkerRpc {
       const v1::RegisterWorkerRequest& request) override {
     absl::MutexLock lock(&mu_);
     registrations_.push_back(request);
+    if (!refusal_.ok()) {
+      return refusal_;
+    }
     v1::RegisterWorkerResponse response;
     response.set_worker_id(absl::StrCat("w", registrations_.size()));
     response.set_heartbeat_period_ms(50);
@@ -222,6 +225,15 @@ class FakeWorkerRpc : public WorkerRpc {
     absl::MutexLock lock(&mu_);
     damaged_downloads_ = count;
   }
+  // Every registration from now on answers `refusal` (a coordinator of another protocol).
+  void RefuseRegistrations(absl::Status refusal) {
+    absl::MutexLock lock(&mu_);
+    refusal_ = std::move(refusal);
+  }
+  std::vector<v1::RegisterWorkerRequest> registration_requests() {
+    absl::MutexLock lock(&mu_);
+    return registrations_;
+  }
   void RequestReregister() {
     absl::MutexLock lock(&mu_);
     reregister_once_ = true;
@@ -294,6 +306,7 @@ class FakeWorkerRpc : public WorkerRpc {
   int64_t resent_log_bytes_ = 0;
   int damaged_downloads_ = 0;
   bool reregister_once_ = false;
+  absl::Status refusal_;
   std::vector<v1::RegisterWorkerRequest> registrations_;
   std::vector<v1::HeartbeatRequest> heartbeats_;
   std::map<std::string, std::vector<v1::LossPoint>> points_;

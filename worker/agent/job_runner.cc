@@ -241,6 +241,11 @@ absl::StatusOr<Subprocess> JobRunner::Session::StartChild() {
       spawn.argv.push_back(arg);
     }
   }
+  if (!o.advertise_address.empty()) {
+    spawn.argv.push_back("--advertise-address");
+    spawn.argv.push_back(o.advertise_address);
+  }
+  spawn.extra_env = o.env;
   spawn.capture_stdout = true;
   spawn.stderr_path = (dir_ / "job.log").string();
   spawn.kill_on_parent_death = true;

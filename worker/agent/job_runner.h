@@ -36,6 +36,12 @@ struct JobRunnerOptions {
   // --attempt N`) so the ranks of a multi-rank job meet through its Rendezvous RPC; empty: not
   // passed (the job process then uses a rendezvous file).
   std::string coordinator;
+  // The IPv4 address the job's ranks publish for the TCP ring (`--advertise-address`,
+  // advertise_address.h); empty: not passed (127.0.0.1).
+  std::string advertise_address;
+  // "NAME=value" entries for the job process's environment: the agent sets
+  // CUDA_VISIBLE_DEVICES to the GPUs it gave the job (gpu_pool.h).
+  std::vector<std::string> env;
   // The job process's log (its stderr, job.log) is sent to the coordinator (ReportLogs): at most
   // this many of each attempt's latest bytes are kept, here while unsent and there once stored.
   int64_t log_max_bytes = int64_t{1} << 20;

@@ -176,6 +176,10 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
   for (const std::string& arg : options.coordinator.ToArgs()) {
     launch.argv.push_back(arg);
   }
+  if (!options.advertise_address.empty()) {
+    launch.argv.push_back("--advertise-address");
+    launch.argv.push_back(options.advertise_address);
+  }
   ASSIGN_OR_RETURN(RankGroup group, RankGroup::Launch(launch));
   if (!launch.gpus.empty()) {
     ::setenv("CUDA_VISIBLE_DEVICES", launch.gpus[0].c_str(), 1);  // before CUDA starts
@@ -231,6 +235,7 @@ int RunJob(const RunJobOptions& options) {
   train.device = options.device;
   train.threads = options.threads;
   train.checkpoint_on_stop = true;
+  train.rendezvous_host = options.advertise_address;
   std::optional<RankGroup> ranks;
   if (other_rank) {
     absl::StatusOr<RendezvousConfig> config = RendezvousConfigFromEnv();

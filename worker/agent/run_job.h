@@ -25,6 +25,9 @@ struct RunJobOptions {
   // rank then exchanges rank 0's address through WorkerService.Rendezvous and no file is used;
   // when disabled (standalone), rank 0 writes a rendezvous file for its children.
   CoordinatorRendezvousFlags coordinator;
+  // The IPv4 address every rank's TCP ring binds and publishes (the daemon's
+  // --advertise-address); empty: 127.0.0.1 (all ranks on this machine).
+  std::string advertise_address;
 };
 
 // Runs the job. Returns the process exit code: 0 when done or stopped on request, 1 when

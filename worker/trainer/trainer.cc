@@ -188,9 +188,16 @@ absl::Status Trainer::JoinGroup() {
     }
     comm_ = options_.comm;
   } else {
-    ASSIGN_OR_RETURN(owned_comm_, kernels::MakeCommunicator(
-                                      *ops_, kernels::CommConfig{rank_, world_, options_.rendezvous,
-                                                                 options_.exchange}));
+    kernels::TcpCommOptions tcp;
+    if (!options_.rendezvous_host.empty()) {
+      tcp.bind_host = options_.rendezvous_host;
+    }
+    ASSIGN_OR_RETURN(owned_comm_,
+                     kernels::MakeCommunicator(*ops_,
+                                               kernels::CommConfig{rank_, world_,
+                                                                   options_.rendezvous,
+                                                                   options_.exchange},
+                                               tcp));
     comm_ = owned_comm_.get();
   }
   reducer_.emplace(comm_, model_->grads(), model_->layout().num_params(), kGradBucketFloats);

@@ -104,6 +104,9 @@ struct TrainOptions {
   // Or an outside service that carries rank 0's rendezvous bytes (common/rendezvous.h,
   // RendezvousExchange); takes precedence over `rendezvous` when set.
   RendezvousExchange exchange = nullptr;
+  // The IPv4 address this rank's TCP ring listener binds and publishes (the worker's
+  // --advertise-address, reachable from the other ranks' machines); empty: 127.0.0.1.
+  std::string rendezvous_host;
   // Or an already joined communicator (not owned) over host memory, i.e. for the CPU backend;
   // its world size must equal the spec's rank count. Takes precedence over rank/rendezvous.
   kernels::Communicator* comm = nullptr;
