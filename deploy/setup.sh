@@ -13,6 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libeigen3-dev libceres-dev
   libdnnl-dev
   python3 python3-scipy python3-numpy python3-pandas python3-grpcio python3-protobuf openssl
+  iproute2
   sword-text-web libsword-utils
 )
 
