@@ -43,6 +43,28 @@ void AddCommonFlags(CLI::App* command, CommonFlags* flags) {
                    "coordinator HOST:PORT (default: $SPARSESCALE_COORDINATOR or 127.0.0.1:7070)")
       ->capture_default_str();
   command->add_flag("--json", flags->json, "print JSON instead of tables");
+  command->add_option("--token", flags->token,
+                      "bearer token (default: $SPARSESCALE_TOKEN); prefer --token-file, which "
+                      "keeps it out of `ps`");
+  command->add_option("--token-file", flags->token_file,
+                      "file holding the bearer token (default: $SPARSESCALE_TOKEN_FILE)");
+  command->add_option("--tls-ca", flags->tls_ca,
+                      "verify the coordinator's TLS certificate against this CA (PEM; default: "
+                      "$SPARSESCALE_TLS_CA); without it the connection is plain text");
+  command->add_option("--tls-cert", flags->tls_cert, "client certificate for mutual TLS (PEM)");
+  command->add_option("--tls-key", flags->tls_key, "the client certificate's key (PEM)");
+}
+
+ClientOptions ConnectOptions(const CommonFlags& flags) {
+  transport::ChannelSecurity given{.token = flags.token,
+                                   .tls_ca_file = flags.tls_ca,
+                                   .tls_cert_file = flags.tls_cert,
+                                   .tls_key_file = flags.tls_key};
+  ClientOptions options;
+  options.security = OrFail(transport::ResolveSecurity(given, flags.token_file));
+  // Read the TLS files now, so that a missing one is reported by name, not as UNAVAILABLE.
+  OrFail(transport::ChannelCredentials(options.security));
+  return options;
 }
 
 StopSignal::StopSignal() {

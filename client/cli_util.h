@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client/coordinator_client.h"
 
 namespace sparsescale::client {
 
@@ -32,10 +33,21 @@ T OrFail(absl::StatusOr<T> value) {
 struct CommonFlags {
   std::string coordinator;  // HOST:PORT
   bool json = false;
+  // TLS and token (transport/channel_security.h says where else they come from).
+  std::string token;
+  std::string token_file;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
-// Adds --coordinator (default: DefaultCoordinatorAddress()) and --json to `command`.
+// Adds --coordinator (default: DefaultCoordinatorAddress()), --json, --token, --token-file,
+// --tls-ca, --tls-cert and --tls-key to `command`.
 void AddCommonFlags(CLI::App* command, CommonFlags* flags);
+
+// The client options for `flags` (token and TLS resolved with the environment). Fail()s with
+// the flag's name when a file cannot be read.
+ClientOptions ConnectOptions(const CommonFlags& flags);
 
 // Blocks SIGINT and SIGTERM in this thread (and the threads it starts later) and turns them
 // into a flag, so that a long-running command can stop its child processes in order.

@@ -25,7 +25,7 @@ struct CheckpointFlags {
 void Out(const std::string& text) { std::fputs(text.c_str(), stdout); }
 
 void List(CheckpointFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::ListCheckpointsResponse r = client::OrFail(c.ListCheckpoints(f.job));
   if (f.common.json) {
     Out(client::MessageToJson(r) + "\n");
@@ -38,7 +38,7 @@ void List(CheckpointFlags& f) {
 void Get(CheckpointFlags& f) {
   std::error_code ec;
   const auto resumed = static_cast<int64_t>(std::filesystem::file_size(f.out + ".part", ec));
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::CheckpointInfo info = client::OrFail(c.DownloadCheckpoint(f.job, f.step, f.out));
   if (f.common.json) {
     Out(client::MessageToJson(info) + "\n");

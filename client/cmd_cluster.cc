@@ -106,7 +106,7 @@ void InstallStatus(CLI::App& root) {
   CLI::App* status = root.add_subcommand("status", "workers, queue and stored points");
   client::AddCommonFlags(status, &flags);
   status->callback([] {
-    client::CoordinatorClient c(flags.coordinator);
+    client::CoordinatorClient c(flags.coordinator, client::ConnectOptions(flags));
     auto s = client::OrFail(c.GetClusterStatus());
     std::fputs(flags.json ? (client::MessageToJson(s) + "\n").c_str()
                           : client::ClusterStatusText(s).c_str(),

@@ -31,7 +31,7 @@ void WriteFile(const std::string& path, const std::string& text) {
 }
 
 void Export(ExportFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::Sweep sweep = client::OrFail(c.GetSweep(f.sweep));
   std::vector<v1::Job> jobs = client::OrFail(c.ListJobs(sweep.id()));
   std::string points = client::PointsCsvHeader();

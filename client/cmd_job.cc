@@ -42,7 +42,7 @@ void Submit(JobFlags& f) {
   request.set_request_id(f.request_id.empty() ? client::NewClientRequestId() : f.request_id);
   request.set_priority(f.priority);
   request.set_max_attempts(f.max_attempts);
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::SubmitJobResponse r = client::OrFail(c.SubmitJob(request));
   if (f.common.json) {
     Out(client::MessageToJson(r) + "\n");
@@ -53,7 +53,7 @@ void Submit(JobFlags& f) {
 }
 
 void Get(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::Job job = client::OrFail(c.GetJob(f.id));
   Out(f.common.json ? client::MessageToJson(job) + "\n" : client::JobDetail(job));
 }
@@ -63,7 +63,7 @@ void List(JobFlags& f) {
   for (const std::string& s : f.states) {
     states.push_back(client::OrFail(client::ParseState(s)));
   }
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   std::vector<v1::Job> jobs = client::OrFail(c.ListJobs(f.sweep, states));
   if (f.common.json) {
     v1::ListJobsResponse all;
@@ -77,7 +77,7 @@ void List(JobFlags& f) {
 }
 
 void Cancel(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   std::string request_id = f.request_id.empty() ? client::NewClientRequestId() : f.request_id;
   v1::Job job = client::OrFail(c.CancelJob(request_id, f.id));
   Out(f.common.json
@@ -91,7 +91,7 @@ std::string RequestId(const JobFlags& f) {
 }
 
 void Retry(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::Job job = client::OrFail(c.RetryJob(RequestId(f), f.id));
   Out(f.common.json ? client::MessageToJson(job) + "\n"
                     : absl::StrCat("job ", job.id(), ": queued again, resuming from step ",
@@ -99,13 +99,13 @@ void Retry(JobFlags& f) {
 }
 
 void Delete(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::DeleteJobResponse r = client::OrFail(c.DeleteJob(RequestId(f), f.id));
   Out(f.common.json ? client::MessageToJson(r) + "\n" : absl::StrCat("job ", r.id(), " deleted\n"));
 }
 
 void Priority(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::Job job = client::OrFail(c.SetJobPriority(RequestId(f), f.id, f.priority));
   Out(f.common.json ? client::MessageToJson(job) + "\n"
                     : absl::StrCat("job ", job.id(), ": priority ", job.priority(), "\n"));
@@ -141,7 +141,7 @@ std::string EventLine(const v1::JobEvent& e) {
 }
 
 void Watch(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::JobState last = v1::JOB_STATE_UNSPECIFIED;
   absl::Status s = c.WatchJob(f.id, [&](const v1::JobEvent& e) {
     last = e.job().state();
@@ -165,7 +165,7 @@ void Watch(JobFlags& f) {
 
 // Prints the attempt's log as stored; a gap (output the bound dropped) is noted on stderr.
 void Logs(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::StreamJobLogsRequest request;
   request.set_job_id(f.id);
   request.set_attempt(f.attempt);
@@ -186,7 +186,7 @@ void Logs(JobFlags& f) {
 }
 
 void Curve(JobFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::GetLossCurveResponse curve = client::OrFail(c.GetLossCurve(f.id, f.max_points));
   Out(f.common.json ? client::MessageToJson(curve) + "\n" : client::CurveTable(curve));
 }

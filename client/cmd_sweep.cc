@@ -31,7 +31,7 @@ void Create(SweepFlags& f) {
   v1::CreateSweepRequest request = client::OrFail(client::ParseSweepJson(text));
   client::AbsolutizePaths(request.mutable_base());
   request.set_request_id(f.request_id.empty() ? client::NewClientRequestId() : f.request_id);
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::CreateSweepResponse r = client::OrFail(c.CreateSweep(request));
   if (f.common.json) {
     Out(client::MessageToJson(r) + "\n");
@@ -43,7 +43,7 @@ void Create(SweepFlags& f) {
 }
 
 void Get(SweepFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::Sweep sweep = client::OrFail(c.GetSweep(f.id));
   if (f.common.json) {
     Out(client::MessageToJson(sweep) + "\n");
@@ -54,7 +54,7 @@ void Get(SweepFlags& f) {
 }
 
 void List(SweepFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   std::vector<v1::Sweep> sweeps = client::OrFail(c.ListSweeps());
   if (f.common.json) {
     v1::ListSweepsResponse all;
@@ -72,7 +72,7 @@ std::string RequestId(const SweepFlags& f) {
 }
 
 void Cancel(SweepFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::CancelSweepResponse r = client::OrFail(c.CancelSweep(RequestId(f), f.id));
   if (f.common.json) {
     Out(client::MessageToJson(r) + "\n");
@@ -83,7 +83,7 @@ void Cancel(SweepFlags& f) {
 }
 
 void Delete(SweepFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::DeleteSweepResponse r = client::OrFail(c.DeleteSweep(RequestId(f), f.id));
   if (f.common.json) {
     Out(client::MessageToJson(r) + "\n");
@@ -94,7 +94,7 @@ void Delete(SweepFlags& f) {
 
 // Progress and ETA until every job is final; exit 1 when some failed or were cancelled.
 void Watch(SweepFlags& f) {
-  client::CoordinatorClient c(f.common.coordinator);
+  client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   client::OrFail(c.GetSweep(f.id));  // NOT_FOUND before any waiting
   client::StopSignal stop;
   // With --json the progress lines go to stderr and stdout gets the final jobs.

@@ -11,12 +11,14 @@
 #include "common/sha256.h"
 #include "common/status.h"
 #include "sparsescale/v1/coordinator.grpc.pb.h"
+#include "transport/channel_security.h"
 
 namespace sparsescale::client {
 
 namespace v1 = sparsescale::v1;
 
 struct CoordinatorClient::Impl {
+  transport::ChannelSecurity security;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::ClientService::Stub> stub;
 };
@@ -25,14 +27,24 @@ namespace {
 
 using Stub = v1::ClientService::Stub;
 
+// Set by the client's constructor for the process (one security setting per process in
+// practice); only used to explain UNAVAILABLE.
+const transport::ChannelSecurity*& LastSecurity() {
+  static const transport::ChannelSecurity* security = nullptr;
+  return security;
+}
+
 absl::Status ToAbsl(const grpc::Status& s, const std::string& address) {
   if (s.ok()) {
     return absl::OkStatus();
   }
   auto code = static_cast<absl::StatusCode>(s.error_code());
   if (code == absl::StatusCode::kUnavailable) {
+    const std::string message = LastSecurity() == nullptr ? s.error_message()
+                                                          : transport::ExplainUnavailable(
+                                                                *LastSecurity(), s.error_message());
     return absl::UnavailableError(
-        absl::StrCat("coordinator at ", address, " unreachable: ", s.error_message()));
+        absl::StrCat("coordinator at ", address, " unreachable: ", message));
   }
   return absl::Status(code, s.error_message());
 }
@@ -46,7 +58,15 @@ CoordinatorClient::CoordinatorClient(const std::string& address, ClientOptions o
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(64 << 20);  // big curves and job lists
-  impl_->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  impl_->security = options_.security;
+  auto credentials = transport::ChannelCredentials(impl_->security);
+  if (!credentials.ok()) {
+    // Unreadable TLS files surface from every call as the channel cannot connect; the CLI
+    // resolves them first and reports the file (ResolveSecurity / ChannelCredentials).
+    credentials = grpc::SslCredentials(grpc::SslCredentialsOptions{});
+  }
+  LastSecurity() = &impl_->security;
+  impl_->channel = grpc::CreateCustomChannel(address, *credentials, args);
   impl_->stub = v1::ClientService::NewStub(impl_->channel);
 }
 
@@ -54,14 +74,16 @@ CoordinatorClient::~CoordinatorClient() = default;
 
 // Runs one unary call with the configured deadline.
 template <typename Request, typename Response>
-static absl::StatusOr<Response> Call(Stub* stub, const std::string& address,
-                                     std::chrono::milliseconds deadline, const Request& request,
+static absl::StatusOr<Response> Call(const CoordinatorClient::Impl& impl,
+                                     const std::string& address, std::chrono::milliseconds deadline,
+                                     const Request& request,
                                      grpc::Status (Stub::*method)(grpc::ClientContext*,
                                                                   const Request&, Response*)) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + deadline);
+  transport::AttachToken(impl.security, &context);
   Response response;
-  grpc::Status status = (stub->*method)(&context, request, &response);
+  grpc::Status status = (impl.stub.get()->*method)(&context, request, &response);
   if (!status.ok()) {
     return ToAbsl(status, address);
   }
@@ -79,13 +101,13 @@ absl::Status CoordinatorClient::WaitUntilReady(std::chrono::milliseconds timeout
 
 absl::StatusOr<v1::CreateSweepResponse> CoordinatorClient::CreateSweep(
     const v1::CreateSweepRequest& request) {
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::CreateSweep);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::CreateSweep);
 }
 
 absl::StatusOr<v1::Sweep> CoordinatorClient::GetSweep(const std::string& id) {
   v1::GetSweepRequest request;
   request.set_id(id);
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::GetSweep);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::GetSweep);
 }
 
 absl::StatusOr<std::vector<v1::Sweep>> CoordinatorClient::ListSweeps() {
@@ -93,7 +115,7 @@ absl::StatusOr<std::vector<v1::Sweep>> CoordinatorClient::ListSweeps() {
   v1::ListSweepsRequest request;
   request.set_page_size(100);
   do {
-    auto page = Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::ListSweeps);
+    auto page = Call(*impl_, address_, options_.deadline, request, &Stub::ListSweeps);
     if (!page.ok()) {
       return page.status();
     }
@@ -105,13 +127,13 @@ absl::StatusOr<std::vector<v1::Sweep>> CoordinatorClient::ListSweeps() {
 
 absl::StatusOr<v1::SubmitJobResponse> CoordinatorClient::SubmitJob(
     const v1::SubmitJobRequest& request) {
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::SubmitJob);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::SubmitJob);
 }
 
 absl::StatusOr<v1::Job> CoordinatorClient::GetJob(const std::string& id) {
   v1::GetJobRequest request;
   request.set_id(id);
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::GetJob);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::GetJob);
 }
 
 absl::StatusOr<std::vector<v1::Job>> CoordinatorClient::ListJobs(
@@ -124,7 +146,7 @@ absl::StatusOr<std::vector<v1::Job>> CoordinatorClient::ListJobs(
   }
   request.set_page_size(1000);
   do {
-    auto page = Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::ListJobs);
+    auto page = Call(*impl_, address_, options_.deadline, request, &Stub::ListJobs);
     if (!page.ok()) {
       return page.status();
     }
@@ -139,7 +161,7 @@ absl::StatusOr<v1::Job> CoordinatorClient::CancelJob(const std::string& request_
   v1::CancelJobRequest request;
   request.set_request_id(request_id);
   request.set_id(id);
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::CancelJob);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::CancelJob);
 }
 
 namespace {
@@ -157,38 +179,39 @@ Request IdRequest(const std::string& request_id, const std::string& id) {
 
 absl::StatusOr<v1::Job> CoordinatorClient::RetryJob(const std::string& request_id,
                                                     const std::string& id) {
-  return Call(impl_->stub.get(), address_, options_.deadline,
-              IdRequest<v1::RetryJobRequest>(request_id, id), &Stub::RetryJob);
+  return Call(*impl_, address_, options_.deadline, IdRequest<v1::RetryJobRequest>(request_id, id),
+              &Stub::RetryJob);
 }
 
 absl::StatusOr<v1::Job> CoordinatorClient::SetJobPriority(const std::string& request_id,
                                                           const std::string& id, int priority) {
   auto request = IdRequest<v1::SetJobPriorityRequest>(request_id, id);
   request.set_priority(priority);
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::SetJobPriority);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::SetJobPriority);
 }
 
 absl::StatusOr<v1::DeleteJobResponse> CoordinatorClient::DeleteJob(const std::string& request_id,
                                                                    const std::string& id) {
-  return Call(impl_->stub.get(), address_, options_.deadline,
-              IdRequest<v1::DeleteJobRequest>(request_id, id), &Stub::DeleteJob);
+  return Call(*impl_, address_, options_.deadline, IdRequest<v1::DeleteJobRequest>(request_id, id),
+              &Stub::DeleteJob);
 }
 
 absl::StatusOr<v1::CancelSweepResponse> CoordinatorClient::CancelSweep(
     const std::string& request_id, const std::string& id) {
-  return Call(impl_->stub.get(), address_, options_.deadline,
+  return Call(*impl_, address_, options_.deadline,
               IdRequest<v1::CancelSweepRequest>(request_id, id), &Stub::CancelSweep);
 }
 
 absl::StatusOr<v1::DeleteSweepResponse> CoordinatorClient::DeleteSweep(
     const std::string& request_id, const std::string& id) {
-  return Call(impl_->stub.get(), address_, options_.deadline,
+  return Call(*impl_, address_, options_.deadline,
               IdRequest<v1::DeleteSweepRequest>(request_id, id), &Stub::DeleteSweep);
 }
 
 absl::Status CoordinatorClient::WatchJob(const std::string& id,
                                          const std::function<bool(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;
+  transport::AttachToken(impl_->security, &context);
   v1::WatchJobRequest request;
   request.set_id(id);
   auto reader = impl_->stub->WatchJob(&context, request);
@@ -208,20 +231,21 @@ absl::StatusOr<v1::GetLossCurveResponse> CoordinatorClient::GetLossCurve(const s
   v1::GetLossCurveRequest request;
   request.set_job_id(job_id);
   request.set_max_points(max_points);
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::GetLossCurve);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::GetLossCurve);
 }
 
 absl::StatusOr<v1::ListCheckpointsResponse> CoordinatorClient::ListCheckpoints(
     const std::string& job_id) {
   v1::ListCheckpointsRequest request;
   request.set_job_id(job_id);
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::ListCheckpoints);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::ListCheckpoints);
 }
 
 absl::Status CoordinatorClient::StreamLogs(
     const v1::StreamJobLogsRequest& request,
     const std::function<bool(const v1::LogChunk&)>& on_chunk) {
   grpc::ClientContext context;
+  transport::AttachToken(impl_->security, &context);
   auto reader = impl_->stub->StreamJobLogs(&context, request);
   v1::LogChunk chunk;
   while (reader->Read(&chunk)) {
@@ -276,6 +300,7 @@ absl::StatusOr<v1::CheckpointInfo> CoordinatorClient::DownloadCheckpoint(const s
   request.set_step(step);
   request.set_offset(*have);
   grpc::ClientContext context;
+  transport::AttachToken(impl_->security, &context);
   auto reader = impl_->stub->DownloadCheckpoint(&context, request);
   v1::CheckpointChunk chunk;
   v1::CheckpointInfo info;
@@ -312,18 +337,18 @@ absl::StatusOr<v1::CheckpointInfo> CoordinatorClient::DownloadCheckpoint(const s
 }
 
 absl::StatusOr<v1::GetClusterStatusResponse> CoordinatorClient::GetClusterStatus() {
-  return Call(impl_->stub.get(), address_, options_.deadline, v1::GetClusterStatusRequest(),
+  return Call(*impl_, address_, options_.deadline, v1::GetClusterStatusRequest(),
               &Stub::GetClusterStatus);
 }
 
 absl::StatusOr<v1::FitLawResponse> CoordinatorClient::FitLaw(const v1::FitLawRequest& request) {
   // Fitting runs many starts server-side: allow it more time than a lookup.
-  return Call(impl_->stub.get(), address_, options_.deadline * 8, request, &Stub::FitLaw);
+  return Call(*impl_, address_, options_.deadline * 8, request, &Stub::FitLaw);
 }
 
 absl::StatusOr<v1::OptimalSparsityResponse> CoordinatorClient::OptimalSparsity(
     const v1::OptimalSparsityRequest& request) {
-  return Call(impl_->stub.get(), address_, options_.deadline, request, &Stub::OptimalSparsity);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::OptimalSparsity);
 }
 
 std::string NewClientRequestId() {
@@ -335,6 +360,26 @@ std::string NewClientRequestId() {
 std::string DefaultCoordinatorAddress() {
   const char* env = std::getenv("SPARSESCALE_COORDINATOR");
   return env != nullptr && env[0] != '\0' ? std::string(env) : std::string("127.0.0.1:7070");
+}
+
+absl::StatusOr<v1::CreateTokenResponse> CoordinatorClient::CreateToken(
+    const v1::CreateTokenRequest& request) {
+  return Call(*impl_, address_, options_.deadline, request, &Stub::CreateToken);
+}
+
+absl::StatusOr<v1::ListTokensResponse> CoordinatorClient::ListTokens() {
+  return Call(*impl_, address_, options_.deadline, v1::ListTokensRequest(), &Stub::ListTokens);
+}
+
+absl::StatusOr<v1::RevokeTokenResponse> CoordinatorClient::RevokeToken(const std::string& id) {
+  v1::RevokeTokenRequest request;
+  request.set_id(id);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::RevokeToken);
+}
+
+absl::StatusOr<v1::ListAuditResponse> CoordinatorClient::ListAudit(
+    const v1::ListAuditRequest& request) {
+  return Call(*impl_, address_, options_.deadline, request, &Stub::ListAudit);
 }
 
 }  // namespace sparsescale::client

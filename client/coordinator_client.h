@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sparsescale/v1/coordinator.pb.h"
+#include "transport/channel_security.h"
 
 namespace sparsescale::client {
 
@@ -25,6 +26,8 @@ struct ClientOptions {
   // Streams (WatchJob, checkpoint downloads) have no overall deadline; this bounds the wait
   // for the first connection.
   std::chrono::milliseconds connect_timeout{5000};
+  // TLS and the bearer token (transport/channel_security.h); empty: plain text, no token.
+  transport::ChannelSecurity security;
 };
 
 class CoordinatorClient {
@@ -92,9 +95,17 @@ class CoordinatorClient {
       const sparsescale::v1::FitLawRequest& request);
   absl::StatusOr<sparsescale::v1::OptimalSparsityResponse> OptimalSparsity(
       const sparsescale::v1::OptimalSparsityRequest& request);
+  // Security (admin tokens; codes as documented on the RPCs).
+  absl::StatusOr<sparsescale::v1::CreateTokenResponse> CreateToken(
+      const sparsescale::v1::CreateTokenRequest& request);
+  absl::StatusOr<sparsescale::v1::ListTokensResponse> ListTokens();
+  absl::StatusOr<sparsescale::v1::RevokeTokenResponse> RevokeToken(const std::string& id);
+  absl::StatusOr<sparsescale::v1::ListAuditResponse> ListAudit(
+      const sparsescale::v1::ListAuditRequest& request);
+
+  struct Impl;  // the gRPC side, in the .cc file
 
  private:
-  struct Impl;
   std::string address_;
   ClientOptions options_;
   std::unique_ptr<Impl> impl_;

@@ -21,11 +21,42 @@ namespace {
 using sparsescale::coordinator::ServerOptions;
 
 struct Flags {
+  std::string auth;  // "tokens", "none" or "" (tokens unless --listen is a loopback address)
   std::string port_file;
   std::string http_port_file;
   std::string sync = "normal";
   std::string log_level = "info";
 };
+
+// The flags of docs/SECURITY.md: TLS, tokens, rate limits and stream caps.
+void AddSecurityFlags(CLI::App& app, ServerOptions& options, Flags& flags) {
+  app.add_option("--auth", flags.auth,
+                 "tokens: every call needs a bearer token of the right role; none: no check. "
+                 "Default: none when --listen is a loopback address, tokens otherwise")
+      ->check(CLI::IsMember({"tokens", "none"}));
+  app.add_option("--admin-token-file", options.auth.admin_token_file,
+                 "where the first start with tokens writes the admin token (mode 0600; "
+                 "default: <db>.admin-token)");
+  app.add_option("--tls-cert", options.tls.cert_file, "serve TLS with this certificate (PEM)");
+  app.add_option("--tls-key", options.tls.key_file, "the certificate's private key (PEM)");
+  app.add_option("--tls-client-ca", options.tls.client_ca_file,
+                 "verify client certificates against this CA; worker calls then need one "
+                 "(mutual TLS for workers)");
+  app.add_flag("--insecure", options.insecure,
+               "serve a non-loopback --listen without TLS and tokens (anyone who reaches the "
+               "port controls the cluster)");
+  app.add_option("--rate-limit", options.auth.rate.per_second,
+                 "mutating calls per second per token (token bucket; 0 = no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--rate-burst", options.auth.rate.burst, "mutating calls a token may make at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e9));
+  app.add_option("--max-streams-per-connection", options.max_streams_per_connection,
+                 "concurrent calls (streams) per client connection")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100'000));
+}
 
 void AddFlags(CLI::App& app, ServerOptions& options, Flags& flags) {
   auto& c = options.coordinator;
@@ -77,6 +108,7 @@ void AddFlags(CLI::App& app, ServerOptions& options, Flags& flags) {
                  "(also against power loss)")
       ->capture_default_str()
       ->check(CLI::IsMember({"normal", "full"}));
+  AddSecurityFlags(app, options, flags);
 }
 
 bool WritePortFile(const std::string& path, int port) {
@@ -120,6 +152,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  options.auth.tokens = flags.auth.empty()
+                            ? !sparsescale::coordinator::IsLoopbackAddress(options.listen)
+                            : flags.auth == "tokens";
   auto server = sparsescale::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     sparsescale::LogError("%s", server.status().ToString());
@@ -138,6 +173,9 @@ int main(int argc, char** argv) {
   }
   // Stdout carries only this line: `sparsescale up`, the tests and the benchmarks read it.
   std::printf("listening on %s\n", (*server)->address().c_str());
+  sparsescale::LogInfo("auth %s, TLS %s%s", options.auth.tokens ? "tokens" : "none",
+                       options.tls.cert_file.empty() ? "off" : "on",
+                       options.tls.client_ca_file.empty() ? "" : " (worker certificates required)");
   std::fflush(stdout);
   int signal = 0;
   sigwait(&stop_signals, &signal);

@@ -14,6 +14,7 @@ packages=(
   libdnnl-dev
   prometheus  # the /metrics test scrapes the coordinator with a real Prometheus
   python3 python3-scipy python3-numpy python3-pandas python3-grpcio python3-protobuf openssl
+  iproute2
   sword-text-web libsword-utils
   clang libclang-rt-14-dev
   shellcheck python3-yaml

@@ -45,6 +45,9 @@ struct DaemonFlags {
   int threads = 0;
   std::string log_level = "info";
   int64_t log_max_bytes = int64_t{1} << 20;
+  // TLS and token (transport/channel_security.h); job processes get them by environment.
+  agent::GrpcWorkerRpcOptions rpc;
+  std::string token_file;
 };
 
 std::vector<std::string> Indices(int count) {
@@ -140,7 +143,25 @@ int RunDaemon(const DaemonFlags& flags) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  agent::Agent daemon(options, agent::MakeGrpcWorkerRpc(flags.coordinator));
+  absl::StatusOr<sparsescale::transport::ChannelSecurity> security =
+      sparsescale::transport::ResolveSecurity(flags.rpc.security, flags.token_file);
+  if (security.ok()) {
+    // Read the TLS files now, so that a missing one stops the worker with its name.
+    absl::Status readable = sparsescale::transport::ChannelCredentials(*security).status();
+    if (!readable.ok()) {
+      security = readable;
+    }
+  }
+  if (!security.ok()) {
+    sparsescale::LogError("%s", security.status().message());
+    return kExitUsage;
+  }
+  // Job processes (the rendezvous of multi-GPU jobs) dial the coordinator too: they inherit
+  // the token and TLS files through the environment, never through their command line.
+  sparsescale::transport::ExportToEnvironment(*security);
+  agent::GrpcWorkerRpcOptions rpc = flags.rpc;
+  rpc.security = *security;
+  agent::Agent daemon(options, agent::MakeGrpcWorkerRpc(flags.coordinator, rpc));
   std::atomic<bool> done{false};
   std::thread signal_thread([&] {
     timespec poll_period{0, 200'000'000};
@@ -177,6 +198,15 @@ int main(int argc, char** argv) {
   DaemonFlags flags;
   app.add_option("--coordinator", flags.coordinator, "coordinator address HOST:PORT");
   app.add_option("--name", flags.name, "worker name shown in status (default host-pid)");
+  app.add_option("--token", flags.rpc.security.token,
+                 "worker token (default: $SPARSESCALE_TOKEN); prefer --token-file");
+  app.add_option("--token-file", flags.token_file,
+                 "file holding the worker token (default: $SPARSESCALE_TOKEN_FILE)");
+  app.add_option("--tls-ca", flags.rpc.security.tls_ca_file,
+                 "verify the coordinator's certificate against this CA (PEM); enables TLS");
+  app.add_option("--tls-cert", flags.rpc.security.tls_cert_file,
+                 "this worker's certificate for mutual TLS (PEM)");
+  app.add_option("--tls-key", flags.rpc.security.tls_key_file, "its private key (PEM)");
   app.add_option("--slots", flags.slots, "jobs run at once (default: one per GPU, else 1)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--device", flags.device, "auto, cpu or cuda")

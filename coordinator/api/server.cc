@@ -4,6 +4,8 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -19,21 +21,85 @@ namespace {
 constexpr const char* kHealthServices[] = {"sparsescale.v1.ClientService",
                                            "sparsescale.v1.WorkerService"};
 
+// The whole file at `path`; InvalidArgument naming `flag` when it cannot be read.
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  }
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsOptions& tls) {
+  if (tls.cert_file.empty() && tls.key_file.empty()) {
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca: needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key: give both or neither");
+  }
+  ASSIGN_OR_RETURN(std::string cert, ReadPem(tls.cert_file, "--tls-cert"));
+  ASSIGN_OR_RETURN(std::string key, ReadPem(tls.key_file, "--tls-key"));
+  // With a client CA, a client certificate is verified when one is sent (one from another CA
+  // fails the handshake); clients without one still connect, and the Gatekeeper refuses their
+  // worker calls.
+  grpc::SslServerCredentialsOptions ssl(tls.client_ca_file.empty()
+                                            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!tls.client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(tls.client_ca_file, "--tls-client-ca"));
+  }
+  ssl.pem_key_cert_pairs.push_back({std::move(key), std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
+
+bool IsLoopbackAddress(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+absl::Status CheckExposure(const ServerOptions& options) {
+  const bool tls = !options.tls.cert_file.empty();
+  if (IsLoopbackAddress(options.listen) || options.insecure || (tls && options.auth.tokens)) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "--listen ", options.listen, " is not a loopback address: serving it needs TLS ",
+      "(--tls-cert, --tls-key) and tokens (--auth tokens); ", tls ? "" : "TLS is off; ",
+      options.auth.tokens ? "" : "tokens are off; ",
+      "--insecure serves it anyway (anyone who reaches the port controls the cluster)"));
+}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const ServerOptions& options) {
+  RETURN_IF_ERROR(CheckExposure(options));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options.tls));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   server->options_ = options;
+  server->options_.auth.worker_client_certs = !options.tls.client_ca_file.empty();
   ASSIGN_OR_RETURN(server->core_, CoordinatorCore::Start(options.coordinator));
-  server->worker_service_ = std::make_unique<WorkerServiceImpl>(server->core_.get());
-  server->client_service_ = std::make_unique<ClientServiceImpl>(server->core_.get());
+  ASSIGN_OR_RETURN(server->gate_, Gatekeeper::Start(server->core_.get(), server->options_.auth));
+  server->worker_service_ =
+      std::make_unique<WorkerServiceImpl>(server->core_.get(), server->gate_.get());
+  server->client_service_ =
+      std::make_unique<ClientServiceImpl>(server->core_.get(), server->gate_.get());
   // Both are process-wide switches that a ServerBuilder reads when it is made: generic tools
   // (grpcurl, grpc_health_probe, any language's health client) need no copy of our protos.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, credentials, &server->port_);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_streams_per_connection);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(server->worker_service_.get());
@@ -112,6 +178,7 @@ void CoordinatorServer::Wait() { server_->Wait(); }
 CoordinatorServer::~CoordinatorServer() {
   Shutdown();
   server_.reset();
+  gate_.reset();
   core_.reset();
   http_.reset();  // after the core: no read of it can reply into a freed io_context
   dashboard_.reset();

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "coordinator/api/gatekeeper.h"
 #include "coordinator/core/core.h"
 #include "coordinator/http/dashboard.h"
 #include "coordinator/http/http_server.h"
@@ -25,8 +26,22 @@ namespace sparsescale::coordinator {
 class WorkerServiceImpl;
 class ClientServiceImpl;
 
+// TLS for the gRPC port (PEM files). Empty cert and key: plain text.
+struct TlsOptions {
+  std::string cert_file;       // --tls-cert: the server's certificate chain
+  std::string key_file;        // --tls-key: its private key
+  std::string client_ca_file;  // --tls-client-ca: verify client certificates against this CA;
+                               // worker calls then need one (mutual TLS for workers)
+};
+
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free port
+  TlsOptions tls;
+  AuthOptions auth;
+  // Listen on a non-loopback address without TLS and tokens (--insecure).
+  bool insecure = false;
+  // Concurrent streams (calls) per HTTP/2 connection (GRPC_ARG_MAX_CONCURRENT_STREAMS).
+  int max_streams_per_connection = 100;
   // The dashboard's HTTP server (docs/DASHBOARD.md): HOST:PORT, port 0 picks a free port;
   // empty: no HTTP server. http.listen is taken from here.
   std::string http_listen;
@@ -39,10 +54,18 @@ struct ServerOptions {
   CoordinatorOptions coordinator;
 };
 
+// FailedPrecondition, saying what to add, when `options` would serve a non-loopback address
+// without both TLS and tokens and `insecure` is not set.
+absl::Status CheckExposure(const ServerOptions& options);
+// Whether `listen` (host:port) names a loopback host: localhost, 127.x.y.z or ::1.
+bool IsLoopbackAddress(const std::string& listen);
+
 class CoordinatorServer {
  public:
   // Starts the core and the gRPC server. Errors: the database cannot be opened or is newer than
-  // this binary (FailedPrecondition), or the address cannot be bound (Unavailable).
+  // this binary (FailedPrecondition), a non-loopback address without TLS and tokens and without
+  // `insecure` (FailedPrecondition), a TLS file that cannot be read (InvalidArgument naming the
+  // flag), or the address cannot be bound (Unavailable).
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const ServerOptions& options);
   // Shuts down (answers long-polls, lets in-flight calls finish within the grace).
   ~CoordinatorServer();
@@ -56,6 +79,7 @@ class CoordinatorServer {
   int http_port() const;
   std::string http_address() const;
   CoordinatorCore& core() { return *core_; }
+  Gatekeeper& gatekeeper() { return *gate_; }
 
  private:
   CoordinatorServer() = default;
@@ -66,6 +90,7 @@ class CoordinatorServer {
 
   ServerOptions options_;
   std::unique_ptr<CoordinatorCore> core_;
+  std::unique_ptr<Gatekeeper> gate_;  // after core_: destroyed before it
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<ClientServiceImpl> client_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -1,4 +1,5 @@
-// The gRPC services of sparsescale.v1 (callback API): each method validates its request, then
+// The gRPC services of sparsescale.v1 (callback API): each method first has the Gatekeeper
+// admit the call (token, role, rate limit; gatekeeper.h), validates its request, then
 // hands it to CoordinatorCore and finishes the reactor from the core's completion. Streaming
 // calls use the reactors in streams.h. Thread-safety: thread-safe (gRPC calls them
 // concurrently; all state lives in the core).
@@ -6,6 +7,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+
+#include "coordinator/api/convert.h"
+#include "coordinator/api/gatekeeper.h"
 #include "coordinator/core/core.h"
 #include "sparsescale/v1/coordinator.grpc.pb.h"
 
@@ -13,7 +18,7 @@ namespace sparsescale::coordinator {
 
 class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
-  explicit WorkerServiceImpl(CoordinatorCore* core) : core_(core) {}
+  WorkerServiceImpl(CoordinatorCore* core, Gatekeeper* gate) : core_(core), gate_(gate) {}
 
   grpc::ServerUnaryReactor* RegisterWorker(grpc::CallbackServerContext* ctx,
                                            const v1::RegisterWorkerRequest* request,
@@ -43,11 +48,12 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 
  private:
   CoordinatorCore* core_;
+  Gatekeeper* gate_;
 };
 
 class ClientServiceImpl final : public v1::ClientService::CallbackService {
  public:
-  explicit ClientServiceImpl(CoordinatorCore* core) : core_(core) {}
+  ClientServiceImpl(CoordinatorCore* core, Gatekeeper* gate) : core_(core), gate_(gate) {}
 
   grpc::ServerUnaryReactor* CreateSweep(grpc::CallbackServerContext* ctx,
                                         const v1::CreateSweepRequest* request,
@@ -105,14 +111,48 @@ class ClientServiceImpl final : public v1::ClientService::CallbackService {
                                             v1::OptimalSparsityResponse* response) override;
   grpc::ServerWriteReactor<v1::LogChunk>* StreamJobLogs(
       grpc::CallbackServerContext* ctx, const v1::StreamJobLogsRequest* request) override;
+  grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* ctx,
+                                        const v1::CreateTokenRequest* request,
+                                        v1::CreateTokenResponse* response) override;
+  grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* ctx,
+                                       const v1::ListTokensRequest* request,
+                                       v1::ListTokensResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* ctx,
+                                        const v1::RevokeTokenRequest* request,
+                                        v1::RevokeTokenResponse* response) override;
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
+                                      const v1::ListAuditRequest* request,
+                                      v1::ListAuditResponse* response) override;
 
  private:
   CoordinatorCore* core_;
+  Gatekeeper* gate_;
+};
+
+// A stream refused before it started (the Gatekeeper said no): finishes with `status`.
+template <typename T>
+class RefusedWriter final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit RefusedWriter(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+template <typename T>
+class RefusedReader final : public grpc::ServerReadReactor<T> {
+ public:
+  explicit RefusedReader(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+// What an upload stream asks of the Gatekeeper once its first message names the worker, and
+// tells it at the end (the checkpoint's info stands for the request).
+struct UploadHooks {
+  std::function<absl::Status(const std::string& worker_id)> admit_worker;
+  std::function<void(const v1::CheckpointInfo& info, const absl::Status& status)> finished;
 };
 
 // Streaming reactors (streams.cc).
 grpc::ServerReadReactor<v1::CheckpointUpload>* NewUploadReactor(
-    CoordinatorCore* core, v1::UploadCheckpointResponse* response);
+    CoordinatorCore* core, v1::UploadCheckpointResponse* response, UploadHooks hooks);
 grpc::ServerWriteReactor<v1::CheckpointChunk>* NewDownloadReactor(
     CoordinatorCore* core, const v1::DownloadCheckpointRequest* request);
 grpc::ServerWriteReactor<v1::JobEvent>* NewWatchReactor(CoordinatorCore* core,

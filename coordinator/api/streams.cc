@@ -20,8 +20,8 @@ namespace {
 // stays the latest.
 class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
  public:
-  UploadReactor(CoordinatorCore* core, v1::UploadCheckpointResponse* response)
-      : core_(core), response_(response) {
+  UploadReactor(CoordinatorCore* core, v1::UploadCheckpointResponse* response, UploadHooks hooks)
+      : core_(core), response_(response), hooks_(std::move(hooks)) {
     StartRead(&message_);
   }
 
@@ -43,7 +43,12 @@ class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
 
  private:
   void Start() {
-    absl::Status valid = ValidateUploadStart(message_);
+    info_ = message_.info();
+    // The token's right to act for the worker comes first, as for every other call.
+    absl::Status valid = hooks_.admit_worker(message_.worker_id());
+    if (valid.ok()) {
+      valid = ValidateUploadStart(message_);
+    }
     if (!valid.ok()) {
       Fail(valid);
       return;
@@ -103,7 +108,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
       if (status.ok()) {
         *response_->mutable_info() = info_;
       }
-      Finish(ToGrpcStatus(status));
+      End(status);
     });
   }
 
@@ -112,11 +117,17 @@ class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
     if (upload_id_ != 0) {
       core_->AbortUpload(upload_id_);
     }
+    End(status);
+  }
+
+  void End(const absl::Status& status) {
+    hooks_.finished(info_, status);
     Finish(ToGrpcStatus(status));
   }
 
   CoordinatorCore* core_;
   v1::UploadCheckpointResponse* response_;
+  UploadHooks hooks_;
   v1::CheckpointUpload message_;
   bool first_ = true;
   bool failed_ = false;
@@ -266,8 +277,8 @@ class WatchReactor : public JobFollowReactor<v1::JobEvent> {
 }  // namespace
 
 grpc::ServerReadReactor<v1::CheckpointUpload>* NewUploadReactor(
-    CoordinatorCore* core, v1::UploadCheckpointResponse* response) {
-  return new UploadReactor(core, response);
+    CoordinatorCore* core, v1::UploadCheckpointResponse* response, UploadHooks hooks) {
+  return new UploadReactor(core, response, std::move(hooks));
 }
 
 grpc::ServerWriteReactor<v1::CheckpointChunk>* NewDownloadReactor(

@@ -211,6 +211,10 @@ void CoordinatorCore::Read(std::function<absl::Status(store::Store&)> work, Done
   });
 }
 
+void CoordinatorCore::Write(store::StoreWriter::Apply apply, Done done) {
+  writer_->Submit(std::move(apply), std::move(done));
+}
+
 std::vector<std::shared_ptr<JobWatcher>> CoordinatorCore::WatchersOf(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(watch_mu_);
   std::vector<std::shared_ptr<JobWatcher>> found;

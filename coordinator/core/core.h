@@ -169,6 +169,12 @@ class CoordinatorCore {
 
   // Runs `work` on the read pool with a borrowed read connection.
   void Read(std::function<absl::Status(store::Store&)> work, Done done);
+  // Runs `apply` on the writer thread in the next group commit; `done` gets its status after
+  // the COMMIT (on the writer thread: keep it short). For writes outside the job state machine
+  // (tokens, the audit log), which need no decision on the state thread.
+  void Write(store::StoreWriter::Apply apply, Done done);
+  // The wall clock's time (CoordinatorOptions::wall_clock).
+  int64_t now_unix_ms() const { return NowUnixMs(); }
 
   // Runs the periodic checks now (lease expiry, restart grace, hangs) and calls `done` once
   // their transitions, and every write decided before, are committed. The tick timer does the

@@ -10,9 +10,12 @@ namespace {
 
 namespace v1 = sparsescale::v1;
 
-absl::Status ToAbsl(const grpc::Status& s) {
+absl::Status ToAbsl(const grpc::Status& s, const transport::ChannelSecurity& security) {
   if (s.ok()) {
     return absl::OkStatus();
+  }
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return absl::UnavailableError(transport::ExplainUnavailable(security, s.error_message()));
   }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
@@ -26,7 +29,12 @@ class GrpcWorkerRpc : public WorkerRpc {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                 static_cast<int>(options.max_reconnect_backoff.count()));
-    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    auto credentials = transport::ChannelCredentials(options.security);
+    if (!credentials.ok()) {
+      credentials_error_ = credentials.status();
+      credentials = grpc::InsecureChannelCredentials();
+    }
+    auto channel = grpc::CreateCustomChannel(address, *credentials, args);
     stub_ = v1::WorkerService::NewStub(channel);
   }
 
@@ -76,17 +84,22 @@ class GrpcWorkerRpc : public WorkerRpc {
   absl::StatusOr<Response> Unary(const Request& request, std::chrono::milliseconds deadline,
                                  grpc::Status (v1::WorkerService::Stub::*method)(
                                      grpc::ClientContext*, const Request&, Response*)) {
+    if (!credentials_error_.ok()) {
+      return absl::UnavailableError(credentials_error_.message());
+    }
     grpc::ClientContext context;
+    transport::AttachToken(options_.security, &context);
     context.set_deadline(std::chrono::system_clock::now() + deadline);
     Response response;
     grpc::Status status = (stub_.get()->*method)(&context, request, &response);
     if (!status.ok()) {
-      return ToAbsl(status);
+      return ToAbsl(status, options_.security);
     }
     return response;
   }
 
   GrpcWorkerRpcOptions options_;
+  absl::Status credentials_error_;  // an unreadable TLS file: every call answers it
   std::unique_ptr<v1::WorkerService::Stub> stub_;
 };
 
@@ -94,6 +107,7 @@ absl::StatusOr<v1::CheckpointInfo> GrpcWorkerRpc::UploadCheckpoint(const std::st
                                                                    const v1::CheckpointInfo& info,
                                                                    const ChunkSource& source) {
   grpc::ClientContext context;
+  transport::AttachToken(options_.security, &context);
   context.set_deadline(std::chrono::system_clock::now() + options_.transfer_deadline);
   v1::UploadCheckpointResponse response;
   auto writer = stub_->UploadCheckpoint(&context, &response);
@@ -121,7 +135,7 @@ absl::StatusOr<v1::CheckpointInfo> GrpcWorkerRpc::UploadCheckpoint(const std::st
     return source_error;
   }
   if (!status.ok()) {
-    return ToAbsl(status);
+    return ToAbsl(status, options_.security);
   }
   return response.info();
 }
@@ -129,6 +143,7 @@ absl::StatusOr<v1::CheckpointInfo> GrpcWorkerRpc::UploadCheckpoint(const std::st
 absl::Status GrpcWorkerRpc::DownloadCheckpoint(const v1::DownloadCheckpointRequest& request,
                                                const InfoSink& on_info, const DataSink& on_data) {
   grpc::ClientContext context;
+  transport::AttachToken(options_.security, &context);
   context.set_deadline(std::chrono::system_clock::now() + options_.transfer_deadline);
   auto reader = stub_->DownloadCheckpoint(&context, request);
   v1::CheckpointChunk chunk;
@@ -154,7 +169,7 @@ absl::Status GrpcWorkerRpc::DownloadCheckpoint(const v1::DownloadCheckpointReque
   }
   grpc::Status status = reader->Finish();
   if (!status.ok()) {
-    return ToAbsl(status);
+    return ToAbsl(status, options_.security);
   }
   if (!have_info) {
     return absl::DataLossError("checkpoint download: the stream carried no info chunk");

@@ -200,7 +200,15 @@ void ChooseRendezvous(const RunJobOptions& options, int world, trainer::TrainOpt
     LogInfo("rank %d of %d: rendezvous %s", train->rank, world, train->rendezvous);
     return;
   }
-  std::shared_ptr<WorkerRpc> rpc = MakeGrpcWorkerRpc(c.coordinator);
+  // The worker exported its token and TLS files to the environment (worker/main.cc).
+  GrpcWorkerRpcOptions rpc_options;
+  auto security = transport::ResolveSecurity({});
+  if (security.ok()) {
+    rpc_options.security = *security;
+  } else {
+    LogError("rank %d: %s", train->rank, security.status().message());
+  }
+  std::shared_ptr<WorkerRpc> rpc = MakeGrpcWorkerRpc(c.coordinator, rpc_options);
   train->exchange = MakeCoordinatorExchange(
       [rpc](const sparsescale::v1::RendezvousRequest& request) { return rpc->Rendezvous(request); },
       c.job_id, c.attempt, train->rank, kCoordinatorRendezvousTimeout);

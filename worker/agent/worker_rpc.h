@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sparsescale/v1/coordinator.pb.h"
+#include "transport/channel_security.h"
 
 namespace sparsescale::agent {
 
@@ -68,10 +69,14 @@ struct GrpcWorkerRpcOptions {
   std::chrono::milliseconds transfer_deadline{300000};  // a whole checkpoint up- or download
   // Reconnect quickly after a coordinator restart (gRPC's default backoff grows to minutes).
   std::chrono::milliseconds max_reconnect_backoff{1000};
+  // TLS (verifying the coordinator; a client certificate for mutual TLS) and the worker token
+  // sent with every call. Empty: plain text, no token.
+  transport::ChannelSecurity security;
 };
 
-// A WorkerRpc over an insecure gRPC channel to `address` ("host:port"). Never fails here:
-// connection problems surface as UNAVAILABLE from the calls.
+// A WorkerRpc over a gRPC channel to `address` ("host:port"), with TLS and token as
+// options.security says. Never fails here: connection problems (a failed TLS handshake
+// included, explained) surface as UNAVAILABLE from the calls; an unreadable TLS file too.
 std::unique_ptr<WorkerRpc> MakeGrpcWorkerRpc(const std::string& address,
                                              const GrpcWorkerRpcOptions& options = {});
 

@@ -86,14 +86,22 @@ def _job_state(state):
 class Client:
     """A connection to one coordinator.
 
-    address: "host:port". token: sent as `authorization: Bearer <token>` on every call.
-    tls_ca: path of a PEM CA bundle (or its bytes); makes the channel TLS, verified against it.
-    timeout: deadline of every unary call, seconds.
+    address: "host:port". token: sent as `authorization: Bearer <token>` on every call
+    (default: $SPARSESCALE_TOKEN, else the file $SPARSESCALE_TOKEN_FILE names).
+    tls_ca: path of a PEM CA bundle (or its bytes); makes the channel TLS, verified against it
+    (default: $SPARSESCALE_TLS_CA). timeout: deadline of every unary call, seconds.
     """
 
     def __init__(self, address=None, token=None, tls_ca=None, timeout=15.0):
         self.address = address or default_address()
         self.timeout = timeout
+        if token is None:
+            token = os.environ.get("SPARSESCALE_TOKEN")
+        if token is None and os.environ.get("SPARSESCALE_TOKEN_FILE"):
+            with open(os.environ["SPARSESCALE_TOKEN_FILE"], encoding="utf-8") as f:
+                token = f.read().strip()
+        if tls_ca is None:
+            tls_ca = os.environ.get("SPARSESCALE_TLS_CA") or None
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         options = [("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES)]
