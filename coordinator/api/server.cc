@@ -70,6 +70,15 @@ bool IsLoopbackAddress(const std::string& listen) {
 
 absl::Status CheckExposure(const ServerOptions& options) {
   const bool tls = !options.tls.cert_file.empty();
+  // The dashboard's HTTP has no TLS of its own (put a TLS-terminating proxy or ingress in
+  // front): off loopback it needs tokens, so that no one unnamed reads the cluster.
+  if (!options.http_listen.empty() && !IsLoopbackAddress(options.http_listen) &&
+      !options.auth.tokens && !options.insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--http-listen ", options.http_listen,
+        " is not a loopback address: serving the dashboard there needs tokens (--auth tokens); "
+        "--insecure serves it anyway"));
+  }
   if (IsLoopbackAddress(options.listen) || options.insecure || (tls && options.auth.tokens)) {
     return absl::OkStatus();
   }
@@ -124,10 +133,20 @@ absl::Status CoordinatorServer::StartHttp() {
   dashboard_ = std::make_unique<http::Dashboard>(core_.get(), options_.dashboard);
   http::HttpServerOptions http = options_.http;
   http.listen = options_.http_listen;
-  ASSIGN_OR_RETURN(http_, http::HttpServer::Start(http, &dashboard_->router(),
-                                                  options_.http_authorizer));
+  ASSIGN_OR_RETURN(http_, http::HttpServer::Start(http, &dashboard_->router(), HttpAuthorizer()));
   LogInfo("http on %s", http_->address());
   return absl::OkStatus();
+}
+
+http::Authorizer CoordinatorServer::HttpAuthorizer() {
+  if (options_.http_authorizer || !options_.auth.tokens) {
+    return options_.http_authorizer;  // empty: allow all (tokens are off)
+  }
+  // The same tokens and roles as the gRPC services: GET routes need viewer, the refit submitter.
+  return [gate = gate_.get(), core = core_.get()](const std::string& token, http::Role role) {
+    const v1::Role needed = role == http::Role::kSubmitter ? v1::ROLE_SUBMITTER : v1::ROLE_VIEWER;
+    return gate->registry().Authorize("Bearer " + token, needed, core->now_unix_ms()).status();
+  };
 }
 
 int CoordinatorServer::http_port() const { return http_ == nullptr ? 0 : http_->port(); }

@@ -47,7 +47,8 @@ struct ServerOptions {
   std::string http_listen;
   http::HttpServerOptions http;
   http::DashboardOptions dashboard;
-  // Asked for every HTTP request with its bearer token and the route's role; empty allows all.
+  // Asked for every HTTP request with its bearer token and the route's role. Empty: the
+  // Gatekeeper's tokens when auth.tokens is on, else allow-all.
   http::Authorizer http_authorizer;
   int max_receive_message_bytes = 16 << 20;
   std::chrono::milliseconds shutdown_grace{2000};  // in-flight calls get this long to finish
@@ -87,6 +88,9 @@ class CoordinatorServer {
   absl::Status StartHttp();
   // Sets every health status this server reports (no-op before the server is built).
   void SetServing(bool serving);
+  // options_.http_authorizer when given; else, with tokens on, the Gatekeeper's tokens and
+  // roles (viewer for reads, submitter for the refit); else allow-all.
+  http::Authorizer HttpAuthorizer();
 
   ServerOptions options_;
   std::unique_ptr<CoordinatorCore> core_;

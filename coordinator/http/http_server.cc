@@ -16,9 +16,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/log.h"
 
 namespace sparsescale::coordinator::http {
@@ -42,6 +44,19 @@ std::string BearerToken(const std::string& authorization) {
                                                             : std::string();
 }
 
+// The browser's way to carry a token (EventSource cannot set headers): the cookie
+// `sparsescale_token`, used only when there is no Authorization header. "" when absent.
+std::string CookieToken(absl::string_view cookies) {
+  constexpr absl::string_view kName = "sparsescale_token=";
+  for (absl::string_view part : absl::StrSplit(cookies, ';')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (absl::StartsWith(part, kName)) {
+      return std::string(part.substr(kName.size()));
+    }
+  }
+  return "";
+}
+
 HttpRequest ToRequest(const bhttp::request<bhttp::string_body>& req) {
   HttpRequest request;
   request.method = std::string(req.method_string());
@@ -52,6 +67,12 @@ HttpRequest ToRequest(const bhttp::request<bhttp::string_body>& req) {
     request.query = ParseQuery(target.substr(question + 1));
   }
   request.authorization = std::string(req[bhttp::field::authorization]);
+  if (request.authorization.empty()) {
+    const std::string token = CookieToken(req[bhttp::field::cookie]);
+    if (!token.empty()) {
+      request.authorization = "Bearer " + token;
+    }
+  }
   request.if_none_match = std::string(req[bhttp::field::if_none_match]);
   request.body = req.body();
   return request;

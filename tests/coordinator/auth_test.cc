@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "tests/coordinator/coordinator_fixture.h"
+#include "tests/coordinator/http_client.h"
 
 namespace sparsescale::coordinator::testing {
 namespace {
@@ -63,6 +64,36 @@ class AuthTest : public CoordinatorFixture {
 
   std::string admin_;
 };
+
+// The dashboard's HTTP routes take the same tokens: reads need viewer (or more), the refit
+// submitter; a browser may carry the token in the `sparsescale_token` cookie.
+TEST_F(AuthTest, TheDashboardTakesTheSameTokensAndRoles) {
+  options().http_listen = "127.0.0.1:0";
+  StartWithTokens();
+  const int port = server_->http_port();
+  ASSERT_GT(port, 0);
+  const std::string viewer = NewToken(v1::ROLE_VIEWER);
+  const std::string submitter = NewToken(v1::ROLE_SUBMITTER);
+  const std::string worker_token = NewToken(v1::ROLE_WORKER);
+  auto bearer = [](const std::string& token) {
+    return std::map<std::string, std::string>{{"Authorization", "Bearer " + token}};
+  };
+  EXPECT_EQ(HttpGet(port, "/api/v1/cluster").status, 401);
+  EXPECT_EQ(HttpGet(port, "/api/v1/cluster", bearer("not-a-token")).status, 401);
+  HttpAnswer wrong_role = HttpGet(port, "/api/v1/cluster", bearer(worker_token));
+  EXPECT_EQ(wrong_role.status, 403);
+  EXPECT_TRUE(absl::StrContains(wrong_role.body, "viewer")) << wrong_role.body;
+  EXPECT_EQ(HttpGet(port, "/api/v1/cluster", bearer(viewer)).status, 200);
+  EXPECT_EQ(HttpGet(port, "/metrics", bearer(viewer)).status, 200);
+  EXPECT_EQ(
+      HttpGet(port, "/api/v1/cluster", {{"Cookie", "theme=dark; sparsescale_token=" + viewer}})
+          .status,
+      200);
+  // The refit: a viewer is refused before anything runs; a submitter reaches the handler (which
+  // then says the sweep does not exist).
+  EXPECT_EQ(HttpFetch(port, "POST", "/api/v1/sweeps/nope/fit", bearer(viewer)).status, 403);
+  EXPECT_EQ(HttpFetch(port, "POST", "/api/v1/sweeps/nope/fit", bearer(submitter)).status, 404);
+}
 
 TEST_F(AuthTest, AWorkerTokenCannotActForAnotherTokensWorker) {
   StartWithTokens();
@@ -224,6 +255,17 @@ TEST_F(AuthTest, ANonLoopbackAddressNeedsTlsAndTokensUnlessInsecure) {
     local.listen = loopback;
     EXPECT_TRUE(CheckExposure(local).ok()) << loopback;
   }
+  // The dashboard off loopback needs tokens (it has no TLS of its own), or --insecure.
+  ServerOptions http;
+  http.http_listen = "0.0.0.0:8080";
+  absl::Status open_dashboard = CheckExposure(http);
+  EXPECT_EQ(open_dashboard.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(open_dashboard.message(), "--http-listen")) << open_dashboard;
+  http.auth.tokens = true;
+  EXPECT_TRUE(CheckExposure(http).ok());
+  http.auth.tokens = false;
+  http.insecure = true;
+  EXPECT_TRUE(CheckExposure(http).ok());
 }
 
 TEST_F(AuthTest, WithoutTokensCallsAreAdmittedAndStillAudited) {
