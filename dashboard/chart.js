@@ -44,14 +44,14 @@ function uplotOptions(opts, width) {
     legend: {live: true},
     cursor: {drag: {x: true, y: false}},
     scales: {
-      x: {time: false, distr: opts.xLog ? 3 : 1},
-      y: {distr: opts.yLog ? 3 : 1},
+      x: opts.xLog ? {time: false, distr: 3, range: logRange} : {time: false},
+      y: opts.yLog ? {distr: 3, range: logRange} : {},
     },
     axes: [
       {label: opts.xLabel, stroke: 'currentColor', grid: {stroke: 'rgba(128,128,128,.2)'},
-       values: (u, splits) => splits.map(compact)},
+       values: (u, splits) => splits.map(tick)},
       {label: opts.yLabel, stroke: 'currentColor', grid: {stroke: 'rgba(128,128,128,.2)'},
-       size: 56, values: (u, splits) => splits.map(compact)},
+       size: 56, values: (u, splits) => splits.map(tick)},
     ],
     series: [{label: opts.xLabel || 'x', value: (u, v) => compact(v)}].concat(
       opts.series.map((s) => ({
@@ -67,6 +67,16 @@ function uplotOptions(opts, width) {
       }))),
   };
 }
+
+// A log axis spans the data with a small margin instead of whole decades, so that curves that
+// differ by a few percent stay apart.
+function logRange(u, min, max) {
+  if (min === null || max === null || !(min > 0)) return [1, 10];
+  if (min === max) return [min / 1.5, max * 1.5];
+  return [min / 1.06, max * 1.06];
+}
+
+function tick(v) { return v === null || v === undefined ? '' : compact(v); }
 
 function compact(v) {
   if (v === null || v === undefined) return '–';

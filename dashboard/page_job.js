@@ -85,7 +85,8 @@ function renderHead(el, j) {
         ['Throughput', j.tokens_per_second === null || j.tokens_per_second === undefined
           ? '–' : `${fmtCount(j.tokens_per_second)} tokens/s`],
         ['Final loss', `train ${fmtNum(j.final_train_loss, 4)}, eval ${fmtNum(j.final_eval_loss, 4)}`],
-        ['Worker', j.worker || '–'], ['Attempts', String(j.attempts ?? 0)],
+        ['Worker', j.worker || '–'],
+        ['Attempts', String(Array.isArray(j.attempts) ? j.attempts.length : j.attempts ?? 0)],
         ['Priority', String(j.priority ?? 0)], ['Updated', fmtTime(j.updated_ms)]]),
     h('p', {}, h('a', {class: 'button', href: `#/compare?jobs=${j.id}`}, 'Open in Compare')));
 }
@@ -95,7 +96,7 @@ function renderAttempts(el, list) {
     ['#', 'Worker', 'Started', 'Ended', 'Outcome', 'Why'],
     list.map((a) => h('tr', {}, h('td', {}, String(a.attempt)), h('td', {}, a.worker || '–'),
       h('td', {}, fmtTime(a.started_ms)), h('td', {}, fmtTime(a.ended_ms)),
-      h('td', {}, a.outcome || (a.ended_ms ? '–' : 'running')), h('td', {}, a.reason || '')))))
+      h('td', {}, a.outcome || (a.ended_ms ? '–' : 'running')), h('td', {}, a.reason || ''))))
     : h('p', {class: 'muted'}, 'Not leased yet.'));
 }
 
@@ -105,7 +106,7 @@ function renderCheckpoints(el, list) {
     list.map((c) => h('tr', {}, h('td', {}, String(c.step), c.final ? ' (final)' : ''),
       h('td', {}, fmtBytes(c.bytes)), h('td', {}, h('code', {class: 'small'}, (c.sha256 || '').slice(0, 16))),
       h('td', {}, h('a', {href: c.url, download: '', 'data-checkpoint': String(c.step)},
-                    'download'))))))
+                    'download')))))
     : h('p', {class: 'muted'}, 'No checkpoint stored yet.'));
 }
 
