@@ -48,6 +48,7 @@ async function route() {
   }
   const root = h('div', {class: 'page'});
   fill(main, root);
+  delete root.dataset.loaded;
   if (!hit) {
     fill(root, h('h1', {}, 'Not found'), h('p', {}, 'No page at ', h('code', {}, path), '. ',
          h('a', {href: '#/'}, 'Back to the cluster')));
@@ -56,23 +57,28 @@ async function route() {
   const args = path.match(hit[0]).slice(1);
   page = hit[1].mount(root, args, query, {showError, navigate});
   await refresh();
+  // For tests and tools: the page has answered once (data-loaded) or failed (the banner shows).
+  root.dataset.loaded = banner.hidden ? 'ok' : 'error';
 }
 
+// Refreshes the current page; calls that arrive while one runs make it run once more, and they
+// resolve when that last run is over.
 async function refresh() {
-  if (!page) return;
   if (refreshing) { again = true; return refreshing; }
-  const current = page;
   refreshing = (async () => {
-    try {
-      await current.refresh();
-      if (current === page) showError(null);
-    } catch (err) {
-      if (current === page) showError(err);
-    }
+    do {
+      again = false;
+      const current = page;
+      if (!current) break;
+      try {
+        await current.refresh();
+        if (current === page) showError(null);
+      } catch (err) {
+        if (current === page) showError(err);
+      }
+    } while (again);
   })();
-  await refreshing;
-  refreshing = null;
-  if (again) { again = false; await refresh(); }
+  try { await refreshing; } finally { refreshing = null; }
 }
 
 export function navigate(hash) { location.hash = hash; }
