@@ -14,7 +14,11 @@ packages=(
   libdnnl-dev
   python3 python3-scipy python3-numpy python3-pandas python3-grpcio python3-protobuf openssl
   sword-text-web libsword-utils
+  nodejs chromium
 )
+# npm drives the dashboard's browser test (puppeteer-core); a NodeSource nodejs already ships
+# it (and conflicts with Debian's npm package), so npm is only added when the command is absent.
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
