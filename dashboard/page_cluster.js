@@ -60,7 +60,8 @@ function renderStore(el, s) {
 
 function renderWorkers(el, workers) {
   const rows = workers.map((w) => h('tr', {},
-    h('td', {}, w.name || w.id),
+    h('td', {}, w.name || w.id, w.draining ? h('span', {class: 'badge st-CANCELLED'}, 'draining') : null,
+      w.alive === false ? h('span', {class: 'badge st-FAILED'}, 'lost') : null),
     h('td', {}, `${w.device_kind || '?'}${w.gpus ? ` × ${w.gpus}` : ''}`),
     h('td', {}, `${w.busy_slots ?? 0} / ${w.slots ?? 0}`),
     h('td', {}, (w.running_jobs || []).map((id) =>
