@@ -13,10 +13,11 @@ import {Cluster, BINARY_DIR, tinySpec, waitFor} from './cluster.mjs';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.SPARSESCALE_SCREENSHOT_DIR || path.join(BINARY_DIR, 'dashboard-screenshots');
 const STEPS = 16;
+const LONG_STEPS = 160;
 
 let cluster;
 let browser;
-let longJob;   // a 240-step job, watched while it runs
+let longJob;   // a LONG_STEPS-step job, watched while it runs
 let sweep;     // 2 sizes x 2 sparsities x 2 token budgets
 const problems = [];  // console errors, page errors and failed requests, with the page
 
@@ -27,7 +28,7 @@ before(async () => {
   browser = await puppeteer.launch({executablePath: CHROMIUM, headless: true,
                                     args: ['--no-sandbox', '--disable-gpu']});
   fs.mkdirSync(SHOTS, {recursive: true});
-  longJob = cluster.cli(['job', 'submit', cluster.writeJson('long.json', tinySpec(cluster.shards, 240, 80)),
+  longJob = cluster.cli(['job', 'submit', cluster.writeJson('long.json', tinySpec(cluster.shards, LONG_STEPS, 40)),
                          '--priority', '10']).job.id;
   const axes = {nonzeros: ['3072', '6144'], sparsities: [0.0, 0.5],
                 tokens: [String(STEPS * 4 * 32), String(2 * STEPS * 4 * 32)]};
@@ -61,7 +62,7 @@ const cellColours = (page) => page.$$eval('a.cell', (els) => els.map((a) =>
 test('the job curve gains points while the job runs, without a reload', async () => {
   const page = await openPage(`#/jobs/${longJob}`);
   const first = await waitFor('the first points of the long job',
-    async () => { const n = await curvePoints(page); return n > 0 && n < 240 ? n : 0; }, 30000);
+    async () => { const n = await curvePoints(page); return n > 0 && n < LONG_STEPS ? n : 0; }, 30000);
   const later = await waitFor('more points on the same page',
     async () => { const n = await curvePoints(page); return n > first ? n : 0; }, 30000);
   assert.ok(later > first);
