@@ -18,7 +18,11 @@ packages=(
   sword-text-web libsword-utils
   clang libclang-rt-14-dev
   shellcheck python3-yaml
+  nodejs chromium
 )
+# npm drives the dashboard's browser test (puppeteer-core); a NodeSource nodejs already ships
+# it (and conflicts with Debian's npm package), so npm is only added when the command is absent.
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
