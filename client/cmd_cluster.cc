@@ -19,7 +19,8 @@ using client::CommonFlags;
 
 struct UpFlags {
   client::LocalClusterOptions cluster;
-  std::string listen;  // HOST:PORT; overrides --port when given
+  std::string listen;     // HOST:PORT; overrides --port when given
+  bool insecure = false;  // a non-loopback --listen without TLS or tokens
 };
 
 // Splits --listen HOST:PORT into the cluster's host and port (usage error naming the flag).
@@ -36,6 +37,13 @@ void ApplyListen(UpFlags& flags) {
   }
   flags.cluster.host = flags.listen.substr(0, colon);
   flags.cluster.port = port;
+  if (flags.insecure) {
+    // `up` starts its own workers without tokens, so off loopback it runs with auth off and
+    // tells the coordinator that this is meant (docs/SECURITY.md).
+    for (const char* arg : {"--auth", "none", "--insecure"}) {
+      flags.cluster.coordinator_args.push_back(arg);
+    }
+  }
 }
 
 void RunUp(UpFlags& flags) {
@@ -87,6 +95,9 @@ void InstallUp(CLI::App& root) {
                  "HOST:PORT the coordinator serves on (0.0.0.0:PORT lets other machines' "
                  "workers dial in; replaces --port)")
       ->excludes(port);
+  up->add_flag("--insecure", flags.insecure,
+               "with a non-loopback --listen: serve it without TLS or tokens (anyone who reaches "
+               "the port controls the cluster; for a trusted network only)");
   up->add_option("--http", flags.cluster.http_listen,
                  "dashboard HOST:PORT (port 0 picks a free one; \"\" turns it off)")
       ->capture_default_str();

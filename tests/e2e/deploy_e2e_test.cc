@@ -44,6 +44,9 @@ class DeployE2eTest : public ::testing::Test {
     o.host = host;
     o.workers = workers;
     o.device = "cpu";
+    if (host == "0.0.0.0") {
+      o.coordinator_args = {"--auth", "none", "--insecure"};  // what `up --insecure` passes
+    }
     auto cluster = client::LocalCluster::Start(o);
     EXPECT_TRUE(cluster.ok()) << cluster.status();
     return cluster.ok() ? std::move(*cluster) : nullptr;
