@@ -14,10 +14,16 @@
 namespace {
 
 const std::string& ShardPath() {
-  static const auto* path = new std::string(
-      (std::filesystem::temp_directory_path() /
-       ("sparsescale-fuzz-shard-" + std::to_string(getpid()) + ".bin"))
-          .string());
+  static const auto* path = [] {
+    auto* p = new std::string((std::filesystem::temp_directory_path() /
+                               ("sparsescale-fuzz-shard-" + std::to_string(getpid()) + ".bin"))
+                                  .string());
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove(ShardPath(), ec);
+    });
+    return p;
+  }();
   return *path;
 }
 
