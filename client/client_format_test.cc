@@ -207,5 +207,41 @@ TEST(StudyProgressTest, WeighsJobsByCostAndEstimatesTheRemainingTime) {
   EXPECT_NEAR(ComputeProgress({done, half, queued, failed}, 100, 0.5).eta_s, 300, 1e-9);
 }
 
+TEST(StoreHealthTextTest, AHealthyStoreIsOneLine) {
+  v1::StoreHealth store;
+  store.set_disk_free_bytes(int64_t{3} << 30);
+  store.set_db_bytes(int64_t{5} << 20);
+  store.set_wal_bytes(4096);
+  store.set_commits(120);
+  store.set_p99_commit_ms(2.25);
+  EXPECT_EQ(StoreHealthText(store),
+            "store: ok, disk free 3.0 GiB, db 5.0 MiB, WAL 4.0 KiB, commit p99 2.2 ms (120 "
+            "commits)\n");
+}
+
+TEST(StoreHealthTextTest, AFailingStoreIsAWarningBlockWithTheErrorAndItsEffect) {
+  v1::StoreHealth store;
+  store.set_disk_free_bytes(0);
+  store.set_last_error("RESOURCE_EXHAUSTED: database or disk is full");
+  store.set_failure_kind("disk full");
+  store.set_failing_since_unix_ms(1'796'181'872'000);
+  store.set_failing_batches(572);
+  const std::string text = StoreHealthText(store);
+  EXPECT_EQ(text.rfind("WARNING: the store cannot write: disk full since ", 0), 0u) << text;
+  EXPECT_NE(text.find("(572 failed commits)"), std::string::npos) << text;
+  EXPECT_NE(text.find("error    RESOURCE_EXHAUSTED: database or disk is full"), std::string::npos);
+  EXPECT_NE(text.find("disk free 0 B"), std::string::npos) << text;
+  EXPECT_NE(text.find("reads keep working"), std::string::npos) << text;
+}
+
+TEST(StoreHealthTextTest, BlockedJobsSayWhyInTheTableAndTheDetail) {
+  v1::Job job = MakeJob("abcdef0123456789", 64, 0.5, v1::JOB_STATE_RUNNING);
+  job.set_blocked("store: cannot write: disk full since 15:02:11 UTC");
+  EXPECT_NE(JobsTable({job}).find("blocked abcdef012345: store: cannot write: disk full"),
+            std::string::npos);
+  EXPECT_NE(JobDetail(job).find("blocked     store: cannot write: disk full since 15:02:11"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace sparsescale::client

@@ -189,6 +189,9 @@ std::string JobsTable(const std::vector<v1::Job>& jobs) {
     if (!j.unplaceable().empty()) {
       absl::StrAppend(&out, "waiting ", j.id().substr(0, 12), ": ", j.unplaceable(), "\n");
     }
+    if (!j.blocked().empty()) {
+      absl::StrAppend(&out, "blocked ", j.id().substr(0, 12), ": ", j.blocked(), "\n");
+    }
   }
   return out;
 }
@@ -215,6 +218,9 @@ std::string JobDetail(const v1::Job& j) {
   }
   if (!j.unplaceable().empty()) {
     absl::StrAppend(&out, "waiting     ", j.unplaceable(), "\n");
+  }
+  if (!j.blocked().empty()) {
+    absl::StrAppend(&out, "blocked     ", j.blocked(), "\n");
   }
   absl::StrAppend(&out, "created     ", FormatTime(j.created_unix_ms()), "\n");
   absl::StrAppend(&out, "updated     ", FormatTime(j.updated_unix_ms()), "\n");
@@ -258,6 +264,40 @@ std::string SweepDetail(const v1::Sweep& s) {
   return out;
 }
 
+std::string FormatBytes(int64_t bytes) {
+  if (bytes < 0) {
+    return "?";
+  }
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", value, units[unit]);
+}
+
+std::string StoreHealthText(const v1::StoreHealth& store) {
+  const std::string sizes =
+      absl::StrCat("disk free ", FormatBytes(store.disk_free_bytes()), ", db ",
+                   FormatBytes(store.db_bytes()), ", WAL ", FormatBytes(store.wal_bytes()));
+  const std::string commits =
+      absl::StrFormat("commit p99 %.1f ms (%d commits)", store.p99_commit_ms(), store.commits());
+  if (store.last_error().empty()) {
+    return absl::StrCat("store: ok, ", sizes, ", ", commits, "\n");
+  }
+  std::string out = absl::StrCat("WARNING: the store cannot write: ", store.failure_kind(),
+                                 " since ", FormatTime(store.failing_since_unix_ms()), " (",
+                                 store.failing_batches(), " failed commits)\n");
+  absl::StrAppend(&out, "  error    ", store.last_error(), "\n");
+  absl::StrAppend(&out, "  store    ", sizes, "; ", commits, "\n");
+  absl::StrAppend(&out,
+                  "  effect   reads keep working; points, completions and new jobs wait (workers "
+                  "retry) until a commit succeeds\n");
+  return out;
+}
+
 std::string ClusterStatusText(const v1::GetClusterStatusResponse& status) {
   Table table({"WORKER", "NAME", "DEVICE", "SLOTS", "ALIVE", "DRAINING", "RUNNING"});
   for (const v1::WorkerInfo& w : status.workers()) {
@@ -280,6 +320,9 @@ std::string ClusterStatusText(const v1::GetClusterStatusResponse& status) {
   }
   absl::StrAppend(&out, "jobs: ", StatesSummary(status.jobs_by_state()), "\n");
   absl::StrAppend(&out, "loss points stored: ", status.loss_points_stored(), "\n");
+  if (status.has_store()) {
+    out += StoreHealthText(status.store());
+  }
   return out;
 }
 

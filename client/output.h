@@ -45,6 +45,11 @@ std::string JobsTable(const std::vector<sparsescale::v1::Job>& jobs);
 std::string JobDetail(const sparsescale::v1::Job& job);
 std::string SweepsTable(const std::vector<sparsescale::v1::Sweep>& sweeps);
 std::string SweepDetail(const sparsescale::v1::Sweep& sweep);
+// "1.5 MiB", "512 B"; "?" for a negative (unknown) size.
+std::string FormatBytes(int64_t bytes);
+// One line while the store writes ("store: ok, disk free ..."); a WARNING block naming the
+// error, since when and the effect while it cannot.
+std::string StoreHealthText(const sparsescale::v1::StoreHealth& store);
 std::string ClusterStatusText(const sparsescale::v1::GetClusterStatusResponse& status);
 std::string CurveTable(const sparsescale::v1::GetLossCurveResponse& curve);
 std::string CheckpointsTable(const sparsescale::v1::ListCheckpointsResponse& checkpoints);

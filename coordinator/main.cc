@@ -96,10 +96,10 @@ void AddFlags(CLI::App& app, ServerOptions& options, Flags& flags) {
                  "operations per SQLite commit (group commit); 1 = one commit per request")
       ->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
-  app.add_option("--curve-refresh-ms", c.store.curve_refresh_ms,
-                 "rewrite a running job's job_curves rows (SQL views) at most this often; 0 = never")
+  app.add_option("--curve-rows", c.store.curve_rows,
+                 "about this many job_curves rows per job for the SQL views; 0 = keep none")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}));
+      ->check(CLI::Range(0, 100'000));
   app.add_option("--log-level", flags.log_level, "least severe log lines written")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));

@@ -4,8 +4,8 @@
 --   * a cell's coordinates as plain columns of jobs (filled when a job is inserted; rows
 --     stored before this version are backfilled from their spec right after this file runs,
 --     in the same transaction: coordinator/store/store_views.cc);
---   * job_curves, each job's downsampled curve (at most ~200 rows), refreshed by the writer
---     thread as points arrive and when an attempt ends.
+--   * job_curves, each job's downsampled curve (about 200 rows), its rows chosen as the points
+--     are stored, in the same write.
 -- Views and job_curves are derived data: nothing reads them back into the coordinator.
 
 ALTER TABLE jobs ADD COLUMN n_params INTEGER;   -- round(12 width^2 layers (1 - S)), body only
@@ -14,8 +14,8 @@ ALTER TABLE jobs ADD COLUMN tokens INTEGER;     -- training budget D in tokens
 ALTER TABLE jobs ADD COLUMN structure TEXT;     -- 'unstructured' or 'n:m' (e.g. '2:4')
 ALTER TABLE jobs ADD COLUMN seed INTEGER;
 
--- A job's curve downsampled for plotting (the same choice as GetLossCurve's: first and last
--- point, eval points, LTTB over train loss); superseded points excluded.
+-- A job's curve downsampled for plotting: step 1, the planned last step, a grid over the planned
+-- steps and the first eval point of each of ~50 buckets; superseded points dropped.
 CREATE TABLE job_curves (
   job_id TEXT NOT NULL,
   step INTEGER NOT NULL,

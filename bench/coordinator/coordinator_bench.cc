@@ -318,8 +318,8 @@ void Ingest(const std::string& binary, int streams, int batch, double seconds, d
       {"paced, group commit", {}, paced_batch, rate},
       {"paced, one commit per request", {"--writer-batch", "1"}, paced_batch, rate},
       // Baselines for the job_curves rows the writer keeps for the SQL views (docs/SQL.md).
-      {"closed loop, group commit, no job_curves", {"--curve-refresh-ms", "0"}, batch, 0},
-      {"paced, group commit, no job_curves", {"--curve-refresh-ms", "0"}, paced_batch, rate}};
+      {"closed loop, group commit, no job_curves", {"--curve-rows", "0"}, batch, 0},
+      {"paced, group commit, no job_curves", {"--curve-rows", "0"}, paced_batch, rate}};
   std::vector<IngestResult> results;
   for (size_t i = 0; i < runs.size(); ++i) {
     CoordinatorProcess coordinator(binary, dir + "/ingest" + std::to_string(i) + ".db",

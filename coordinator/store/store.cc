@@ -241,9 +241,6 @@ absl::Status Store::RecordAttemptEnd(const AttemptEndRecord& end, int64_t now_un
     ASSIGN_OR_RETURN(Query step, db_->Prepare("UPDATE jobs SET step = ? WHERE seq = ?"));
     RETURN_IF_ERROR(step.Bind(1, end.checkpoint_step).Bind(2, seq).Run());
   }
-  if (IsFinal(end.state)) {
-    MarkCurveStale(seq, /*at_once=*/true);  // its last points in job_curves without delay
-  }
   if (end.state == JobState::kSucceeded) {
     return absl::OkStatus();  // the common case; the attempts row says it all
   }

@@ -23,10 +23,6 @@
 
 namespace sparsescale::store {
 
-// job_curves: rows per job, and how many jobs one RefreshDueCurves call rewrites at most (the
-// rest wait for the next writer batch).
-inline constexpr size_t kCurveRows = 200;
-inline constexpr size_t kCurveRefreshesPerCall = 8;
 
 struct StoreOptions {
   DbOptions db;
@@ -34,9 +30,9 @@ struct StoreOptions {
   bool migrate = true;
   // Complete checkpoints kept per job (the newest by step); older ones are deleted on commit.
   int checkpoints_kept_per_job = 2;
-  // job_curves: a running job's rows are rewritten at most this often (ms); 0 stops refreshing
-  // them (the views of sql/0004_views.sql then show stale curves).
-  int64_t curve_refresh_ms = 2000;
+  // job_curves: about this many rows per job (0: the table is not kept; the views of
+  // sql/0004_views.sql then show no curves). See store_views.cc for which points.
+  int curve_rows = 200;
 };
 
 // A stored answer of the idempotency ledger.
@@ -59,7 +55,7 @@ class Store {
   // Forgets cached lookups; called after a rollback, which may undo rows they describe.
   void InvalidateCaches() {
     job_seq_cache_.clear();
-    RestoreRefreshedCurves();
+    curve_keys_.clear();
   }
 
   // Jobs. Unknown job ids give NotFound naming the id.
@@ -113,17 +109,8 @@ class Store {
   absl::StatusOr<int64_t> LossPointsStored();
 
   // Plain columns and the curve table for SQL views (store_views.cc; sql/0004_views.sql).
-  // Marks the job's job_curves rows stale: refreshed by the next RefreshDueCurves that finds
-  // it due (`now_ms` at least options.curve_refresh_ms after its last refresh, or at once when `at_once`,
-  // e.g. at the end of an attempt). Writer connection only.
-  void MarkCurveStale(int64_t job_seq, bool at_once);
-  // Rewrites the job_curves rows of at most kCurveRefreshesPerCall due jobs (stalest first),
-  // each as the job's clean curve downsampled to kCurveRows points. Errors of the statements.
-  absl::Status RefreshDueCurves(int64_t now_ms);
-  // Rewrites one job's job_curves rows now (nothing for an unknown seq).
-  absl::Status RefreshCurve(int64_t job_seq);
-  // Jobs whose curve rows are stale.
-  size_t stale_curves() const { return curves_due_.size(); }
+  // Rewrites one job's job_curves rows from its stored clean curve (nothing for an unknown seq).
+  absl::Status RebuildCurveRows(int64_t job_seq);
 
   // Checkpoints: staged (incomplete) rows first, chunks appended, then committed atomically.
   absl::StatusOr<int64_t> BeginCheckpoint(const CheckpointRow& meta, int64_t now_unix_ms);
@@ -215,16 +202,21 @@ class Store {
   absl::Status FillCellColumns(int64_t job_seq, const std::string& spec);
   // After migration 4: cell columns and curve rows of the jobs stored before it.
   absl::Status BackfillViews();
-  // Marks the curves refreshed in a transaction that rolled back stale again.
-  void RestoreRefreshedCurves();
+  // Adds the points of `points` (one job's new points, in step order) that job_curves keeps.
+  absl::Status AddCurveRows(int64_t job_seq, const std::vector<LossPoint>& points);
+  // Drops the job's job_curves rows after `step` (superseded points).
+  absl::Status DropCurveRowsAfter(int64_t job_seq, int64_t step);
 
   std::unique_ptr<Db> db_;
   StoreOptions options_;
-  // job_curves bookkeeping (writer connection only): stale jobs (seq -> refresh at once), when
-  // each job's rows were last rewritten, and those rewritten in the open transaction.
-  std::unordered_map<int64_t, bool> curves_due_;
-  std::unordered_map<int64_t, int64_t> curve_refreshed_ms_;
-  std::vector<int64_t> curves_refreshed_in_txn_;
+  // job_curves bookkeeping (writer connection only; forgotten on a rollback): per job, its id,
+  // total steps and the eval bucket of the last eval row kept.
+  struct CurveKey {
+    std::string job_id;
+    int64_t total_steps = 0;
+    int64_t last_eval_bucket = -1;
+  };
+  std::unordered_map<int64_t, CurveKey> curve_keys_;
   int schema_version_ = 0;
   std::unordered_map<std::string, int64_t> job_seq_cache_;
 };

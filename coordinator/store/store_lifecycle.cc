@@ -90,8 +90,7 @@ absl::Status Store::DeleteFinalJob(std::string_view job_id) {
     RETURN_IF_ERROR(q.Bind(1, job.seq).Run());
   }
   job_seq_cache_.erase(job.id);
-  curves_due_.erase(job.seq);
-  curve_refreshed_ms_.erase(job.seq);
+  curve_keys_.erase(job.seq);
   return absl::OkStatus();
 }
 

@@ -168,7 +168,7 @@ absl::StatusOr<int64_t> Store::InsertPoints(std::string_view job_id, int attempt
     }
   }
   RETURN_IF_ERROR(AdjustPointCounter(added));
-  MarkCurveStale(seq, /*at_once=*/false);
+  RETURN_IF_ERROR(AddCurveRows(seq, reported));
   // A retried report can end before the job's latest step: the job's last losses only move
   // forward (every right-hand side below sees the row as it was).
   std::optional<double> last_eval;
@@ -226,9 +226,7 @@ absl::Status Store::SupersedePointsAfter(int64_t job_seq, int64_t step) {
     update.Bind(1, step).Bind(2, job_seq).Bind(3, first_step).Bind(4, attempt);
     RETURN_IF_ERROR(update.Run());
   }
-  if (superseded > 0) {
-    MarkCurveStale(job_seq, /*at_once=*/true);
-  }
+  RETURN_IF_ERROR(DropCurveRowsAfter(job_seq, step));
   return AdjustPointCounter(-superseded);
 }
 

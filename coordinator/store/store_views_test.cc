@@ -106,33 +106,53 @@ TEST_F(StoreViewsTest, AnInsertedJobCarriesItsCellAsPlainColumns) {
             "49152 0.5 12800 unstructured 7 queued 0.0");
 }
 
-TEST_F(StoreViewsTest, CurveRowsAreRefreshedWhenDueAndBoundedPerJob) {
+TEST_F(StoreViewsTest, CurveRowsFollowThePointsAsTheyArriveAndStayBounded) {
   auto store = OpenStore();
   JobRow job = MakeJob("j1", CellSpec(64, 0.5, 12800, true), 5000);
   ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
   EXPECT_EQ(One(*store, "SELECT structure FROM jobs"), "2:4");
-  ASSERT_TRUE(store->InsertPoints("j1", 1, Points(1, 3000), 0).ok());
-  ASSERT_TRUE(store->RefreshDueCurves(/*now_ms=*/10'000).ok());  // first points: at once
-  // DownsampleIndices keeps at most kCurveRows (eval points the LTTB also picked count once).
-  EXPECT_EQ(One(*store, "SELECT COUNT(*) BETWEEN 150 AND 200 FROM job_curves"), "1");
-  EXPECT_EQ(One(*store, "SELECT MAX(step) FROM job_curves"), "3000");
-  EXPECT_EQ(One(*store, "SELECT COUNT(eval_loss) FROM job_curves"), "30");  // every eval point
-
-  // More points within the refresh period wait; after it they are in.
-  ASSERT_TRUE(store->InsertPoints("j1", 1, Points(3001, 4000), 0).ok());
-  ASSERT_TRUE(store->RefreshDueCurves(10'000 + StoreOptions().curve_refresh_ms - 1).ok());
-  EXPECT_EQ(One(*store, "SELECT MAX(step) FROM job_curves"), "3000");
-  ASSERT_TRUE(store->RefreshDueCurves(10'000 + StoreOptions().curve_refresh_ms).ok());
-  EXPECT_EQ(One(*store, "SELECT MAX(step) FROM job_curves"), "4000");
-  EXPECT_EQ(store->stale_curves(), 0u);
-
-  // The end of an attempt refreshes at once.
-  ASSERT_TRUE(store->InsertPoints("j1", 1, Points(4001, 5000), 0).ok());
-  ASSERT_TRUE(store->RecordAttemptEnd(Succeeded("j1"), 0).ok());
-  ASSERT_TRUE(store->RefreshDueCurves(10'000 + StoreOptions().curve_refresh_ms + 1).ok());
-  EXPECT_EQ(One(*store, "SELECT MAX(step) || ' ' || (COUNT(*) BETWEEN 150 AND 200) FROM "
+  for (int64_t first = 1; first <= 3000; first += 250) {
+    ASSERT_TRUE(store->InsertPoints("j1", 1, Points(first, first + 249), 0).ok());
+  }
+  // Step 1, every 34th step (150 over 5000 steps) so far, and the first eval of each 100 steps.
+  EXPECT_EQ(One(*store, "SELECT MIN(step) || ' ' || MAX(step) || ' ' || COUNT(eval_loss) FROM "
+                        "job_curves"),
+            "1 3000 30");  // step 3000 is an eval point
+  EXPECT_EQ(One(*store, "SELECT COUNT(*) BETWEEN 90 AND 130 FROM job_curves"), "1");
+  ASSERT_TRUE(store->InsertPoints("j1", 1, Points(3001, 5000), 0).ok());
+  EXPECT_EQ(One(*store, "SELECT MAX(step) || ' ' || (COUNT(*) BETWEEN 150 AND 210) FROM "
                         "job_curves"),
             "5000 1");
+  // The stored values of a kept point.
+  EXPECT_EQ(One(*store, "SELECT tokens || ' ' || train_loss || ' ' || eval_loss FROM job_curves "
+                        "WHERE step = 100"),
+            "12800 4.9 5.4");
+}
+
+TEST_F(StoreViewsTest, ARequeueDropsTheSupersededCurveRows) {
+  auto store = OpenStore();
+  JobRow job = MakeJob("j1", CellSpec(64, 0.5, 12800, false), 1000);
+  ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
+  ASSERT_TRUE(store->InsertPoints("j1", 1, Points(1, 800), 0).ok());
+  AttemptEndRecord requeue;
+  requeue.job_id = "j1";
+  requeue.attempt = 1;
+  requeue.state = JobState::kQueued;
+  requeue.outcome = JobState::kFailed;
+  requeue.checkpoint_step = 500;
+  ASSERT_TRUE(store->RecordAttemptEnd(requeue, 0).ok());
+  EXPECT_EQ(One(*store, "SELECT MAX(step) FROM job_curves"), "500");  // the checkpoint's step
+}
+
+TEST_F(StoreViewsTest, NoCurveRowsWhenTurnedOff) {
+  StoreOptions options;
+  options.curve_rows = 0;
+  auto store = Store::Open(path_, options);
+  ASSERT_TRUE(store.ok());
+  JobRow job = MakeJob("j1", CellSpec(64, 0.5, 12800, false), 100);
+  ASSERT_TRUE((*store)->InsertJobIfAbsent(&job).ok());
+  ASSERT_TRUE((*store)->InsertPoints("j1", 1, Points(1, 100), 0).ok());
+  EXPECT_EQ(One(**store, "SELECT COUNT(*) FROM job_curves"), "0");
 }
 
 // What schema version 3 stored for a loss batch: 11 little-endian 8-byte fields per point.
@@ -199,7 +219,7 @@ TEST_F(StoreViewsTest, ADatabaseOfSchemaVersion3IsMigratedWithItsRowsBackfilled)
   EXPECT_EQ(One(*store, "SELECT job_id || ' ' || n_params || ' ' || sparsity || ' ' || tokens || "
                         "' ' || state || ' ' || progress FROM v_jobs"),
             "old-job 98304 0.75 64000 succeeded 1.0");
-  EXPECT_EQ(One(*store, "SELECT (COUNT(*) BETWEEN 150 AND 200) || ' ' || MIN(step) || ' ' || "
+  EXPECT_EQ(One(*store, "SELECT (COUNT(*) BETWEEN 150 AND 210) || ' ' || MIN(step) || ' ' || "
                         "MAX(step) FROM job_curves WHERE job_id = 'old-job'"),
             "1 1 1000");
   EXPECT_EQ(One(*store, "SELECT sweep_id || ' ' || final_eval_loss FROM v_final_losses"),
@@ -219,7 +239,6 @@ TEST_F(StoreViewsTest, DeletingAJobDeletesItsCurveRows) {
   ASSERT_TRUE(store->InsertJobIfAbsent(&job).ok());
   ASSERT_TRUE(store->InsertPoints("j1", 1, Points(1, 10), 0).ok());
   ASSERT_TRUE(store->RecordAttemptEnd(Succeeded("j1"), 0).ok());
-  ASSERT_TRUE(store->RefreshDueCurves(1).ok());
   EXPECT_EQ(One(*store, "SELECT COUNT(*) FROM job_curves"), "10");
   ASSERT_TRUE(store->DeleteFinalJob("j1").ok());
   EXPECT_EQ(One(*store, "SELECT COUNT(*) FROM job_curves"), "0");

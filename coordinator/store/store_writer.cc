@@ -116,28 +116,6 @@ void StoreWriter::RecordHealth(double elapsed_ms, const absl::Status& commit_sta
   }
 }
 
-bool StoreWriter::RefreshCurves() {
-  if (store_->stale_curves() == 0) {
-    return true;
-  }
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count();
-  auto savepoint = Savepoint::Begin(store_->db());
-  absl::Status status = savepoint.status();
-  if (status.ok()) {
-    status = store_->RefreshDueCurves(now_ms);
-  }
-  if (status.ok()) {
-    status = (*savepoint)->Release();
-  }
-  if (!status.ok()) {
-    LogRepeated(LogLevel::kWarning, "store-writer-curves",
-                absl::StrCat("refreshing job_curves failed: ", status.ToString()));
-  }
-  return status.ok();
-}
-
 void StoreWriter::CommitBatch(std::deque<Op>& batch) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<absl::Status> results(batch.size());
@@ -156,7 +134,6 @@ void StoreWriter::CommitBatch(std::deque<Op>& batch) {
         }
         rolled_back |= !results[i].ok();
       }
-      rolled_back |= !RefreshCurves();
       commit_status = (*txn)->Commit();
       if (rolled_back || !commit_status.ok()) {
         store_->InvalidateCaches();

@@ -83,9 +83,6 @@ class StoreWriter {
   void Loop();
   void CommitBatch(std::deque<Op>& batch);
   void RestartWalIfLarge();
-  // Rewrites the due job_curves rows inside the open transaction, in a savepoint of their own
-  // (a failure rolls back only them). False when it failed.
-  bool RefreshCurves();
   // Feeds the health monitor with a batch's commit and the first storage error in it (and logs
   // that error, once per window).
   void RecordHealth(double elapsed_ms, const absl::Status& commit_status,
