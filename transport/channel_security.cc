@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -96,7 +97,12 @@ void ExportToEnvironment(const ChannelSecurity& security) {
 
 std::string ExplainUnavailable(const ChannelSecurity& security, const std::string& grpc_message) {
   if (security.tls_ca_file.empty()) {
-    return grpc_message;
+    // A TLS server closes a plain-text connection at once.
+    return absl::StrContains(grpc_message, "Socket closed")
+               ? absl::StrCat(grpc_message,
+                              " (if the coordinator serves TLS, pass --tls-ca or set "
+                              "SPARSESCALE_TLS_CA)")
+               : grpc_message;
   }
   return absl::StrCat(grpc_message,
                       " (TLS is on: if the handshake failed, check that the coordinator serves "

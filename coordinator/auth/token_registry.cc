@@ -85,9 +85,10 @@ absl::StatusOr<Principal> TokenRegistry::Authorize(std::string_view authorizatio
   }
   const v1::Role role = static_cast<v1::Role>(row.role);
   if (!RoleAllows(role, needed)) {
-    return absl::PermissionDeniedError(absl::StrCat("this call needs role ", RoleName(needed),
-                                                    " (or admin); token ", id, " has role ",
-                                                    RoleName(role)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("this call needs role ", RoleName(needed),
+                     needed == v1::ROLE_ADMIN ? "" : " (or admin)", "; token ", id, " has role ",
+                     RoleName(role)));
   }
   row.last_used_unix_ms = std::max(row.last_used_unix_ms, now_unix_ms);
   return Principal{.token_id = id, .role = role};

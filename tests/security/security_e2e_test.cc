@@ -76,7 +76,8 @@ class SecureClusterTest : public ::testing::Test {
 
   std::unique_ptr<client::CoordinatorClient> Client(const std::string& token) {
     client::ClientOptions options;
-    options.security = {.token = token, .tls_ca_file = ca_};
+    options.security.token = token;
+    options.security.tls_ca_file = ca_;
     return std::make_unique<client::CoordinatorClient>(cluster_->address(), options);
   }
 
@@ -163,9 +164,9 @@ TEST_F(SecureClusterTest, ASweepRunsOverTlsAndEveryRpcRefusesTheWrongToken) {
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   int calls = 0;
   for (const auth::RpcRule& rule : auth::RpcRules()) {
-    const std::string path =
-        absl::StrCat("/sparsescale.v1.", absl::StrReplaceAll(rule.method, {{".", "/"}}));
-    ASSERT_NE(pool->FindMethodByName(absl::StrCat("sparsescale.v1.", rule.method)), nullptr);
+    std::string name(rule.method);
+    ASSERT_NE(pool->FindMethodByName("sparsescale.v1." + name), nullptr) << name;
+    const std::string path = "/sparsescale.v1." + absl::StrReplaceAll(name, {{".", "/"}});
     std::vector<std::pair<v1::Role, std::string>> callers = {{v1::ROLE_UNSPECIFIED, ""},
                                                              {v1::ROLE_UNSPECIFIED, revoked}};
     for (const auto& [role, token] : tokens) {
@@ -249,7 +250,8 @@ TEST_F(SecureClusterTest, TheCliManagesTokensAndShowsTheAuditLog) {
   EXPECT_EQ(plain.exit_code, 3);
   ASSERT_TRUE(MakeCerts((dir_ / "other").string(), {}).ok());
   client::ClientOptions wrong;
-  wrong.security = {.token = viewer, .tls_ca_file = (dir_ / "other" / "ca.pem").string()};
+  wrong.security.token = viewer;
+  wrong.security.tls_ca_file = (dir_ / "other" / "ca.pem").string();
   client::CoordinatorClient stranger(cluster_->address(), wrong);
   auto refused = stranger.GetClusterStatus();
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);

@@ -54,7 +54,7 @@ std::string SourceDir() {
 
 }  // namespace
 
-int Run(const std::vector<std::string>& argv, const std::string& log) {
+int RunCommand(const std::vector<std::string>& argv, const std::string& log) {
   agent::SpawnOptions spawn;
   spawn.argv = argv;
   spawn.stdout_path = log;
@@ -71,7 +71,7 @@ absl::Status MakeCerts(const std::string& dir, const std::vector<std::string>& s
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
   const std::string log = dir + ".log";
-  if (Run(argv, log) != 0) {
+  if (RunCommand(argv, log) != 0) {
     std::ifstream in(log);
     std::stringstream text;
     text << in.rdbuf();

@@ -30,6 +30,6 @@ grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::s
                      const std::string& token);
 
 // Runs a command line (argv[0] a path) and returns its exit code; output to `log` ("" = ours).
-int Run(const std::vector<std::string>& argv, const std::string& log = "");
+int RunCommand(const std::vector<std::string>& argv, const std::string& log = "");
 
 }  // namespace sparsescale::security_test
