@@ -12,13 +12,15 @@ import {Cluster, BINARY_DIR, tinySpec, waitFor} from './cluster.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.SPARSESCALE_SCREENSHOT_DIR || path.join(BINARY_DIR, 'dashboard-screenshots');
-const STEPS = 16;
-const LONG_STEPS = 160;
+const STEPS = 200;         // a sweep cell: about 1-3 s on one CPU
+const LONG_STEPS = 3000;   // the watched job: about 20 s
 
 let cluster;
 let browser;
 let longJob;   // a LONG_STEPS-step job, watched while it runs
 let sweep;     // 2 sizes x 2 sparsities x 2 token budgets
+let sweepPage;
+let initialColours;
 const problems = [];  // console errors, page errors and failed requests, with the page
 
 before(async () => {
@@ -28,12 +30,15 @@ before(async () => {
   browser = await puppeteer.launch({executablePath: CHROMIUM, headless: true,
                                     args: ['--no-sandbox', '--disable-gpu']});
   fs.mkdirSync(SHOTS, {recursive: true});
-  longJob = cluster.cli(['job', 'submit', cluster.writeJson('long.json', tinySpec(cluster.shards, LONG_STEPS, 40)),
+  longJob = cluster.cli(['job', 'submit', cluster.writeJson('long.json', tinySpec(cluster.shards, LONG_STEPS, 1000)),
                          '--priority', '10']).job.id;
   const axes = {nonzeros: ['3072', '6144'], sparsities: [0.0, 0.5],
                 tokens: [String(STEPS * 4 * 32), String(2 * STEPS * 4 * 32)]};
   sweep = cluster.cli(['sweep', 'create', cluster.writeJson('sweep.json',
-    {name: 'dashboard-e2e', base: tinySpec(cluster.shards, STEPS, 8), axes})]).sweep;
+    {name: 'dashboard-e2e', base: tinySpec(cluster.shards, STEPS, 100), axes})]).sweep;
+  // The grid is watched from the moment the sweep exists, while its cells still queue.
+  sweepPage = await openPage(`#/sweeps/${sweep.id}`);
+  initialColours = await cellColours(sweepPage);
 });
 
 after(async () => {
@@ -71,12 +76,12 @@ test('the job curve gains points while the job runs, without a reload', async ()
 });
 
 test('the sweep grid changes colour as cells finish', async () => {
-  const page = await openPage(`#/sweeps/${sweep.id}`);
-  const before = await cellColours(page);
+  const page = sweepPage;
+  const before = initialColours;
   assert.equal(before.length, 8);
   assert.ok(before.some((c) => !c.includes(':SUCCEEDED:')), `all cells already done: ${before}`);
   await waitFor('every cell to succeed', async () =>
-    (await cellColours(page)).every((c) => c.includes(':SUCCEEDED:')), 60000, 250);
+    (await cellColours(page)).every((c) => c.includes(':SUCCEEDED:')), 90000, 250);
   const afterDone = await cellColours(page);
   const changed = afterDone.filter((c, i) => c !== before[i]);
   assert.ok(changed.length > 0);
