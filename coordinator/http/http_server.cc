@@ -68,7 +68,8 @@ HttpRequest ToRequest(const bhttp::request<bhttp::string_body>& req) {
   }
   request.authorization = std::string(req[bhttp::field::authorization]);
   if (request.authorization.empty()) {
-    const std::string token = CookieToken(req[bhttp::field::cookie]);
+    const auto cookies = req[bhttp::field::cookie];
+    const std::string token = CookieToken(absl::string_view(cookies.data(), cookies.size()));
     if (!token.empty()) {
       request.authorization = "Bearer " + token;
     }

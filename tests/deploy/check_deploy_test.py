@@ -15,7 +15,8 @@ import yaml  # noqa: E402
 SOURCE = os.environ.get("SPARSESCALE_SOURCE_DIR",
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FLAGS = {
-    "sparsescale-coordinator": {"--db", "--listen", "--restart-grace-ms"},
+    "sparsescale-coordinator": {"--db", "--listen", "--restart-grace-ms", "--auth", "--insecure",
+                                "--http-listen"},
     "sparsescale-worker": {"--coordinator", "--device", "--gpus", "--work-dir",
                            "--advertise-address"},
 }
