@@ -104,7 +104,9 @@ test('a checkpoint downloads byte for byte as the CLI fetches it', async () => {
   fs.mkdirSync(downloads);
   const cdp = await browser.target().createCDPSession();
   await cdp.send('Browser.setDownloadBehavior', {behavior: 'allow', downloadPath: downloads});
-  await link.click();
+  // The live refresh may redraw the table (a new element) between finding the link and
+  // clicking it, so click whatever link for that step the page shows now.
+  await page.$eval(`a[data-checkpoint="${step}"]`, (a) => a.click());
   const file = await waitFor('the downloaded file', () => {
     const names = fs.readdirSync(downloads).filter((n) => !n.endsWith('.crdownload'));
     return names.length ? path.join(downloads, names[0]) : null;
