@@ -98,7 +98,9 @@ SELECT
   w.last_heartbeat_unix_ms AS last_heartbeat_unix_ms,
   strftime('%Y-%m-%d %H:%M:%S', w.last_heartbeat_unix_ms / 1000, 'unixepoch')
     AS last_heartbeat_utc,
-  (CAST(strftime('%s', 'now') AS INTEGER) * 1000 - w.last_heartbeat_unix_ms) / 1000.0
+  -- julianday('now') has millisecond precision (strftime('%s') truncates to the second, which
+  -- made a fresh heartbeat look up to a second in the future).
+  MAX(0.0, ((julianday('now') - 2440587.5) * 86400000.0 - w.last_heartbeat_unix_ms) / 1000.0)
     AS heartbeat_age_s
 FROM workers w;
 
