@@ -1,6 +1,7 @@
 #include "coordinator/http/dashboard.h"
 
 #include <filesystem>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,12 +11,12 @@ namespace sparsescale::coordinator::http {
 
 namespace {
 
-// A JSON read: answers 304 when If-None-Match names the current state version (nothing is
-// read), otherwise runs `handler` and tags its answer with the version read before it ran (a
-// change during the read only makes the next poll fetch again).
-Handler Versioned(CoordinatorCore* core, Handler handler) {
-  return [core, handler = std::move(handler)](const HttpRequest& request, Reply reply) {
-    const std::string etag = absl::StrCat("\"", core->state_version(), "\"");
+// A JSON read: answers 304 when If-None-Match names this process's current state version
+// (nothing is read), otherwise runs `handler` and tags its answer with the version read before
+// it ran (a change during the read only makes the next poll fetch again).
+Handler Versioned(CoordinatorCore* core, const std::string& boot_id, Handler handler) {
+  return [core, boot_id, handler = std::move(handler)](const HttpRequest& request, Reply reply) {
+    const std::string etag = absl::StrCat("\"", boot_id, "-", core->state_version(), "\"");
     if (request.if_none_match == etag) {
       HttpResponse response;
       response.status = 304;
@@ -32,10 +33,16 @@ Handler Versioned(CoordinatorCore* core, Handler handler) {
   };
 }
 
+std::string RandomBootId() {
+  std::random_device device;
+  const uint64_t id = (static_cast<uint64_t>(device()) << 32) | device();
+  return absl::StrCat(absl::Hex(id, absl::kZeroPad16));
+}
+
 }  // namespace
 
 Dashboard::Dashboard(CoordinatorCore* core, DashboardOptions options)
-    : core_(core), options_(std::move(options)) {
+    : core_(core), options_(std::move(options)), boot_id_(RandomBootId()) {
   AddApiRoutes();
   AddLiveRoutes();
 }
@@ -45,7 +52,7 @@ void Dashboard::AddApiRoutes() {
   auto read = [this, ctx](const std::string& pattern,
                           void (*handler)(const HandlerContext&, const HttpRequest&, Reply)) {
     router_.Add("GET", pattern, Role::kViewer,
-                Versioned(core_, [ctx, handler](const HttpRequest& request, Reply reply) {
+                Versioned(core_, boot_id_, [ctx, handler](const HttpRequest& request, Reply reply) {
                   handler(ctx, request, std::move(reply));
                 }));
   };

@@ -5,8 +5,10 @@
 //
 // Every read goes through the core's read methods (the read pool and its own SQLite
 // connections) or its atomics; no handler waits on the state thread's SQLite work or on the
-// writer. JSON answers carry ETag "<state version>" and an If-None-Match naming the current
-// version is answered 304 without reading anything.
+// writer. JSON answers carry ETag "<boot id>-<state version>" and an If-None-Match naming the
+// current one is answered 304 without reading anything. The boot id is random per Dashboard:
+// the state version restarts at 0 with the process, so a tag cached by a browser before a
+// restart must not match a different state that reached the same count after it.
 //
 // Thread-safety: the router is built in the constructor and read-only afterwards; handlers run
 // on the HTTP server's threads.
@@ -40,6 +42,7 @@ class Dashboard {
 
   CoordinatorCore* const core_;
   const DashboardOptions options_;
+  const std::string boot_id_;  // 16 hex digits, random per process
   Router router_;
 };
 

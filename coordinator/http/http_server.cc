@@ -33,6 +33,11 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr std::chrono::milliseconds kStreamWriteTimeout{30'000};
+// After an error answer to a request whose body is still arriving (413), the rest of the body
+// is read and dropped, up to this much for this long, before the connection closes; closing
+// with unread bytes would send a reset that can destroy the answer before the client reads it.
+constexpr int64_t kDrainBytes = 64 << 20;
+constexpr std::chrono::seconds kDrainTimeout(5);
 constexpr std::chrono::milliseconds kStopGrace{2'000};
 constexpr const char* kEventStreamHead =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -157,6 +162,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
       keep_alive_ = false;
+      drain_ = true;
       const bool body = ec == bhttp::error::body_limit;
       Write(ErrorResponse(
           body ? 413 : 431,
@@ -203,12 +209,38 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     stream_.expires_after(server_->options.write_timeout);
     bhttp::async_write(stream_, *res,
                        [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+                         if (!ec && self->drain_) {
+                           self->Drain();
+                           return;
+                         }
                          if (ec || !self->keep_alive_ || res->need_eof()) {
                            self->Shut();
                            return;
                          }
                          self->Read();
                        });
+  }
+
+  // Half-closes, then reads and drops what the client still sends (kDrainBytes, kDrainTimeout)
+  // before closing.
+  void Drain() {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(kDrainTimeout);
+    drain_scratch_.resize(64 << 10);
+    DrainSome();
+  }
+
+  void DrainSome() {
+    stream_.async_read_some(net::buffer(drain_scratch_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += static_cast<int64_t>(n);
+                              if (ec || self->closing_ || self->drained_ > kDrainBytes) {
+                                self->Shut();
+                                return;
+                              }
+                              self->DrainSome();
+                            });
   }
 
   // Event streams: write `text`, then poll again after the period.
@@ -254,6 +286,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = true;
   bool closing_ = false;
+  bool drain_ = false;  // the answer is an error sent before the request was read whole
+  std::vector<char> drain_scratch_;
+  int64_t drained_ = 0;
   EventStream events_;
   std::chrono::steady_clock::time_point last_sent_;
 };

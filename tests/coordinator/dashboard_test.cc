@@ -221,6 +221,31 @@ TEST_F(DashboardTest, EtagAnswers304UntilTheStateChanges) {
   EXPECT_NE(changed.headers["etag"], etag);
 }
 
+TEST_F(DashboardTest, EtagFromBeforeARestartIsNotHonoured) {
+  // The state version restarts at 0 with the process; the boot id in the tag keeps a tag cached
+  // before the restart from naming the new process's state.
+  const std::string before = HttpGet(port_, "/api/v1/cluster").headers["etag"];
+  ASSERT_FALSE(before.empty());
+  StopServer();
+  StartServer();
+  port_ = server_->http_port();
+  HttpAnswer after = HttpGet(port_, "/api/v1/cluster", {{"If-None-Match", before}});
+  EXPECT_EQ(after.status, 200);
+  EXPECT_NE(after.headers["etag"], before);
+  EXPECT_EQ(HttpGet(port_, "/api/v1/cluster", {{"If-None-Match", after.headers["etag"]}}).status,
+            304);
+}
+
+TEST_F(DashboardTest, OversizedBodyIs413AndTheServerKeepsServing) {
+  HttpAnswer big = HttpFetch(port_, "POST", "/api/v1/sweeps/x/fit", {},
+                             std::string((1 << 20) + 1, 'x'));
+  EXPECT_EQ(big.status, 413) << big.error;
+  EXPECT_NE(big.Json()["error"]["message"].get<std::string>().find("request body over"),
+            std::string::npos)
+      << big.body;
+  EXPECT_EQ(HttpGet(port_, "/healthz").status, 200);
+}
+
 TEST_F(DashboardTest, EventStreamSendsAVersionEventAfterAChange) {
   EventReader events(port_, "/api/v1/events");
   EXPECT_EQ(events.headers().at("content-type"), "text/event-stream");
