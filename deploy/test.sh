@@ -13,7 +13,8 @@ cmake_args=(-DSPARSESCALE_WERROR="$werror")
 label_args=()
 if [ "${1:-}" = "--sanitize" ]; then
   build="$repo/build-asan"
-  cmake_args+=(-DSPARSESCALE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+  # bench/ holds no tests: not built here (it is in the normal build, which compiles it).
+  cmake_args+=(-DSPARSESCALE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DSPARSESCALE_BENCH=OFF)
   # Benchmarks-in-disguise are excluded; everything else runs under the sanitizers.
   label_args=(-LE "nosanitize")
 fi
