@@ -20,6 +20,6 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 bash "$repo/deploy/build.sh" "$build" "${cmake_args[@]}"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
 cd "$build"
 ctest --output-on-failure -j "${SPARSESCALE_TEST_JOBS:-2}" "${label_args[@]}"
