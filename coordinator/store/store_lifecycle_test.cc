@@ -6,24 +6,22 @@
 #include <vector>
 
 #include "coordinator/store/store.h"
+#include "coordinator/store/store_testing.h"
 #include "gtest/gtest.h"
 
 namespace sparsescale::store {
 namespace {
 
-class StoreLifecycleTest : public ::testing::Test {
+class StoreLifecycleTest : public testing::StoreFileTest {
  protected:
   void SetUp() override {
-    std::string templ = ::testing::TempDir() + "/store_lifecycle_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    auto store = Store::Open(dir_ + "/coordinator.db", StoreOptions{});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
+    StoreFileTest::SetUp();
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
   }
   void TearDown() override {
     store_.reset();
-    std::filesystem::remove_all(dir_);
+    StoreFileTest::TearDown();
   }
 
   // Job `id`, inserted queued, granted (attempt 1) and given `steps` points.
@@ -86,7 +84,6 @@ class StoreLifecycleTest : public ::testing::Test {
     return q->Int(0);
   }
 
-  std::string dir_;
   std::unique_ptr<Store> store_;
 };
 

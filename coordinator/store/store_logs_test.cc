@@ -5,20 +5,18 @@
 #include <string>
 
 #include "coordinator/store/store.h"
+#include "coordinator/store/store_testing.h"
 #include "gtest/gtest.h"
 
 namespace sparsescale::store {
 namespace {
 
-class StoreLogsTest : public ::testing::Test {
+class StoreLogsTest : public testing::StoreFileTest {
  protected:
   void SetUp() override {
-    std::string templ = ::testing::TempDir() + "/store_logs_test_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    auto store = Store::Open(dir_ + "/coordinator.db", StoreOptions{});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
+    StoreFileTest::SetUp();
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
     JobRow job;
     job.id = "j";
     job.spec = "spec";
@@ -28,7 +26,7 @@ class StoreLogsTest : public ::testing::Test {
   }
   void TearDown() override {
     store_.reset();
-    std::filesystem::remove_all(dir_);
+    StoreFileTest::TearDown();
   }
 
   // Everything stored of attempt `attempt`, concatenated.
@@ -42,7 +40,6 @@ class StoreLogsTest : public ::testing::Test {
     return all;
   }
 
-  std::string dir_;
   std::unique_ptr<Store> store_;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "coordinator/store/reader_pool.h"
+#include "coordinator/store/store_testing.h"
 #include "coordinator/store/store_writer.h"
 #include "gtest/gtest.h"
 #include "sql/migrations.h"
@@ -16,22 +17,8 @@
 namespace sparsescale::store {
 namespace {
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public testing::StoreFileTest {
  protected:
-  void SetUp() override {
-    std::string templ = ::testing::TempDir() + "/store_test_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    path_ = dir_ + "/coordinator.db";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::unique_ptr<Store> OpenStore() {
-    auto store = Store::Open(path_, StoreOptions{});
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
-
   static JobRow MakeJob(const std::string& id) {
     JobRow job;
     job.id = id;
@@ -80,8 +67,6 @@ class StoreTest : public ::testing::Test {
     return points;
   }
 
-  std::string dir_;
-  std::string path_;
 };
 
 TEST_F(StoreTest, MigrationsApplyToAFreshFileAndRecordTheVersion) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "coordinator/store/store.h"
+#include "coordinator/store/store_testing.h"
 #include "gtest/gtest.h"
 #include "sparsescale/v1/job.pb.h"
 #include "sql/migrations.h"
@@ -65,22 +66,8 @@ AttemptEndRecord Succeeded(const std::string& id) {
   return end;
 }
 
-class StoreViewsTest : public ::testing::Test {
+class StoreViewsTest : public testing::StoreFileTest {
  protected:
-  void SetUp() override {
-    std::string templ = ::testing::TempDir() + "/store_views_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    path_ = dir_ + "/coordinator.db";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::unique_ptr<Store> OpenStore() {
-    auto store = Store::Open(path_, StoreOptions{});
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
-
   static std::string One(Store& store, const std::string& sql) {
     auto q = store.db()->Prepare(sql);
     EXPECT_TRUE(q.ok()) << q.status();
@@ -92,8 +79,6 @@ class StoreViewsTest : public ::testing::Test {
     return row.ok() && *row ? q->Text(0) : "";
   }
 
-  std::string dir_;
-  std::string path_;
 };
 
 TEST_F(StoreViewsTest, AnInsertedJobCarriesItsCellAsPlainColumns) {

@@ -1,0 +1,38 @@
+// Test support for the store's tests: a fixture that gives every test a fresh temporary
+// directory (removed afterwards) and a database path in it, and opens stores on that path.
+// Not thread-safe (GoogleTest fixtures are used from the test's thread).
+#pragma once
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "coordinator/store/store.h"
+#include "gtest/gtest.h"
+
+namespace sparsescale::store::testing {
+
+class StoreFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = ::testing::TempDir() + "/sparsescale_store_XXXXXX";
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+    path_ = dir_ + "/coordinator.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A store on path_ (migrated on open); nullptr, with a test failure, when opening fails.
+  std::unique_ptr<Store> OpenStore(const StoreOptions& options = {}) {
+    auto store = Store::Open(path_, options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  std::string dir_;   // the test's own directory
+  std::string path_;  // dir_/coordinator.db
+};
+
+}  // namespace sparsescale::store::testing
