@@ -1,6 +1,8 @@
 // FitLaw fits the final eval loss of a sweep's succeeded jobs and stores the fit with its
 // inputs; OptimalSparsity answers from the stored fit.
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "law/optimal_sparsity.h"
 #include "law/scaling_law.h"
@@ -53,32 +55,47 @@ class FitLawTest : public CoordinatorFixture {
     v1::CompleteJobResponse response;
     ASSERT_TRUE(worker().CompleteJob(Context().get(), done, &response).ok());
   }
+  // A sweep of TinySpec over `sizes` x {0, 0.5, 0.75} x `tokens` (x `structures` when given),
+  // every cell leased to one worker and succeeded on the true law; returns the sweep id.
+  std::string SucceededSweep(const std::string& request_id, const std::vector<int64_t>& sizes,
+                             const std::vector<int64_t>& tokens, int want_jobs,
+                             const std::vector<v1::StructureAxis>& structures = {}) {
+    v1::CreateSweepRequest sweep;
+    sweep.set_request_id(request_id);
+    *sweep.mutable_base() = TinySpec();
+    for (int64_t n : sizes) {
+      sweep.mutable_axes()->add_nonzeros(n);
+    }
+    for (double s : {0.0, 0.5, 0.75}) {
+      sweep.mutable_axes()->add_sparsities(s);
+    }
+    for (int64_t d : tokens) {
+      sweep.mutable_axes()->add_tokens(d);
+    }
+    for (const v1::StructureAxis& structure : structures) {
+      *sweep.mutable_axes()->add_structures() = structure;
+    }
+    v1::CreateSweepResponse created;
+    grpc::Status status = client().CreateSweep(Context().get(), sweep, &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(created.jobs_created(), want_jobs);
+    const std::string w = RegisterWorker("w-" + request_id, want_jobs);
+    const auto leases = Acquire(w);
+    EXPECT_EQ(leases.size(), static_cast<size_t>(want_jobs));
+    for (const v1::Lease& lease : leases) {
+      SucceedOnTheTrueLaw(w, lease);
+    }
+    return created.sweep().id();
+  }
 };
 
 TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
-  v1::CreateSweepRequest sweep;
-  sweep.set_request_id("sweep");
-  *sweep.mutable_base() = TinySpec();
-  for (int64_t n : {100'000, 200'000, 400'000, 800'000}) {
-    sweep.mutable_axes()->add_nonzeros(n);
-  }
-  for (double s : {0.0, 0.5, 0.75}) {
-    sweep.mutable_axes()->add_sparsities(s);
-  }
-  sweep.mutable_axes()->add_tokens(8192);
-  sweep.mutable_axes()->add_tokens(32768);
-  v1::CreateSweepResponse created;
-  ASSERT_TRUE(client().CreateSweep(Context().get(), sweep, &created).ok());
-  ASSERT_EQ(created.jobs_created(), 24);
-  const std::string w = RegisterWorker("w", 32);
-  const auto leases = Acquire(w);
-  ASSERT_EQ(leases.size(), 24u);
-  for (const v1::Lease& lease : leases) {
-    ASSERT_NO_FATAL_FAILURE(SucceedOnTheTrueLaw(w, lease));
-  }
+  const std::string sweep_id =
+      SucceededSweep("sweep", {100'000, 200'000, 400'000, 800'000}, {8192, 32768}, 24);
+  ASSERT_FALSE(HasFailure());
   v1::FitLawRequest fit;
   fit.set_request_id("fit-1");
-  fit.set_sweep_id(created.sweep().id());
+  fit.set_sweep_id(sweep_id);
   fit.set_starts(40);
   fit.set_seed(7);
   v1::FitLawResponse fitted;
@@ -144,41 +161,24 @@ TEST_F(FitLawTest, FitsSucceededJobsOfASweepAndAnswersOptimalSparsity) {
 // its runs plus the dense ones, and each pattern is mapped to the unstructured sparsity with the
 // same capacity (the synthetic runs were made with 0.4 for 2:4 and 0.65 for 1:4).
 TEST_F(FitLawTest, StructuredCellsGetTheirOwnRefitAndEquivalentUnstructuredSparsity) {
-  v1::CreateSweepRequest sweep;
-  sweep.set_request_id("sweep-nm");
-  *sweep.mutable_base() = TinySpec();
-  for (int64_t n : {100'000, 200'000, 400'000, 800'000}) {
-    sweep.mutable_axes()->add_nonzeros(n);
-  }
-  for (double s : {0.0, 0.5, 0.75}) {
-    sweep.mutable_axes()->add_sparsities(s);
-  }
-  sweep.mutable_axes()->add_tokens(8192);
-  sweep.mutable_axes()->add_tokens(32768);
-  sweep.mutable_axes()->add_structures()->set_structure(v1::SPARSITY_STRUCTURE_UNSPECIFIED);
+  std::vector<v1::StructureAxis> structures(3);
+  structures[0].set_structure(v1::SPARSITY_STRUCTURE_UNSPECIFIED);
   for (int n : {2, 1}) {
-    v1::StructureAxis* nm = sweep.mutable_axes()->add_structures();
-    nm->set_structure(v1::SPARSITY_STRUCTURE_NM);
-    nm->set_n(n);
-    nm->set_m(4);
+    structures[3 - n].set_structure(v1::SPARSITY_STRUCTURE_NM);
+    structures[3 - n].set_n(n);
+    structures[3 - n].set_m(4);
   }
-  v1::CreateSweepResponse created;
-  grpc::Status status = client().CreateSweep(Context().get(), sweep, &created);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(created.jobs_created(), 40);  // 4 sizes x 2 budgets x (3 unstructured + 2 n:m)
-  const std::string w = RegisterWorker("w", 64);
-  const auto leases = Acquire(w);
-  ASSERT_EQ(leases.size(), 40u);
-  for (const v1::Lease& lease : leases) {
-    ASSERT_NO_FATAL_FAILURE(SucceedOnTheTrueLaw(w, lease));
-  }
+  // 4 sizes x 2 budgets x (3 unstructured + 2 n:m)
+  const std::string sweep_id = SucceededSweep(
+      "sweep-nm", {100'000, 200'000, 400'000, 800'000}, {8192, 32768}, 40, structures);
+  ASSERT_FALSE(HasFailure());
   v1::FitLawRequest fit;
   fit.set_request_id("fit-nm");
-  fit.set_sweep_id(created.sweep().id());
+  fit.set_sweep_id(sweep_id);
   fit.set_starts(40);
   fit.set_seed(7);
   v1::FitLawResponse fitted;
-  status = client().FitLaw(Context(60'000).get(), fit, &fitted);
+  grpc::Status status = client().FitLaw(Context(60'000).get(), fit, &fitted);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(fitted.runs(), 24);  // the main fit: dense and unstructured cells only
   ASSERT_EQ(fitted.structures_size(), 1);
@@ -205,27 +205,11 @@ TEST_F(FitLawTest, StructuredCellsGetTheirOwnRefitAndEquivalentUnstructuredSpars
 // With bootstrap resamples the fit carries each resample's coefficients, from which intervals
 // on S_opt are taken; the held-out check can be skipped.
 TEST_F(FitLawTest, BootstrapSamplesAreStoredWithTheFitAndHeldOutCanBeSkipped) {
-  v1::CreateSweepRequest sweep;
-  sweep.set_request_id("sweep-b");
-  *sweep.mutable_base() = TinySpec();
-  for (int64_t n : {100'000, 400'000}) {
-    sweep.mutable_axes()->add_nonzeros(n);
-  }
-  for (double s : {0.0, 0.5, 0.75}) {
-    sweep.mutable_axes()->add_sparsities(s);
-  }
-  for (int64_t d : {8192, 32768}) {
-    sweep.mutable_axes()->add_tokens(d);
-  }
-  v1::CreateSweepResponse created;
-  ASSERT_TRUE(client().CreateSweep(Context().get(), sweep, &created).ok());
-  const std::string w = RegisterWorker("w", 32);
-  for (const v1::Lease& lease : Acquire(w)) {
-    ASSERT_NO_FATAL_FAILURE(SucceedOnTheTrueLaw(w, lease));
-  }
+  const std::string sweep_id = SucceededSweep("sweep-b", {100'000, 400'000}, {8192, 32768}, 12);
+  ASSERT_FALSE(HasFailure());
   v1::FitLawRequest fit;
   fit.set_request_id("fit-b");
-  fit.set_sweep_id(created.sweep().id());
+  fit.set_sweep_id(sweep_id);
   fit.set_starts(20);
   fit.set_bootstrap(12);
   v1::FitLawResponse fitted;
