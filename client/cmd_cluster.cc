@@ -54,8 +54,10 @@ void RunUp(UpFlags& flags) {
   if (!cluster->http_address().empty()) {
     std::printf("  dashboard: http://%s/\n", cluster->http_address().c_str());
   }
-  std::printf("  %d workers (%d slots each), database %s, logs in %s/logs\n", flags.cluster.workers,
-              flags.cluster.slots, cluster->options().db_path.c_str(),
+  const std::string slots = flags.cluster.slots > 0 ? absl::StrCat(flags.cluster.slots, " slots each")
+                                                    : "one slot per GPU, else one";
+  std::printf("  %d workers (%s), database %s, logs in %s/logs\n", flags.cluster.workers,
+              slots.c_str(), cluster->options().db_path.c_str(),
               cluster->options().work_dir.c_str());
   std::printf("  export SPARSESCALE_COORDINATOR=%s   # for other sparsescale commands\n",
               cluster->address().c_str());
@@ -84,8 +86,8 @@ void InstallUp(CLI::App& root) {
   up->add_option("--workers", flags.cluster.workers, "worker processes")
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
-  up->add_option("--slots", flags.cluster.slots, "jobs per worker at once")
-      ->capture_default_str()
+  up->add_option("--slots", flags.cluster.slots,
+                 "jobs per worker at once (default: one per GPU the worker offers, else 1)")
       ->check(CLI::Range(1, 256));
   CLI::Option* port =
       up->add_option("--port", flags.cluster.port, "coordinator port on 127.0.0.1 (0: a free one)")

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +59,7 @@ CoordinatorClient::CoordinatorClient(const std::string& address, ClientOptions o
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(64 << 20);  // big curves and job lists
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);  // a whole 4 MiB chunk in flight
   impl_->security = options_.security;
   auto credentials = transport::ChannelCredentials(impl_->security);
   if (!credentials.ok()) {
@@ -380,6 +382,41 @@ absl::StatusOr<v1::RevokeTokenResponse> CoordinatorClient::RevokeToken(const std
 absl::StatusOr<v1::ListAuditResponse> CoordinatorClient::ListAudit(
     const v1::ListAuditRequest& request) {
   return Call(*impl_, address_, options_.deadline, request, &Stub::ListAudit);
+}
+
+absl::StatusOr<v1::FindMissingChunksResponse> CoordinatorClient::FindMissingChunks(
+    const v1::FindMissingChunksRequest& request) {
+  return Call(*impl_, address_, options_.deadline, request, &Stub::FindMissingChunks);
+}
+
+absl::StatusOr<v1::PutChunkResponse> CoordinatorClient::PutChunk(
+    const v1::PutChunkRequest& request) {
+  return Call(*impl_, address_, options_.deadline, request, &Stub::PutChunk);
+}
+
+absl::StatusOr<v1::CommitDatasetResponse> CoordinatorClient::CommitDataset(
+    const v1::CommitDatasetRequest& request) {
+  // The coordinator reads every chunk back to check the files' hashes: allow it time.
+  return Call(*impl_, address_, std::max(options_.deadline, std::chrono::milliseconds(600000)),
+              request, &Stub::CommitDataset);
+}
+
+absl::StatusOr<v1::ListDatasetsResponse> CoordinatorClient::ListDatasets() {
+  return Call(*impl_, address_, options_.deadline, v1::ListDatasetsRequest(),
+              &Stub::ListDatasets);
+}
+
+absl::StatusOr<v1::Dataset> CoordinatorClient::GetDataset(const std::string& name_or_hash) {
+  v1::GetDatasetRequest request;
+  request.set_dataset(name_or_hash);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::GetDataset);
+}
+
+absl::StatusOr<v1::DeleteDatasetResponse> CoordinatorClient::DeleteDataset(
+    const std::string& name_or_hash) {
+  v1::DeleteDatasetRequest request;
+  request.set_dataset(name_or_hash);
+  return Call(*impl_, address_, options_.deadline, request, &Stub::DeleteDataset);
 }
 
 }  // namespace sparsescale::client

@@ -103,6 +103,18 @@ class CoordinatorClient {
   absl::StatusOr<sparsescale::v1::ListAuditResponse> ListAudit(
       const sparsescale::v1::ListAuditRequest& request);
 
+  // Datasets (codes as documented on the RPCs; client/dataset_upload.h drives an upload).
+  absl::StatusOr<sparsescale::v1::FindMissingChunksResponse> FindMissingChunks(
+      const sparsescale::v1::FindMissingChunksRequest& request);
+  absl::StatusOr<sparsescale::v1::PutChunkResponse> PutChunk(
+      const sparsescale::v1::PutChunkRequest& request);
+  absl::StatusOr<sparsescale::v1::CommitDatasetResponse> CommitDataset(
+      const sparsescale::v1::CommitDatasetRequest& request);
+  absl::StatusOr<sparsescale::v1::ListDatasetsResponse> ListDatasets();
+  absl::StatusOr<sparsescale::v1::Dataset> GetDataset(const std::string& name_or_hash);
+  absl::StatusOr<sparsescale::v1::DeleteDatasetResponse> DeleteDataset(
+      const std::string& name_or_hash);
+
   struct Impl;  // the gRPC side, in the .cc file
 
  private:

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "spec/job_spec.h"
 #include "spec/loss_point_codec.h"
 
 namespace sparsescale::client {
@@ -62,11 +63,7 @@ std::optional<SummaryRow> JobSummaryRow(const v1::Job& job) {
   }
   double width = spec.model().width();
   row.nonzeros = std::round(12.0 * width * width * spec.model().layers() * (1.0 - row.sparsity));
-  double tokens_per_step =
-      static_cast<double>(spec.data().batch_size()) * static_cast<double>(spec.model().context());
-  row.tokens = job.total_steps() > 0 && tokens_per_step > 0
-                   ? static_cast<double>(job.total_steps()) * tokens_per_step
-                   : static_cast<double>(spec.data().tokens());
+  row.tokens = static_cast<double>(spec::TrainedTokens(spec));
   row.final_eval_loss = job.last_eval_loss();
   return row;
 }

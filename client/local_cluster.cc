@@ -234,14 +234,15 @@ absl::StatusOr<int> LocalCluster::AddWorker() {
                 address_,
                 "--name",
                 name,
-                "--slots",
-                absl::StrCat(options_.slots),
                 "--device",
                 options_.device,
                 "--threads",
                 absl::StrCat(options_.threads),
                 "--work-dir",
                 (fs::path(options_.work_dir) / name).string()};
+  if (options_.slots > 0) {
+    spawn.argv.insert(spawn.argv.end(), {"--slots", absl::StrCat(options_.slots)});
+  }
   spawn.argv.insert(spawn.argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   spawn.stdout_path = LogPath(name);
   spawn.stderr_path = LogPath(name);

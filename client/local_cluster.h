@@ -31,7 +31,7 @@ struct LocalClusterOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free port (kept across coordinator restarts)
   int workers = 2;
-  int slots = 1;  // per worker
+  int slots = 0;  // per worker; 0: the worker's own default (one per GPU it offers, else 1)
   std::string device = "auto";
   int threads = 0;                            // CPU threads per job; 0 = the job spec's
   std::string coordinator_bin;                // default: FindBinary("sparsescale-coordinator")

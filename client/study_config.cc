@@ -115,11 +115,14 @@ void AbsolutizePaths(v1::JobSpec* spec) {
       *path = (std::filesystem::current_path() / *path).lexically_normal().string();
     }
   };
-  for (std::string& p : *spec->mutable_data()->mutable_train_shards()) {
-    absolute(&p);
-  }
-  for (std::string& p : *spec->mutable_data()->mutable_eval_shards()) {
-    absolute(&p);
+  // With a dataset, shards are names inside it (resolved on the worker, in its cache).
+  if (spec->data().dataset().empty()) {
+    for (std::string& p : *spec->mutable_data()->mutable_train_shards()) {
+      absolute(&p);
+    }
+    for (std::string& p : *spec->mutable_data()->mutable_eval_shards()) {
+      absolute(&p);
+    }
   }
   absolute(spec->mutable_pruning()->mutable_init_checkpoint());
 }

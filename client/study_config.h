@@ -36,8 +36,9 @@ struct StudyConfig {
 
 absl::StatusOr<StudyConfig> ParseStudyJson(const std::string& text);
 
-// Makes the spec's relative shard patterns and init checkpoint absolute against the current
-// directory, so that workers started elsewhere find them.
+// Makes the spec's relative shard patterns (unless it names a data.dataset, whose shards are
+// names inside the dataset) and init checkpoint absolute against the current directory, so
+// that workers started elsewhere find them.
 void AbsolutizePaths(sparsescale::v1::JobSpec* spec);
 
 // The number of jobs a sweep expands to (nonzeros x sparsities x tokens x seeds, with n:m

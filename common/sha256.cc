@@ -1,6 +1,11 @@
 #include "common/sha256.h"
 
+#include <algorithm>
 #include <cstring>
+
+#ifdef SPARSESCALE_SHA256_OPENSSL
+#include <openssl/evp.h>
+#endif
 
 namespace sparsescale {
 namespace {
@@ -25,7 +30,22 @@ uint32_t LoadBigEndian32(const uint8_t* p) {
 
 Sha256::Sha256()
     : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {
+#ifdef SPARSESCALE_SHA256_OPENSSL
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1) {
+    evp_ = ctx;
+  } else if (ctx != nullptr) {
+    EVP_MD_CTX_free(ctx);  // the portable code takes over
+  }
+#endif
+}
+
+Sha256::~Sha256() {
+#ifdef SPARSESCALE_SHA256_OPENSSL
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(evp_));
+#endif
+}
 
 void Sha256::Compress(const uint8_t* block) {
   std::array<uint32_t, 64> w;
@@ -66,6 +86,12 @@ void Sha256::Compress(const uint8_t* block) {
 }
 
 void Sha256::Update(std::string_view data) {
+#ifdef SPARSESCALE_SHA256_OPENSSL
+  if (evp_ != nullptr) {
+    EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(evp_), data.data(), data.size());
+    return;
+  }
+#endif
   const auto* p = reinterpret_cast<const uint8_t*>(data.data());
   size_t n = data.size();
   total_bytes_ += n;
@@ -89,6 +115,14 @@ void Sha256::Update(std::string_view data) {
 }
 
 Sha256::Digest Sha256::Finish() {
+#ifdef SPARSESCALE_SHA256_OPENSSL
+  if (evp_ != nullptr) {
+    Digest digest{};
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(evp_), digest.data(), &length);
+    return digest;
+  }
+#endif
   const uint64_t bit_length = total_bytes_ * 8;
   const uint8_t pad_start = 0x80;
   Update(std::string_view(reinterpret_cast<const char*>(&pad_start), 1));
@@ -117,6 +151,12 @@ std::string Sha256::ToHex(const Digest& digest) {
     hex[2 * i + 1] = kHexDigits[digest[i] & 0xf];
   }
   return hex;
+}
+
+bool IsSha256Hex(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -1,7 +1,8 @@
 // sparsescale-coordinator: the coordinator daemon. Opens (migrating) the SQLite database,
 // serves the client and worker gRPC services, and shuts down cleanly on SIGTERM or SIGINT.
 // Prints "listening on HOST:PORT" on stdout once serving (port 0 picks a free port); with
-// --http-listen it also serves the dashboard over HTTP and logs "http on HOST:PORT".
+// --http-listen it also serves the dashboard over HTTP and logs "http on HOST:PORT" (with
+// --tls-cert/--tls-key it serves HTTPS with the same certificate and logs "https on HOST:PORT").
 #include <signal.h>
 
 #include <cstdio>

@@ -11,7 +11,8 @@ enum RpcKind : uint8_t {
   kCheckpointUpload, kReportLogs, kCreateSweep, kGetSweep, kListSweeps, kSubmitJob, kGetJob,
   kListJobs, kCancelJob, kWatchJob, kGetLossCurve, kListCheckpoints, kDownloadCheckpoint,
   kFitLaw, kOptimalSparsity, kStreamJobLogs, kRetryJob, kSetJobPriority, kDeleteJob,
-  kCancelSweep, kDeleteSweep, kRpcKindCount
+  kCancelSweep, kDeleteSweep, kFindMissingChunks, kPutChunk, kCommitDataset, kGetDataset,
+  kDeleteDataset, kDownloadChunks, kRpcKindCount
 };
 
 }  // namespace sparsescale::fuzz

@@ -107,6 +107,15 @@ const std::vector<std::function<void(const std::string&)>>& Validators() {
           [](auto& r) { (void)coord::ValidateIdRequest(r.request_id(), r.id()); }),
       Check<v1::DeleteSweepRequest>(
           [](auto& r) { (void)coord::ValidateIdRequest(r.request_id(), r.id()); }),
+      Check<v1::FindMissingChunksRequest>(
+          [](auto& r) { (void)coord::ValidateFindMissingChunks(r); }),
+      Check<v1::PutChunkRequest>([](auto& r) { (void)coord::ValidatePutChunk(r); }),
+      Check<v1::CommitDatasetRequest>([](auto& r) { (void)coord::ValidateCommitDataset(r); }),
+      Check<v1::GetDatasetRequest>(
+          [](auto& r) { (void)coord::ValidateDatasetRef(r.dataset(), "dataset"); }),
+      Check<v1::DeleteDatasetRequest>(
+          [](auto& r) { (void)coord::ValidateDatasetRef(r.dataset(), "dataset"); }),
+      Check<v1::DownloadChunksRequest>([](auto& r) { (void)coord::ValidateDownloadChunks(r); }),
   };
   return *validators;
 }

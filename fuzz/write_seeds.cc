@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sha256.h"
 #include "fuzz/rpc_kinds.h"
 #include "sparsescale/v1/coordinator.pb.h"
 #include "spec/testing.h"
@@ -85,6 +86,20 @@ void WriteRequests(const fs::path& dir) {
   acquire.set_wait_ms(1000);
   acquire.set_free_slots(1);
   WriteRequest(dir, "acquire_lease", sparsescale::fuzz::kAcquireLease, acquire);
+  const std::string chunk = "tokens of one chunk";
+  v1::PutChunkRequest put;
+  put.set_dataset("web");
+  put.set_sha256(sparsescale::Sha256Hex(chunk));
+  put.set_data(chunk);
+  WriteRequest(dir, "put_chunk", sparsescale::fuzz::kPutChunk, put);
+  v1::CommitDatasetRequest commit;
+  commit.set_name("web");
+  v1::DatasetFile* file = commit.add_files();
+  file->set_name("train_000000.bin");
+  file->set_size_bytes(static_cast<int64_t>(chunk.size()));
+  file->set_sha256(sparsescale::Sha256Hex(chunk));
+  file->add_chunks(sparsescale::Sha256Hex(chunk));
+  WriteRequest(dir, "commit_dataset", sparsescale::fuzz::kCommitDataset, commit);
 }
 
 void WriteTrainerFiles(const fs::path& dir) {

@@ -243,6 +243,11 @@ void MinimaSpread(const std::vector<RunRecord>& held_out, const Normalisation& s
 
 }  // namespace
 
+// Validation errors (mean |relative error|, a fraction) closer than this are a tie, kept by the
+// lower objective: refits started from different minima often converge to one optimum of the
+// smaller problem, and their scores then differ only by rounding.
+constexpr double kValidationTie = 1e-4;
+
 MinimumSelection SelectMinimum(const std::vector<RunRecord>& runs, const Normalisation& scales,
                                const FitOptions& options, FitResult& fit) {
   MinimumSelection selection;
@@ -266,7 +271,8 @@ MinimumSelection SelectMinimum(const std::vector<RunRecord>& runs, const Normali
     const double error = refit.ok() ? HeldOutErrors(refit->norm, scales, at).first
                                     : std::numeric_limits<double>::quiet_NaN();
     selection.validation_errors.push_back(error);
-    if (!std::isnan(error) && (best < 0 || error < selection.validation_errors[best])) {
+    if (!std::isnan(error) &&
+        (best < 0 || error < selection.validation_errors[best] - kValidationTie)) {
       best = static_cast<int>(i);
     }
   }

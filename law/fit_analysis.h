@@ -79,7 +79,7 @@ std::pair<std::vector<RunRecord>, std::vector<RunRecord>> SplitLargest(
 // Model selection among a fit's near-optimal minima (FitResult::minima). The rule: each minimum
 // is refitted by one local BFGS run started from it on the runs below the largest N, and
 // scored by the mean |relative error| of that refit on the runs at the largest N; the lowest
-// score wins, ties going to the lower objective. Deterministic: the minima follow from the
+// score wins, ties (scores within 0.01 percentage points) going to the lower objective. Deterministic: the minima follow from the
 // seed and the refits have no random starts. It needs at least 3 distinct N (2 to refit on);
 // otherwise, or with a single minimum, the fit stays the lowest-objective one.
 struct MinimumSelection {

@@ -1,5 +1,7 @@
 #include "spec/job_spec.h"
 
+#include <fnmatch.h>
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
@@ -8,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -59,8 +62,26 @@ absl::Status ValidateModel(const sparsescale::v1::ModelSpec& m) {
 
 absl::Status ValidateData(const JobSpec& spec) {
   const auto& d = spec.data();
-  if (d.train_shards().empty()) {
-    return Invalid("data.train_shards", "at least one shard (or glob pattern) is required");
+  if (!d.dataset().empty()) {
+    // Shards are names inside the dataset (globs allowed); none means every file.
+    if (!IsSha256Hex(d.dataset())) {
+      RETURN_IF_ERROR(ValidateDatasetName(d.dataset(), "data.dataset"));
+    }
+    for (int i = 0; i < d.train_shards_size() + d.eval_shards_size(); ++i) {
+      const bool train = i < d.train_shards_size();
+      const std::string& p = train ? d.train_shards(i) : d.eval_shards(i - d.train_shards_size());
+      const std::string field = absl::StrCat(
+          train ? "data.train_shards[" : "data.eval_shards[",
+          train ? i : i - d.train_shards_size(), "]");
+      if (p.empty() || p[0] == '/' || p == ".." || p.rfind("../", 0) == 0 ||
+          p.find("/../") != std::string::npos) {
+        return Invalid(field, absl::StrCat("with data.dataset, shards are file names inside the "
+                                           "dataset (relative, no \"..\"), got \"", p, "\""));
+      }
+    }
+  } else if (d.train_shards().empty()) {
+    return Invalid("data.train_shards",
+                   "at least one shard (or glob pattern) is required (or name a data.dataset)");
   }
   for (const std::string& p : d.train_shards()) {
     if (p.empty()) {
@@ -220,6 +241,10 @@ int64_t TotalSteps(const JobSpec& spec) {
   return step_tokens > 0 ? spec.data().tokens() / step_tokens : 0;
 }
 
+int64_t TrainedTokens(const JobSpec& spec) {
+  return TotalSteps(spec) * spec.data().batch_size() * spec.model().context();
+}
+
 int DataParallelRanks(const JobSpec& spec) {
   if (spec.device() == "cpu") {
     return spec.has_processes() ? std::max(1, spec.processes()) : 1;
@@ -340,6 +365,96 @@ std::string CanonicalJobSpecHash(const JobSpec& spec) {
     canonical.SerializeToCodedStream(&coded);
   }
   return sparsescale::Sha256Hex(bytes);
+}
+
+namespace {
+
+bool DatasetChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+}  // namespace
+
+absl::Status ValidateDatasetName(const std::string& name, const std::string& field) {
+  if (name.empty()) {
+    return Invalid(field, "required");
+  }
+  if (name.size() > 128) {
+    return Invalid(field, absl::StrCat("longer than 128 characters (", name.size(), ")"));
+  }
+  if (!std::all_of(name.begin(), name.end(), DatasetChar) || name[0] == '.' || name[0] == '_' ||
+      name[0] == '-') {
+    return Invalid(field, absl::StrCat("\"", name,
+                                       "\" must be letters, digits, '.', '_' or '-', starting "
+                                       "with a letter or digit"));
+  }
+  if (IsSha256Hex(name)) {
+    return Invalid(field, "64 hex digits is a dataset hash, not a name");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDatasetFileName(const std::string& name, const std::string& field) {
+  if (name.empty() || name.size() > 256) {
+    return Invalid(field, absl::StrCat("must be 1 to 256 characters, got ", name.size()));
+  }
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) {
+      end = name.size();
+    }
+    const std::string part = name.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." ||
+        !std::all_of(part.begin(), part.end(), DatasetChar)) {
+      return Invalid(field, absl::StrCat("\"", name,
+                                         "\": must be '/'-separated parts of letters, digits, "
+                                         "'.', '_' or '-' (no empty, \".\" or \"..\" part)"));
+    }
+    start = end + 1;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobSpec> ResolveDatasetShards(const JobSpec& spec, const std::string& files_dir) {
+  namespace fs = std::filesystem;
+  JobSpec resolved = spec;
+  auto* data = resolved.mutable_data();
+  const fs::path root(files_dir);
+  for (std::string& p : *data->mutable_eval_shards()) {
+    p = (root / p).string();
+  }
+  if (data->train_shards().empty()) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+      if (!it->is_regular_file()) {
+        continue;
+      }
+      const std::string path = it->path().string();
+      bool eval = false;
+      for (const std::string& pattern : data->eval_shards()) {
+        eval = eval || ::fnmatch(pattern.c_str(), path.c_str(), FNM_PATHNAME) == 0;
+      }
+      if (!eval) {
+        files.push_back(path);
+      }
+    }
+    if (ec || files.empty()) {
+      return Invalid("data.dataset", absl::StrCat("no training file under ", files_dir,
+                                                  ec ? ": " + ec.message() : std::string()));
+    }
+    std::sort(files.begin(), files.end());
+    for (const std::string& f : files) {
+      data->add_train_shards(f);
+    }
+  } else {
+    for (std::string& p : *data->mutable_train_shards()) {
+      p = (root / p).string();
+    }
+  }
+  return resolved;
 }
 
 }  // namespace sparsescale::spec

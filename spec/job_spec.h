@@ -34,8 +34,25 @@ void NormalizeJobSpec(sparsescale::v1::JobSpec* spec);
 // "model.width: must be divisible by model.heads (8), got 100").
 absl::Status ValidateJobSpec(const sparsescale::v1::JobSpec& spec);
 
+// Datasets (data.dataset; docs/DEPLOY.md "Datasets"). A dataset name: 1 to 128 of letters,
+// digits, '.', '_', '-', starting with a letter or digit, and not 64 hex digits (that is a
+// hash). A file name inside a dataset: '/'-separated components of those characters, none
+// empty, "." or "..", at most 256 characters. InvalidArgument naming `field` otherwise.
+absl::Status ValidateDatasetName(const std::string& name, const std::string& field);
+absl::Status ValidateDatasetFileName(const std::string& name, const std::string& field);
+// For a spec naming data.dataset whose files are under `files_dir` (a worker's dataset cache):
+// the spec with every shard name made a path under files_dir (globs kept), and an empty
+// train_shards replaced by every file under files_dir that no eval_shards pattern matches,
+// sorted. The dataset field stays: the result is for reading data only, never for hashing.
+// InvalidArgument naming data.dataset when files_dir holds no file.
+absl::StatusOr<sparsescale::v1::JobSpec> ResolveDatasetShards(
+    const sparsescale::v1::JobSpec& spec, const std::string& files_dir);
+
 // Derived quantities of a normalised, valid spec.
 int64_t TotalSteps(const sparsescale::v1::JobSpec& spec);  // tokens / (batch * context)
+// Tokens the run trains on: TotalSteps * batch * context (data.tokens rounded down to whole
+// steps). The D of the scaling law, the same in the coordinator's fits and the CSV exports.
+int64_t TrainedTokens(const sparsescale::v1::JobSpec& spec);
 // Data-parallel ranks of a job: `processes` (unset: 1) for device "cpu", else max(1, gpus).
 // data.batch_size is split evenly over them.
 int DataParallelRanks(const sparsescale::v1::JobSpec& spec);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "spec/testing.h"
 
@@ -217,6 +219,58 @@ TEST(JobSpecTest, JsonRoundTripKeepsTheSpec) {
   auto back = ParseJobSpecJson(JobSpecToJson(spec));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->SerializeAsString(), spec.SerializeAsString());
+}
+
+TEST(JobSpecTest, ADatasetTakesRelativeShardNamesOrNoneAndAValidName) {
+  JobSpec spec = Valid();
+  spec.mutable_data()->set_dataset("corpus");
+  spec.mutable_data()->clear_train_shards();
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());  // none: every file of the dataset
+  spec.mutable_data()->add_train_shards("train_*.bin");
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  spec.mutable_data()->set_dataset(std::string(64, 'a'));  // a hash
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  spec.mutable_data()->add_train_shards("/abs/train.bin");
+  ExpectInvalid(spec, "data.train_shards[1]");
+  spec.mutable_data()->mutable_train_shards()->RemoveLast();
+  spec.mutable_data()->add_eval_shards("../val.bin");
+  spec.mutable_data()->set_eval_fraction(0);
+  ExpectInvalid(spec, "data.eval_shards[0]");
+  spec.mutable_data()->clear_eval_shards();
+  spec.mutable_data()->set_eval_fraction(0.05);
+  spec.mutable_data()->set_dataset("bad name!");
+  ExpectInvalid(spec, "data.dataset");
+  spec.mutable_data()->set_dataset("");
+  spec.mutable_data()->clear_train_shards();
+  ExpectInvalid(spec, "data.train_shards");
+  EXPECT_FALSE(ValidateDatasetFileName("a/./b", "f").ok());
+  EXPECT_FALSE(ValidateDatasetFileName("a//b", "f").ok());
+  EXPECT_TRUE(ValidateDatasetFileName("dir/train_000.bin", "f").ok());
+}
+
+TEST(JobSpecTest, DatasetShardsResolveAgainstTheCacheDirectory) {
+  const std::string dir = ::testing::TempDir() + "/resolve_dataset_shards";
+  std::filesystem::create_directories(dir);
+  for (const char* name : {"train_1.bin", "train_0.bin", "val.bin"}) {
+    std::ofstream(dir + "/" + name) << "x";
+  }
+  JobSpec spec = Valid();
+  spec.mutable_data()->set_dataset("corpus");
+  spec.mutable_data()->clear_train_shards();
+  spec.mutable_data()->add_eval_shards("val.bin");
+  auto resolved = ResolveDatasetShards(spec, dir);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  ASSERT_EQ(resolved->data().train_shards_size(), 2);
+  EXPECT_EQ(resolved->data().train_shards(0), dir + "/train_0.bin");
+  EXPECT_EQ(resolved->data().train_shards(1), dir + "/train_1.bin");
+  EXPECT_EQ(resolved->data().eval_shards(0), dir + "/val.bin");
+  spec.mutable_data()->add_train_shards("train_*.bin");
+  resolved = ResolveDatasetShards(spec, dir);
+  ASSERT_TRUE(resolved.ok());
+  EXPECT_EQ(resolved->data().train_shards(0), dir + "/train_*.bin");
+  // The spec as hashed is untouched by resolution.
+  EXPECT_EQ(spec.data().train_shards(0), "train_*.bin");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

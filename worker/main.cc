@@ -42,6 +42,9 @@ struct DaemonFlags {
   int protocol_version = 0;  // tests: pretend to speak another worker protocol
   std::string advertise_address;
   std::string work_dir;
+  std::string dataset_cache;
+  int64_t dataset_cache_bytes = int64_t{64} << 30;
+  int dataset_fault_corrupt_chunks = 0;
   int threads = 0;
   std::string log_level = "info";
   int64_t log_max_bytes = int64_t{1} << 20;
@@ -136,6 +139,9 @@ int RunDaemon(const DaemonFlags& flags) {
   options.runner.threads = flags.threads;
   options.runner.coordinator = flags.coordinator;
   options.runner.log_max_bytes = flags.log_max_bytes;
+  options.datasets.dir = flags.dataset_cache;
+  options.datasets.max_bytes = flags.dataset_cache_bytes;
+  options.datasets.corrupt_chunks = flags.dataset_fault_corrupt_chunks;
 
   // Signals go to one thread that starts the drain; every other thread has them blocked.
   sigset_t signals;
@@ -226,6 +232,18 @@ int main(int argc, char** argv) {
                  "IPv4 address of this machine that multi-rank jobs publish to their other "
                  "ranks (default: the local address of the route to the coordinator)");
   app.add_option("--work-dir", flags.work_dir, "directory for job files (default: a temp dir)");
+  app.add_option("--dataset-cache", flags.dataset_cache,
+                 "directory of downloaded datasets, kept across restarts (default: "
+                 "WORK_DIR/datasets)");
+  app.add_option("--dataset-cache-bytes", flags.dataset_cache_bytes,
+                 "cap on the dataset cache; least recently used datasets not in use are "
+                 "deleted to make room (0: no cap)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--dataset-fault-corrupt-chunks", flags.dataset_fault_corrupt_chunks,
+                 "tests: damage the first N dataset chunks received (they are refused and "
+                 "fetched again)")
+      ->group("");
   app.add_option("--threads", flags.threads, "CPU threads per job (0: the job spec's)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--log-level", flags.log_level, "debug, info, warning or error")
@@ -241,6 +259,8 @@ int main(int argc, char** argv) {
   run_job->add_option("--out", job.out_dir, "checkpoint directory")->required();
   run_job->add_option("--upload-dir", job.upload_dir, "checkpoints to upload")->required();
   run_job->add_option("--resume", job.resume_from, "checkpoint to resume from");
+  run_job->add_option("--dataset-dir", job.dataset_dir,
+                      "where the files of the spec's data.dataset are (the worker's cache)");
   run_job->add_option("--device", job.device, "auto, cpu or cuda");
   run_job->add_option("--threads", job.threads, "CPU threads");
   // Given by the daemon for every job; a multi-rank job meets through the coordinator's

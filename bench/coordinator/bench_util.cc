@@ -66,7 +66,16 @@ std::shared_ptr<grpc::Channel> CoordinatorProcess::NewChannel() const {
   // A distinct argument keeps gRPC from sharing one TCP connection between channels.
   static std::atomic<int> counter{0};
   args.SetInt("sparsescale.bench.channel", ++counter);
-  auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!ca_file_.empty()) {
+    std::ifstream in(ca_file_);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(address_, credentials, args);
   // Connected before it is returned, so no timed section pays for TCP and HTTP/2 set-up (a
   // worker keeps its channel for its lifetime).
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30))) {

@@ -22,6 +22,8 @@ class CoordinatorProcess {
   ~CoordinatorProcess();  // SIGTERM, then wait
 
   const std::string& address() const { return address_; }
+  // Channels made after this dial over TLS, verifying the coordinator against `ca_file`.
+  void UseTls(const std::string& ca_file) { ca_file_ = ca_file; }
   std::shared_ptr<grpc::Channel> NewChannel() const;  // a separate connection each call
   // VmRSS and VmHWM of the child in KiB.
   int64_t RssKiB() const;
@@ -32,6 +34,7 @@ class CoordinatorProcess {
  private:
   pid_t pid_ = -1;
   std::string address_;
+  std::string ca_file_;
 };
 
 // The p-th percentile (0..100) of `values` (sorted copy); 0 when empty.

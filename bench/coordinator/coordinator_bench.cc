@@ -9,10 +9,14 @@
 //   dashboard: latency of every dashboard HTTP endpoint with J jobs x P points stored (one
 //             sweep of them); then paced ingestion with and without a 10 Hz poller of the
 //             dashboard endpoints (baseline in the same run: without).
+//   auth:     the Gatekeeper's cost on the hot path: the ingest load (closed loop and paced)
+//             with a worker token (rate limit set out of reach: checked, never refusing), then
+//             the same over TLS; baseline in the same run: --auth none, plain text.
 #include <atomic>
 #include <functional>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -27,11 +31,27 @@ namespace {
 
 namespace v1 = sparsescale::v1;
 
-std::unique_ptr<grpc::ClientContext> Ctx(int timeout_s = 120) {
+// Bearer tokens the calls carry ("" = none): the client service's (admin) and the worker
+// service's (a worker token). Set before any thread starts (the auth mode).
+struct Bearers {
+  std::string client;
+  std::string worker;
+};
+Bearers g_bearers;
+
+std::unique_ptr<grpc::ClientContext> Context(const std::string& bearer, int timeout_s) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  if (!bearer.empty()) {
+    ctx->AddMetadata("authorization", "Bearer " + bearer);
+  }
   return ctx;
 }
+// A context for a client-service call, and one for a worker-service call.
+std::unique_ptr<grpc::ClientContext> Ctx(int timeout_s = 120) {
+  return Context(g_bearers.client, timeout_s);
+}
+std::unique_ptr<grpc::ClientContext> WorkerCtx() { return Context(g_bearers.worker, 120); }
 
 void Check(const grpc::Status& status, const char* what) {
   if (!status.ok()) {
@@ -61,7 +81,7 @@ std::string Register(v1::WorkerService::Stub& worker, const std::string& name, i
   request.mutable_resources()->set_device_kind("cpu");
   request.mutable_resources()->set_slots(slots);
   v1::RegisterWorkerResponse response;
-  Check(worker.RegisterWorker(Ctx().get(), request, &response), "RegisterWorker");
+  Check(worker.RegisterWorker(WorkerCtx().get(), request, &response), "RegisterWorker");
   return response.worker_id();
 }
 
@@ -97,7 +117,7 @@ double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int worker
           acquire.set_wait_ms(50);
           acquire.set_free_slots(1);
           v1::AcquireLeaseResponse leases;
-          Check(stub->AcquireLease(Ctx().get(), acquire, &leases), "AcquireLease");
+          Check(stub->AcquireLease(WorkerCtx().get(), acquire, &leases), "AcquireLease");
           held.assign(leases.leases().begin(), leases.leases().end());
         }
         while (!held.empty()) {
@@ -112,7 +132,7 @@ double RunScheduling(const CoordinatorProcess& coordinator, int jobs, int worker
           done.set_final_eval_loss(3.0);
           done.set_next_free_slots(chained && held.empty() ? 1 : 0);
           v1::CompleteJobResponse response;
-          Check(stub->CompleteJob(Ctx().get(), done, &response), "CompleteJob");
+          Check(stub->CompleteJob(WorkerCtx().get(), done, &response), "CompleteJob");
           completed.fetch_add(1);
           held.insert(held.end(), response.leases().begin(), response.leases().end());
         }
@@ -146,7 +166,7 @@ IngestResult RunIngest(const CoordinatorProcess& coordinator, int streams, int b
   v1::AcquireLeaseRequest acquire;
   acquire.set_worker_id(worker_id);
   v1::AcquireLeaseResponse leases;
-  Check(worker->AcquireLease(Ctx().get(), acquire, &leases), "AcquireLease");
+  Check(worker->AcquireLease(WorkerCtx().get(), acquire, &leases), "AcquireLease");
   if (leases.leases_size() != streams) {
     std::fprintf(stderr, "expected %d leases, got %d\n", streams, leases.leases_size());
     std::exit(1);
@@ -198,7 +218,7 @@ IngestResult RunIngest(const CoordinatorProcess& coordinator, int streams, int b
         }
         v1::ReportPointsResponse ack;
         const double t0 = NowSeconds();
-        Check(stub->ReportPoints(Ctx().get(), report, &ack), "ReportPoints");
+        Check(stub->ReportPoints(WorkerCtx().get(), report, &ack), "ReportPoints");
         mine.push_back((NowSeconds() - t0) * 1000.0);
         points.fetch_add(batch);
       }
@@ -512,6 +532,94 @@ void Dashboard(const std::string& binary, int jobs, int points, int queries, int
   std::filesystem::remove_all(dir);
 }
 
+// The first line of `path` (the admin token file the coordinator wrote).
+std::string ReadLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line) || line.empty()) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    std::exit(1);
+  }
+  return line;
+}
+
+void Auth(const std::string& binary, int streams, int batch, double seconds, double rate,
+          int paced_batch, const std::string& certs_script) {
+  const std::string dir = MakeTempDir("bench_auth");
+  const std::string certs = dir + "/certs";
+  const std::string make_certs = "bash '" + certs_script + "' '" + certs + "' > /dev/null";
+  if (std::system(make_certs.c_str()) != 0) {
+    std::fprintf(stderr, "%s failed\n", make_certs.c_str());
+    std::exit(1);
+  }
+  // Tokens on, the rate limit out of reach: every call pays for the token check, the worker
+  // binding and the limiter, and none is refused.
+  const std::vector<std::string> tokens = {"--auth", "tokens", "--rate-limit", "1e9",
+                                           "--rate-burst", "1000000000"};
+  std::vector<std::string> tls = tokens;
+  tls.insert(tls.end(), {"--tls-cert", certs + "/server.pem", "--tls-key", certs + "/server.key"});
+  struct Config {
+    const char* name;
+    std::vector<std::string> flags;
+    bool tls;
+  };
+  const std::vector<Config> configs = {
+      {"--auth none, plain text", {"--auth", "none"}, false},
+      {"worker token", tokens, false},
+      {"worker token + TLS", tls, true},
+  };
+  struct Load {
+    const char* name;
+    int batch;
+    double rate;
+  };
+  const std::vector<Load> loads = {{"closed loop", batch, 0}, {"paced", paced_batch, rate}};
+  std::vector<std::vector<IngestResult>> results(loads.size());
+  std::vector<std::vector<double>> cpu_us(loads.size());
+  for (size_t l = 0; l < loads.size(); ++l) {
+    for (size_t c = 0; c < configs.size(); ++c) {
+      const std::string db = dir + "/auth" + std::to_string(l) + std::to_string(c) + ".db";
+      CoordinatorProcess coordinator(binary, db, configs[c].flags);
+      if (configs[c].tls) {
+        coordinator.UseTls(certs + "/ca.pem");
+      }
+      g_bearers = {};
+      if (configs[c].flags[1] == "tokens") {
+        g_bearers.client = ReadLine(db + ".admin-token");
+        auto client = v1::ClientService::NewStub(coordinator.NewChannel());
+        v1::CreateTokenRequest create;
+        create.set_role(v1::ROLE_WORKER);
+        v1::CreateTokenResponse created;
+        Check(client->CreateToken(Ctx().get(), create, &created), "CreateToken");
+        g_bearers.worker = created.secret();
+      }
+      const double cpu0 = coordinator.CpuSeconds();
+      IngestResult r = RunIngest(coordinator, streams, loads[l].batch, seconds, loads[l].rate);
+      cpu_us[l].push_back(1e6 * (coordinator.CpuSeconds() - cpu0) / r.requests);
+      results[l].push_back(r);
+    }
+  }
+  g_bearers = {};
+  for (size_t l = 0; l < loads.size(); ++l) {
+    const IngestResult& base = results[l][0];
+    for (size_t c = 0; c < configs.size(); ++c) {
+      const IngestResult& r = results[l][c];
+      std::printf(
+          "auth: %-11s %d streams x %d-point batches%s, %-24s %8.0f points/s (%.3fx), ack p50 "
+          "%.2f ms (%.2fx), p99 %.2f ms (%.2fx), coordinator CPU %.0f us/request (%.2fx)\n",
+          loads[l].name, streams, loads[l].batch,
+          loads[l].rate > 0
+              ? (" offered " + std::to_string(static_cast<int>(loads[l].rate)) + " points/s")
+                    .c_str()
+              : "",
+          configs[c].name, r.points_per_s, r.points_per_s / base.points_per_s, r.p50_ms,
+          r.p50_ms / base.p50_ms, r.p99_ms, r.p99_ms / base.p99_ms, cpu_us[l][c],
+          cpu_us[l][c] / cpu_us[l][0]);
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sparsescale::bench
 
@@ -549,6 +657,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   dashboard->add_option("--rate", rate)->capture_default_str();
   dashboard->add_option("--paced-batch", paced_batch)->capture_default_str();
+  std::string certs_script = std::string(SPARSESCALE_SOURCE_DIR) + "/deploy/certs.sh";
+  auto* auth = app.add_subcommand(
+      "auth", "ingestion with --auth none vs a worker token vs a worker token over TLS");
+  auth->add_option("--streams", streams)->capture_default_str();
+  auth->add_option("--batch", batch)->capture_default_str();
+  auth->add_option("--seconds", seconds, "seconds of each run")->capture_default_str();
+  auth->add_option("--rate", rate, "offered points/s of the paced runs")->capture_default_str();
+  auth->add_option("--paced-batch", paced_batch)->capture_default_str();
+  auth->add_option("--certs-script", certs_script, "deploy/certs.sh (makes the TLS certificates)")
+      ->capture_default_str();
   app.require_subcommand(1);
   CLI11_PARSE(app, argc, argv);
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -556,6 +674,8 @@ int main(int argc, char** argv) {
     sparsescale::bench::Schedule(binary, jobs, workers, baseline_jobs);
   } else if (ingest->parsed()) {
     sparsescale::bench::Ingest(binary, streams, batch, seconds, rate, paced_batch);
+  } else if (auth->parsed()) {
+    sparsescale::bench::Auth(binary, streams, batch, seconds, rate, paced_batch, certs_script);
   } else if (dashboard->parsed()) {
     sparsescale::bench::Dashboard(binary, curve_jobs, curve_points, dash_queries, streams,
                                   seconds, rate, paced_batch);

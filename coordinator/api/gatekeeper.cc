@@ -44,7 +44,8 @@ std::string StringField(const google::protobuf::Message& message, const char* na
 }
 
 std::string IdOf(const google::protobuf::Message& message) {
-  for (const char* name : {"id", "job_id", "sweep_id", "worker_id", "fit_id"}) {
+  // "dataset" is the name or hash a dataset RPC names; "hash" a Dataset's in an answer.
+  for (const char* name : {"id", "job_id", "sweep_id", "worker_id", "fit_id", "dataset", "hash"}) {
     std::string id = StringField(message, name);
     if (!id.empty()) {
       return id;
@@ -93,7 +94,7 @@ std::string ObjectOf(const google::protobuf::Message* request,
   }
   id = IdOf(*response);
   const google::protobuf::Reflection* reflection = response->GetReflection();
-  for (const char* name : {"job", "sweep", "token", "info"}) {
+  for (const char* name : {"job", "sweep", "token", "info", "dataset"}) {
     const google::protobuf::FieldDescriptor* field =
         response->GetDescriptor()->FindFieldByName(name);
     if (id.empty() && field != nullptr && !field->is_repeated() &&
@@ -161,10 +162,18 @@ absl::StatusOr<Gatekeeper::Caller> Gatekeeper::Admit(grpc::CallbackServerContext
                                                      const google::protobuf::Message* request) {
   Caller caller{.principal = {}, .rule = auth::FindRpcRule(method)};
   SS_CHECK(caller.rule != nullptr);  // auth_test checks that the table has every RPC
+  const auto& metadata = ctx->client_metadata();
+  auto header = metadata.find("authorization");
+  const std::string_view value =
+      header == metadata.end() ? std::string_view()
+                               : std::string_view(header->second.data(), header->second.size());
   if (options_.worker_client_certs && caller.rule->role == v1::ROLE_WORKER &&
       !ctx->auth_context()->IsPeerAuthenticated()) {
     absl::Status refused = absl::UnauthenticatedError(
         "worker calls need a client certificate signed by the coordinator's --tls-client-ca");
+    if (options_.tokens) {
+      caller.principal = registry_->Identify(value);
+    }
     Refused(caller, method, refused);
     return refused;
   }
@@ -172,11 +181,6 @@ absl::StatusOr<Gatekeeper::Caller> Gatekeeper::Admit(grpc::CallbackServerContext
     caller.principal.role = v1::ROLE_ADMIN;
     return caller;
   }
-  const auto& metadata = ctx->client_metadata();
-  auto header = metadata.find("authorization");
-  const std::string_view value =
-      header == metadata.end() ? std::string_view()
-                               : std::string_view(header->second.data(), header->second.size());
   auto principal = registry_->Authorize(value, caller.rule->role, core_->now_unix_ms());
   absl::Status status = principal.status();
   if (status.ok()) {
@@ -184,6 +188,10 @@ absl::StatusOr<Gatekeeper::Caller> Gatekeeper::Admit(grpc::CallbackServerContext
     if (request != nullptr && method != "WorkerService.RegisterWorker") {
       status = CheckWorker(caller, StringField(*request, "worker_id"));
     }
+  } else {
+    // Refused before a principal was known: the audit row names the token when its secret
+    // matched (wrong role, revoked, expired), else says there was none or an invalid one.
+    caller.principal = registry_->Identify(value);
   }
   if (status.ok() && caller.rule->mutating &&
       !limiter_.Allow(caller.principal.token_id, SteadyNowMs())) {
@@ -207,6 +215,18 @@ absl::Status Gatekeeper::CheckWorker(const Caller& caller, const std::string& wo
   return absl::PermissionDeniedError(
       absl::StrCat("worker_id: token ", caller.principal.token_id, " did not register worker ",
                    worker_id, " (a worker token acts only for the workers it registered)"));
+}
+
+absl::Status Gatekeeper::CheckRendezvous(const Caller& caller,
+                                         const v1::RendezvousRequest& request,
+                                         const std::string& holder) const {
+  if (CheckWorker(caller, holder).ok()) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "job_id: attempt ", request.attempt(), " of job ", request.job_id(),
+      " is leased to worker ", holder, ", which token ", caller.principal.token_id,
+      " did not register (a worker token rendezvous only for jobs leased to its own workers)"));
 }
 
 void Gatekeeper::Refused(const Caller& caller, std::string_view method,

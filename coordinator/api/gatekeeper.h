@@ -66,6 +66,10 @@ class Gatekeeper {
                                const google::protobuf::Message* request);
   // PermissionDenied when `caller` is a worker token that did not register `worker_id`.
   absl::Status CheckWorker(const Caller& caller, const std::string& worker_id) const;
+  // PermissionDenied, naming the job, attempt and holder, when `caller` is a worker token that
+  // did not register `holder`, the worker holding the lease of the attempt `request` names.
+  absl::Status CheckRendezvous(const Caller& caller, const v1::RendezvousRequest& request,
+                               const std::string& holder) const;
   // Audits a mutating call that was admitted (object: from the request, else the response);
   // after a RegisterWorker by a worker token, binds the new worker id to the token.
   void Finished(const Caller& caller, const google::protobuf::Message* request,

@@ -70,13 +70,16 @@ bool IsLoopbackAddress(const std::string& listen) {
 
 absl::Status CheckExposure(const ServerOptions& options) {
   const bool tls = !options.tls.cert_file.empty();
-  // The dashboard's HTTP has no TLS of its own (put a TLS-terminating proxy or ingress in
-  // front): off loopback it needs tokens, so that no one unnamed reads the cluster.
+  // The dashboard serves HTTPS with the gRPC port's certificate when TLS is on: off loopback it
+  // needs TLS and tokens, so that no one unnamed reads the cluster and no token crosses the
+  // network in clear.
   if (!options.http_listen.empty() && !IsLoopbackAddress(options.http_listen) &&
-      !options.auth.tokens && !options.insecure) {
+      !(tls && options.auth.tokens) && !options.insecure) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--http-listen ", options.http_listen,
-        " is not a loopback address: serving the dashboard there needs tokens (--auth tokens); "
+        " is not a loopback address: serving the dashboard there needs TLS (--tls-cert, "
+        "--tls-key; it serves HTTPS with them) and tokens (--auth tokens); ",
+        tls ? "" : "TLS is off; ", options.auth.tokens ? "" : "tokens are off; ",
         "--insecure serves it anyway"));
   }
   if (IsLoopbackAddress(options.listen) || options.insecure || (tls && options.auth.tokens)) {
@@ -109,6 +112,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_streams_per_connection);
+  // A stream may have 8 MiB in flight before the sender waits for a window update, so one
+  // 4 MiB dataset chunk or checkpoint piece crosses without a round trip per 64 KiB.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(server->worker_service_.get());
@@ -133,8 +139,14 @@ absl::Status CoordinatorServer::StartHttp() {
   dashboard_ = std::make_unique<http::Dashboard>(core_.get(), options_.dashboard);
   http::HttpServerOptions http = options_.http;
   http.listen = options_.http_listen;
+  // One certificate for both ports (it must name the dashboard's host too); HTTPS asks for no
+  // client certificate, whatever --tls-client-ca says (browsers hold none).
+  if (http.tls_cert_file.empty() && http.tls_key_file.empty()) {
+    http.tls_cert_file = options_.tls.cert_file;
+    http.tls_key_file = options_.tls.key_file;
+  }
   ASSIGN_OR_RETURN(http_, http::HttpServer::Start(http, &dashboard_->router(), HttpAuthorizer()));
-  LogInfo("http on %s", http_->address());
+  LogInfo("%s on %s", http_->tls() ? "https" : "http", http_->address());
   return absl::OkStatus();
 }
 

@@ -1,7 +1,10 @@
 #include "coordinator/api/services.h"
 
+#include <type_traits>
+
 #include "common/status.h"
 #include "coordinator/api/convert.h"
+#include "coordinator/api/datasets.h"
 #include "coordinator/api/validate.h"
 #include "coordinator/core/job_rules.h"
 #include "coordinator/core/proto_convert.h"
@@ -19,8 +22,8 @@ absl::StatusOr<Page> PageOf(const std::string& token, int size) {
 }
 
 // Has the Gatekeeper admit the call, then finishes at once with `valid`'s error or starts
-// `start` with a completion that audits the call and finishes. `request` and `response` live
-// until the reactor finishes.
+// `start` with a completion that audits the call and finishes (and the admitted caller, when
+// `start` takes it). `request` and `response` live until the reactor finishes.
 template <typename Start>
 grpc::ServerUnaryReactor* Unary(Gatekeeper* gate, grpc::CallbackServerContext* ctx,
                                 std::string_view method, const google::protobuf::Message* request,
@@ -37,10 +40,15 @@ grpc::ServerUnaryReactor* Unary(Gatekeeper* gate, grpc::CallbackServerContext* c
     reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  start([reactor, gate, caller = *caller, request, response](absl::Status status) {
+  Done done = [reactor, gate, caller = *caller, request, response](absl::Status status) {
     gate->Finished(caller, request, response, status);
     reactor->Finish(ToGrpcStatus(status));
-  });
+  };
+  if constexpr (std::is_invocable_v<Start, Done, const Gatekeeper::Caller&>) {
+    start(std::move(done), *caller);
+  } else {
+    start(std::move(done));
+  }
   return reactor;
 }
 
@@ -122,9 +130,15 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteJob(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* WorkerServiceImpl::Rendezvous(grpc::CallbackServerContext* ctx,
                                                         const v1::RendezvousRequest* request,
                                                         v1::RendezvousResponse* response) {
+  // Rendezvous names no worker: the binding is checked against the worker holding the job's
+  // lease, once the core knows it.
   return Unary(gate_, ctx, "WorkerService.Rendezvous", request, response,
-               ValidateRendezvous(*request),
-               [&](Done done) { core_->Rendezvous(*request, response, done); });
+               ValidateRendezvous(*request), [&](Done done, const Gatekeeper::Caller& caller) {
+                 core_->Rendezvous(*request, response, std::move(done),
+                                   [gate = gate_, caller, request](const std::string& holder) {
+                                     return gate->CheckRendezvous(caller, *request, holder);
+                                   });
+               });
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportLogs(grpc::CallbackServerContext* ctx,
@@ -135,30 +149,50 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportLogs(grpc::CallbackServerCont
                [&](Done done) { core_->ReportLogs(*request, response, done); });
 }
 
+namespace {
+
+// Expands and validates every cell of a sweep, before anything is stored.
+absl::StatusOr<std::vector<PreparedJob>> PrepareSweep(const v1::CreateSweepRequest& request) {
+  std::vector<PreparedJob> prepared;
+  RETURN_IF_ERROR(ValidateCreateSweep(request));
+  RETURN_IF_ERROR(PrepareJob(request.base(), "base.").status());
+  ASSIGN_OR_RETURN(auto cells, ExpandSweep(request.base(), request.axes()));
+  for (const auto& cell : cells) {
+    ASSIGN_OR_RETURN(PreparedJob job, PrepareJob(cell.spec, "cell " + cell.label + ": "));
+    prepared.push_back(std::move(job));
+  }
+  return prepared;
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* ClientServiceImpl::CreateSweep(grpc::CallbackServerContext* ctx,
                                                          const v1::CreateSweepRequest* request,
                                                          v1::CreateSweepResponse* response) {
-  // Expansion and validation of every cell happen here, before anything is stored.
-  std::vector<PreparedJob> prepared;
-  absl::Status valid = ValidateCreateSweep(*request);
-  if (valid.ok()) {
-    auto base = PrepareJob(request->base(), "base.");
-    valid = base.status();
-  }
-  if (valid.ok()) {
-    auto cells = ExpandSweep(request->base(), request->axes());
-    valid = cells.status();
-    for (size_t i = 0; valid.ok() && i < cells->size(); ++i) {
-      auto job = PrepareJob((*cells)[i].spec, "cell " + (*cells)[i].label + ": ");
-      valid = job.status();
-      if (job.ok()) {
-        prepared.push_back(std::move(*job));
-      }
-    }
-  }
-  return Unary(gate_, ctx, "ClientService.CreateSweep", request, response, valid, [&](Done done) {
-    core_->CreateSweep(*request, std::move(prepared), response, done);
-  });
+  absl::StatusOr<std::vector<PreparedJob>> prepared = PrepareSweep(*request);
+  return Unary(gate_, ctx, "ClientService.CreateSweep", request, response, prepared.status(),
+               [&](Done done) {
+                 if (request->base().data().dataset().empty()) {
+                   core_->CreateSweep(*request, std::move(*prepared), response, done);
+                   return;
+                 }
+                 // The base's dataset name is pinned to its hash before the cells are made.
+                 auto resolved = std::make_shared<v1::CreateSweepRequest>(*request);
+                 ResolveDataset(core_, resolved->mutable_base(), "base.data.dataset",
+                                [core = core_, resolved, response, done](absl::Status status) {
+                                  if (!status.ok()) {
+                                    done(status);
+                                    return;
+                                  }
+                                  absl::StatusOr<std::vector<PreparedJob>> cells =
+                                      PrepareSweep(*resolved);
+                                  if (!cells.ok()) {
+                                    done(cells.status());
+                                    return;
+                                  }
+                                  core->CreateSweep(*resolved, std::move(*cells), response, done);
+                                });
+               });
 }
 
 grpc::ServerUnaryReactor* ClientServiceImpl::GetSweep(grpc::CallbackServerContext* ctx,
@@ -186,8 +220,27 @@ grpc::ServerUnaryReactor* ClientServiceImpl::SubmitJob(grpc::CallbackServerConte
     job = PrepareJob(request->spec(), "spec.");
     valid = job.status();
   }
-  return Unary(gate_, ctx, "ClientService.SubmitJob", request, response, valid,
-               [&](Done done) { core_->SubmitJob(*request, std::move(*job), response, done); });
+  return Unary(gate_, ctx, "ClientService.SubmitJob", request, response, valid, [&](Done done) {
+    if (request->spec().data().dataset().empty()) {
+      core_->SubmitJob(*request, std::move(*job), response, done);
+      return;
+    }
+    // A dataset name is pinned to its hash before the job (and its cell id) is made.
+    auto resolved = std::make_shared<v1::SubmitJobRequest>(*request);
+    ResolveDataset(core_, resolved->mutable_spec(), "spec.data.dataset",
+                   [core = core_, resolved, response, done](absl::Status status) {
+                     if (!status.ok()) {
+                       done(status);
+                       return;
+                     }
+                     absl::StatusOr<PreparedJob> pinned = PrepareJob(resolved->spec(), "spec.");
+                     if (!pinned.ok()) {
+                       done(pinned.status());
+                       return;
+                     }
+                     core->SubmitJob(*resolved, std::move(*pinned), response, done);
+                   });
+  });
 }
 
 grpc::ServerUnaryReactor* ClientServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
@@ -354,6 +407,162 @@ grpc::ServerUnaryReactor* ClientServiceImpl::ListAudit(grpc::CallbackServerConte
                                                        v1::ListAuditResponse* response) {
   return Unary(gate_, ctx, "ClientService.ListAudit", request, response, absl::OkStatus(),
                [&](Done done) { gate_->ListAudit(*request, response, done); });
+}
+
+// Datasets. Reads run on the read pool, writes through the StoreWriter; a commit verifies the
+// files' hashes on the read pool first, so the writer thread never hashes a dataset.
+
+grpc::ServerUnaryReactor* ClientServiceImpl::FindMissingChunks(
+    grpc::CallbackServerContext* ctx, const v1::FindMissingChunksRequest* request,
+    v1::FindMissingChunksResponse* response) {
+  return Unary(gate_, ctx, "ClientService.FindMissingChunks", request, response,
+               ValidateFindMissingChunks(*request), [&](Done done) {
+                 core_->Read(
+                     [request, response](store::Store& store) -> absl::Status {
+                       ASSIGN_OR_RETURN(std::vector<std::string> missing,
+                                        store::MissingChunks(store, {request->chunks().begin(),
+                                                                     request->chunks().end()}));
+                       for (std::string& chunk : missing) {
+                         response->add_missing(std::move(chunk));
+                       }
+                       return absl::OkStatus();
+                     },
+                     done);
+               });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::PutChunk(grpc::CallbackServerContext* ctx,
+                                                      const v1::PutChunkRequest* request,
+                                                      v1::PutChunkResponse* response) {
+  return Unary(gate_, ctx, "ClientService.PutChunk", request, response,
+               ValidatePutChunk(*request), [&](Done done) {
+                 core_->Write(
+                     [request, response, now = core_->now_unix_ms()](store::Store& store)
+                         -> absl::Status {
+                       ASSIGN_OR_RETURN(const bool stored,
+                                        store::PutDatasetChunk(store, request->dataset(),
+                                                               request->sha256(), request->data(),
+                                                               now));
+                       response->set_stored(stored);
+                       return absl::OkStatus();
+                     },
+                     done);
+               });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::CommitDataset(
+    grpc::CallbackServerContext* ctx, const v1::CommitDatasetRequest* request,
+    v1::CommitDatasetResponse* response) {
+  return Unary(gate_, ctx, "ClientService.CommitDataset", request, response,
+               ValidateCommitDataset(*request), [&](Done done) {
+                 auto files =
+                     std::make_shared<std::vector<store::DatasetFileRow>>(FilesFromProto(*request));
+                 core_->Read(
+                     [files](store::Store& store) {
+                       return store::VerifyDatasetFiles(store, *files);
+                     },
+                     [core = core_, files, request, response, done](absl::Status verified) {
+                       if (!verified.ok()) {
+                         done(verified);
+                         return;
+                       }
+                       core->Write(
+                           [files, request, response,
+                            now = core->now_unix_ms()](store::Store& store) -> absl::Status {
+                             ASSIGN_OR_RETURN(
+                                 store::CommitOutcome outcome,
+                                 store::CommitDatasetFiles(store, request->name(), *files, now));
+                             outcome.dataset.files.clear();
+                             DatasetToProto(outcome.dataset, response->mutable_dataset());
+                             response->set_created(outcome.created);
+                             return absl::OkStatus();
+                           },
+                           done);
+                     });
+               });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::ListDatasets(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListDatasetsRequest* request,
+                                                          v1::ListDatasetsResponse* response) {
+  return Unary(gate_, ctx, "ClientService.ListDatasets", request, response, absl::OkStatus(),
+               [&](Done done) {
+                 core_->Read(
+                     [response](store::Store& store) -> absl::Status {
+                       ASSIGN_OR_RETURN(std::vector<store::DatasetRow> rows,
+                                        store::ListDatasets(store));
+                       for (const store::DatasetRow& row : rows) {
+                         DatasetToProto(row, response->add_datasets());
+                       }
+                       return absl::OkStatus();
+                     },
+                     done);
+               });
+}
+
+namespace {
+
+// GetDataset of either service: the dataset (with its files) by name or hash.
+void ReadDataset(CoordinatorCore* core, const v1::GetDatasetRequest* request,
+                 v1::Dataset* response, bool ready_only, Done done) {
+  core->Read(
+      [request, response, ready_only](store::Store& store) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<store::DatasetRow> found,
+                         store::FindDataset(store, request->dataset(), /*with_files=*/true));
+        if (!found || (ready_only && found->state != store::DatasetState::kReady)) {
+          return absl::NotFoundError(
+              absl::StrCat("dataset: no ", ready_only ? "ready " : "", "dataset ",
+                           request->dataset()));
+        }
+        DatasetToProto(*found, response);
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClientServiceImpl::GetDataset(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetDatasetRequest* request,
+                                                        v1::Dataset* response) {
+  return Unary(gate_, ctx, "ClientService.GetDataset", request, response,
+               ValidateDatasetRef(request->dataset(), "dataset"),
+               [&](Done done) { ReadDataset(core_, request, response, false, done); });
+}
+
+grpc::ServerUnaryReactor* ClientServiceImpl::DeleteDataset(
+    grpc::CallbackServerContext* ctx, const v1::DeleteDatasetRequest* request,
+    v1::DeleteDatasetResponse* response) {
+  return Unary(gate_, ctx, "ClientService.DeleteDataset", request, response,
+               ValidateDatasetRef(request->dataset(), "dataset"), [&](Done done) {
+                 core_->Write(
+                     [request, response](store::Store& store) -> absl::Status {
+                       ASSIGN_OR_RETURN(store::DeleteOutcome outcome,
+                                        store::DeleteDataset(store, request->dataset()));
+                       DatasetToProto(outcome.dataset, response->mutable_dataset());
+                       response->set_chunks_deleted(outcome.chunks_deleted);
+                       response->set_bytes_freed(outcome.bytes_freed);
+                       return absl::OkStatus();
+                     },
+                     done);
+               });
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::GetDataset(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetDatasetRequest* request,
+                                                        v1::Dataset* response) {
+  return Unary(gate_, ctx, "WorkerService.GetDataset", request, response,
+               ValidateDatasetRef(request->dataset(), "dataset"),
+               [&](Done done) { ReadDataset(core_, request, response, true, done); });
+}
+
+grpc::ServerWriteReactor<v1::DatasetChunk>* WorkerServiceImpl::DownloadChunks(
+    grpc::CallbackServerContext* ctx, const v1::DownloadChunksRequest* request) {
+  if (absl::Status refused = gate_->Admit(ctx, "WorkerService.DownloadChunks", request).status();
+      !refused.ok()) {
+    return new RefusedWriter<v1::DatasetChunk>(refused);
+  }
+  return NewChunkDownloadReactor(core_, request);
 }
 
 }  // namespace sparsescale::coordinator

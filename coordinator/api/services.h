@@ -45,6 +45,12 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   grpc::ServerUnaryReactor* ReportLogs(grpc::CallbackServerContext* ctx,
                                        const v1::ReportLogsRequest* request,
                                        v1::ReportLogsResponse* response) override;
+  // Datasets (datasets.h).
+  grpc::ServerUnaryReactor* GetDataset(grpc::CallbackServerContext* ctx,
+                                       const v1::GetDatasetRequest* request,
+                                       v1::Dataset* response) override;
+  grpc::ServerWriteReactor<v1::DatasetChunk>* DownloadChunks(
+      grpc::CallbackServerContext* ctx, const v1::DownloadChunksRequest* request) override;
 
  private:
   CoordinatorCore* core_;
@@ -123,6 +129,25 @@ class ClientServiceImpl final : public v1::ClientService::CallbackService {
   grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
                                       const v1::ListAuditRequest* request,
                                       v1::ListAuditResponse* response) override;
+  // Datasets (datasets.h).
+  grpc::ServerUnaryReactor* FindMissingChunks(grpc::CallbackServerContext* ctx,
+                                              const v1::FindMissingChunksRequest* request,
+                                              v1::FindMissingChunksResponse* response) override;
+  grpc::ServerUnaryReactor* PutChunk(grpc::CallbackServerContext* ctx,
+                                     const v1::PutChunkRequest* request,
+                                     v1::PutChunkResponse* response) override;
+  grpc::ServerUnaryReactor* CommitDataset(grpc::CallbackServerContext* ctx,
+                                          const v1::CommitDatasetRequest* request,
+                                          v1::CommitDatasetResponse* response) override;
+  grpc::ServerUnaryReactor* ListDatasets(grpc::CallbackServerContext* ctx,
+                                         const v1::ListDatasetsRequest* request,
+                                         v1::ListDatasetsResponse* response) override;
+  grpc::ServerUnaryReactor* GetDataset(grpc::CallbackServerContext* ctx,
+                                       const v1::GetDatasetRequest* request,
+                                       v1::Dataset* response) override;
+  grpc::ServerUnaryReactor* DeleteDataset(grpc::CallbackServerContext* ctx,
+                                          const v1::DeleteDatasetRequest* request,
+                                          v1::DeleteDatasetResponse* response) override;
 
  private:
   CoordinatorCore* core_;

@@ -33,6 +33,14 @@ absl::Status ValidateRendezvous(const sparsescale::v1::RendezvousRequest& r);
 absl::Status ValidateUploadStart(const sparsescale::v1::CheckpointUpload& first);
 absl::Status ValidateChunk(const std::string& data, const std::string& field);
 
+// Dataset RPCs (validate_datasets.cc). ValidatePutChunk also checks that data hashes to sha256
+// (InvalidArgument naming `data`); ValidateDatasetRef takes a name or a hash.
+absl::Status ValidateFindMissingChunks(const v1::FindMissingChunksRequest& r);
+absl::Status ValidatePutChunk(const v1::PutChunkRequest& r);
+absl::Status ValidateCommitDataset(const v1::CommitDatasetRequest& r);
+absl::Status ValidateDatasetRef(const std::string& dataset, const std::string& field);
+absl::Status ValidateDownloadChunks(const v1::DownloadChunksRequest& r);
+
 absl::Status ValidateCreateSweep(const sparsescale::v1::CreateSweepRequest& r);
 absl::Status ValidateSubmitJob(const sparsescale::v1::SubmitJobRequest& r);
 absl::Status ValidateCancelJob(const sparsescale::v1::CancelJobRequest& r);

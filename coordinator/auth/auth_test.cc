@@ -92,6 +92,25 @@ TEST(TokenRegistry, RefusesMissingWrongRevokedExpiredAndWrongRoleTokens) {
   EXPECT_EQ(registry.Revoke("tok_none", kNow).code(), absl::StatusCode::kNotFound);
 }
 
+// Refused calls are audited with who sent them: the token when its secret matches (even revoked
+// or expired), else a marker that no token id can equal.
+TEST(TokenRegistry, IdentifiesTheSenderOfARefusedCallForTheAuditLog) {
+  TokenRegistry::Minted viewer = TokenRegistry::Mint(v1::ROLE_VIEWER, 0, "", kNow);
+  TokenRegistry registry({viewer.row});
+  ASSERT_TRUE(registry.Revoke(viewer.row.id, kNow).ok());
+  const Principal known = registry.Identify("Bearer " + viewer.bearer);
+  EXPECT_EQ(known.token_id, viewer.row.id);
+  EXPECT_EQ(known.role, v1::ROLE_VIEWER);
+  EXPECT_EQ(registry.Identify("").token_id, kAnonymousActor);
+  const std::string wrong_secret = viewer.row.id + "." + std::string(64, 'f');
+  for (const std::string& bad : {std::string("Basic abc"), std::string("Bearer nodot"),
+                                 "Bearer " + wrong_secret, std::string("Bearer tok_1.2")}) {
+    const Principal invalid = registry.Identify(bad);
+    EXPECT_EQ(invalid.token_id, kInvalidTokenActor) << bad;
+    EXPECT_EQ(invalid.role, v1::ROLE_UNSPECIFIED) << bad;
+  }
+}
+
 TEST(TokenRegistry, AWorkerTokenActsOnlyForTheWorkersItRegistered) {
   TokenRegistry::Minted a = TokenRegistry::Mint(v1::ROLE_WORKER, 0, "", kNow);
   TokenRegistry::Minted b = TokenRegistry::Mint(v1::ROLE_WORKER, 0, "", kNow);

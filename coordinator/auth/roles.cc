@@ -31,6 +31,12 @@ const std::vector<RpcRule>& RpcRules() {
       {"ClientService.ListTokens", ROLE_ADMIN, false, false},
       {"ClientService.RevokeToken", ROLE_ADMIN, true, false},
       {"ClientService.ListAudit", ROLE_ADMIN, false, false},
+      {"ClientService.FindMissingChunks", ROLE_SUBMITTER, false, false},
+      {"ClientService.PutChunk", ROLE_SUBMITTER, true, true},
+      {"ClientService.CommitDataset", ROLE_SUBMITTER, true, false},
+      {"ClientService.ListDatasets", ROLE_VIEWER, false, false},
+      {"ClientService.GetDataset", ROLE_VIEWER, false, false},
+      {"ClientService.DeleteDataset", ROLE_SUBMITTER, true, false},
       {"WorkerService.RegisterWorker", ROLE_WORKER, true, false},
       {"WorkerService.AcquireLease", ROLE_WORKER, true, true},
       {"WorkerService.Heartbeat", ROLE_WORKER, true, true},
@@ -40,6 +46,8 @@ const std::vector<RpcRule>& RpcRules() {
       {"WorkerService.CompleteJob", ROLE_WORKER, true, false},
       {"WorkerService.Rendezvous", ROLE_WORKER, true, true},
       {"WorkerService.ReportLogs", ROLE_WORKER, true, true},
+      {"WorkerService.GetDataset", ROLE_WORKER, false, false},
+      {"WorkerService.DownloadChunks", ROLE_WORKER, false, false},
   };
   return *rules;
 }

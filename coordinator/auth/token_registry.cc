@@ -94,6 +94,29 @@ absl::StatusOr<Principal> TokenRegistry::Authorize(std::string_view authorizatio
   return Principal{.token_id = id, .role = role};
 }
 
+Principal TokenRegistry::Identify(std::string_view authorization) const {
+  if (authorization.empty()) {
+    return Principal{.token_id = kAnonymousActor, .role = v1::ROLE_UNSPECIFIED};
+  }
+  const Principal invalid{.token_id = kInvalidTokenActor, .role = v1::ROLE_UNSPECIFIED};
+  if (authorization.substr(0, kBearer.size()) != kBearer) {
+    return invalid;
+  }
+  const std::string_view token = authorization.substr(kBearer.size());
+  const size_t dot = token.find('.');
+  if (dot == std::string_view::npos) {
+    return invalid;
+  }
+  const std::string id(token.substr(0, dot));
+  const std::string hash = Sha256Hex(token.substr(dot + 1));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tokens_.find(id);
+  if (it == tokens_.end() || !ConstantTimeEqual(hash, it->second.row.secret_sha256)) {
+    return invalid;
+  }
+  return Principal{.token_id = id, .role = static_cast<v1::Role>(it->second.row.role)};
+}
+
 TokenRegistry::Minted TokenRegistry::Mint(v1::Role role, int64_t ttl_ms, std::string description,
                                           int64_t now_unix_ms) {
   const std::string id = "tok_" + RandomHex(8);

@@ -31,6 +31,12 @@ struct Principal {
   v1::Role role = v1::ROLE_UNSPECIFIED;
 };
 
+// The audit log's actor for a refused call whose caller sent no token, and for one whose token
+// is not a token of this coordinator (malformed, unknown id, wrong secret); their role is
+// ROLE_UNSPECIFIED. Neither can be a token id (those start with "tok_").
+inline constexpr char kAnonymousActor[] = "anonymous";
+inline constexpr char kInvalidTokenActor[] = "invalid-token";
+
 // last_used_unix_ms is persisted when it has moved by at least this much.
 inline constexpr int64_t kLastUsedResolutionMs = 60'000;
 
@@ -44,6 +50,11 @@ class TokenRegistry {
   // token used at `now_unix_ms`.
   absl::StatusOr<Principal> Authorize(std::string_view authorization, v1::Role needed,
                                       int64_t now_unix_ms);
+
+  // Who sent `authorization`, for auditing a refused call: the token's id and role when its id
+  // and secret match (revoked and expired tokens too), else kAnonymousActor (no header) or
+  // kInvalidTokenActor with ROLE_UNSPECIFIED. Marks nothing.
+  Principal Identify(std::string_view authorization) const;
 
   // A new token (not yet added): its row (hash only) and its bearer string, shown once.
   struct Minted {

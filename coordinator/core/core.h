@@ -129,7 +129,13 @@ class CoordinatorCore {
   void Heartbeat(v1::HeartbeatRequest request, v1::HeartbeatResponse* response, Done done);
   void ReportPoints(PointReport report, v1::ReportPointsResponse* response, Done done);
   void CompleteJob(v1::CompleteJobRequest request, v1::CompleteJobResponse* response, Done done);
-  void Rendezvous(v1::RendezvousRequest request, v1::RendezvousResponse* response, Done done);
+  // Asked, on the state thread, with the worker id holding the lease of a Rendezvous's attempt:
+  // OK lets the call go on; an error is its answer (the worker-token binding, api/).
+  using HolderCheck = std::function<absl::Status(const std::string& worker_id)>;
+  // FailedPrecondition naming `attempt` when it is not the job's running attempt; then
+  // `may_act_for` (empty: anyone) is asked before anything is kept.
+  void Rendezvous(v1::RendezvousRequest request, v1::RendezvousResponse* response, Done done,
+                  HolderCheck may_act_for = nullptr);
   // Stores a chunk of an attempt's log (core_logs.cc): fenced like ReportPoints, answered after
   // COMMIT, idempotent by offset.
   void ReportLogs(v1::ReportLogsRequest request, v1::ReportLogsResponse* response, Done done);

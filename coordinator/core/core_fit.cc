@@ -10,6 +10,7 @@
 #include "coordinator/core/proto_convert.h"
 #include "law/fit_analysis.h"
 #include "law/fit_report.h"
+#include "spec/job_spec.h"
 #include "law/fitter.h"
 #include "law/optimal_sparsity.h"
 #include "law/proto/law_proto.h"
@@ -54,7 +55,7 @@ absl::StatusOr<std::optional<law::RunRecord>> RunOf(store::Store& store, const s
     run.structure = run.sparsity == 0 ? "dense" : "unstructured";
   }
   run.nonzeros = static_cast<double>(last->nonzeros_paper());
-  run.data = static_cast<double>(spec.data().tokens());
+  run.data = static_cast<double>(spec::TrainedTokens(spec));
   run.loss = *loss;
   return run;
 }

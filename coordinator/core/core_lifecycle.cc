@@ -71,10 +71,11 @@ void CoordinatorCore::RetryJob(v1::RetryJobRequest request, v1::Job* response, D
     }
     RETURN_IF_ERROR(store::Store::Retryable(*row));
     // What RequeueFinalJob makes of the row: a fresh failure budget, the attempt counter kept.
+    // The scheduler queues it only once that is committed (a failed write, or a concurrent
+    // delete or retry that the writer ordered first, leaves nothing queued that the store lacks).
     scheduler::JobInit init = JobInitFromRow(*row);
     init.infra_failures = init.job_failures = 0;
     init.cancel_requested = false;
-    scheduler_->AddQueuedJob(init);
     const int64_t now = NowUnixMs();
     return Plan{
         .write = [job_id, response, now](store::Store& store) -> absl::Status {
@@ -83,8 +84,10 @@ void CoordinatorCore::RetryJob(v1::RetryJobRequest request, v1::Job* response, D
           return absl::OkStatus();
         },
         .then =
-            [this, job_id](const absl::Status& status) {
-              if (!status.ok()) {
+            [this, job_id, init](const absl::Status& status) {
+              if (status.ok()) {
+                scheduler_->AddQueuedJob(init);
+              } else {
                 LogError("retry of job %s was not stored: %s", job_id, status.ToString());
               }
               NotifyWatchers(job_id);

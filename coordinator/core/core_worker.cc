@@ -185,13 +185,21 @@ void CoordinatorCore::CompleteJob(v1::CompleteJobRequest request,
 }
 
 void CoordinatorCore::Rendezvous(v1::RendezvousRequest request, v1::RendezvousResponse* response,
-                                 Done done) {
-  Post([this, request = std::move(request), response, done = std::move(done)] {
-    if (!scheduler_->IsCurrentAttempt(request.job_id(), request.attempt())) {
+                                 Done done, HolderCheck may_act_for) {
+  Post([this, request = std::move(request), response, done = std::move(done),
+        may_act_for = std::move(may_act_for)] {
+    const std::string holder = scheduler_->HolderOf(request.job_id(), request.attempt());
+    if (holder.empty()) {
       done(absl::FailedPreconditionError(absl::StrCat("attempt: ", request.attempt(),
                                                       " is not the running attempt of job ",
                                                       request.job_id())));
       return;
+    }
+    if (may_act_for) {
+      if (absl::Status allowed = may_act_for(holder); !allowed.ok()) {
+        done(allowed);  // before the slot exists: a refused call leaves nothing behind
+        return;
+      }
     }
     const RendezvousKey key{request.job_id(), request.attempt()};
     RendezvousSlot& slot = rendezvous_[key];

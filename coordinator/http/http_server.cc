@@ -3,16 +3,20 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -22,13 +26,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
+#include "common/status.h"
 
 namespace sparsescale::coordinator::http {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 
@@ -42,6 +49,9 @@ constexpr std::chrono::milliseconds kStopGrace{2'000};
 constexpr const char* kEventStreamHead =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     "Connection: close\r\n\r\n";
+// The answer to plain text on the HTTPS port (sent unencrypted, so that a curl or browser
+// pointed at http:// shows why).
+constexpr const char* kPlainOnTlsBody = "this port serves HTTPS: use https:// (TLS is on)\n";
 
 std::string BearerToken(const std::string& authorization) {
   constexpr absl::string_view kPrefix = "Bearer ";
@@ -84,11 +94,49 @@ HttpRequest ToRequest(const bhttp::request<bhttp::string_body>& req) {
   return request;
 }
 
-// Closes a plain TCP stream; a TLS stream would add its own overload (shutdown, then close).
-void CloseStream(beast::tcp_stream& stream) {
+// Closes the TCP connection under a plain or TLS stream. A TLS stream sends no close_notify:
+// every answer has a Content-Length or ends an event stream the client is done with, so a
+// truncated TLS stream loses nothing, and waiting for a peer's close_notify would let a slow
+// peer hold the session.
+template <class Stream>
+void CloseStream(Stream& stream) {
+  beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream.close();
+  tcp.socket().shutdown(tcp::socket::shutdown_both, ec);
+  tcp.close();
+}
+
+std::string PeerOf(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  const tcp::endpoint peer = stream.socket().remote_endpoint(ec);
+  return ec ? std::string("an unknown peer")
+            : absl::StrCat(peer.address().to_string(), ":", peer.port());
+}
+
+// The server's TLS context from PEM files; InvalidArgument naming the flag and OpenSSL's
+// reason when one cannot be loaded or the key does not match the certificate.
+absl::StatusOr<std::unique_ptr<ssl::context>> TlsContext(const std::string& cert_file,
+                                                         const std::string& key_file) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  beast::error_code ec;
+  context->use_certificate_chain_file(cert_file, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-cert: cannot load ", cert_file, " for HTTPS: ", ec.message()));
+  }
+  context->use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-key: cannot load ", key_file, " for HTTPS: ", ec.message()));
+  }
+  if (::SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-key: ", key_file,
+                                                   " is not the private key of ", cert_file));
+  }
+  return context;
 }
 
 }  // namespace
@@ -110,6 +158,7 @@ struct HttpServer::Impl {
   const Router* router = nullptr;
   Authorizer authorizer;
   net::io_context io;
+  std::unique_ptr<ssl::context> tls;  // null: plain HTTP
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{io.get_executor()};
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
@@ -123,34 +172,102 @@ struct HttpServer::Impl {
   void Unregister(SessionBase* session);
 };
 
-// One connection. Stream: beast::tcp_stream (a TLS listener would instantiate it over
-// beast::ssl_stream<beast::tcp_stream> after the handshake).
+// One connection. Stream: beast::tcp_stream, or TlsStream (which first tells TLS from plain
+// text and handshakes; see Detect).
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
   Session(Stream stream, HttpServer::Impl* server)
       : stream_(std::move(stream)), server_(server), timer_(stream_.get_executor()) {}
   ~Session() override { server_->Unregister(this); }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Read(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Detect();
+      } else {
+        self->Read();
+      }
+    });
   }
   void Close() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Shut(); });
   }
 
  private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
   void Shut() {
     closing_ = true;
     timer_.cancel();
     CloseStream(stream_);
   }
 
+  // HTTPS only: reads until the first bytes tell a TLS ClientHello from anything else (kept in
+  // buffer_ either way), within the read timeout.
+  void Detect() {
+    Tcp().expires_after(server_->options.read_timeout);
+    beast::async_detect_ssl(Tcp(), buffer_,
+                            [self = this->shared_from_this()](beast::error_code ec, bool tls) {
+                              self->OnDetect(ec, tls);
+                            });
+  }
+
+  void OnDetect(beast::error_code ec, bool tls) {
+    if (closing_) {
+      return;
+    }
+    if (ec) {
+      Shut();  // closed or timed out before saying anything
+      return;
+    }
+    if (!tls) {
+      LogWarning("https: %s sent plain text (not TLS) to the HTTPS port %d: answered 400 and closed",
+                 PeerOf(Tcp()), server_->port);
+      auto text = std::make_shared<std::string>(absl::StrCat(
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+          "Content-Length: ",
+          std::char_traits<char>::length(kPlainOnTlsBody), "\r\n\r\n", kPlainOnTlsBody));
+      Tcp().expires_after(kDrainTimeout);
+      net::async_write(Tcp(), net::buffer(*text),
+                       [self = this->shared_from_this(), text](beast::error_code e, size_t) {
+                         if (e) {
+                           self->Shut();
+                           return;
+                         }
+                         self->plain_drain_ = true;
+                         self->Drain();
+                       });
+      return;
+    }
+    if constexpr (kTls) {
+      stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
+                              [self = this->shared_from_this()](beast::error_code e, size_t used) {
+                                self->OnHandshake(e, used);
+                              });
+    }
+  }
+
+  void OnHandshake(beast::error_code ec, size_t used) {
+    if (closing_) {
+      return;
+    }
+    if (ec) {
+      LogWarning("https: TLS handshake with %s failed: %s", PeerOf(Tcp()), ec.message());
+      Shut();
+      return;
+    }
+    buffer_.consume(used);
+    Read();
+  }
+
   void Read() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(server_->options.max_body_bytes));
-    stream_.expires_after(server_->options.read_timeout);
+    Tcp().expires_after(server_->options.read_timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -175,7 +292,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       Shut();  // end of stream, timeout or a malformed request: nothing to answer
       return;
     }
-    stream_.expires_never();  // the handler's answer may take a while; the write has a deadline
+    Tcp().expires_never();  // the handler's answer may take a while; the write has a deadline
     keep_alive_ = parser_->get().keep_alive();
     server_->Dispatch(
         ToRequest(parser_->get()), [self = this->shared_from_this()](HttpResponse response) {
@@ -206,7 +323,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     res->keep_alive(keep_alive_);
     res->body() = std::move(response.body);
     res->prepare_payload();
-    stream_.expires_after(server_->options.write_timeout);
+    Tcp().expires_after(server_->options.write_timeout);
     bhttp::async_write(stream_, *res,
                        [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
                          if (!ec && self->drain_) {
@@ -225,28 +342,33 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // before closing.
   void Drain() {
     beast::error_code ec;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(kDrainTimeout);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().expires_after(kDrainTimeout);
     drain_scratch_.resize(64 << 10);
     DrainSome();
   }
 
+  // Reads through TLS, except after the plain-text refusal (the bytes are not TLS).
   void DrainSome() {
-    stream_.async_read_some(net::buffer(drain_scratch_),
-                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
-                              self->drained_ += static_cast<int64_t>(n);
-                              if (ec || self->closing_ || self->drained_ > kDrainBytes) {
-                                self->Shut();
-                                return;
-                              }
-                              self->DrainSome();
-                            });
+    auto next = [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += static_cast<int64_t>(n);
+      if (ec || self->closing_ || self->drained_ > kDrainBytes) {
+        self->Shut();
+        return;
+      }
+      self->DrainSome();
+    };
+    if (plain_drain_) {
+      Tcp().async_read_some(net::buffer(drain_scratch_), std::move(next));
+    } else {
+      stream_.async_read_some(net::buffer(drain_scratch_), std::move(next));
+    }
   }
 
   // Event streams: write `text`, then poll again after the period.
   void Send(std::string text) {
     auto buffer = std::make_shared<std::string>(std::move(text));
-    stream_.expires_after(kStreamWriteTimeout);
+    Tcp().expires_after(kStreamWriteTimeout);
     net::async_write(stream_, net::buffer(*buffer),
                      [self = this->shared_from_this(), buffer](beast::error_code ec, size_t) {
                        if (ec || self->closing_) {
@@ -259,7 +381,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void Wait() {
-    stream_.expires_never();
+    Tcp().expires_never();
     timer_.expires_after(events_.period);
     timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->closing_) {
@@ -287,6 +409,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool keep_alive_ = true;
   bool closing_ = false;
   bool drain_ = false;  // the answer is an error sent before the request was read whole
+  bool plain_drain_ = false;  // draining what a plain-text client sent to the HTTPS port
   std::vector<char> drain_scratch_;
   int64_t drained_ = 0;
   EventStream events_;
@@ -320,6 +443,11 @@ void HttpServer::Impl::Accept() {
     if (open >= static_cast<size_t>(options.max_connections)) {
       beast::error_code ignored;
       socket.close(ignored);
+    } else if (tls != nullptr) {
+      auto session = std::make_shared<Session<TlsStream>>(
+          TlsStream(beast::tcp_stream(std::move(socket)), *tls), this);
+      Register(session);
+      session->Start();
     } else {
       auto session =
           std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), this);
@@ -379,6 +507,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
     host = host.substr(1, host.size() - 2);
   }
   auto impl = std::make_unique<Impl>();
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key: give both or neither");
+  }
+  if (!options.tls_cert_file.empty()) {
+    ASSIGN_OR_RETURN(impl->tls, TlsContext(options.tls_cert_file, options.tls_key_file));
+  }
   impl->options = options;
   impl->router = router;
   impl->authorizer = authorizer ? std::move(authorizer) : AllowAll();
@@ -455,6 +589,8 @@ void HttpServer::Stop() {
 HttpServer::~HttpServer() { Stop(); }
 
 int HttpServer::port() const { return impl_->port; }
+
+bool HttpServer::tls() const { return impl_->tls != nullptr; }
 
 std::string HttpServer::address() const {
   const bool v6 = impl_->host.find(':') != std::string::npos;

@@ -9,9 +9,12 @@
 // handler runs, the Authorizer is asked with the request's bearer token and the route's role:
 // Unauthenticated answers 401, PermissionDenied 403. The default allows everything.
 //
-// TLS seam: sessions are written against a stream type (plain TCP today); a TLS listener wraps
-// the accepted socket in an ssl_stream and handshakes before the first read, and nothing above
-// the session changes.
+// HTTPS: with a certificate and key every connection is TLS (OpenSSL through asio::ssl; TLS 1.2
+// or later). The session first looks at the opening bytes: a TLS ClientHello goes on to the
+// handshake, anything else (plain HTTP to the HTTPS port) is answered 400 in plain text and
+// closed, with a warning in the log naming the peer. A failed handshake (the client does not
+// trust the certificate, speaks an old protocol) is logged with OpenSSL's reason and closes
+// that connection only. Client certificates are not asked for (browsers hold none).
 //
 // Thread-safety: Start and Stop from one thread; handlers run on the server's threads and may
 // reply from any thread.
@@ -45,12 +48,17 @@ struct HttpServerOptions {
   int max_connections = 256;  // beyond this, new connections are closed at once
   std::chrono::milliseconds read_timeout{60'000};    // a whole request, idle time included
   std::chrono::milliseconds write_timeout{300'000};  // a whole response (checkpoints are large)
+  // HTTPS: the certificate chain and its private key (PEM files; the coordinator passes its
+  // --tls-cert and --tls-key). Both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {
  public:
-  // Binds and starts serving. InvalidArgument for a malformed `listen`, Unavailable when it
-  // cannot be bound. `router` must outlive the server.
+  // Binds and starts serving. InvalidArgument for a malformed `listen`, for only one of the TLS
+  // files, or for a certificate or key that cannot be loaded (naming --tls-cert or --tls-key and
+  // OpenSSL's reason); Unavailable when it cannot be bound. `router` must outlive the server.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                            const Router* router,
                                                            Authorizer authorizer = AllowAll());
@@ -63,6 +71,7 @@ class HttpServer {
 
   int port() const;
   std::string address() const;  // HOST:PORT as bound
+  bool tls() const;             // serving HTTPS
 
   struct Impl;  // the sessions of http_server.cc use it; not for callers
 

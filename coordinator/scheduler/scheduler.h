@@ -69,6 +69,8 @@ class Scheduler {
                                           const std::string& worker_id);
   // True when `attempt` is the job's current running attempt (no worker check, no renewal).
   bool IsCurrentAttempt(const std::string& job_id, int attempt) const;
+  // The worker holding `attempt` of the job when it is the current running attempt, else "".
+  std::string HolderOf(const std::string& job_id, int attempt) const;
   void NoteProgress(const std::string& job_id, int64_t step);
   void NoteCheckpoint(const std::string& job_id, int64_t step);
 

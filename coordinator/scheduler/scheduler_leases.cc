@@ -35,6 +35,10 @@ bool Scheduler::IsCurrentAttempt(const std::string& job_id, int attempt) const {
          it->second.init.attempt == attempt;
 }
 
+std::string Scheduler::HolderOf(const std::string& job_id, int attempt) const {
+  return IsCurrentAttempt(job_id, attempt) ? jobs_.at(job_id).worker_id : std::string();
+}
+
 void Scheduler::NoteProgress(const std::string& job_id, int64_t step) {
   auto it = jobs_.find(job_id);
   if (it != jobs_.end() && step > it->second.step) {

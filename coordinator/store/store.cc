@@ -1,5 +1,6 @@
 // Store: opening, schema migrations, and the jobs table.
 #include "coordinator/store/store.h"
+#include "coordinator/store/store_datasets.h"
 
 #include <chrono>
 
@@ -161,6 +162,7 @@ absl::StatusOr<bool> Store::InsertJobIfAbsent(JobRow* job) {
   ASSIGN_OR_RETURN(job->seq, JobSeq(job->id));
   if (created) {
     RETURN_IF_ERROR(FillCellColumns(job->seq, job->spec));
+    RETURN_IF_ERROR(RecordJobDataset(*this, job->seq, job->spec));
   }
   return created;
 }

@@ -12,18 +12,8 @@
 namespace sparsescale::store {
 namespace {
 
-class StoreLifecycleTest : public testing::StoreFileTest {
+class StoreLifecycleTest : public testing::OpenStoreTest {
  protected:
-  void SetUp() override {
-    StoreFileTest::SetUp();
-    store_ = OpenStore();
-    ASSERT_NE(store_, nullptr);
-  }
-  void TearDown() override {
-    store_.reset();
-    StoreFileTest::TearDown();
-  }
-
   // Job `id`, inserted queued, granted (attempt 1) and given `steps` points.
   void AddRunningJob(const std::string& id, int64_t steps, const std::string& sweep_id = "") {
     JobRow job;
@@ -83,8 +73,6 @@ class StoreLifecycleTest : public testing::StoreFileTest {
     EXPECT_TRUE(*q->Step());
     return q->Int(0);
   }
-
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreLifecycleTest,

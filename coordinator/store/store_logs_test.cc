@@ -11,12 +11,11 @@
 namespace sparsescale::store {
 namespace {
 
-class StoreLogsTest : public testing::StoreFileTest {
+class StoreLogsTest : public testing::OpenStoreTest {
  protected:
   void SetUp() override {
-    StoreFileTest::SetUp();
-    store_ = OpenStore();
-    ASSERT_NE(store_, nullptr);
+    OpenStoreTest::SetUp();
+    if (HasFatalFailure()) return;
     JobRow job;
     job.id = "j";
     job.spec = "spec";
@@ -24,11 +23,6 @@ class StoreLogsTest : public testing::StoreFileTest {
     job.device = "cpu";
     ASSERT_TRUE(store_->InsertJobIfAbsent(&job).ok());
   }
-  void TearDown() override {
-    store_.reset();
-    StoreFileTest::TearDown();
-  }
-
   // Everything stored of attempt `attempt`, concatenated.
   std::string All(int attempt) {
     auto rows = store_->ReadLog("j", attempt, 0, 1 << 30);
@@ -39,8 +33,6 @@ class StoreLogsTest : public testing::StoreFileTest {
     }
     return all;
   }
-
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreLogsTest, ChunksAppendInOrderPerAttempt) {

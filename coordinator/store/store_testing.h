@@ -1,5 +1,6 @@
 // Test support for the store's tests: a fixture that gives every test a fresh temporary
-// directory (removed afterwards) and a database path in it, and opens stores on that path.
+// directory (removed afterwards) and a database path in it, and opens stores on that path;
+// OpenStoreTest also keeps one store open for the whole test.
 // Not thread-safe (GoogleTest fixtures are used from the test's thread).
 #pragma once
 
@@ -33,6 +34,22 @@ class StoreFileTest : public ::testing::Test {
 
   std::string dir_;   // the test's own directory
   std::string path_;  // dir_/coordinator.db
+};
+
+// StoreFileTest with a store open on path_ for the whole test (closed before the directory goes).
+class OpenStoreTest : public StoreFileTest {
+ protected:
+  void SetUp() override {
+    StoreFileTest::SetUp();
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    StoreFileTest::TearDown();
+  }
+
+  std::unique_ptr<Store> store_;
 };
 
 }  // namespace sparsescale::store::testing

@@ -1,13 +1,25 @@
 // Tokens, roles, worker binding, rate limits and the audit log against an in-process
 // coordinator with --auth tokens (real gRPC on 127.0.0.1, real SQLite, fake clock).
+#include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "tests/coordinator/coordinator_fixture.h"
 #include "tests/coordinator/http_client.h"
 
 namespace sparsescale::coordinator::testing {
 namespace {
+
+// Runs deploy/certs.sh into `dir`: a CA and a server certificate for 127.0.0.1 (asserts).
+void MakeCerts(const std::string& dir) {
+  const char* source = std::getenv("SPARSESCALE_SOURCE_DIR");
+  const std::string command =
+      absl::StrCat("bash '", source == nullptr ? "." : source, "/deploy/certs.sh' '", dir,
+                   "' > '", dir, ".log' 2>&1");
+  ASSERT_EQ(std::system(command.c_str()), 0) << "deploy/certs.sh failed: see " << dir << ".log";
+}
 
 class AuthTest : public CoordinatorFixture {
  protected:
@@ -95,6 +107,69 @@ TEST_F(AuthTest, TheDashboardTakesTheSameTokensAndRoles) {
   EXPECT_EQ(HttpFetch(port, "POST", "/api/v1/sweeps/nope/fit", bearer(submitter)).status, 404);
 }
 
+// With --tls-cert/--tls-key the dashboard serves HTTPS with the same certificate: its JSON API
+// answers over TLS with a token; plain HTTP to that port is answered 400 in clear and logged,
+// a client that does not trust the CA fails verification, and the server goes on serving.
+TEST_F(AuthTest, TheDashboardServesHttpsWithTheCoordinatorsCertificate) {
+  const std::string certs = dir_ + "/certs";
+  const std::string other = dir_ + "/other-ca";
+  MakeCerts(certs);
+  MakeCerts(other);
+  options().tls.cert_file = certs + "/server.pem";
+  options().tls.key_file = certs + "/server.key";
+  options().http_listen = "127.0.0.1:0";
+  tls_ca_file_ = certs + "/ca.pem";
+  StartWithTokens();
+  const std::string viewer = NewToken(v1::ROLE_VIEWER);  // over gRPC with TLS
+  const std::map<std::string, std::string> as_viewer = {{"Authorization", "Bearer " + viewer}};
+  const int port = server_->http_port();
+  ASSERT_GT(port, 0);
+
+  HttpAnswer cluster = HttpsFetch(port, tls_ca_file_, "GET", "/api/v1/cluster", as_viewer);
+  ASSERT_EQ(cluster.status, 200) << cluster.error << cluster.body;
+  EXPECT_TRUE(cluster.Json().is_object()) << cluster.body;
+  EXPECT_EQ(HttpsFetch(port, tls_ca_file_, "GET", "/api/v1/cluster").status, 401);
+
+  ::testing::internal::CaptureStderr();
+  HttpAnswer plain = HttpGet(port, "/api/v1/cluster", as_viewer);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(plain.status, 400) << plain.error;
+  EXPECT_TRUE(absl::StrContains(plain.body, "this port serves HTTPS")) << plain.body;
+  EXPECT_TRUE(absl::StrContains(log, "sent plain text (not TLS) to the HTTPS port")) << log;
+
+  HttpAnswer untrusted = HttpsFetch(port, other + "/ca.pem", "GET", "/api/v1/cluster", as_viewer);
+  EXPECT_EQ(untrusted.status, 0);
+  EXPECT_TRUE(absl::StrContains(untrusted.error, "certificate verify failed")) << untrusted.error;
+
+  HttpAnswer again = HttpsFetch(port, tls_ca_file_, "GET", "/api/v1/cluster", as_viewer);
+  EXPECT_EQ(again.status, 200) << again.error;
+}
+
+// HTTPS with a key that is not the certificate's, or a certificate without a key: the server
+// does not start, and the error names the flag.
+TEST_F(AuthTest, AnHttpsKeyThatDoesNotMatchItsCertificateIsRefusedAtStart) {
+  const std::string certs = dir_ + "/certs";
+  const std::string other = dir_ + "/other-ca";
+  MakeCerts(certs);
+  MakeCerts(other);
+  http::Router router;
+  http::HttpServerOptions https;
+  https.listen = "127.0.0.1:0";
+  https.tls_cert_file = certs + "/server.pem";
+  https.tls_key_file = other + "/server.key";
+  auto mismatched = http::HttpServer::Start(https, &router);
+  ASSERT_FALSE(mismatched.ok());
+  EXPECT_TRUE(absl::StrContains(mismatched.status().message(), "--tls-key")) << mismatched.status();
+  https.tls_key_file.clear();
+  auto half = http::HttpServer::Start(https, &router);
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.status().code(), absl::StatusCode::kInvalidArgument);
+  https.tls_key_file = certs + "/server.key";
+  auto good = http::HttpServer::Start(https, &router);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_TRUE((*good)->tls());
+}
+
 TEST_F(AuthTest, AWorkerTokenCannotActForAnotherTokensWorker) {
   StartWithTokens();
   const std::string token_a = NewToken(v1::ROLE_WORKER);
@@ -147,6 +222,32 @@ TEST_F(AuthTest, AWorkerTokenCannotActForAnotherTokensWorker) {
   writer->Write(first);
   writer->WritesDone();
   EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Rendezvous names no worker: it is checked against the worker holding the lease. Token A's
+  // rank 0 for B's job is refused, saying why, and publishes nothing.
+  v1::RendezvousRequest rendezvous;
+  rendezvous.set_job_id(job.job().id());
+  rendezvous.set_attempt(leases.leases(0).attempt());
+  rendezvous.set_rank(0);
+  rendezvous.set_unique_id("forged-unique-id");
+  v1::RendezvousResponse met;
+  grpc::Status stolen = worker().Rendezvous(As(token_a).get(), rendezvous, &met);
+  EXPECT_EQ(stolen.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(absl::StrContains(stolen.error_message(), "is leased to worker " + worker_b))
+      << stolen.error_message();
+  EXPECT_TRUE(absl::StrContains(stolen.error_message(), "did not register"))
+      << stolen.error_message();
+  EXPECT_TRUE(met.unique_id().empty());
+  v1::RendezvousRequest rank1 = rendezvous;
+  rank1.set_rank(1);
+  rank1.clear_unique_id();
+  rank1.set_wait_ms(0);
+  met.Clear();
+  EXPECT_EQ(worker().Rendezvous(As(token_b).get(), rank1, &met).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);  // no unique id was kept
+  rendezvous.set_unique_id("real-unique-id");
+  ASSERT_TRUE(worker().Rendezvous(As(token_b).get(), rendezvous, &met).ok());
+  ASSERT_TRUE(worker().Rendezvous(As(token_b).get(), rank1, &met).ok());
+  EXPECT_EQ(met.unique_id(), "real-unique-id");
   v1::GetJobRequest get;
   get.set_id(job.job().id());
   v1::Job now;
@@ -220,14 +321,39 @@ TEST_F(AuthTest, TheAuditLogRecordsMutatingCallsWithActorObjectAndOutcome) {
   request.set_actor_token_id(submitter_id);
   v1::ListAuditResponse audit;
   ASSERT_TRUE(client().ListAudit(As(admin_).get(), request, &audit).ok());
-  // Refused calls are audited without their actor (a known gap): the submitter's rows are two.
-  ASSERT_EQ(audit.records_size(), 2);
+  // The refused call is the submitter's too: its token id and role, and the refusal.
+  ASSERT_EQ(audit.records_size(), 3);
   EXPECT_EQ(audit.records(0).action(), "SubmitJob");
   EXPECT_EQ(audit.records(0).object_id(), job.job().id());
   EXPECT_EQ(audit.records(0).code(), 0);
   EXPECT_EQ(audit.records(0).actor_role(), v1::ROLE_SUBMITTER);
   EXPECT_EQ(audit.records(1).action(), "CancelJob");
   EXPECT_EQ(audit.records(1).code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(audit.records(2).action(), "DeleteJob");
+  EXPECT_EQ(audit.records(2).actor_token_id(), submitter_id);
+  EXPECT_EQ(audit.records(2).actor_role(), v1::ROLE_SUBMITTER);
+  EXPECT_EQ(audit.records(2).code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(absl::StrContains(audit.records(2).message(), "needs role admin"));
+  // No token, and a token that is not one (unknown id, wrong secret): explicit markers, no role.
+  EXPECT_EQ(client().DeleteJob(Context().get(), remove, &removed).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  const std::string forged = submitter_id + "." + std::string(64, '0');
+  for (const std::string& bad : {std::string("tok_0000000000000000.00"), forged}) {
+    EXPECT_EQ(client().DeleteJob(As(bad).get(), remove, &removed).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  for (const auto& [actor, calls] :
+       std::vector<std::pair<std::string, int>>{{"anonymous", 1}, {"invalid-token", 2}}) {
+    request.set_actor_token_id(actor);
+    audit.Clear();
+    ASSERT_TRUE(client().ListAudit(As(admin_).get(), request, &audit).ok());
+    ASSERT_EQ(audit.records_size(), 1) << actor;  // refusals are summarised
+    EXPECT_EQ(audit.records(0).action(), "DeleteJob");
+    EXPECT_EQ(audit.records(0).actor_role(), v1::ROLE_UNSPECIFIED);
+    EXPECT_EQ(audit.records(0).code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(audit.records(0).calls(), calls) << actor;
+  }
+  request.set_actor_token_id(submitter_id);
   // A viewer may not read the audit log.
   const std::string viewer = NewToken(v1::ROLE_VIEWER);
   grpc::Status denied = client().ListAudit(As(viewer).get(), request, &audit);
@@ -254,14 +380,20 @@ TEST_F(AuthTest, ANonLoopbackAddressNeedsTlsAndTokensUnlessInsecure) {
     local.listen = loopback;
     EXPECT_TRUE(CheckExposure(local).ok()) << loopback;
   }
-  // The dashboard off loopback needs tokens (it has no TLS of its own), or --insecure.
+  // The dashboard off loopback needs TLS (it serves HTTPS with --tls-cert) and tokens, or
+  // --insecure.
   ServerOptions http;
   http.http_listen = "0.0.0.0:8080";
   absl::Status open_dashboard = CheckExposure(http);
   EXPECT_EQ(open_dashboard.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(open_dashboard.message(), "--http-listen")) << open_dashboard;
   http.auth.tokens = true;
+  absl::Status no_tls = CheckExposure(http);
+  EXPECT_FALSE(no_tls.ok());
+  EXPECT_TRUE(absl::StrContains(no_tls.message(), "TLS is off")) << no_tls;
+  http.tls.cert_file = "server.pem";
   EXPECT_TRUE(CheckExposure(http).ok());
+  http.tls.cert_file.clear();
   http.auth.tokens = false;
   http.insecure = true;
   EXPECT_TRUE(CheckExposure(http).ok());

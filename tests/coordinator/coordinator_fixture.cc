@@ -3,7 +3,9 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
 
 #include "common/sha256.h"
 
@@ -101,7 +103,16 @@ void CoordinatorFixture::Connect(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!tls_ca_file_.empty()) {
+    std::ifstream in(tls_ca_file_);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    credentials = grpc::SslCredentials(ssl);
+  }
+  channel_ = grpc::CreateCustomChannel(address, credentials, args);
   client_ = v1::ClientService::NewStub(channel_);
   worker_ = v1::WorkerService::NewStub(channel_);
 }

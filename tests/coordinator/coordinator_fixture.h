@@ -79,6 +79,8 @@ class CoordinatorFixture : public ::testing::Test {
   void Disconnect();
 
   std::string dir_;
+  // When set, Connect() dials over TLS verifying the server against this CA (PEM file).
+  std::string tls_ca_file_;
   scheduler::FakeClock clock_{1'000'000, scheduler::SystemClock().NowUnixMs()};
   ServerOptions options_;
   std::unique_ptr<CoordinatorServer> server_;

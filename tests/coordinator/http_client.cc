@@ -2,8 +2,10 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "absl/strings/ascii.h"
 
@@ -16,7 +18,8 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-HttpAnswer Exchange(beast::tcp_stream& stream, const std::string& method, const std::string& target,
+template <class Stream>
+HttpAnswer Exchange(Stream& stream, const std::string& method, const std::string& target,
                     const std::map<std::string, std::string>& headers, const std::string& body,
                     bool keep_alive) {
   HttpAnswer answer;
@@ -31,7 +34,7 @@ HttpAnswer Exchange(beast::tcp_stream& stream, const std::string& method, const 
     req.prepare_payload();
   }
   beast::error_code ec;
-  stream.expires_after(std::chrono::seconds(30));
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
   bhttp::write(stream, req, ec);
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
@@ -69,6 +72,36 @@ HttpAnswer HttpFetch(int port, const std::string& method, const std::string& tar
   }
   HttpAnswer answer = Exchange(stream, method, target, headers, body, /*keep_alive=*/false);
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  return answer;
+}
+
+HttpAnswer HttpsFetch(int port, const std::string& ca_file, const std::string& method,
+                      const std::string& target, const std::map<std::string, std::string>& headers,
+                      const std::string& body) {
+  HttpAnswer failed;
+  net::io_context io;
+  net::ssl::context tls(net::ssl::context::tls_client);
+  beast::error_code ec;
+  tls.load_verify_file(ca_file, ec);
+  if (ec) {
+    failed.error = "cannot load " + ca_file + ": " + ec.message();
+    return failed;
+  }
+  tls.set_verify_mode(net::ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(io, tls);
+  stream.set_verify_callback(net::ssl::host_name_verification("127.0.0.1"));
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+  beast::get_lowest_layer(stream).connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)), ec);
+  if (!ec) {
+    stream.handshake(net::ssl::stream_base::client, ec);
+  }
+  if (ec) {
+    failed.error = ec.message();
+    return failed;
+  }
+  HttpAnswer answer = Exchange(stream, method, target, headers, body, /*keep_alive=*/false);
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
   return answer;
 }
 

@@ -1,5 +1,6 @@
-// Test support: a small blocking HTTP/1.1 client over loopback (Boost.Beast), one connection
-// per call unless a Connection is kept, and a reader for server-sent events.
+// Test support: a small blocking HTTP/1.1 client over loopback (Boost.Beast; HTTPS through
+// asio::ssl), one connection per call unless a Connection is kept, and a reader for server-sent
+// events.
 // Not thread-safe.
 #pragma once
 
@@ -29,6 +30,14 @@ inline HttpAnswer HttpGet(int port, const std::string& target,
                           const std::map<std::string, std::string>& headers = {}) {
   return HttpFetch(port, "GET", target, headers);
 }
+
+// One request over HTTPS to 127.0.0.1:port, verifying the server's certificate against the CA
+// in `ca_file` and its name against 127.0.0.1. A refused handshake: status 0 and `error` with
+// OpenSSL's reason ("certificate verify failed").
+HttpAnswer HttpsFetch(int port, const std::string& ca_file, const std::string& method,
+                      const std::string& target,
+                      const std::map<std::string, std::string>& headers = {},
+                      const std::string& body = "");
 
 // A kept-alive connection: several requests on one socket.
 class HttpConnection {

@@ -13,7 +13,7 @@ import {Cluster, BINARY_DIR, tinySpec, waitFor} from './cluster.mjs';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.SPARSESCALE_SCREENSHOT_DIR || path.join(BINARY_DIR, 'dashboard-screenshots');
 const STEPS = 200;         // a sweep cell: about 1-3 s on one CPU
-const LONG_STEPS = 3000;   // the watched job: about 20 s
+const LONG_STEPS = 3000;   // the watched job (2 layers of width 32): about 15 s quiet, 40 s loaded
 
 let cluster;
 let browser;
@@ -30,7 +30,12 @@ before(async () => {
   browser = await puppeteer.launch({executablePath: CHROMIUM, headless: true,
                                     args: ['--no-sandbox', '--disable-gpu']});
   fs.mkdirSync(SHOTS, {recursive: true});
-  longJob = cluster.cli(['job', 'submit', cluster.writeJson('long.json', tinySpec(cluster.shards, LONG_STEPS, 1000)),
+  // Wider and deeper than the sweep's cells, so that it is still running when its page is
+  // watched: at width 16 and one layer, 3,000 steps took 2 s on a quiet machine, and the page
+  // opened after the job had ended.
+  const long = tinySpec(cluster.shards, LONG_STEPS, 1000);
+  long.model = {layers: 2, width: 32, heads: 2, context: 32};
+  longJob = cluster.cli(['job', 'submit', cluster.writeJson('long.json', long),
                          '--priority', '10']).job.id;
   const axes = {nonzeros: ['3072', '6144'], sparsities: [0.0, 0.5],
                 tokens: [String(STEPS * 4 * 32), String(2 * STEPS * 4 * 32)]};
@@ -96,7 +101,7 @@ test('the sweep grid changes colour as cells finish', async () => {
 
 test('a checkpoint downloads byte for byte as the CLI fetches it', async () => {
   await waitFor('the long job to succeed', () =>
-    cluster.cli(['job', 'get', longJob]).state === 'JOB_STATE_SUCCEEDED', 60000, 500);
+    cluster.cli(['job', 'get', longJob]).state === 'JOB_STATE_SUCCEEDED', 150000, 500);
   const page = await openPage(`#/jobs/${longJob}`);
   const link = await page.waitForSelector('a[data-checkpoint]');
   const step = await link.evaluate((a) => a.dataset.checkpoint);

@@ -13,7 +13,7 @@ python="${4:-python3}"
 fail() { echo "deploy_scripts: $*" >&2; exit 1; }
 command -v shellcheck >/dev/null || fail "shellcheck is not installed (bash deploy/setup.sh)"
 
-scripts=("$src"/deploy/*.sh "$src"/deploy/slurm/*)
+scripts=("$src"/deploy/*.sh "$src"/deploy/container/*.sh "$src"/deploy/slurm/*)
 shellcheck "${scripts[@]}" || fail "shellcheck found problems"
 echo "deploy_scripts: shellcheck clean on ${#scripts[@]} scripts"
 

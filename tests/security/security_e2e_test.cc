@@ -51,13 +51,14 @@ class SecureClusterTest : public ::testing::Test {
     }
   }
 
-  void StartCoordinator() {
+  // A coordinator with the certificate and key in `certs` (default: the test's own).
+  void StartCoordinator(const std::string& certs_dir = "") {
     client::LocalClusterOptions o;
     o.work_dir = (dir_ / "cluster").string();
     o.workers = 0;
     o.device = "cpu";
     o.threads = 1;
-    const std::string certs = (dir_ / "certs").string();
+    const std::string certs = certs_dir.empty() ? (dir_ / "certs").string() : certs_dir;
     o.coordinator_args = {"--auth",
                           "tokens",
                           "--tls-cert",
@@ -255,6 +256,20 @@ TEST_F(SecureClusterTest, TheCliManagesTokensAndShowsTheAuditLog) {
   client::CoordinatorClient stranger(cluster_->address(), wrong);
   auto refused = stranger.GetClusterStatus();
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "TLS")) << refused.status();
+}
+
+// A server certificate past its validity, signed by the CA the client trusts: the client refuses
+// the handshake and says it is a TLS failure; nothing reaches the service.
+TEST_F(SecureClusterTest, AnExpiredServerCertificateIsRefusedByTheClient) {
+  const std::string expired = (dir_ / "expired").string();
+  ASSERT_TRUE(MakeCerts(expired, {}, {"--expired"}).ok());
+  StartCoordinator(expired);
+  client::ClientOptions options;
+  options.security.tls_ca_file = expired + "/ca.pem";
+  client::CoordinatorClient client(cluster_->address(), options);
+  auto refused = client.GetClusterStatus();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "TLS")) << refused.status();
 }
 

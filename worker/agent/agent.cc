@@ -43,6 +43,13 @@ Agent::Agent(AgentOptions options, std::unique_ptr<WorkerRpc> rpc)
   // A finished job asks for its slot's next lease in its CompleteJob call (one round trip and
   // one coordinator commit fewer per job), unless the worker is draining.
   runner_options_ = options_.runner;
+  DatasetCacheOptions cache = options_.datasets;
+  if (cache.dir.empty()) {
+    cache.dir = options_.runner.work_dir + "/datasets";
+  }
+  cache.worker_id = [this] { return WorkerId(); };
+  datasets_ = std::make_unique<DatasetCache>(rpc_.get(), std::move(cache));
+  runner_options_.datasets = datasets_.get();
   runner_options_.next_free_slots = [this] {
     absl::MutexLock lock(&mu_);
     return draining_ ? 0 : 1;

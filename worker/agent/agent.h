@@ -43,6 +43,8 @@ struct AgentOptions {
   std::chrono::milliseconds retry_initial{100};
   std::chrono::milliseconds retry_max{2000};
   JobRunnerOptions runner;
+  // The dataset cache (dataset_cache.h); its dir empty: runner.work_dir/datasets.
+  DatasetCacheOptions datasets;
 };
 
 // Counters for logs and tests.
@@ -95,6 +97,7 @@ class Agent {
   const AgentOptions options_;
   JobRunnerOptions runner_options_;  // options_.runner plus the chained-lease callback
   const std::unique_ptr<WorkerRpc> rpc_;
+  std::unique_ptr<DatasetCache> datasets_;
   GpuPool gpus_;
   mutable absl::Mutex mu_;
   std::string worker_id_ ABSL_GUARDED_BY(mu_);

@@ -29,6 +29,8 @@ class GrpcWorkerRpc : public WorkerRpc {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                 static_cast<int>(options.max_reconnect_backoff.count()));
+    args.SetMaxReceiveMessageSize(16 << 20);  // dataset chunks are up to 4 MiB
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);  // a whole chunk in flight
     auto credentials = transport::ChannelCredentials(options.security);
     if (!credentials.ok()) {
       credentials_error_ = credentials.status();
@@ -73,6 +75,13 @@ class GrpcWorkerRpc : public WorkerRpc {
   absl::StatusOr<v1::ReportLogsResponse> ReportLogs(const v1::ReportLogsRequest& request) override {
     return Unary(request, options_.call_deadline, &v1::WorkerService::Stub::ReportLogs);
   }
+
+  absl::StatusOr<v1::Dataset> GetDataset(const v1::GetDatasetRequest& request) override {
+    return Unary(request, options_.call_deadline, &v1::WorkerService::Stub::GetDataset);
+  }
+
+  absl::Status DownloadChunks(const v1::DownloadChunksRequest& request,
+                              const DatasetChunkSink& on_chunk) override;
 
   absl::StatusOr<v1::RendezvousResponse> Rendezvous(const v1::RendezvousRequest& request) override {
     auto deadline = std::chrono::milliseconds(request.wait_ms()) + options_.call_deadline;
@@ -175,6 +184,28 @@ absl::Status GrpcWorkerRpc::DownloadCheckpoint(const v1::DownloadCheckpointReque
     return absl::DataLossError("checkpoint download: the stream carried no info chunk");
   }
   return absl::OkStatus();
+}
+
+absl::Status GrpcWorkerRpc::DownloadChunks(const v1::DownloadChunksRequest& request,
+                                           const DatasetChunkSink& on_chunk) {
+  if (!credentials_error_.ok()) {
+    return absl::UnavailableError(credentials_error_.message());
+  }
+  grpc::ClientContext context;
+  transport::AttachToken(options_.security, &context);
+  context.set_deadline(std::chrono::system_clock::now() + options_.transfer_deadline);
+  auto reader = stub_->DownloadChunks(&context, request);
+  v1::DatasetChunk chunk;
+  absl::Status sink_error;
+  while (sink_error.ok() && reader->Read(&chunk)) {
+    sink_error = on_chunk(chunk);
+  }
+  if (!sink_error.ok()) {
+    context.TryCancel();
+    reader->Finish();
+    return sink_error;
+  }
+  return ToAbsl(reader->Finish(), options_.security);
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ class JobRunner::Session {
   JobRunner& r_;
   fs::path dir_;
   std::string resume_path_;
+  std::shared_ptr<DatasetCache::Pin> dataset_;  // the job's dataset, held until the end
   PointBuffer points_;
   LogShipper logs_;
   bool logs_enabled_ = true;  // false once the coordinator cannot take logs
@@ -172,6 +173,15 @@ absl::Status JobRunner::Session::Prepare() {
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot create ", dir_.string(), ": ", ec.message()));
   }
+  // A stored dataset: downloaded (once per worker) and verified into the cache, held until the
+  // attempt ends; the job process reads it there (--dataset-dir).
+  if (const std::string& hash = r_.lease_.spec().data().dataset(); !hash.empty()) {
+    if (r_.options_.datasets == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("data.dataset: this worker has no dataset cache for ", hash));
+    }
+    ASSIGN_OR_RETURN(dataset_, r_.options_.datasets->Acquire(hash));
+  }
   // As leased, unnormalised: the job process fills the defaults itself.
   std::ofstream(dir_ / "spec.json") << spec::ToJsonLine(r_.lease_.spec(), /*print_defaults=*/false)
                                     << "\n";
@@ -234,6 +244,10 @@ absl::StatusOr<Subprocess> JobRunner::Session::StartChild() {
   if (!resume_path_.empty()) {
     spawn.argv.push_back("--resume");
     spawn.argv.push_back(resume_path_);
+  }
+  if (dataset_ != nullptr) {
+    spawn.argv.push_back("--dataset-dir");
+    spawn.argv.push_back(dataset_->files_dir());
   }
   if (!o.coordinator.empty()) {
     CoordinatorRendezvousFlags rendezvous{o.coordinator, r_.job_id(), r_.attempt()};

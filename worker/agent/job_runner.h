@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "sparsescale/v1/coordinator.pb.h"
+#include "worker/agent/dataset_cache.h"
 #include "worker/agent/job_events.h"
 #include "worker/agent/worker_rpc.h"
 
@@ -56,6 +57,9 @@ struct JobRunnerOptions {
   std::chrono::milliseconds drain_budget{30000};
   std::chrono::milliseconds poll_interval{100};  // how often orders are checked
   bool keep_files = false;  // keep checkpoints on disk after the attempt (debugging)
+  // Where a job naming data.dataset gets its files (held for the attempt; dataset_cache.h).
+  // nullptr: such jobs fail their set-up.
+  DatasetCache* datasets = nullptr;
   // Called as a finished attempt (not a released one) reports its end: how many new leases to
   // ask for in the same CompleteJob call (CompleteJobRequest.next_free_slots; 0 or unset: none).
   std::function<int()> next_free_slots;

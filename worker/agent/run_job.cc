@@ -173,6 +173,10 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
     launch.argv.push_back("--resume");
     launch.argv.push_back(options.resume_from);
   }
+  if (!options.dataset_dir.empty()) {
+    launch.argv.push_back("--dataset-dir");
+    launch.argv.push_back(options.dataset_dir);
+  }
   for (const std::string& arg : options.coordinator.ToArgs()) {
     launch.argv.push_back(arg);
   }
@@ -240,6 +244,7 @@ int RunJob(const RunJobOptions& options) {
   trainer::TrainOptions train;
   train.out_dir = options.out_dir;
   train.resume_from = options.resume_from;
+  train.dataset_dir = options.dataset_dir;
   train.device = options.device;
   train.threads = options.threads;
   train.checkpoint_on_stop = true;

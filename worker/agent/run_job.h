@@ -19,6 +19,7 @@ struct RunJobOptions {
   std::string out_dir;      // the trainer's checkpoint directory
   std::string upload_dir;   // where checkpoints are linked for the daemon to upload
   std::string resume_from;  // checkpoint to resume from, or empty
+  std::string dataset_dir;  // the files of the spec's data.dataset (the worker's cache), or empty
   std::string device = "auto";
   int threads = 0;
   // Under the worker daemon: the coordinator that carries a multi-rank job's rendezvous. Every

@@ -55,6 +55,21 @@ class WorkerRpc {
     (void)request;
     return absl::UnimplementedError("ReportLogs: not supported by this WorkerRpc");
   }
+  // A ready dataset's manifest (files and their chunk lists), by hash.
+  virtual absl::StatusOr<sparsescale::v1::Dataset> GetDataset(
+      const sparsescale::v1::GetDatasetRequest& request) {
+    (void)request;
+    return absl::UnimplementedError("GetDataset: not supported by this WorkerRpc");
+  }
+  // Streams the asked chunks of a dataset, in order, into `on_chunk` (its error stops the
+  // stream and is returned).
+  using DatasetChunkSink = std::function<absl::Status(sparsescale::v1::DatasetChunk& chunk)>;
+  virtual absl::Status DownloadChunks(const sparsescale::v1::DownloadChunksRequest& request,
+                                      const DatasetChunkSink& on_chunk) {
+    (void)request;
+    (void)on_chunk;
+    return absl::UnimplementedError("DownloadChunks: not supported by this WorkerRpc");
+  }
   // Carries rank 0's rendezvous bytes (coordinator_rendezvous.h; called by the job process, not
   // the daemon). The deadline covers the request's long-poll wait_ms plus a margin.
   virtual absl::StatusOr<sparsescale::v1::RendezvousResponse> Rendezvous(

@@ -128,8 +128,19 @@ absl::Status Trainer::Prepare() {
     return absl::InvalidArgumentError("out_dir: an output directory is required");
   }
   local_batch_ = spec_.data().batch_size() / world_;
-  RETURN_IF_ERROR(CheckJobInputs(spec_));
-  ASSIGN_OR_RETURN(TokenDataset data, TokenDataset::Load(spec_));
+  // A stored dataset's shard names resolve against the worker's cache (options_.dataset_dir);
+  // spec_ itself stays as leased, so its hash is the same on every worker.
+  JobSpec data_spec = spec_;
+  if (!spec_.data().dataset().empty()) {
+    if (options_.dataset_dir.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data.dataset: names the stored dataset ", spec_.data().dataset(),
+          "; run the job through a coordinator (its worker downloads the dataset)"));
+    }
+    ASSIGN_OR_RETURN(data_spec, spec::ResolveDatasetShards(spec_, options_.dataset_dir));
+  }
+  RETURN_IF_ERROR(CheckJobInputs(data_spec));
+  ASSIGN_OR_RETURN(TokenDataset data, TokenDataset::Load(data_spec));
   data_.emplace(std::move(data));
   total_steps_ = spec::TotalSteps(spec_);
   tokens_per_step_ = int64_t{spec_.data().batch_size()} * spec_.model().context();

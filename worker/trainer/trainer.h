@@ -85,6 +85,9 @@ struct TrainOptions {
   std::string device = "auto";
   // CPU threads; 0 defers to spec.threads (default 1).
   int threads = 0;
+  // When spec.data.dataset is set: the directory holding that dataset's files (the worker's
+  // dataset cache); shard names resolve against it (spec::ResolveDatasetShards).
+  std::string dataset_dir;
   SparseMatmul sparse_matmul = SparseMatmul::kAuto;
   // Write a checkpoint before returning Cancelled when StopRequested() turns true.
   bool checkpoint_on_stop = true;
