@@ -4,10 +4,10 @@
 // checks the stored state of the rest (final jobs), and the scheduler learns the result in
 // `then`.
 //
-// A retry is decided against the last committed row (read on the state thread) and queues the
-// job in the scheduler at once, before its write commits, as CancelJob decides at once: a
-// cancel, priority change or second retry decided next sees the job queued, and the FIFO
-// writer stores them in that order. The write checks the stored state again.
+// A retry is decided against the last committed row (read on the state thread); the write
+// checks the stored state again, and the scheduler queues the job only once that write has
+// committed, so a failed write (or a delete or retry the FIFO writer ordered first) leaves
+// nothing queued that the store lacks. Until then a second retry is refused by the store.
 #include <memory>
 #include <string>
 #include <vector>
