@@ -178,6 +178,47 @@ TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
   EXPECT_EQ(resumed_from % 200, 0) << log;  // a periodic checkpoint
 }
 
+// The same with the coordinator's --checkpoint-dir: the checkpoints are files (content-addressed,
+// verified on download), and the job resumes from one exactly as from SQLite; retention keeps
+// the final checkpoint after the job ends, and the directory holds no leftovers.
+TEST_F(E2eTest, KilledWorkersJobResumesFromABlobDirCheckpoint) {
+  const fs::path blobs = dir_ / "checkpoints";
+  extra_coordinator_args_ = {"--checkpoint-dir", blobs.string()};
+  StartCluster(1);
+  v1::Job job = Submit(TinySpec(shards_, 10000, 200));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Job j = Job(job.id());
+        return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
+      },
+      seconds(90)));
+  const v1::Job killed = Job(job.id());
+  cluster_->SignalWorker(0, SIGKILL);
+  ASSERT_TRUE(cluster_->AddWorker().ok());
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
+      << Job(job.id()).DebugString();
+  v1::Job done = Job(job.id());
+  EXPECT_GE(done.attempt(), 2);
+  ExpectWholeCurve(done);
+  const std::string log = AttemptLog(1, job.id(), done.attempt());
+  const int64_t resumed_from = ResumedFromStep(log, done.total_steps());
+  EXPECT_GE(resumed_from, killed.checkpoint_step()) << log;
+  EXPECT_EQ(resumed_from % 200, 0) << log;
+  auto listed = client_->ListCheckpoints(job.id());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_GE(listed->checkpoints_size(), 1);
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(blobs)) {
+    files += e.is_regular_file() && e.path().parent_path().filename() != "tmp" ? 1 : 0;
+  }
+  EXPECT_EQ(files, listed->checkpoints_size());
+  for (const v1::CheckpointInfo& info : listed->checkpoints()) {
+    EXPECT_EQ(info.stored_in(), v1::CHECKPOINT_STORAGE_BLOB_DIR);
+    EXPECT_TRUE(fs::exists(blobs / info.sha256().substr(0, 2) / info.sha256())) << info.sha256();
+  }
+  EXPECT_TRUE(fs::is_empty(blobs / "tmp"));
+}
+
 TEST_F(E2eTest, CoordinatorKilledMidSweepLosesNoAcknowledgedPoint) {
   StartCluster(2);
   std::string sweep = CreateSweep(TinySpec(shards_, 1500, 300), {0, 0.5, 0.75});
