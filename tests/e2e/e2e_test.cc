@@ -388,6 +388,45 @@ TEST_F(E2eTest, SweepWatchFollowsASweepToItsEndAndSweepDeleteRemovesIt) {
   EXPECT_EQ(RunCli({"job", "get", jobs[0].id(), "--coordinator", address}).exit_code, 4);
 }
 
+TEST_F(E2eTest, SweepCreateSetsTheCheckpointRetentionFromTheFileOrTheFlag) {
+  StartCluster(0);  // no worker needed
+  const std::string address = cluster_->address();
+  auto sweep_file = [&](const std::string& name, int keep_last) {
+    v1::CreateSweepRequest request;
+    request.set_name(name);
+    *request.mutable_base() = TinySpec(shards_, 10, 5);
+    request.mutable_axes()->add_nonzeros(3072);
+    request.mutable_axes()->add_sparsities(keep_last == 0 ? 0.25 : 0.5);
+    request.mutable_axes()->add_tokens(request.base().data().tokens());
+    if (keep_last > 0) {
+      request.mutable_checkpoint_retention()->set_keep_last(keep_last);
+    }
+    std::string text;
+    EXPECT_TRUE(google::protobuf::util::MessageToJsonString(request, &text).ok());
+    const std::string path = (dir_ / (name + ".json")).string();
+    std::ofstream(path) << text;
+    return path;
+  };
+  const std::string from_file = sweep_file("from-file", 2);
+  CliResult created = RunCli({"sweep", "create", from_file, "--json", "--coordinator", address});
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  EXPECT_EQ(nlohmann::json::parse(created.out)["sweep"]["checkpoint_retention"]["keep_last"], 2)
+      << created.out;
+  const std::string plain = sweep_file("by-flag", 0);
+  CliResult flagged = RunCli({"sweep", "create", plain, "--checkpoint-keep-last", "4", "--json",
+                              "--coordinator", address});
+  ASSERT_EQ(flagged.exit_code, 0) << flagged.out;
+  const auto sweep = nlohmann::json::parse(flagged.out)["sweep"];
+  EXPECT_EQ(sweep["checkpoint_retention"]["keep_last"], 4) << flagged.out;
+  auto stored = client_->GetSweep(sweep["id"].get<std::string>());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->checkpoint_retention().keep_last(), 4);
+  EXPECT_EQ(RunCli({"sweep", "create", plain, "--checkpoint-keep-last", "5000", "--coordinator",
+                    address})
+                .exit_code,
+            2);
+}
+
 TEST_F(E2eTest, QueuedJobsPriorityChangesThroughTheCliAndDeleteWaitsForAFinalState) {
   StartCluster(0);  // no worker: jobs stay queued
   v1::Job job = Submit(TinySpec(shards_, 10, 5));
