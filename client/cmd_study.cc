@@ -36,6 +36,10 @@ void Install(CLI::App& root) {
   study->add_option("--work-dir", f.options.work_dir,
                     "logs, database and CSV exports (default runs/study or runs/study-quick)");
   study->add_flag("--fresh", f.options.fresh, "start over: delete the database first");
+  study->add_option("--checkpoint-keep-last", f.options.checkpoint_keep_last,
+                    "checkpoints kept per job of the study's sweep (the newest, so the final "
+                    "one too); 0 = the coordinator's default")
+      ->check(CLI::Range(0, 1000));
   study->callback([] {
     if (f.options.config_path.empty()) {
       f.options.config_path = f.quick ? "configs/study-quick.json" : "configs/study.json";

@@ -22,6 +22,7 @@ struct SweepFlags {
   std::string id;
   std::string request_id;
   int poll_ms = 2000;
+  int checkpoint_keep_last = -1;  // -1: as the file says
 };
 
 void Out(const std::string& text) { std::fputs(text.c_str(), stdout); }
@@ -30,6 +31,9 @@ void Create(SweepFlags& f) {
   std::string text = client::OrFail(client::ReadTextFile(f.file));
   v1::CreateSweepRequest request = client::OrFail(client::ParseSweepJson(text));
   client::AbsolutizePaths(request.mutable_base());
+  if (f.checkpoint_keep_last >= 0) {
+    request.mutable_checkpoint_retention()->set_keep_last(f.checkpoint_keep_last);
+  }
   request.set_request_id(f.request_id.empty() ? client::NewClientRequestId() : f.request_id);
   client::CoordinatorClient c(f.common.coordinator, client::ConnectOptions(f.common));
   v1::CreateSweepResponse r = client::OrFail(c.CreateSweep(request));
@@ -136,6 +140,11 @@ void Install(CLI::App& root) {
       "create", "create a sweep from a JSON file {name, base, axes, priority, max_attempts}");
   create->add_option("FILE", f.file, "sweep file")->required();
   create->add_option("--request-id", f.request_id, "idempotency key (default: random)");
+  create->add_option("--checkpoint-keep-last", f.checkpoint_keep_last,
+                     "checkpoints the coordinator keeps per job of this sweep (the newest, so "
+                     "the final one too); 0 = the coordinator's default; overrides the file's "
+                     "checkpoint_retention")
+      ->check(CLI::Range(0, 1000));
   client::AddCommonFlags(create, &f.common);
   create->callback([] { Create(f); });
 

@@ -343,6 +343,9 @@ absl::Status RunStudy(const StudyOptions& o, const std::atomic<bool>& stop) {
   CoordinatorClient client(cluster->address());
   RETURN_IF_ERROR(client.WaitUntilReady(std::chrono::seconds(10)));
   config.sweep.set_request_id(NewClientRequestId());
+  if (o.checkpoint_keep_last >= 0) {
+    config.sweep.mutable_checkpoint_retention()->set_keep_last(o.checkpoint_keep_last);
+  }
   ASSIGN_OR_RETURN(v1::CreateSweepResponse created, client.CreateSweep(config.sweep));
   Print(o.out, absl::StrFormat("sweep %s \"%s\": %d jobs (%d new, %d already known)\n",
                                created.sweep().id(), created.sweep().name(),

@@ -30,6 +30,9 @@ struct StudyOptions {
   int workers = 2;
   int threads = 1;  // CPU threads per job
   std::string device = "auto";
+  // >= 0: the sweep's checkpoint_retention.keep_last (0 = the coordinator's default), over the
+  // study file's; -1: as the file says.
+  int checkpoint_keep_last = -1;
   std::chrono::milliseconds poll_interval{2000};
   std::FILE* out = stdout;
 };

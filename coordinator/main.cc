@@ -101,6 +101,14 @@ void AddFlags(CLI::App& app, ServerOptions& options, Flags& flags) {
                  "about this many job_curves rows per job for the SQL views; 0 = keep none")
       ->capture_default_str()
       ->check(CLI::Range(0, 100'000));
+  app.add_option("--checkpoint-dir", c.store.checkpoint_dir,
+                 "keep new checkpoint payloads as content-addressed files in this directory (a "
+                 "volume); SQLite keeps their size, sha256 and location; empty = in SQLite "
+                 "(docs/DEPLOY.md, \"Checkpoints\")");
+  app.add_option("--checkpoints-kept-per-job", c.store.checkpoints_kept_per_job,
+                 "newest checkpoints kept per job unless its sweep sets checkpoint_keep_last")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--log-level", flags.log_level, "least severe log lines written")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));

@@ -12,6 +12,8 @@
 //   auth:     the Gatekeeper's cost on the hot path: the ingest load (closed loop and paced)
 //             with a worker token (rate limit set out of reach: checked, never refusing), then
 //             the same over TLS; baseline in the same run: --auth none, plain text.
+//   checkpoint: UploadCheckpoint and DownloadCheckpoint MB/s of M-MiB payloads in 1 MiB
+//             chunks, payloads in SQLite (baseline in the same run) vs --checkpoint-dir.
 #include <atomic>
 #include <functional>
 #include <cstdio>
@@ -24,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bench/coordinator/bench_util.h"
 #include "bench/coordinator/http_get.h"
+#include "common/sha256.h"
 #include "coordinator/store/store_writer.h"
 
 namespace sparsescale::bench {
@@ -620,6 +623,108 @@ void Auth(const std::string& binary, int streams, int batch, double seconds, dou
   std::filesystem::remove_all(dir);
 }
 
+// One checkpoint upload of `payload` in 1 MiB chunks; seconds.
+double UploadOnce(v1::WorkerService::Stub& worker, const std::string& worker_id,
+                  const v1::Lease& lease, int64_t step, const std::string& payload) {
+  constexpr size_t kChunk = 1 << 20;
+  const double start = NowSeconds();
+  v1::UploadCheckpointResponse response;
+  auto ctx = WorkerCtx();
+  auto writer = worker.UploadCheckpoint(ctx.get(), &response);
+  v1::CheckpointUpload first;
+  first.set_worker_id(worker_id);
+  first.mutable_info()->set_job_id(lease.job_id());
+  first.mutable_info()->set_attempt(lease.attempt());
+  first.mutable_info()->set_step(step);
+  first.mutable_info()->set_size_bytes(static_cast<int64_t>(payload.size()));
+  first.mutable_info()->set_sha256(Sha256Hex(payload));
+  bool open = writer->Write(first);
+  v1::CheckpointUpload chunk;
+  for (size_t at = 0; open && at < payload.size(); at += kChunk) {
+    chunk.set_data(payload.substr(at, kChunk));
+    open = writer->Write(chunk);
+  }
+  writer->WritesDone();
+  Check(writer->Finish(), "UploadCheckpoint");
+  return NowSeconds() - start;
+}
+
+// One download of the job's latest checkpoint; seconds. Exits when the bytes differ.
+double DownloadOnce(v1::WorkerService::Stub& worker, const std::string& job_id,
+                    const std::string& expected) {
+  const double start = NowSeconds();
+  v1::DownloadCheckpointRequest request;
+  request.set_job_id(job_id);
+  auto ctx = WorkerCtx();
+  auto reader = worker.DownloadCheckpoint(ctx.get(), request);
+  v1::CheckpointChunk chunk;
+  size_t at = 0;
+  bool same = true;
+  while (reader->Read(&chunk)) {
+    same = same && expected.compare(at, chunk.data().size(), chunk.data()) == 0;
+    at += chunk.data().size();
+  }
+  Check(reader->Finish(), "DownloadCheckpoint");
+  const double seconds = NowSeconds() - start;
+  if (!same || at != expected.size()) {
+    std::fprintf(stderr, "checkpoint download differs from the upload\n");
+    std::exit(1);
+  }
+  return seconds;
+}
+
+void Checkpoints(const std::string& binary, int mib, int repeats) {
+  const std::string dir = MakeTempDir("checkpoint");
+  struct Config {
+    const char* name;
+    bool blob_dir;
+  };
+  const std::vector<Config> configs = {{"SQLite", false}, {"--checkpoint-dir", true}};
+  const double mb = static_cast<double>(mib) * (1 << 20) / 1e6;
+  std::vector<std::pair<double, double>> medians;  // upload, download MB/s
+  for (size_t c = 0; c < configs.size(); ++c) {
+    const std::string db = dir + "/ckpt" + std::to_string(c) + ".db";
+    std::vector<std::string> flags = {"--auth", "none"};
+    if (configs[c].blob_dir) {
+      flags.insert(flags.end(), {"--checkpoint-dir", dir + "/blobs"});
+    }
+    CoordinatorProcess coordinator(binary, db, flags);
+    auto channel = coordinator.NewChannel();
+    auto client = v1::ClientService::NewStub(channel);
+    auto worker = v1::WorkerService::NewStub(channel);
+    CreateJobs(*client, 1, "checkpoint");
+    const std::string worker_id = Register(*worker, "w", 1);
+    v1::AcquireLeaseRequest acquire;
+    acquire.set_worker_id(worker_id);
+    acquire.set_free_slots(1);
+    v1::AcquireLeaseResponse leases;
+    Check(worker->AcquireLease(WorkerCtx().get(), acquire, &leases), "AcquireLease");
+    if (leases.leases_size() != 1) {
+      std::fprintf(stderr, "no lease\n");
+      std::exit(1);
+    }
+    std::vector<double> up, down;
+    std::string payload(static_cast<size_t>(mib) << 20, '\0');
+    for (size_t i = 0; i < payload.size(); ++i) {
+      payload[i] = static_cast<char>((i * 2654435761u) >> 13);
+    }
+    for (int r = 0; r < repeats; ++r) {
+      payload[0] = static_cast<char>(r);  // other bytes each time: no dedupe
+      up.push_back(mb / UploadOnce(*worker, worker_id, leases.leases(0), 100 * (r + 1), payload));
+      down.push_back(mb / DownloadOnce(*worker, leases.leases(0).job_id(), payload));
+    }
+    medians.emplace_back(Percentile(up, 50), Percentile(down, 50));
+    std::printf("checkpoint: %-17s %d MiB x %d: upload %7.1f MB/s (min %.1f, max %.1f), "
+                "download %7.1f MB/s (min %.1f, max %.1f), coordinator peak RSS %lld MiB\n",
+                configs[c].name, mib, repeats, medians.back().first, Percentile(up, 0),
+                Percentile(up, 100), medians.back().second, Percentile(down, 0),
+                Percentile(down, 100), static_cast<long long>(coordinator.PeakRssKiB() / 1024));
+  }
+  std::printf("checkpoint: --checkpoint-dir vs SQLite: upload %.2fx, download %.2fx (medians)\n",
+              medians[1].first / medians[0].first, medians[1].second / medians[0].second);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sparsescale::bench
 
@@ -667,6 +772,12 @@ int main(int argc, char** argv) {
   auth->add_option("--paced-batch", paced_batch)->capture_default_str();
   auth->add_option("--certs-script", certs_script, "deploy/certs.sh (makes the TLS certificates)")
       ->capture_default_str();
+  int checkpoint_mib = 256, checkpoint_repeats = 3;
+  auto* checkpoint = app.add_subcommand(
+      "checkpoint", "checkpoint upload/download MB/s: payloads in SQLite vs --checkpoint-dir");
+  checkpoint->add_option("--mib", checkpoint_mib, "payload size")->capture_default_str();
+  checkpoint->add_option("--repeats", checkpoint_repeats, "uploads and downloads per store")
+      ->capture_default_str();
   app.require_subcommand(1);
   CLI11_PARSE(app, argc, argv);
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -676,6 +787,8 @@ int main(int argc, char** argv) {
     sparsescale::bench::Ingest(binary, streams, batch, seconds, rate, paced_batch);
   } else if (auth->parsed()) {
     sparsescale::bench::Auth(binary, streams, batch, seconds, rate, paced_batch, certs_script);
+  } else if (checkpoint->parsed()) {
+    sparsescale::bench::Checkpoints(binary, checkpoint_mib, checkpoint_repeats);
   } else if (dashboard->parsed()) {
     sparsescale::bench::Dashboard(binary, curve_jobs, curve_points, dash_queries, streams,
                                   seconds, rate, paced_batch);

@@ -139,7 +139,8 @@ class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
   Sha256 sha_;
 };
 
-// Sends the info, then each stored chunk in order.
+// Sends the info, then each stored chunk in order; a checkpoint in the blob directory is opened
+// and verified (size, sha256) before anything is sent, then read in blocks from that open file.
 class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
  public:
   DownloadReactor(CoordinatorCore* core, const v1::DownloadCheckpointRequest* request)
@@ -163,6 +164,9 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
             return absl::OutOfRangeError(absl::StrCat("offset: ", skip_, " is past the end of the ",
                                                       meta_.size_bytes, "-byte checkpoint"));
           }
+          if (meta_.stored_in == store::CheckpointStorage::kBlobDir) {
+            ASSIGN_OR_RETURN(file_, store.OpenCheckpointFile(meta_));
+          }
           return absl::OkStatus();
         },
         [this](absl::Status status) {
@@ -180,7 +184,7 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
       return;
     }
-    if (next_chunk_ == meta_.chunks) {
+    if (file_ == nullptr ? next_chunk_ == meta_.chunks : skip_ >= meta_.size_bytes) {
       Finish(grpc::Status::OK);
       return;
     }
@@ -203,6 +207,16 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
   // The next stored chunk into message_, past the first `skip_` bytes of the payload (a
   // resumed download); empty data when nothing is left.
   absl::Status NextData(store::Store& store) {
+    if (file_ != nullptr) {
+      ASSIGN_OR_RETURN(std::string data, file_->ReadAt(skip_, kFileBlockBytes));
+      if (data.empty() && skip_ < meta_.size_bytes) {
+        return absl::DataLossError(absl::StrCat("checkpoint file ", file_->path(),
+                                                " ended early at byte ", skip_));
+      }
+      skip_ += static_cast<int64_t>(data.size());
+      *message_.mutable_data() = std::move(data);
+      return absl::OkStatus();
+    }
     while (next_chunk_ < meta_.chunks) {
       ASSIGN_OR_RETURN(std::optional<std::string> data,
                        store.ReadCheckpointChunk(meta_.id, next_chunk_++));
@@ -222,8 +236,12 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
     return absl::OkStatus();
   }
 
+  // Bytes per message read from a blob-dir file (well under gRPC's default 4 MiB receive limit).
+  static constexpr int64_t kFileBlockBytes = int64_t{1} << 20;
+
   CoordinatorCore* core_;
-  int64_t skip_;
+  int64_t skip_;  // SQLite: bytes still to skip; file: the next offset to send
+  std::unique_ptr<store::BlobFile> file_;  // the verified payload, when in the blob directory
   store::CheckpointRow meta_;
   v1::CheckpointChunk message_;
   int next_chunk_ = 0;

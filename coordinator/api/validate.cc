@@ -252,6 +252,8 @@ absl::Status ValidateCreateSweep(const sparsescale::v1::CreateSweepRequest& r) {
   if (!r.has_base()) {
     return Invalid("base", "required");
   }
+  RETURN_IF_ERROR(IntRange("checkpoint_retention.keep_last", r.checkpoint_retention().keep_last(),
+                           0, 1000));
   return ValidatePriority(r.priority(), r.max_attempts());
 }
 

@@ -44,6 +44,13 @@ absl::Status CoordinatorCore::Load() {
                    store::Store::Open(options_.db_path, writer_options));
   // An upload interrupted by a crash never became a checkpoint; drop its staged rows.
   RETURN_IF_ERROR(store->DeleteIncompleteCheckpoints());
+  // Files of a crash between a commit that dropped their last row and their removal, and the
+  // temporary files of interrupted uploads.
+  ASSIGN_OR_RETURN(const int64_t orphans, store->RemoveOrphanCheckpointFiles());
+  if (store->checkpoint_blobs().has_value()) {
+    LogInfo("checkpoint dir %s: removed %d orphaned file(s)",
+            store->checkpoint_blobs()->dir(), orphans);
+  }
   RETURN_IF_ERROR(Restore(*store));
   return OpenReaders(std::move(store));
 }

@@ -38,6 +38,9 @@ absl::Status FillSweep(store::Store& store, const store::SweepRow& row, v1::Swee
   }
   sweep->set_priority(row.priority);
   sweep->set_created_unix_ms(row.created_unix_ms);
+  if (row.checkpoint_keep_last > 0) {
+    sweep->mutable_checkpoint_retention()->set_keep_last(row.checkpoint_keep_last);
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> ids, store.SweepJobIds(row.id));
   for (std::string& id : ids) {
     sweep->add_job_ids(std::move(id));
@@ -129,7 +132,8 @@ void CoordinatorCore::CreateSweep(v1::CreateSweepRequest request, std::vector<Pr
                                 .axes = DeterministicBytes(request.axes()),
                                 .priority = request.priority(),
                                 .max_attempts = batch->max_attempts,
-                                .created_unix_ms = batch->now_unix_ms};
+                                .created_unix_ms = batch->now_unix_ms,
+                                .checkpoint_keep_last = request.checkpoint_retention().keep_last()};
     batch->sweep_id = sweep.id;
     return Plan{
         .write = [sweep, batch, response](store::Store& store) -> absl::Status {

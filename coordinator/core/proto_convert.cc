@@ -88,6 +88,9 @@ v1::CheckpointInfo CheckpointToProto(const store::CheckpointRow& row) {
   info.set_size_bytes(row.size_bytes);
   info.set_sha256(row.sha256);
   info.set_created_unix_ms(row.created_unix_ms);
+  info.set_stored_in(row.stored_in == store::CheckpointStorage::kBlobDir
+                         ? v1::CHECKPOINT_STORAGE_BLOB_DIR
+                         : v1::CHECKPOINT_STORAGE_SQLITE);
   return info;
 }
 

@@ -185,6 +185,13 @@ void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply 
           return absl::NotFoundError(
               absl::StrCat("step: job ", job_id, " has no checkpoint at step ", step));
         }
+        if ((*meta)->stored_in == store::CheckpointStorage::kBlobDir) {
+          // Verified (size, sha256) before any byte is served; DataLoss names the file.
+          ASSIGN_OR_RETURN(std::unique_ptr<store::BlobFile> file,
+                           store.OpenCheckpointFile(**meta));
+          ASSIGN_OR_RETURN(*payload, file->ReadAt(0, (*meta)->size_bytes));
+          return absl::OkStatus();
+        }
         payload->reserve(static_cast<size_t>((*meta)->size_bytes));
         for (int chunk = 0; chunk < (*meta)->chunks; ++chunk) {
           ASSIGN_OR_RETURN(std::optional<std::string> data,

@@ -90,6 +90,8 @@ struct WorkerRow {
   int64_t last_heartbeat_unix_ms = 0;
 };
 
+enum class CheckpointStorage { kSqlite = 0, kBlobDir = 1 };
+
 struct CheckpointRow {
   int64_t id = 0;
   std::string job_id;
@@ -99,6 +101,9 @@ struct CheckpointRow {
   std::string sha256;
   int chunks = 0;
   int64_t created_unix_ms = 0;
+  // Where the payload is: checkpoint_chunks rows, or a file in the checkpoint blob directory
+  // (sql/0007_checkpoint_blobs.sql).
+  CheckpointStorage stored_in = CheckpointStorage::kSqlite;
 };
 
 // A stored piece of an attempt's log: `offset` is where `data` starts in the attempt's output.
@@ -123,6 +128,7 @@ struct SweepRow {
   int priority = 0;
   int max_attempts = 3;
   int64_t created_unix_ms = 0;
+  int checkpoint_keep_last = 0;  // 0 = the coordinator's default
 };
 
 struct FitInputRow {

@@ -78,6 +78,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
   } else {
     RETURN_IF_ERROR(store->CheckVersion());
   }
+  if (!options.checkpoint_dir.empty()) {
+    ASSIGN_OR_RETURN(BlobDir blobs, BlobDir::Open(options.checkpoint_dir));
+    store->blobs_.emplace(std::move(blobs));
+  }
   return store;
 }
 

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "coordinator/store/blob_dir.h"
 #include "coordinator/store/records.h"
 #include "coordinator/store/sqlite.h"
 
@@ -29,7 +30,13 @@ struct StoreOptions {
   // Apply pending migrations (the writer); readers only check the version.
   bool migrate = true;
   // Complete checkpoints kept per job (the newest by step); older ones are deleted on commit.
+  // A sweep's checkpoint_keep_last overrides it for the sweep's jobs (the largest when a job is
+  // in several sweeps).
   int checkpoints_kept_per_job = 2;
+  // Non-empty: new checkpoint payloads go to files in this content-addressed directory
+  // (blob_dir.h) instead of checkpoint_chunks; SQLite keeps their size, sha256 and stored_in.
+  // Checkpoints stored before stay where they are and are served from there.
+  std::string checkpoint_dir;
   // job_curves: about this many rows per job (0: the table is not kept; the views of
   // sql/0004_views.sql then show no curves). See store_views.cc for which points.
   int curve_rows = 200;
@@ -113,13 +120,29 @@ class Store {
   absl::Status RebuildCurveRows(int64_t job_seq);
 
   // Checkpoints: staged (incomplete) rows first, chunks appended, then committed atomically.
+  // With a checkpoint_dir the chunks go to the upload's temporary file instead of SQLite (the
+  // row's stored_in says which); InvalidArgument naming sha256 when it is not 64 hex digits.
   absl::StatusOr<int64_t> BeginCheckpoint(const CheckpointRow& meta, int64_t now_unix_ms);
   absl::Status AppendCheckpointChunk(int64_t checkpoint_id, int chunk, std::string_view data);
   // Marks it complete, replaces an older checkpoint of the same step, prunes to the newest
-  // `checkpoints_kept_per_job`, and records the job's checkpoint_step.
+  // kept (the job's sweeps' checkpoint_keep_last, else `checkpoints_kept_per_job`), and records
+  // the job's checkpoint_step. A blob-dir upload's file is published (durable under its final
+  // name) before the row changes, so the commit never makes a row without its file.
   absl::Status CommitCheckpoint(int64_t checkpoint_id);
   absl::Status AbortCheckpoint(int64_t checkpoint_id);
   absl::Status DeleteIncompleteCheckpoints();
+  // After a COMMIT (the writer calls it; direct users of a Store in autocommit mode may call it
+  // after any delete): removes the blob files whose last row the deletes since the previous call
+  // dropped. `committed` false (a failed commit) forgets them instead.
+  void RemoveUnreferencedCheckpointFiles(bool committed);
+  // Start-up, before any upload: removes the checkpoint_dir's files that no row references and
+  // its tmp/ leftovers; returns how many (0 without a checkpoint_dir).
+  absl::StatusOr<int64_t> RemoveOrphanCheckpointFiles();
+  // A blob-dir checkpoint's payload, open and verified (BlobDir::OpenVerified); DataLoss naming
+  // the path when it is missing or damaged, FailedPrecondition when this coordinator was started
+  // without a checkpoint_dir.
+  absl::StatusOr<std::unique_ptr<BlobFile>> OpenCheckpointFile(const CheckpointRow& row);
+  const std::optional<BlobDir>& checkpoint_blobs() const { return blobs_; }
   absl::StatusOr<std::vector<CheckpointRow>> ListCheckpoints(std::string_view job_id);
   // The complete checkpoint at `step` (0 = the latest); nullopt when there is none.
   absl::StatusOr<std::optional<CheckpointRow>> FindCheckpoint(std::string_view job_id,
@@ -181,6 +204,10 @@ class Store {
   absl::Status CheckVersion();
   absl::Status AdjustPointCounter(int64_t delta);
   absl::Status DeleteCheckpointRows(int64_t checkpoint_id);
+  // Notes the blob files of a job's checkpoint rows about to be deleted (DeleteFinalJob).
+  absl::Status NoteJobCheckpointFiles(int64_t job_seq);
+  // Complete checkpoints kept per job for `job_seq` (its sweeps' retention or the default).
+  absl::StatusOr<int> CheckpointsKept(int64_t job_seq);
   // The stored job's row, NotFound naming `field` and the id when there is none.
   absl::StatusOr<JobRow> RequireJob(std::string_view job_id, const char* field);
   absl::StatusOr<int64_t> PragmaInt(const char* pragma);
@@ -209,6 +236,9 @@ class Store {
 
   std::unique_ptr<Db> db_;
   StoreOptions options_;
+  std::optional<BlobDir> blobs_;  // options_.checkpoint_dir, when set
+  // sha256 of blob-dir rows deleted since the last RemoveUnreferencedCheckpointFiles.
+  std::vector<std::string> dropped_blobs_;
   // job_curves bookkeeping (writer connection only; forgotten on a rollback): per job, its id,
   // total steps and the eval bucket of the last eval row kept.
   struct CurveKey {

@@ -85,6 +85,7 @@ absl::Status Store::DeleteFinalJob(std::string_view job_id) {
   }
   ASSIGN_OR_RETURN(const int64_t clean_points, CountCurvePoints(job.id));
   RETURN_IF_ERROR(AdjustPointCounter(-clean_points));
+  RETURN_IF_ERROR(NoteJobCheckpointFiles(job.seq));  // removed after the commit
   for (const char* sql : kJobDeletes) {
     ASSIGN_OR_RETURN(Query q, db_->Prepare(sql));
     RETURN_IF_ERROR(q.Bind(1, job.seq).Run());

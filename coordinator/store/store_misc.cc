@@ -14,6 +14,7 @@ SweepRow ReadSweepRow(const Query& q, int first) {
   sweep.priority = static_cast<int>(q.Int(first + 4));
   sweep.max_attempts = static_cast<int>(q.Int(first + 5));
   sweep.created_unix_ms = q.Int(first + 6);
+  sweep.checkpoint_keep_last = static_cast<int>(q.Int(first + 7));
   return sweep;
 }
 
@@ -64,10 +65,12 @@ absl::StatusOr<std::vector<WorkerRow>> Store::LoadWorkers() {
 
 absl::StatusOr<bool> Store::InsertSweepIfAbsent(const SweepRow& s) {
   ASSIGN_OR_RETURN(Query q, db_->Prepare("INSERT INTO sweeps (id, name, base, axes, priority, "
-                                         "max_attempts, created_unix_ms) VALUES (?, ?, ?, ?, ?, "
-                                         "?, ?) ON CONFLICT (id) DO NOTHING"));
+                                         "max_attempts, created_unix_ms, checkpoint_keep_last) "
+                                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                                         "ON CONFLICT (id) DO NOTHING"));
   q.Bind(1, s.id).Bind(2, s.name).Bind(3, Blob{s.base}).Bind(4, Blob{s.axes});
-  RETURN_IF_ERROR(q.Bind(5, s.priority).Bind(6, s.max_attempts).Bind(7, s.created_unix_ms).Run());
+  q.Bind(5, s.priority).Bind(6, s.max_attempts).Bind(7, s.created_unix_ms);
+  RETURN_IF_ERROR(q.Bind(8, s.checkpoint_keep_last).Run());
   return db_->Changes() > 0;
 }
 
@@ -79,7 +82,8 @@ absl::Status Store::AddSweepJob(std::string_view sweep_id, int64_t job_seq) {
 
 absl::StatusOr<std::optional<SweepRow>> Store::FindSweep(std::string_view id) {
   ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT id, name, base, axes, priority, max_attempts, "
-                                         "created_unix_ms FROM sweeps WHERE id = ?"));
+                                         "created_unix_ms, checkpoint_keep_last FROM sweeps "
+                                         "WHERE id = ?"));
   q.Bind(1, id);
   ASSIGN_OR_RETURN(const bool row, q.Step());
   if (!row) {
@@ -91,8 +95,8 @@ absl::StatusOr<std::optional<SweepRow>> Store::FindSweep(std::string_view id) {
 absl::StatusOr<std::vector<std::pair<int64_t, SweepRow>>> Store::ListSweeps(int64_t after_rowid,
                                                                             int limit) {
   ASSIGN_OR_RETURN(Query q, db_->Prepare("SELECT rowid, id, name, base, axes, priority, "
-                                         "max_attempts, created_unix_ms FROM sweeps "
-                                         "WHERE rowid > ? ORDER BY rowid LIMIT ?"));
+                                         "max_attempts, created_unix_ms, checkpoint_keep_last "
+                                         "FROM sweeps WHERE rowid > ? ORDER BY rowid LIMIT ?"));
   q.Bind(1, after_rowid).Bind(2, limit);
   std::vector<std::pair<int64_t, SweepRow>> sweeps;
   while (true) {

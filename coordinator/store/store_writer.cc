@@ -139,6 +139,8 @@ void StoreWriter::CommitBatch(std::deque<Op>& batch) {
         store_->InvalidateCaches();
       }
     }
+    // Blob files whose last row this commit deleted go only now that the delete is durable.
+    store_->RemoveUnreferencedCheckpointFiles(txn.ok() && commit_status.ok());
   }
   const double elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -6,7 +6,8 @@ objects: every container argument is a real flag of its binary (parsed from `--h
 coordinator's --listen port is its container port, its probes' port and the Service's target
 port; the workers dial the Service by name and port; images and volumes are set; one
 coordinator replica with a volume claim for its database; the GPU overlay asks for
-nvidia.com/gpu and passes --gpus; a PodDisruptionBudget selects the workers.
+nvidia.com/gpu and passes --gpus; a PodDisruptionBudget selects the workers; a coordinator
+--checkpoint-dir is on a claimed volume, and the checkpoint-volume overlay passes one.
 --compose FILE: the same argument, image, volume and address checks for a compose file.
 
 Flags of the security work (--tls-*, --token-file) are allowed only in the "secure" overlay,
@@ -120,7 +121,13 @@ def check_coordinator(c, where, sts, allow_security):
               if m["name"] in pod["_claims"]]
     c.expect(any(db.startswith(m.rstrip("/") + "/") for m in mounts), where,
              f"--db {db} is not on the claimed volume ({mounts})")
-    return {"labels": spec["template"]["metadata"]["labels"], "ports": set(ports)}
+    checkpoint_dir = flags.get("--checkpoint-dir")
+    if checkpoint_dir:
+        c.expect(any((checkpoint_dir.rstrip("/") + "/").startswith(m.rstrip("/") + "/")
+                     for m in mounts), where,
+                 f"--checkpoint-dir {checkpoint_dir} is not on a claimed volume ({mounts})")
+    return {"labels": spec["template"]["metadata"]["labels"], "ports": set(ports),
+            "checkpoint_dir": checkpoint_dir}
 
 
 def check_service(c, where, service, coordinator):
@@ -178,6 +185,9 @@ def check_overlay(c, kubectl, overlay):
     c.expect(len(sts) == 1, where, "expected one StatefulSet (the coordinator)")
     coordinator = check_coordinator(c, f"{where} StatefulSet", sts[0], allow_security) \
         if sts else None
+    if name == "checkpoint-volume":
+        c.expect(bool(coordinator and coordinator.get("checkpoint_dir")), where,
+                 "the checkpoint-volume overlay passes no --checkpoint-dir")
     services = by_kind.get("Service", [])
     c.expect(len(services) == 1, where, "expected one Service")
     port = check_service(c, f"{where} Service", services[0], coordinator) if services else None

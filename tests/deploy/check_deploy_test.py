@@ -16,7 +16,7 @@ SOURCE = os.environ.get("SPARSESCALE_SOURCE_DIR",
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FLAGS = {
     "sparsescale-coordinator": {"--db", "--listen", "--restart-grace-ms", "--auth", "--insecure",
-                                "--http-listen"},
+                                "--http-listen", "--checkpoint-dir"},
     "sparsescale-worker": {"--coordinator", "--device", "--gpus", "--work-dir",
                            "--advertise-address"},
 }
@@ -56,6 +56,17 @@ class CheckDeployTest(unittest.TestCase):
     def test_the_shipped_overlays_pass(self):
         self.assertEqual(problems(self.cpu), [])
         self.assertEqual(problems(rendered("gpu"), gpu=True), [])
+
+    def test_the_checkpoint_volume_overlay_passes_and_a_dir_off_its_claim_is_reported(self):
+        objects = rendered("checkpoint-volume")
+        self.assertEqual(problems(objects), [])
+        args = container(objects, "StatefulSet")["args"]
+        self.assertIn("--checkpoint-dir=/var/lib/sparsescale-checkpoints", args)
+        moved = copy.deepcopy(objects)
+        moved_args = container(moved, "StatefulSet")["args"]
+        moved_args[moved_args.index("--checkpoint-dir=/var/lib/sparsescale-checkpoints")] = \
+            "--checkpoint-dir=/tmp/checkpoints"
+        self.assertReported(moved, "--checkpoint-dir /tmp/checkpoints is not on a claimed volume")
 
     def test_an_unknown_flag_is_reported(self):
         o = copy.deepcopy(self.cpu)

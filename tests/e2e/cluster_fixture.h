@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/coordinator_client.h"
@@ -54,6 +55,8 @@ class ClusterFixture : public ::testing::Test {
     o.threads = 1;
     o.coordinator_args = {"--lease-ttl-ms",     "3000", "--heartbeat-period-ms", "250",
                           "--restart-grace-ms", "4000"};
+    o.coordinator_args.insert(o.coordinator_args.end(), extra_coordinator_args_.begin(),
+                              extra_coordinator_args_.end());
     auto cluster = client::LocalCluster::Start(o);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = std::move(*cluster);
@@ -80,6 +83,8 @@ class ClusterFixture : public ::testing::Test {
     return WaitFor([&] { return Job(id).state() == state; }, timeout);
   }
 
+  // More coordinator flags for the next StartCluster (e.g. --checkpoint-dir).
+  std::vector<std::string> extra_coordinator_args_;
   std::filesystem::path dir_;
   std::string shards_;
   std::unique_ptr<client::LocalCluster> cluster_;

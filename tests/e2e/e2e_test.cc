@@ -178,6 +178,47 @@ TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
   EXPECT_EQ(resumed_from % 200, 0) << log;  // a periodic checkpoint
 }
 
+// The same with the coordinator's --checkpoint-dir: the checkpoints are files (content-addressed,
+// verified on download), and the job resumes from one exactly as from SQLite; retention keeps
+// the final checkpoint after the job ends, and the directory holds no leftovers.
+TEST_F(E2eTest, KilledWorkersJobResumesFromABlobDirCheckpoint) {
+  const fs::path blobs = dir_ / "checkpoints";
+  extra_coordinator_args_ = {"--checkpoint-dir", blobs.string()};
+  StartCluster(1);
+  v1::Job job = Submit(TinySpec(shards_, 10000, 200));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Job j = Job(job.id());
+        return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
+      },
+      seconds(90)));
+  const v1::Job killed = Job(job.id());
+  cluster_->SignalWorker(0, SIGKILL);
+  ASSERT_TRUE(cluster_->AddWorker().ok());
+  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
+      << Job(job.id()).DebugString();
+  v1::Job done = Job(job.id());
+  EXPECT_GE(done.attempt(), 2);
+  ExpectWholeCurve(done);
+  const std::string log = AttemptLog(1, job.id(), done.attempt());
+  const int64_t resumed_from = ResumedFromStep(log, done.total_steps());
+  EXPECT_GE(resumed_from, killed.checkpoint_step()) << log;
+  EXPECT_EQ(resumed_from % 200, 0) << log;
+  auto listed = client_->ListCheckpoints(job.id());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_GE(listed->checkpoints_size(), 1);
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(blobs)) {
+    files += e.is_regular_file() && e.path().parent_path().filename() != "tmp" ? 1 : 0;
+  }
+  EXPECT_EQ(files, listed->checkpoints_size());
+  for (const v1::CheckpointInfo& info : listed->checkpoints()) {
+    EXPECT_EQ(info.stored_in(), v1::CHECKPOINT_STORAGE_BLOB_DIR);
+    EXPECT_TRUE(fs::exists(blobs / info.sha256().substr(0, 2) / info.sha256())) << info.sha256();
+  }
+  EXPECT_TRUE(fs::is_empty(blobs / "tmp"));
+}
+
 TEST_F(E2eTest, CoordinatorKilledMidSweepLosesNoAcknowledgedPoint) {
   StartCluster(2);
   std::string sweep = CreateSweep(TinySpec(shards_, 1500, 300), {0, 0.5, 0.75});
@@ -345,6 +386,45 @@ TEST_F(E2eTest, SweepWatchFollowsASweepToItsEndAndSweepDeleteRemovesIt) {
   EXPECT_NE(deleted.out.find("deleted with 2 jobs"), std::string::npos) << deleted.out;
   EXPECT_EQ(RunCli({"sweep", "watch", sweep, "--coordinator", address}).exit_code, 4);
   EXPECT_EQ(RunCli({"job", "get", jobs[0].id(), "--coordinator", address}).exit_code, 4);
+}
+
+TEST_F(E2eTest, SweepCreateSetsTheCheckpointRetentionFromTheFileOrTheFlag) {
+  StartCluster(0);  // no worker needed
+  const std::string address = cluster_->address();
+  auto sweep_file = [&](const std::string& name, int keep_last) {
+    v1::CreateSweepRequest request;
+    request.set_name(name);
+    *request.mutable_base() = TinySpec(shards_, 10, 5);
+    request.mutable_axes()->add_nonzeros(3072);
+    request.mutable_axes()->add_sparsities(keep_last == 0 ? 0.25 : 0.5);
+    request.mutable_axes()->add_tokens(request.base().data().tokens());
+    if (keep_last > 0) {
+      request.mutable_checkpoint_retention()->set_keep_last(keep_last);
+    }
+    std::string text;
+    EXPECT_TRUE(google::protobuf::util::MessageToJsonString(request, &text).ok());
+    const std::string path = (dir_ / (name + ".json")).string();
+    std::ofstream(path) << text;
+    return path;
+  };
+  const std::string from_file = sweep_file("from-file", 2);
+  CliResult created = RunCli({"sweep", "create", from_file, "--json", "--coordinator", address});
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  EXPECT_EQ(nlohmann::json::parse(created.out)["sweep"]["checkpoint_retention"]["keep_last"], 2)
+      << created.out;
+  const std::string plain = sweep_file("by-flag", 0);
+  CliResult flagged = RunCli({"sweep", "create", plain, "--checkpoint-keep-last", "4", "--json",
+                              "--coordinator", address});
+  ASSERT_EQ(flagged.exit_code, 0) << flagged.out;
+  const auto sweep = nlohmann::json::parse(flagged.out)["sweep"];
+  EXPECT_EQ(sweep["checkpoint_retention"]["keep_last"], 4) << flagged.out;
+  auto stored = client_->GetSweep(sweep["id"].get<std::string>());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->checkpoint_retention().keep_last(), 4);
+  EXPECT_EQ(RunCli({"sweep", "create", plain, "--checkpoint-keep-last", "5000", "--coordinator",
+                    address})
+                .exit_code,
+            2);
 }
 
 TEST_F(E2eTest, QueuedJobsPriorityChangesThroughTheCliAndDeleteWaitsForAFinalState) {
