@@ -17,6 +17,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The row a worker's upload of `payload` as job `job`'s checkpoint at `step` begins with.
+CheckpointRow MetaOf(const std::string& job, int64_t step, const std::string& payload) {
+  return CheckpointRow{.id = 0,
+                       .job_id = job,
+                       .step = step,
+                       .attempt = 1,
+                       .size_bytes = static_cast<int64_t>(payload.size()),
+                       .sha256 = Sha256Hex(payload),
+                       .chunks = 0,
+                       .created_unix_ms = 0};
+}
+
 class CheckpointBlobTest : public testing::StoreFileTest {
  protected:
   void SetUp() override {
@@ -44,14 +56,7 @@ class CheckpointBlobTest : public testing::StoreFileTest {
 
   // Uploads `payload` in two chunks as job `job`'s checkpoint at `step` and commits it.
   int64_t Upload(const std::string& job, int64_t step, const std::string& payload) {
-    const CheckpointRow meta{.id = 0,
-                             .job_id = job,
-                             .step = step,
-                             .attempt = 1,
-                             .size_bytes = static_cast<int64_t>(payload.size()),
-                             .sha256 = Sha256Hex(payload),
-                             .chunks = 0,
-                             .created_unix_ms = 0};
+    const CheckpointRow meta = MetaOf(job, step, payload);
     auto id = store_->BeginCheckpoint(meta, 1000);
     EXPECT_TRUE(id.ok()) << id.status();
     const size_t half = payload.size() / 2;
@@ -120,14 +125,7 @@ TEST_F(CheckpointBlobTest, UploadBecomesOneVerifiedFileAndNoChunkRows) {
 
 TEST_F(CheckpointBlobTest, StagedUploadIsOnlyATempFileAndAbortRemovesIt) {
   const std::string payload = "staged bytes";
-  const CheckpointRow meta{.id = 0,
-                           .job_id = "j",
-                           .step = 5,
-                           .attempt = 1,
-                           .size_bytes = static_cast<int64_t>(payload.size()),
-                           .sha256 = Sha256Hex(payload),
-                           .chunks = 0,
-                           .created_unix_ms = 0};
+  const CheckpointRow meta = MetaOf("j", 5, payload);
   auto id = store_->BeginCheckpoint(meta, 1000);
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(store_->AppendCheckpointChunk(*id, 0, payload).ok());
@@ -140,14 +138,8 @@ TEST_F(CheckpointBlobTest, StagedUploadIsOnlyATempFileAndAbortRemovesIt) {
 }
 
 TEST_F(CheckpointBlobTest, ASha256ThatIsNotHexIsRefusedNamingTheField) {
-  const CheckpointRow meta{.id = 0,
-                           .job_id = "j",
-                           .step = 5,
-                           .attempt = 1,
-                           .size_bytes = 4,
-                           .sha256 = "../../etc/passwd",
-                           .chunks = 0,
-                           .created_unix_ms = 0};
+  CheckpointRow meta = MetaOf("j", 5, "evil");
+  meta.sha256 = "../../etc/passwd";
   auto id = store_->BeginCheckpoint(meta, 1000);
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
@@ -195,14 +187,7 @@ TEST_F(CheckpointBlobTest, TheWriterRemovesAFileOnlyAfterTheCommitThatDroppedIts
   StoreWriter writer(std::move(store_), StoreWriterOptions{});
   const std::string payload = "thirty";
   absl::Status status = writer.RunSync([&](Store& store) -> absl::Status {
-    const CheckpointRow meta{.id = 0,
-                             .job_id = "j",
-                             .step = 30,
-                             .attempt = 1,
-                             .size_bytes = static_cast<int64_t>(payload.size()),
-                             .sha256 = Sha256Hex(payload),
-                             .chunks = 0,
-                             .created_unix_ms = 0};
+    const CheckpointRow meta = MetaOf("j", 30, payload);
     auto id = store.BeginCheckpoint(meta, 1000);
     RETURN_IF_ERROR(id.status());
     RETURN_IF_ERROR(store.AppendCheckpointChunk(*id, 0, payload));
@@ -276,14 +261,7 @@ TEST_F(CheckpointBlobTest, RowsStoredInSqliteBeforeStillServeFromSqlite) {
   store_.reset();
   {
     auto plain = OpenStore();  // no checkpoint_dir
-    const CheckpointRow meta{.id = 0,
-                             .job_id = "j",
-                             .step = 10,
-                             .attempt = 1,
-                             .size_bytes = 3,
-                             .sha256 = Sha256Hex("old"),
-                             .chunks = 0,
-                             .created_unix_ms = 0};
+    const CheckpointRow meta = MetaOf("j", 10, "old");
     auto id = plain->BeginCheckpoint(meta, 1000);
     ASSERT_TRUE(plain->AppendCheckpointChunk(*id, 0, "old").ok());
     ASSERT_TRUE(plain->CommitCheckpoint(*id).ok());
@@ -324,14 +302,7 @@ class CheckpointRetentionTest : public testing::OpenStoreTest {
   }
   void Upload(const std::string& job, int64_t step) {
     const std::string payload = job + std::to_string(step);
-    const CheckpointRow meta{.id = 0,
-                             .job_id = job,
-                             .step = step,
-                             .attempt = 1,
-                             .size_bytes = static_cast<int64_t>(payload.size()),
-                             .sha256 = Sha256Hex(payload),
-                             .chunks = 0,
-                             .created_unix_ms = 0};
+    const CheckpointRow meta = MetaOf(job, step, payload);
     auto id = store_->BeginCheckpoint(meta, 1000);
     ASSERT_TRUE(id.ok());
     ASSERT_TRUE(store_->AppendCheckpointChunk(*id, 0, payload).ok());
