@@ -75,6 +75,37 @@ class E2eTest : public ClusterFixture {
     return checkpoint;
   }
 
+  // On a started one-worker cluster: submits a 10,000-step job with a checkpoint every 200
+  // steps, kills its worker with SIGKILL between two checkpoints, adds a worker, and waits for
+  // the job to succeed there (`*done`). Checks the curve is whole, attempt 1 started from
+  // scratch, and the last attempt resumed from a periodic checkpoint at or after the one seen
+  // before the kill (or a later one whose upload finished as the worker died). 10,000 steps
+  // (several seconds): at 3,000 the whole job could finish within a second, before a poll saw
+  // it between checkpoints, and the test timed out without killing anything.
+  void KillTheWorkerBetweenCheckpointsAndFinishOnANewOne(v1::Job* done) {
+    const v1::Job job = Submit(TinySpec(shards_, 10000, 200));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          v1::Job j = Job(job.id());
+          return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
+        },
+        seconds(90)));
+    const v1::Job killed = Job(job.id());
+    cluster_->SignalWorker(0, SIGKILL);
+    ASSERT_TRUE(cluster_->AddWorker().ok());
+    ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
+        << Job(job.id()).DebugString();
+    *done = Job(job.id());
+    EXPECT_GE(done->attempt(), 2);
+    EXPECT_NE(done->worker_id(), killed.worker_id());
+    ExpectWholeCurve(*done);
+    EXPECT_EQ(ResumedFromStep(AttemptLog(0, job.id(), 1), done->total_steps()), -1);
+    const std::string log = AttemptLog(1, job.id(), done->attempt());
+    const int64_t resumed_from = ResumedFromStep(log, done->total_steps());
+    EXPECT_GE(resumed_from, killed.checkpoint_step()) << log;
+    EXPECT_EQ(resumed_from % 200, 0) << log;  // a periodic checkpoint
+  }
+
   bool AllFinal(const std::string& sweep_id, std::vector<v1::Job>* jobs) {
     auto list = client_->ListJobs(sweep_id);
     if (!list.ok() || list->empty()) {
@@ -151,31 +182,8 @@ TEST_F(E2eTest, TwoRankCpuJobMeetsThroughTheCoordinatorAndCompletes) {
 
 TEST_F(E2eTest, KilledWorkersJobResumesFromItsCheckpointOnAnotherWorker) {
   StartCluster(1);
-  // 10,000 steps (several seconds): at 3,000 the whole job could finish within a second, before
-  // a poll saw it between checkpoints, and the test timed out without killing anything.
-  v1::Job job = Submit(TinySpec(shards_, 10000, 200));
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        v1::Job j = Job(job.id());
-        return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
-      },
-      seconds(90)));
-  const v1::Job killed = Job(job.id());
-  cluster_->SignalWorker(0, SIGKILL);
-  ASSERT_TRUE(cluster_->AddWorker().ok());
-  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
-      << Job(job.id()).DebugString();
-  v1::Job done = Job(job.id());
-  EXPECT_GE(done.attempt(), 2);
-  EXPECT_NE(done.worker_id(), killed.worker_id());
-  ExpectWholeCurve(done);
-  // Attempt 1 started from scratch; attempt 2 from the last checkpoint attempt 1 stored: the
-  // one seen before the kill, or a later one whose upload finished as the worker died.
-  EXPECT_EQ(ResumedFromStep(AttemptLog(0, job.id(), 1), done.total_steps()), -1);
-  const std::string log = AttemptLog(1, job.id(), done.attempt());
-  const int64_t resumed_from = ResumedFromStep(log, done.total_steps());
-  EXPECT_GE(resumed_from, killed.checkpoint_step()) << log;
-  EXPECT_EQ(resumed_from % 200, 0) << log;  // a periodic checkpoint
+  v1::Job done;
+  ASSERT_NO_FATAL_FAILURE(KillTheWorkerBetweenCheckpointsAndFinishOnANewOne(&done));
 }
 
 // The same with the coordinator's --checkpoint-dir: the checkpoints are files (content-addressed,
@@ -185,26 +193,9 @@ TEST_F(E2eTest, KilledWorkersJobResumesFromABlobDirCheckpoint) {
   const fs::path blobs = dir_ / "checkpoints";
   extra_coordinator_args_ = {"--checkpoint-dir", blobs.string()};
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 10000, 200));
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        v1::Job j = Job(job.id());
-        return j.checkpoint_step() >= 200 && j.step() > j.checkpoint_step();
-      },
-      seconds(90)));
-  const v1::Job killed = Job(job.id());
-  cluster_->SignalWorker(0, SIGKILL);
-  ASSERT_TRUE(cluster_->AddWorker().ok());
-  ASSERT_TRUE(WaitForState(job.id(), v1::JOB_STATE_SUCCEEDED, seconds(120)))
-      << Job(job.id()).DebugString();
-  v1::Job done = Job(job.id());
-  EXPECT_GE(done.attempt(), 2);
-  ExpectWholeCurve(done);
-  const std::string log = AttemptLog(1, job.id(), done.attempt());
-  const int64_t resumed_from = ResumedFromStep(log, done.total_steps());
-  EXPECT_GE(resumed_from, killed.checkpoint_step()) << log;
-  EXPECT_EQ(resumed_from % 200, 0) << log;
-  auto listed = client_->ListCheckpoints(job.id());
+  v1::Job done;
+  ASSERT_NO_FATAL_FAILURE(KillTheWorkerBetweenCheckpointsAndFinishOnANewOne(&done));
+  auto listed = client_->ListCheckpoints(done.id());
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_GE(listed->checkpoints_size(), 1);
   int files = 0;
