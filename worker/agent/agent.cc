@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/version.h"
@@ -51,7 +50,7 @@ Agent::Agent(AgentOptions options, std::unique_ptr<WorkerRpc> rpc)
   datasets_ = std::make_unique<DatasetCache>(rpc_.get(), std::move(cache));
   runner_options_.datasets = datasets_.get();
   runner_options_.next_free_slots = [this] {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return draining_ ? 0 : 1;
   };
 }
@@ -59,7 +58,7 @@ Agent::Agent(AgentOptions options, std::unique_ptr<WorkerRpc> rpc)
 Agent::~Agent() {
   Drain();
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     stop_heartbeat_ = true;
   }
   if (heartbeat_thread_.joinable()) {
@@ -69,7 +68,7 @@ Agent::~Agent() {
 }
 
 void Agent::Drain() {
-  absl::MutexLock lock(&mu_);
+  AwaitMutex::Lock lock(mu_);
   if (!draining_) {
     draining_ = true;
     heartbeat_now_ = true;  // Tell the coordinator at once: no more leases for this worker.
@@ -80,12 +79,12 @@ void Agent::Drain() {
 }
 
 AgentStats Agent::stats() const {
-  absl::MutexLock lock(&mu_);
+  AwaitMutex::Lock lock(mu_);
   return stats_;
 }
 
 std::string Agent::WorkerId() const {
-  absl::MutexLock lock(&mu_);
+  AwaitMutex::Lock lock(mu_);
   return worker_id_;
 }
 
@@ -95,14 +94,14 @@ absl::Status Agent::Run() {
   LeaseLoop();
   DrainJobs();  // Heartbeats go on meanwhile, so the leases stay alive while jobs release.
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     stop_heartbeat_ = true;
   }
   heartbeat_thread_.join();
   AgentStats s = stats();
   LogInfo("drained: %d jobs started, %d succeeded, %d released, %d other", s.jobs_started,
           s.jobs_succeeded, s.jobs_released, s.jobs_other);
-  absl::MutexLock lock(&mu_);
+  AwaitMutex::Lock lock(mu_);
   return refused_;
 }
 
@@ -141,7 +140,7 @@ absl::Status Agent::RegisterOnce(const std::string& request_id) {
   r->set_memory_bytes(options_.memory_bytes);
   r->set_slots(options_.slots);
   ASSIGN_OR_RETURN(v1::RegisterWorkerResponse response, rpc_->RegisterWorker(request));
-  absl::MutexLock lock(&mu_);
+  AwaitMutex::Lock lock(mu_);
   worker_id_ = response.worker_id();
   if (response.heartbeat_period_ms() > 0) {
     heartbeat_period_ = std::chrono::milliseconds(response.heartbeat_period_ms());
@@ -161,7 +160,7 @@ void Agent::Reregister() {
   }
   LogError("the coordinator refuses this worker: %s; draining", s.message());
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     refused_ = absl::FailedPreconditionError(absl::StrCat("RegisterWorker: ", s.message()));
   }
   Drain();
@@ -170,11 +169,11 @@ void Agent::Reregister() {
 void Agent::HeartbeatLoop() {
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
-      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      AwaitMutex::Lock lock(mu_);
+      auto wake = [this]() {
         return stop_heartbeat_ || heartbeat_now_;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(heartbeat_period_));
+      lock.AwaitFor(heartbeat_period_, wake);
       if (stop_heartbeat_) {
         return;
       }
@@ -187,7 +186,7 @@ void Agent::HeartbeatLoop() {
 void Agent::SendHeartbeat() {
   v1::HeartbeatRequest request;
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     request.set_worker_id(worker_id_);
     request.set_draining(draining_);
     for (auto& slot : slots_) {
@@ -207,7 +206,7 @@ void Agent::SendHeartbeat() {
     LogInfo("the coordinator asked this worker to register again");
     Reregister();
   }
-  absl::MutexLock lock(&mu_);
+  AwaitMutex::Lock lock(mu_);
   for (const v1::Order& order : response->orders()) {
     for (auto& slot : slots_) {
       JobRunner& runner = *slot->runner;
@@ -248,7 +247,7 @@ void Agent::LeaseLoop() {
 bool Agent::WaitForFreeSlot(int* free_slots) {
   while (true) {
     ReapFinished();
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     if (draining_) {
       return false;
     }
@@ -256,10 +255,10 @@ bool Agent::WaitForFreeSlot(int* free_slots) {
     if (*free_slots > 0) {
       return true;
     }
-    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto wake = [this]() {
       return draining_ || finished_unreaped_ > 0;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(kSlotCheckPeriod));
+    lock.AwaitFor(kSlotCheckPeriod, wake);
   }
 }
 
@@ -287,7 +286,7 @@ JobRunnerOptions Agent::RunnerOptionsFor(const std::vector<std::string>& gpus) c
 
 void Agent::StartJob(const v1::Lease& lease) {
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     std::optional<std::vector<std::string>> gpus;
     if (!draining_ && static_cast<int>(slots_.size()) < options_.slots) {
       gpus = gpus_.Take(GpusFor(lease.spec()));
@@ -315,7 +314,7 @@ void Agent::RunSlot(Slot* slot) {
     std::vector<v1::Lease> next = slot->runner->TakeNextLeases();
     std::unique_ptr<JobRunner> finished;  // destroyed outside the lock
     {
-      absl::MutexLock lock(&mu_);
+      AwaitMutex::Lock lock(mu_);
       gpus_.Give(std::exchange(slot->gpus, {}));
       if (end == JobEnd::kSucceeded) {
         ++stats_.jobs_succeeded;
@@ -365,7 +364,7 @@ void Agent::ReleaseLease(const v1::Lease& lease) {
 void Agent::ReapFinished() {
   std::vector<std::unique_ptr<Slot>> done;
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     for (auto it = slots_.begin(); it != slots_.end();) {
       if ((*it)->finished) {
         done.push_back(std::move(*it));
@@ -383,27 +382,27 @@ void Agent::ReapFinished() {
 
 void Agent::DrainJobs() {
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     for (auto& slot : slots_) {
       slot->runner->Order(JobOrder::kDrain);
     }
   }
   while (true) {
     ReapFinished();
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     if (slots_.empty()) {
       return;
     }
-    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_unreaped_ > 0; };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(kSlotCheckPeriod));
+    auto wake = [this]() { return finished_unreaped_ > 0; };
+    lock.AwaitFor(kSlotCheckPeriod, wake);
   }
 }
 
 // Sleeps for `delay` unless a drain starts first. Returns false when draining.
 bool Agent::SleepUnlessDraining(std::chrono::milliseconds delay) {
-  absl::MutexLock lock(&mu_);
-  auto draining = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return draining_; };
-  return !mu_.AwaitWithTimeout(absl::Condition(&draining), absl::FromChrono(delay));
+  AwaitMutex::Lock lock(mu_);
+  auto draining = [this]() { return draining_; };
+  return !lock.AwaitFor(delay, draining);
 }
 
 }  // namespace sparsescale::agent

@@ -16,9 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "common/await_mutex.h"
 #include "common/version.h"
 #include "sparsescale/v1/coordinator.pb.h"
 #include "worker/agent/gpu_pool.h"
@@ -99,16 +98,16 @@ class Agent {
   const std::unique_ptr<WorkerRpc> rpc_;
   std::unique_ptr<DatasetCache> datasets_;
   GpuPool gpus_;
-  mutable absl::Mutex mu_;
-  std::string worker_id_ ABSL_GUARDED_BY(mu_);
-  std::chrono::milliseconds heartbeat_period_ ABSL_GUARDED_BY(mu_);
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_heartbeat_ ABSL_GUARDED_BY(mu_) = false;
-  bool heartbeat_now_ ABSL_GUARDED_BY(mu_) = false;
-  int finished_unreaped_ ABSL_GUARDED_BY(mu_) = 0;
-  std::list<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
-  AgentStats stats_ ABSL_GUARDED_BY(mu_);
-  absl::Status refused_ ABSL_GUARDED_BY(mu_);  // a later registration refused for good
+  mutable AwaitMutex mu_;  // guards the fields below
+  std::string worker_id_;
+  std::chrono::milliseconds heartbeat_period_;
+  bool draining_ = false;
+  bool stop_heartbeat_ = false;
+  bool heartbeat_now_ = false;
+  int finished_unreaped_ = 0;
+  std::list<std::unique_ptr<Slot>> slots_;
+  AgentStats stats_;
+  absl::Status refused_;  // a later registration refused for good
   std::thread heartbeat_thread_;
 };
 

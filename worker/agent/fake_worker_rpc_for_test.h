@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/await_mutex.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "worker/agent/worker_rpc.h"
@@ -30,7 +30,7 @@ class FakeWorkerRpc : public WorkerRpc {
 
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
       const v1::RegisterWorkerRequest& request) override {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     registrations_.push_back(request);
     if (!refusal_.ok()) {
       return refusal_;
@@ -43,22 +43,20 @@ class FakeWorkerRpc : public WorkerRpc {
 
   absl::StatusOr<v1::AcquireLeaseResponse> AcquireLease(
       const v1::AcquireLeaseRequest& request) override {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     v1::AcquireLeaseResponse response;
     for (int i = 0; i < request.free_slots() && !leases_.empty(); ++i) {
       *response.add_leases() = leases_.front();
       leases_.pop_front();
     }
     if (response.leases().empty()) {
-      mu_.AwaitWithTimeout(absl::Condition(
-                               +[](std::deque<v1::Lease>* l) { return !l->empty(); }, &leases_),
-                           absl::Milliseconds(20));
+      lock.AwaitFor(std::chrono::milliseconds(20), [this] { return !leases_.empty(); });
     }
     return response;
   }
 
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     heartbeats_.push_back(request);
     v1::HeartbeatResponse response;
     response.set_reregister(reregister_once_);
@@ -72,7 +70,7 @@ class FakeWorkerRpc : public WorkerRpc {
 
   absl::StatusOr<v1::ReportPointsResponse> ReportPoints(
       const v1::ReportPointsRequest& request) override {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     if (absl::Status s = NextFailure(&report_failures_); !s.ok()) {
       return s;
     }
@@ -87,7 +85,7 @@ class FakeWorkerRpc : public WorkerRpc {
 
   // Stores like the coordinator: bytes at offsets already stored are ignored.
   absl::StatusOr<v1::ReportLogsResponse> ReportLogs(const v1::ReportLogsRequest& request) override {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     if (absl::Status s = NextFailure(&log_failures_); !s.ok()) {
       return s;
     }
@@ -107,20 +105,20 @@ class FakeWorkerRpc : public WorkerRpc {
     return response;
   }
   std::string Log(const std::string& job_id, int attempt) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return logs_[{job_id, attempt}];
   }
   // The attempt's log as stored when its CompleteJob arrived.
   std::string LogAtCompletion(const std::string& job_id, int attempt) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return logs_at_completion_[{job_id, attempt}];
   }
   int64_t resent_log_bytes() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return resent_log_bytes_;
   }
   void FailLogs(std::vector<absl::Status> failures) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     log_failures_.assign(failures.begin(), failures.end());
   }
 
@@ -139,7 +137,7 @@ class FakeWorkerRpc : public WorkerRpc {
       }
       data += chunk;
     }
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     if (absl::Status s = NextFailure(&upload_failures_); !s.ok()) {
       return s;
     }
@@ -157,7 +155,7 @@ class FakeWorkerRpc : public WorkerRpc {
     std::string data;
     v1::CheckpointInfo info;
     {
-      absl::MutexLock lock(&mu_);
+      AwaitMutex::Lock lock(mu_);
       auto& steps = checkpoints_[request.job_id()];
       auto it = steps.find(request.step());
       if (it == steps.end()) {
@@ -182,7 +180,7 @@ class FakeWorkerRpc : public WorkerRpc {
 
   absl::StatusOr<v1::CompleteJobResponse> CompleteJob(
       const v1::CompleteJobRequest& request) override {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     if (absl::Status s = NextFailure(&complete_failures_); !s.ok()) {
       return s;
     }
@@ -200,66 +198,66 @@ class FakeWorkerRpc : public WorkerRpc {
   }
   // Leases handed out in CompleteJob answers (chained), not by AcquireLease.
   int leases_on_completion() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return leases_on_completion_;
   }
 
   // Scripting and inspection.
   void AddLease(const v1::Lease& lease) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     leases_.push_back(lease);
   }
   void AddOrder(const v1::Order& order) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     orders_.push_back(order);
   }
   void FailReports(std::vector<absl::Status> failures) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     report_failures_.assign(failures.begin(), failures.end());
   }
   void FailUploads(std::vector<absl::Status> failures) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     upload_failures_.assign(failures.begin(), failures.end());
   }
   void DamageDownloads(int count) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     damaged_downloads_ = count;
   }
   // Every registration from now on answers `refusal` (a coordinator of another protocol).
   void RefuseRegistrations(absl::Status refusal) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     refusal_ = std::move(refusal);
   }
   std::vector<v1::RegisterWorkerRequest> registration_requests() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return registrations_;
   }
   void RequestReregister() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     reregister_once_ = true;
   }
   void StoreCheckpoint(const std::string& job_id, int64_t step, const std::string& data) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     checkpoints_[job_id][step] = data;
   }
   // Waits until `job_id` has at least `count` points stored. False on timeout.
   bool WaitForPoints(const std::string& job_id, size_t count, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     auto enough = [&]() { return points_[job_id].size() >= count; };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return lock.AwaitFor(absl::ToChronoNanoseconds(timeout), enough);
   }
   bool WaitForCompletions(size_t count, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     auto enough = [&]() { return completions_.size() >= count; };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return lock.AwaitFor(absl::ToChronoNanoseconds(timeout), enough);
   }
   bool WaitForRegistrations(size_t count, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     auto enough = [&]() { return registrations_.size() >= count; };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return lock.AwaitFor(absl::ToChronoNanoseconds(timeout), enough);
   }
   std::vector<int64_t> PointSteps(const std::string& job_id) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     std::vector<int64_t> steps;
     for (const auto& p : points_[job_id]) {
       steps.push_back(p.step());
@@ -267,23 +265,23 @@ class FakeWorkerRpc : public WorkerRpc {
     return steps;
   }
   std::map<int64_t, std::string> Checkpoints(const std::string& job_id) {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return checkpoints_[job_id];
   }
   std::vector<v1::CompleteJobRequest> completions() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return completions_;
   }
   std::vector<Call> calls() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return calls_;
   }
   std::vector<v1::HeartbeatRequest> heartbeats() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return heartbeats_;
   }
   size_t registrations() {
-    absl::MutexLock lock(&mu_);
+    AwaitMutex::Lock lock(mu_);
     return registrations_.size();
   }
 
@@ -297,7 +295,7 @@ class FakeWorkerRpc : public WorkerRpc {
     return s;
   }
 
-  absl::Mutex mu_;
+  AwaitMutex mu_;
   std::deque<v1::Lease> leases_;
   int leases_on_completion_ = 0;
   std::vector<v1::Order> orders_;

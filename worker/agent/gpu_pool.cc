@@ -11,7 +11,7 @@ namespace sparsescale::agent {
 GpuPool::GpuPool(std::vector<std::string> ids) : ids_(std::move(ids)), held_(ids_.size(), false) {}
 
 std::optional<std::vector<std::string>> GpuPool::Take(int count) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<size_t> chosen;
   for (size_t i = 0; i < ids_.size() && static_cast<int>(chosen.size()) < count; ++i) {
     if (!held_[i]) {
@@ -30,7 +30,7 @@ std::optional<std::vector<std::string>> GpuPool::Take(int count) {
 }
 
 void GpuPool::Give(const std::vector<std::string>& ids) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& id : ids) {
     auto it = std::find(ids_.begin(), ids_.end(), id);
     SS_CHECK(it != ids_.end());
@@ -41,7 +41,7 @@ void GpuPool::Give(const std::vector<std::string>& ids) {
 }
 
 int GpuPool::free() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(std::count(held_.begin(), held_.end(), false));
 }
 

@@ -5,12 +5,10 @@
 // Thread-safe.
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 
 namespace sparsescale::agent {
 
@@ -31,8 +29,8 @@ class GpuPool {
 
  private:
   const std::vector<std::string> ids_;
-  mutable absl::Mutex mu_;
-  std::vector<bool> held_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;  // guards the fields below
+  std::vector<bool> held_;
 };
 
 // "CUDA_VISIBLE_DEVICES=a,b" for a job holding `ids` (empty ids: no device at all).

@@ -112,7 +112,7 @@ JobRunner::JobRunner(v1::Lease lease, JobRunnerOptions options, WorkerRpc* rpc,
       options_(std::move(options)),
       rpc_(rpc),
       worker_id_(std::move(worker_id)) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   step_ = lease_.resume_step();
 }
 
@@ -129,7 +129,7 @@ void JobRunner::Order(JobOrder order) {
 }
 
 std::vector<v1::Lease> JobRunner::TakeNextLeases() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return std::exchange(next_leases_, {});
 }
 
@@ -137,7 +137,7 @@ v1::LeaseProgress JobRunner::Progress() const {
   v1::LeaseProgress p;
   p.set_job_id(lease_.job_id());
   p.set_attempt(lease_.attempt());
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   p.set_step(step_);
   p.set_tokens(tokens_);
   return p;
@@ -314,7 +314,7 @@ absl::Status JobRunner::Session::HandleLine(const std::string& line) {
     case v1::JobProcessEvent::kPoint: {
       points_.Add(event.point(), Clock::now());
       ++points_added_;
-      absl::MutexLock lock(&r_.mu_);
+      std::lock_guard<std::mutex> lock(r_.mu_);
       r_.step_ = std::max(r_.step_, event.point().step());
       r_.tokens_ = std::max(r_.tokens_, event.point().tokens());
       break;
@@ -324,7 +324,7 @@ absl::Status JobRunner::Session::HandleLine(const std::string& line) {
                                                event.checkpoint().path(), points_added_});
       break;
     case v1::JobProcessEvent::kProgress: {
-      absl::MutexLock lock(&r_.mu_);
+      std::lock_guard<std::mutex> lock(r_.mu_);
       r_.step_ = event.progress().step();
       r_.tokens_ = event.progress().tokens();
       break;
@@ -536,7 +536,7 @@ JobEnd JobRunner::Session::Complete(v1::JobState outcome, v1::FailureClass failu
     if (!response.ok()) {
       return response.status();
     }
-    absl::MutexLock lock(&r_.mu_);
+    std::lock_guard<std::mutex> lock(r_.mu_);
     r_.next_leases_.assign(response->leases().begin(), response->leases().end());
     return absl::OkStatus();
   });

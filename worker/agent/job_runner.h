@@ -14,13 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "sparsescale/v1/coordinator.pb.h"
 #include "worker/agent/dataset_cache.h"
 #include "worker/agent/job_events.h"
@@ -116,10 +115,10 @@ class JobRunner {
   WorkerRpc* rpc_;
   std::function<std::string()> worker_id_;
   std::atomic<int> order_{static_cast<int>(JobOrder::kNone)};
-  mutable absl::Mutex mu_;
-  int64_t step_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t tokens_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<sparsescale::v1::Lease> next_leases_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;  // guards the fields below
+  int64_t step_ = 0;
+  int64_t tokens_ = 0;
+  std::vector<sparsescale::v1::Lease> next_leases_;
 };
 
 }  // namespace sparsescale::agent

@@ -72,7 +72,9 @@ TEST_F(LogShipperTest, PastTheBoundTheOldestUnsentBytesAreDropped) {
 
 TEST_F(LogShipperTest, AFileThatGrewPastTheBoundIsReadFromItsTail) {
   LogShipper shipper(path_, 10, 100);
-  Append(std::string(1000, 'x') + "0123456789");
+  std::string grown(1000, 'x');
+  grown += "0123456789";
+  Append(grown);
   ASSERT_TRUE(shipper.Poll().ok());
   EXPECT_EQ(shipper.next_chunk(), "0123456789");
   EXPECT_EQ(shipper.next_offset(), 1000);
