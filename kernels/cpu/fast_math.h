@@ -12,8 +12,11 @@
 
 // Hot element-wise loops are compiled twice, for x86-64-v3 (AVX2 + FMA) and for the x86-64
 // baseline, and the dynamic loader picks one per CPU (GCC function multi-versioning), so one
-// binary runs on any x86-64 machine and a given machine always runs the same code.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// binary runs on any x86-64 machine and a given machine always runs the same code. Not under
+// ThreadSanitizer: the loader runs the clones' resolver before TSan's runtime is up, and the
+// instrumented resolver crashes the program at start.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__)
 #define SS_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SS_CPU_CLONES
