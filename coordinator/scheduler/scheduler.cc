@@ -140,8 +140,10 @@ std::string Scheduler::Unplaceable(const std::string& job_id) const {
   const Job& job = it->second;
   const Requirements& need = job.init.requirements;
   const int ranks = std::max(1, need.ranks);
-  int all_gpus = 0;   // ranks on GPUs all cuda workers together could run when idle
-  int all_slots = 0;  // CPU ranks all workers together could run when idle
+  int gang_room = 0;  // ranks all workers together could run when idle, memory included
+  int gang_gpu_room = 0;
+  int all_gpus = 0;   // GPUs of all cuda workers (for the message)
+  int all_slots = 0;  // slots of all workers where the job's ranks may run on CPU
   int cuda_workers = 0;
   for (const auto& [id, worker] : workers_) {
     Worker idle;
@@ -150,11 +152,15 @@ std::string Scheduler::Unplaceable(const std::string& job_id) const {
     if (Fits(idle, job, &share)) {
       return "";
     }
-    cuda_workers += worker.resources.device_kind == "cuda" ? 1 : 0;
-    all_gpus += RoomFor(worker, job, "gpu", /*idle=*/true);
-    all_slots += RoomFor(worker, job, "cpu", /*idle=*/true);
+    const WorkerResources& r = worker.resources;
+    const bool cuda = r.device_kind == "cuda";
+    cuda_workers += cuda ? 1 : 0;
+    all_gpus += cuda ? r.gpus : 0;
+    all_slots += (need.device == "cpu" || !cuda) ? r.slots : 0;
+    gang_gpu_room += RoomFor(worker, job, "gpu", /*idle=*/true);
+    gang_room += RoomFor(worker, job, "cpu", /*idle=*/true);
   }
-  if (ranks > 1 && (all_gpus >= ranks || all_slots >= ranks)) {
+  if (ranks > 1 && (gang_gpu_room >= ranks || gang_room >= ranks)) {
     return "";  // a multi-node gang once enough of them are idle
   }
   const int gpus = std::max(1, need.gpus);
@@ -314,6 +320,9 @@ std::vector<Transition> Scheduler::PlaceGang(Worker& asking, Job& job) {
 void Scheduler::Reserve() {
   reserved_.clear();
   held_.clear();
+  if (multi_queue_.empty()) {
+    return;  // the common case: no job of several ranks waits
+  }
   const std::vector<Worker*> live = LiveWorkers();
   int scanned = 0;
   for (auto q = multi_queue_.begin(); q != multi_queue_.end() && scanned < options_.max_scan;
