@@ -272,6 +272,12 @@ int main(int argc, char** argv) {
   run_job->add_option("--attempt", job_attempt, "the lease's attempt (with --coordinator)");
   run_job->add_option("--advertise-address", job.advertise_address,
                       "IPv4 address the TCP ring of a multi-rank job binds and publishes");
+  run_job->add_option("--first-rank", job.first_rank,
+                      "a multi-node gang member: the first of the ranks this lease runs")
+      ->check(CLI::NonNegativeNumber);
+  run_job->add_option("--rank-count", job.rank_count,
+                      "a multi-node gang member: how many ranks this lease runs (0: all)")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

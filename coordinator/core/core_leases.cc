@@ -75,7 +75,8 @@ void CoordinatorCore::ExpireWaiter(uint64_t id) {
 }
 
 void CoordinatorCore::ServeWaiters() {
-  for (auto it = waiters_.begin(); it != waiters_.end() && scheduler_->queued() > 0;) {
+  for (auto it = waiters_.begin();
+       it != waiters_.end() && (scheduler_->queued() > 0 || scheduler_->HasUndeliveredLeases());) {
     if (it->cancelled && it->cancelled()) {
       it->timer->cancel();
       Done gone = std::move(it->done);
@@ -124,6 +125,9 @@ CoordinatorCore::Plan CoordinatorCore::GrantPlan(
             for (const scheduler::Transition& t : *shared) {
               NotifyWatchers(t.job_id);
             }
+            if (scheduler_->HasUndeliveredLeases()) {
+              ServeWaiters();  // parked members of a gang this grant placed
+            }
           },
       // Nothing after the commit needs the state thread before the worker may start.
       .answer = Answer::kAtCommit,
@@ -136,6 +140,11 @@ absl::Status CoordinatorCore::RecordGrants(store::Store& store,
                                            int64_t now_unix_ms) {
   RETURN_IF_ERROR(ApplyTransitions(store, grants, now_unix_ms));
   for (const scheduler::Transition& t : grants) {
+    // A gang placed by this request may start on other workers: their leases wait for them.
+    if (!t.deliver || (t.kind != scheduler::Transition::Kind::kGranted &&
+                       t.kind != scheduler::Transition::Kind::kMemberLease)) {
+      continue;
+    }
     ASSIGN_OR_RETURN(std::optional<store::JobRow> row, store.FindJob(t.job_id));
     if (!row.has_value()) {
       return absl::InternalError("granted job " + t.job_id + " is not stored");
@@ -148,8 +157,9 @@ absl::Status CoordinatorCore::RecordGrants(store::Store& store,
     }
     lease->set_resume_step(t.step);
     lease->set_lease_ttl_ms(options_.scheduler.lease_ttl_ms);
-    lease->set_rank(0);
-    lease->set_world_size(1);
+    lease->set_rank(t.first_rank);
+    lease->set_world_size(t.world_size);
+    lease->set_rank_count(t.rank_count);
   }
   return absl::OkStatus();
 }

@@ -27,6 +27,9 @@ absl::Status ApplyTransition(store::Store& store, const scheduler::Transition& t
       return store.RecordAttemptEnd(AttemptEndFromTransition(t), now_unix_ms);
     case scheduler::Transition::Kind::kCancelRequested:
       return store.SetCancelRequested(t.job_id, now_unix_ms);
+    case scheduler::Transition::Kind::kMemberLease:
+    case scheduler::Transition::Kind::kMemberEnded:
+      return absl::OkStatus();  // a gang member's share: the attempt row is rank 0's
   }
   return absl::InternalError("unknown transition");
 }

@@ -167,10 +167,15 @@ void CoordinatorCore::CompleteJob(v1::CompleteJobRequest request,
     Plan grant = GrantPlan(NextLeases(request.worker_id(), request.next_free_slots()),
                            response->mutable_leases());
     const store::AttemptEndRecord end = AttemptEndOf(ended, request);
+    // A gang member other than rank 0's ending well only gives back its share: nothing stored.
+    const bool attempt_ended = ended.kind == scheduler::Transition::Kind::kAttemptEnded;
     const int64_t now = NowUnixMs();
     return Plan{
-        .write = [end, now, grant = grant.write](store::Store& store) -> absl::Status {
-          RETURN_IF_ERROR(store.RecordAttemptEnd(end, now));
+        .write = [end, now, attempt_ended,
+                  grant = grant.write](store::Store& store) -> absl::Status {
+          if (attempt_ended) {
+            RETURN_IF_ERROR(store.RecordAttemptEnd(end, now));
+          }
           return grant(store);
         },
         .then =
@@ -188,15 +193,24 @@ void CoordinatorCore::Rendezvous(v1::RendezvousRequest request, v1::RendezvousRe
                                  Done done, HolderCheck may_act_for) {
   Post([this, request = std::move(request), response, done = std::move(done),
         may_act_for = std::move(may_act_for)] {
-    const std::string holder = scheduler_->HolderOf(request.job_id(), request.attempt());
-    if (holder.empty()) {
+    // Every member worker of a multi-node gang holds the attempt; a rank may act for any.
+    const std::vector<std::string> holders =
+        scheduler_->HoldersOf(request.job_id(), request.attempt());
+    if (holders.empty()) {
       done(absl::FailedPreconditionError(absl::StrCat("attempt: ", request.attempt(),
                                                       " is not the running attempt of job ",
                                                       request.job_id())));
       return;
     }
     if (may_act_for) {
-      if (absl::Status allowed = may_act_for(holder); !allowed.ok()) {
+      absl::Status allowed;
+      for (const std::string& holder : holders) {
+        allowed = may_act_for(holder);
+        if (allowed.ok()) {
+          break;
+        }
+      }
+      if (!allowed.ok()) {
         done(allowed);  // before the slot exists: a refused call leaves nothing behind
         return;
       }

@@ -6,11 +6,27 @@
 //
 // Placement rules: a job goes only to a worker with enough free slots (one per job, or one per
 // rank for a data-parallel job whose ranks run on CPU), the right device (see Requirements)
-// and enough free memory; a multi-GPU job is a gang that takes all its GPUs on one worker or
-// waits (multi-node gangs are not supported), and so is a multi-process CPU job. Jobs that do
-// not fit are skipped (backfill); the scan is bounded by SchedulerOptions::max_scan. A job no
-// registered worker could ever hold (more ranks than any worker's slots or GPUs) stays queued
-// and is named by Unplaceable().
+// and enough free memory; a multi-GPU job takes all its GPUs on one worker, and so does a
+// multi-process CPU job, when one worker has room for all its ranks.
+//
+// Multi-node gangs. A job of several ranks that no single live worker has room for now is
+// placed all-or-nothing across live workers of one kind (all cuda for ranks on GPUs, all
+// taking slots for CPU ranks): the asking worker first, then the others by most free room,
+// each member taking a contiguous range of ranks (rank 0 on the first). One attempt covers all
+// members; the rank-0 member is the job's worker (its lease is the stored one; only it reports
+// points and checkpoints); the other members' leases wait for their workers' next Acquire
+// (kMemberLease). Every member's lease has its own TTL, renewed by its worker's heartbeats; a
+// member that fails, releases, or whose lease expires (or was never taken) ends the attempt on
+// all members, counted once: the other members get ABANDON at their next heartbeat. A member
+// other than rank 0's that ends SUCCEEDED/CANCELLED only gives back its share.
+//
+// Reservation. The first queued multi-rank job (in placement order) that cannot be placed now,
+// but could be on the live workers once they are idle, holds the room that is free now on the
+// workers it would use (up to its rank count); jobs behind it in the queue may not take held
+// room, so as running jobs end its room only grows and it is not starved by a stream of small
+// jobs. Jobs ahead of it (higher priority) are unaffected. The scan is bounded by
+// SchedulerOptions::max_scan. A job no registered workers could ever hold (more ranks than all
+// of them together) stays queued and is named by Unplaceable().
 //
 // Thread-safety: not thread-safe; one thread (the coordinator's Asio thread) owns it.
 #pragma once
@@ -69,8 +85,13 @@ class Scheduler {
                                           const std::string& worker_id);
   // True when `attempt` is the job's current running attempt (no worker check, no renewal).
   bool IsCurrentAttempt(const std::string& job_id, int attempt) const;
-  // The worker holding `attempt` of the job when it is the current running attempt, else "".
-  std::string HolderOf(const std::string& job_id, int attempt) const;
+  // The workers holding `attempt` of the job (rank 0's first; more than one for a multi-node
+  // gang) when it is the current running attempt, else empty.
+  std::vector<std::string> HoldersOf(const std::string& job_id, int attempt) const;
+  // The job reserved against starvation (see above), or "" when none; for status and tests.
+  std::string ReservedJob();
+  // Whether some member lease of a running gang waits for its worker's next Acquire.
+  bool HasUndeliveredLeases() const;
   void NoteProgress(const std::string& job_id, int64_t step);
   void NoteCheckpoint(const std::string& job_id, int64_t step);
 
@@ -107,10 +128,25 @@ class Scheduler {
   std::string Unplaceable(const std::string& job_id) const;
 
  private:
+  // A member of a multi-node gang other than the rank-0 one (whose share is Job's own fields).
+  struct Member {
+    std::string worker_id;
+    int first_rank = 0;
+    int rank_count = 0;
+    int gpus_held = 0;
+    int slots_held = 0;
+    int64_t memory_held = 0;
+    int64_t lease_expiry_ms = 0;
+    bool delivered = false;
+    bool done = false;  // ended SUCCEEDED/CANCELLED; its share is given back
+  };
   struct Job {
     JobInit init;
     JobPhase phase = JobPhase::kQueued;
-    std::string worker_id;
+    std::string worker_id;  // rank 0's
+    int lead_ranks = 0;     // ranks on worker_id (0: all, a job on one worker)
+    bool lead_delivered = true;
+    std::vector<Member> members;  // the other members of a multi-node gang
     int gpus_held = 0;
     int slots_held = 0;
     int64_t memory_held = 0;
@@ -133,15 +169,37 @@ class Scheduler {
   using QueueKey = std::pair<int64_t, int64_t>;  // (-priority, seq)
 
   static QueueKey KeyOf(const JobInit& job) { return {-int64_t{job.priority}, job.seq}; }
+  // Every change of queue_ goes through these, which keep multi_queue_ in step.
+  void Enqueue(const Job& job);
+  void Dequeue(const Job& job);
   // The GPUs and slots `job` takes on `worker` (whether or not they are free now).
   struct Share {
     int gpus = 0;
     int slots = 1;
   };
   static Share ShareOn(const WorkerResources& worker, const Requirements& need);
-  // Whether `job` fits the worker's free resources now; *share is what it would take.
+  // The share of `ranks` ranks of `need` on `worker` as one gang member.
+  static Share MemberShare(const WorkerResources& worker, const Requirements& need, int ranks);
+  // Whether `job` fits the worker's free resources now, less what is held for the reserved
+  // job when `job` is behind it; *share is what it would take.
   bool Fits(const Worker& worker, const Job& job, Share* share) const;
+  // How many of `job`'s ranks `worker` could run as a gang member now (`idle`: if it were idle),
+  // on its `kind` ("cuda": one GPU per rank; "cpu": one slot per rank), less held room.
+  int RoomFor(const Worker& worker, const Job& job, const std::string& kind, bool idle) const;
+  // Whether room held for the reserved job applies to `job` (it is queued behind it).
+  bool BehindReserved(const Job& job) const;
   Transition Grant(Worker& worker, Job& job, Share share);
+  // Places `job` across live workers, `asking` first; empty when the gang does not fit now.
+  std::vector<Transition> PlaceGang(Worker& asking, Job& job);
+  // Live (heard from within the lease TTL) non-draining workers, most recently heard first.
+  std::vector<Worker*> LiveWorkers();
+  // Recomputes reserved_ and held_ (see "Reservation" above).
+  void Reserve();
+  // The member leases of running gangs that wait for `worker`.
+  std::vector<Transition> TakeUndelivered(const std::string& worker_id);
+  // Ends a running gang attempt whose non-rank-0 member on `worker_id` reported `outcome`.
+  Transition EndMember(Job& job, const std::string& worker_id, Outcome outcome, Failure failure,
+                       const std::string& reason);
   Transition EndAttempt(Job& job, JobPhase state, JobPhase outcome, Failure failure,
                         const std::string& reason);
   Transition Fail(Job& job, Failure failure, const std::string& reason);
@@ -158,6 +216,10 @@ class Scheduler {
   std::map<QueueKey, std::string> queue_;      // queued job ids in placement order
   std::unordered_set<std::string> running_;
   std::unordered_map<std::string, Worker> workers_;
+  std::map<QueueKey, std::string> multi_queue_;  // the queued jobs of more than one rank
+  std::set<std::string> gangs_;  // running jobs with members on several workers
+  std::string reserved_;        // see "Reservation"; "" when none
+  std::unordered_map<std::string, Share> held_;  // worker id -> room held for reserved_
 };
 
 }  // namespace sparsescale::scheduler

@@ -1,4 +1,6 @@
 // Scheduler: leases, heartbeats, completion, cancellation, expiry and retries.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "coordinator/scheduler/scheduler.h"
@@ -18,12 +20,20 @@ absl::StatusOr<LeaseView> Scheduler::ValidateLease(const std::string& job_id, in
     return absl::FailedPreconditionError(absl::StrCat("attempt: ", attempt, " is stale; job ",
                                                       job_id, " is at attempt ", job.init.attempt));
   }
-  if (job.worker_id != worker_id) {
-    return absl::FailedPreconditionError(absl::StrCat("worker_id: job ", job_id, " attempt ",
-                                                      attempt, " is leased to another worker"));
+  const int64_t expiry = clock_->NowMs() + options_.lease_ttl_ms;
+  if (job.worker_id == worker_id) {
+    job.lease_expiry_ms = expiry;
+    job.awaiting_reattach = false;
+  } else {
+    auto member = std::find_if(job.members.begin(), job.members.end(), [&](const Member& m) {
+      return m.worker_id == worker_id && !m.done;
+    });
+    if (member == job.members.end()) {
+      return absl::FailedPreconditionError(absl::StrCat("worker_id: job ", job_id, " attempt ",
+                                                        attempt, " is leased to another worker"));
+    }
+    member->lease_expiry_ms = expiry;
   }
-  job.lease_expiry_ms = clock_->NowMs() + options_.lease_ttl_ms;
-  job.awaiting_reattach = false;
   return LeaseView{.attempt = job.init.attempt,
                    .resume_step = job.resume_step,
                    .checkpoint_step = job.init.checkpoint_step};
@@ -35,8 +45,19 @@ bool Scheduler::IsCurrentAttempt(const std::string& job_id, int attempt) const {
          it->second.init.attempt == attempt;
 }
 
-std::string Scheduler::HolderOf(const std::string& job_id, int attempt) const {
-  return IsCurrentAttempt(job_id, attempt) ? jobs_.at(job_id).worker_id : std::string();
+std::vector<std::string> Scheduler::HoldersOf(const std::string& job_id, int attempt) const {
+  std::vector<std::string> holders;
+  if (!IsCurrentAttempt(job_id, attempt)) {
+    return holders;
+  }
+  const Job& job = jobs_.at(job_id);
+  holders.push_back(job.worker_id);
+  for (const Member& m : job.members) {
+    if (!m.done) {
+      holders.push_back(m.worker_id);
+    }
+  }
+  return holders;
 }
 
 void Scheduler::NoteProgress(const std::string& job_id, int64_t step) {
@@ -92,10 +113,61 @@ void Scheduler::ReleaseFromWorker(Job& job) {
     worker.slots_used -= job.slots_held;
     worker.memory_used -= job.memory_held;
   }
+  for (Member& m : job.members) {
+    auto mw = workers_.find(m.worker_id);
+    if (m.done || mw == workers_.end()) {
+      continue;
+    }
+    Worker& worker = mw->second;
+    SS_CHECK(worker.running.erase(job.init.id) == 1);
+    SS_CHECK(worker.gpus_used >= m.gpus_held && worker.slots_used >= m.slots_held &&
+             worker.memory_used >= m.memory_held);
+    worker.gpus_used -= m.gpus_held;
+    worker.slots_used -= m.slots_held;
+    worker.memory_used -= m.memory_held;
+  }
+  job.members.clear();
+  gangs_.erase(job.init.id);
+  job.lead_ranks = 0;
+  job.lead_delivered = true;
   running_.erase(job.init.id);
   job.gpus_held = 0;
   job.slots_held = 0;
   job.memory_held = 0;
+}
+
+Transition Scheduler::EndMember(Job& job, const std::string& worker_id, Outcome outcome,
+                                Failure failure, const std::string& reason) {
+  if (outcome == Outcome::kFailed || outcome == Outcome::kReleased) {
+    // One member down ends the attempt on all of them, counted once.
+    const std::string why = absl::StrCat("gang member on worker ", worker_id, ": ",
+                                         reason.empty() ? "released" : reason);
+    return EndBy(job, outcome, failure, why);
+  }
+  // SS_CHECKed by ValidateLease: a live member of this job on this worker.
+  auto member = std::find_if(job.members.begin(), job.members.end(), [&](const Member& m) {
+    return m.worker_id == worker_id && !m.done;
+  });
+  SS_CHECK(member != job.members.end());
+  auto w = workers_.find(worker_id);
+  if (w != workers_.end()) {
+    Worker& worker = w->second;
+    SS_CHECK(worker.running.erase(job.init.id) == 1);
+    worker.gpus_used -= member->gpus_held;
+    worker.slots_used -= member->slots_held;
+    worker.memory_used -= member->memory_held;
+  }
+  member->done = true;
+  Transition t;
+  t.kind = Transition::Kind::kMemberEnded;
+  t.job_id = job.init.id;
+  t.attempt = job.init.attempt;
+  t.worker_id = worker_id;
+  t.state = JobPhase::kRunning;
+  t.first_rank = member->first_rank;
+  t.rank_count = member->rank_count;
+  t.world_size = job.init.requirements.ranks;
+  return t;
 }
 
 Transition Scheduler::EndAttempt(Job& job, JobPhase state, JobPhase outcome, Failure failure,
@@ -115,14 +187,14 @@ Transition Scheduler::EndAttempt(Job& job, JobPhase state, JobPhase outcome, Fai
   if (job.phase == JobPhase::kRunning) {
     ReleaseFromWorker(job);
   } else {
-    queue_.erase(KeyOf(job.init));
+    Dequeue(job);
   }
   job.phase = state;
   job.worker_id.clear();
   if (state == JobPhase::kQueued) {
     job.step = job.init.checkpoint_step;
     job.awaiting_reattach = false;
-    queue_.emplace(KeyOf(job.init), job.init.id);
+    Enqueue(job);
   }
   return t;
 }
@@ -156,7 +228,12 @@ absl::StatusOr<Transition> Scheduler::Complete(const std::string& job_id, int at
                                                const std::string& worker_id, Outcome outcome,
                                                Failure failure, const std::string& reason) {
   RETURN_IF_ERROR(ValidateLease(job_id, attempt, worker_id).status());
-  return Retire(EndBy(jobs_.at(job_id), outcome, failure, reason));
+  Job& job = jobs_.at(job_id);
+  if (job.worker_id != worker_id) {
+    Transition t = EndMember(job, worker_id, outcome, failure, reason);
+    return t.kind == Transition::Kind::kMemberEnded ? t : Retire(t);
+  }
+  return Retire(EndBy(job, outcome, failure, reason));
 }
 
 Transition Scheduler::EndBy(Job& job, Outcome outcome, Failure failure,
@@ -212,6 +289,16 @@ std::vector<Transition> Scheduler::Tick() {
     } else if (now >= job.lease_expiry_ms) {
       doomed.emplace_back(id, absl::StrCat("lease expired: worker ", job.worker_id, " silent for ",
                                            options_.lease_ttl_ms, " ms"));
+    } else if (auto m = std::find_if(
+                   job.members.begin(), job.members.end(),
+                   [&](const Member& m) { return !m.done && now >= m.lease_expiry_ms; });
+               m != job.members.end()) {
+      doomed.emplace_back(
+          id, m->delivered
+                  ? absl::StrCat("lease expired: gang member worker ", m->worker_id,
+                                 " silent for ", options_.lease_ttl_ms, " ms")
+                  : absl::StrCat("lease expired: gang member worker ", m->worker_id,
+                                 " did not take its lease within ", options_.lease_ttl_ms, " ms"));
     } else if (options_.hang_timeout_ms > 0 &&
                now - job.last_progress_ms >= options_.hang_timeout_ms) {
       doomed.emplace_back(id, absl::StrCat("hang: no step progress for ",

@@ -117,17 +117,30 @@ TEST_F(SchedulerTest, CpuRanksTakeOneSlotEachAndAreNeverOversubscribed) {
   EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"two"}));
 }
 
-TEST_F(SchedulerTest, MultiRankCpuJobWaitsForEnoughFreeSlotsWhileSmallerJobsBackfill) {
+TEST_F(SchedulerTest, MultiRankCpuJobWaitingForSlotsHoldsThemAgainstSmallerJobsBehindIt) {
+  // Until multi-node gangs, "small" backfilled the free slot here and a stream of such jobs
+  // could hold dp2 off for ever; the reservation now keeps the freed slot for dp2.
   Cpu("w", 2);
   scheduler_.AddQueuedJob(Job("first", 0, "cpu", 0));
   ASSERT_EQ(AcquireIds("w"), (std::vector<std::string>{"first"}));
   scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
   scheduler_.AddQueuedJob(Job("small", 0, "cpu", 0));
-  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"small"}));  // dp2 needs both slots
+  EXPECT_TRUE(AcquireIds("w").empty());  // the free slot is held for dp2
+  EXPECT_EQ(scheduler_.ReservedJob(), "dp2");
   ASSERT_TRUE(scheduler_.Complete("first", 1, "w", Outcome::kSucceeded, Failure::kNone, "").ok());
-  EXPECT_TRUE(AcquireIds("w").empty());
-  ASSERT_TRUE(scheduler_.Complete("small", 1, "w", Outcome::kSucceeded, Failure::kNone, "").ok());
   EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"dp2"}));
+  EXPECT_EQ(scheduler_.ReservedJob(), "");
+  ASSERT_TRUE(scheduler_.Complete("dp2", 1, "w", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"small"}));
+}
+
+TEST_F(SchedulerTest, HigherPriorityJobsStillPassAReservedJob) {
+  Cpu("w", 2);
+  scheduler_.AddQueuedJob(Job("first", 0, "cpu", 0));
+  ASSERT_EQ(AcquireIds("w"), (std::vector<std::string>{"first"}));
+  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
+  scheduler_.AddQueuedJob(Job("urgent", 9, "cpu", 0));
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"urgent"}));  // ahead of dp2
 }
 
 TEST_F(SchedulerTest, ReleasedMultiRankJobGivesBackAllItsSlots) {
@@ -158,31 +171,39 @@ TEST_F(SchedulerTest, RestoredMultiRankJobKeepsItsSlots) {
   JobInit job = Ranked("dp3", "cpu", 3);
   job.attempt = 1;
   scheduler_.RestoreRunningJob(job, "w");
-  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
   scheduler_.AddQueuedJob(Job("one", 0, "cpu", 0));
-  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"one"}));
+  scheduler_.AddQueuedJob(Job("two", 0, "cpu", 0));
+  EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"one"}));  // 3 of 4 slots are dp3's
 }
 
 TEST_F(SchedulerTest, JobNoWorkerCouldEverHoldIsQueuedAndNamedByUnplaceable) {
-  scheduler_.AddQueuedJob(Ranked("dp8", "cpu", 8));
+  scheduler_.AddQueuedJob(Ranked("dp12", "cpu", 12));
   scheduler_.AddQueuedJob(Ranked("gang16", "cuda", 16));
   scheduler_.AddQueuedJob(Job("plain", 0, "cpu", 0));
-  EXPECT_EQ(scheduler_.Unplaceable("dp8"), "no worker is registered");
+  EXPECT_EQ(scheduler_.Unplaceable("dp12"), "no worker is registered");
   Cpu("w", 4);
   scheduler_.RegisterWorker("gpu8", Machine("cuda", 8, 0, 4));
   EXPECT_EQ(AcquireIds("w"), (std::vector<std::string>{"plain"}));
   EXPECT_TRUE(AcquireIds("gpu8").empty());
   EXPECT_EQ(scheduler_.queued(), 2u);
-  EXPECT_EQ(scheduler_.Unplaceable("dp8"),
-            "it needs 8 free slots on one worker for its 8 CPU ranks; the largest worker has 4");
+  EXPECT_EQ(scheduler_.Unplaceable("dp12"),
+            "it needs 12 free slots for its 12 CPU ranks; all registered workers together have 8");
   EXPECT_EQ(scheduler_.Unplaceable("gang16"),
-            "it needs 16 GPUs on one worker; the largest cuda worker has 8");
+            "it needs 16 GPUs; all registered cuda workers together have 8");
+  EXPECT_EQ(scheduler_.ReservedJob(), "");  // neither could ever run here: nothing is held
   EXPECT_EQ(scheduler_.Unplaceable("plain"), "");  // running, not queued
   scheduler_.AddQueuedJob(Ranked("dp4", "cpu", 4));
   EXPECT_EQ(scheduler_.Unplaceable("dp4"), "");  // fits once the worker is idle
   Cpu("big", 8);
-  EXPECT_EQ(scheduler_.Unplaceable("dp8"), "");
-  EXPECT_EQ(AcquireIds("big"), (std::vector<std::string>{"dp8"}));
+  EXPECT_EQ(scheduler_.Unplaceable("dp12"), "");  // a gang across big and another worker
+  // big asks first: ranks 0-7 there, 8-11 on gpu8 (4 free slots, more than w's 3).
+  auto grants = scheduler_.Acquire("big", 0);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  EXPECT_EQ((*grants)[0].job_id, "dp12");
+  EXPECT_EQ((*grants)[0].rank_count, 8);
+  EXPECT_EQ((*grants)[0].world_size, 12);
+  EXPECT_EQ(scheduler_.HoldersOf("dp12", 1), (std::vector<std::string>{"big", "gpu8"}));
 }
 
 TEST_F(SchedulerTest, MemoryRequirementIsRespected) {
@@ -463,6 +484,224 @@ TEST_F(SchedulerTest, AFailedJobQueuedAgainGetsANewAttemptAndFencesTheOldOne) {
   EXPECT_EQ(grants->front().attempt, 2);
   EXPECT_FALSE(scheduler_.ValidateLease("j", 1, "w").ok());
   EXPECT_TRUE(scheduler_.ValidateLease("j", 2, "w").ok());
+}
+
+// ---- Multi-node gangs ----
+
+TEST_F(SchedulerTest, GangSpansWorkersAllOrNothingWithContiguousRankRanges) {
+  Cpu("a", 2);
+  Cpu("b", 1);
+  Cpu("c", 1);
+  scheduler_.AddQueuedJob(Ranked("dp4", "cpu", 4));
+  // "a" asks: it takes ranks 0-1, then b and c (1 slot each) take 2 and 3 (b heard more
+  // recently than c? all at t=0: by id).
+  auto grants = scheduler_.Acquire("a", 0);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  const Transition& lead = (*grants)[0];
+  EXPECT_EQ(lead.kind, Transition::Kind::kGranted);
+  EXPECT_EQ(lead.worker_id, "a");
+  EXPECT_TRUE(lead.deliver);
+  EXPECT_EQ(lead.first_rank, 0);
+  EXPECT_EQ(lead.rank_count, 2);
+  EXPECT_EQ(lead.world_size, 4);
+  EXPECT_TRUE(scheduler_.HasUndeliveredLeases());
+  for (const auto& [worker, rank] : {std::pair<std::string, int>{"b", 2}, {"c", 3}}) {
+    auto member = scheduler_.Acquire(worker, 1);
+    ASSERT_TRUE(member.ok());
+    ASSERT_EQ(member->size(), 1u) << worker;
+    EXPECT_EQ((*member)[0].kind, Transition::Kind::kMemberLease);
+    EXPECT_EQ((*member)[0].attempt, 1);
+    EXPECT_EQ((*member)[0].first_rank, rank);
+    EXPECT_EQ((*member)[0].rank_count, 1);
+    EXPECT_EQ((*member)[0].world_size, 4);
+  }
+  EXPECT_FALSE(scheduler_.HasUndeliveredLeases());
+  EXPECT_EQ(scheduler_.HoldersOf("dp4", 1), (std::vector<std::string>{"a", "b", "c"}));
+  // Every member is fenced by the same attempt; a worker outside the gang is not.
+  EXPECT_TRUE(scheduler_.ValidateLease("dp4", 1, "c").ok());
+  Cpu("d", 1);
+  EXPECT_FALSE(scheduler_.ValidateLease("dp4", 1, "d").ok());
+  // Members other than rank 0's give back their share when they end; rank 0's ends the job.
+  auto member_done = scheduler_.Complete("dp4", 1, "b", Outcome::kSucceeded, Failure::kNone, "");
+  ASSERT_TRUE(member_done.ok());
+  EXPECT_EQ(member_done->kind, Transition::Kind::kMemberEnded);
+  EXPECT_EQ(scheduler_.PhaseOf("dp4"), JobPhase::kRunning);
+  auto done = scheduler_.Complete("dp4", 1, "a", Outcome::kSucceeded, Failure::kNone, "");
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, JobPhase::kSucceeded);
+  for (const WorkerView& w : scheduler_.Workers()) {
+    EXPECT_TRUE(w.running_job_ids.empty()) << w.id;
+  }
+}
+
+TEST_F(SchedulerTest, GangWaitsWhenAllWorkersTogetherHaveTooLittleRoomNow) {
+  Cpu("a", 1);
+  Cpu("b", 1);
+  scheduler_.AddQueuedJob(Job("busy", 0, "cpu", 0));
+  ASSERT_EQ(AcquireIds("b"), (std::vector<std::string>{"busy"}));
+  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
+  EXPECT_TRUE(AcquireIds("a").empty());  // one free slot in all: nothing is placed
+  EXPECT_EQ(scheduler_.PhaseOf("dp2"), JobPhase::kQueued);
+  for (const WorkerView& w : scheduler_.Workers()) {
+    EXPECT_EQ(w.running_job_ids.size(), w.id == "b" ? 1u : 0u) << w.id;
+  }
+  ASSERT_TRUE(scheduler_.Complete("busy", 1, "b", Outcome::kSucceeded, Failure::kNone, "").ok());
+  auto grants = scheduler_.Acquire("b", 0);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  EXPECT_EQ((*grants)[0].worker_id, "b");
+  EXPECT_EQ(AcquireIds("a"), (std::vector<std::string>{"dp2"}));
+}
+
+TEST_F(SchedulerTest, GangIsOnlyPlacedOnLiveWorkers) {
+  Cpu("a", 1);
+  Cpu("dead", 1);
+  clock_.AdvanceMs(20'000);  // past the lease TTL: neither has been heard from
+  Cpu("b", 1);               // registering counts as being heard from
+  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
+  auto grants = scheduler_.Acquire("a", 0);  // a is heard from now
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  EXPECT_EQ(scheduler_.HoldersOf("dp2", 1), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(SchedulerTest, ReservationKeepsFreedSlotsForABlockedGangSoSmallJobsCannotStarveIt) {
+  Cpu("a", 1);
+  Cpu("b", 1);
+  scheduler_.AddQueuedJob(Job("s0", 0, "cpu", 0));
+  scheduler_.AddQueuedJob(Job("s1", 0, "cpu", 0));
+  ASSERT_EQ(AcquireIds("a"), (std::vector<std::string>{"s0"}));
+  ASSERT_EQ(AcquireIds("b"), (std::vector<std::string>{"s1"}));
+  scheduler_.AddQueuedJob(Ranked("gang", "cpu", 2));
+  for (int i = 0; i < 5; ++i) {
+    scheduler_.AddQueuedJob(Job("small" + std::to_string(i), 0, "cpu", 0));
+  }
+  // a's slot is freed: without the reservation small0 would take it, and then b's would go to
+  // small1, and so on for as long as small jobs arrive.
+  ASSERT_TRUE(scheduler_.Complete("s0", 1, "a", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_TRUE(AcquireIds("a").empty());
+  EXPECT_EQ(scheduler_.ReservedJob(), "gang");
+  ASSERT_TRUE(scheduler_.Complete("s1", 1, "b", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_EQ(AcquireIds("b"), (std::vector<std::string>{"gang"}));
+  EXPECT_EQ(AcquireIds("a"), (std::vector<std::string>{"gang"}));  // its member lease
+  EXPECT_EQ(scheduler_.PhaseOf("small0"), JobPhase::kQueued);
+}
+
+TEST_F(SchedulerTest, SmallJobsStillUseRoomTheReservedGangDoesNotNeed) {
+  Cpu("a", 2);
+  Cpu("b", 2);
+  scheduler_.AddQueuedJob(Job("s0", 0, "cpu", 0));
+  scheduler_.AddQueuedJob(Job("s1", 0, "cpu", 0));
+  scheduler_.AddQueuedJob(Job("s2", 0, "cpu", 0));
+  ASSERT_EQ(AcquireIds("a", 2), (std::vector<std::string>{"s0", "s1"}));
+  ASSERT_EQ(AcquireIds("b", 1), (std::vector<std::string>{"s2"}));
+  scheduler_.AddQueuedJob(Ranked("gang", "cpu", 4));
+  scheduler_.AddQueuedJob(Job("small", 0, "cpu", 0));
+  // One slot is free (b's) and it is held for the 4-rank gang.
+  EXPECT_TRUE(AcquireIds("b").empty());
+  Cpu("c", 3);
+  // c's 3 free slots plus b's 1 make 4: the gang is placed now, c first (it asked).
+  auto grants = scheduler_.Acquire("c", 0);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_FALSE(grants->empty());
+  EXPECT_EQ((*grants)[0].job_id, "gang");
+  EXPECT_EQ((*grants)[0].rank_count, 3);
+  EXPECT_EQ(scheduler_.HoldersOf("gang", 1), (std::vector<std::string>{"c", "b"}));
+  // Nothing is reserved any more, so the small job may run where there is room.
+  ASSERT_TRUE(scheduler_.Complete("s0", 1, "a", Outcome::kSucceeded, Failure::kNone, "").ok());
+  EXPECT_EQ(AcquireIds("a"), (std::vector<std::string>{"small"}));
+}
+
+TEST_F(SchedulerTest, OneMemberFailingEndsTheAttemptOnAllMembersCountedOnce) {
+  Cpu("a", 1);
+  Cpu("b", 1);
+  Cpu("c", 1);
+  JobInit job = Ranked("dp2", "cpu", 2);
+  job.max_attempts = 5;
+  scheduler_.AddQueuedJob(job);
+  ASSERT_EQ(AcquireIds("a"), (std::vector<std::string>{"dp2"}));
+  ASSERT_EQ(AcquireIds("b"), (std::vector<std::string>{"dp2"}));
+  scheduler_.NoteCheckpoint("dp2", 40);
+  auto ended = scheduler_.Complete("dp2", 1, "b", Outcome::kFailed, Failure::kInfra,
+                                   "rank 1: peer closed the connection");
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->kind, Transition::Kind::kAttemptEnded);
+  EXPECT_EQ(ended->state, JobPhase::kQueued);
+  EXPECT_EQ(ended->infra_failures, 1);
+  EXPECT_EQ(ended->worker_id, "a");  // the attempt is rank 0's
+  EXPECT_NE(ended->reason.find("gang member on worker b"), std::string::npos) << ended->reason;
+  // Rank 0's worker is told to abandon; its late completion is fenced off, not a 2nd failure.
+  HeartbeatResult hb = scheduler_.Heartbeat("a", {{"dp2", 1, 50}}, false);
+  ASSERT_EQ(hb.orders.size(), 1u);
+  EXPECT_EQ(hb.orders[0].kind, OrderKind::kAbandon);
+  EXPECT_FALSE(scheduler_.Complete("dp2", 1, "a", Outcome::kFailed, Failure::kInfra, "x").ok());
+  // The next attempt resumes from the checkpoint, on any two live workers.
+  auto again = scheduler_.Acquire("c", 0);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].attempt, 2);
+  EXPECT_EQ((*again)[0].step, 40);
+}
+
+TEST_F(SchedulerTest, SilentMemberExpiresTheWholeGangOnce) {
+  Cpu("a", 1);
+  Cpu("b", 1);
+  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
+  ASSERT_EQ(AcquireIds("a"), (std::vector<std::string>{"dp2"}));
+  ASSERT_EQ(AcquireIds("b"), (std::vector<std::string>{"dp2"}));
+  clock_.AdvanceMs(6'000);
+  scheduler_.Heartbeat("a", {{"dp2", 1, 5}}, false);  // rank 0's worker lives, b is silent
+  clock_.AdvanceMs(6'000);
+  std::vector<Transition> ts = scheduler_.Tick();
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_EQ(ts[0].state, JobPhase::kQueued);
+  EXPECT_EQ(ts[0].infra_failures, 1);
+  EXPECT_NE(ts[0].reason.find("gang member worker b"), std::string::npos) << ts[0].reason;
+  EXPECT_TRUE(scheduler_.Tick().empty());
+  for (const WorkerView& w : scheduler_.Workers()) {
+    EXPECT_TRUE(w.running_job_ids.empty()) << w.id;
+  }
+}
+
+TEST_F(SchedulerTest, MemberLeaseNeverTakenExpiresTheGang) {
+  Cpu("a", 1);
+  Cpu("b", 1);
+  scheduler_.AddQueuedJob(Ranked("dp2", "cpu", 2));
+  ASSERT_EQ(AcquireIds("a"), (std::vector<std::string>{"dp2"}));
+  clock_.AdvanceMs(10'000);
+  scheduler_.Heartbeat("a", {{"dp2", 1, 5}}, false);
+  std::vector<Transition> ts = scheduler_.Tick();
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_NE(ts[0].reason.find("did not take its lease"), std::string::npos) << ts[0].reason;
+}
+
+TEST_F(SchedulerTest, GpuGangSpansCudaWorkersOnly) {
+  scheduler_.RegisterWorker("g1", Machine("cuda", 2, 0, 1));
+  scheduler_.RegisterWorker("g2", Machine("cuda", 2, 0, 1));
+  Cpu("c", 8);
+  scheduler_.AddQueuedJob(Ranked("gpu4", "cuda", 4));
+  // A cpu worker's request may place it, but not on itself: the attempt is recorded with rank
+  // 0's worker and both cuda workers get their leases when they ask.
+  auto grants = scheduler_.Acquire("c", 0);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  EXPECT_EQ((*grants)[0].kind, Transition::Kind::kGranted);
+  EXPECT_EQ((*grants)[0].worker_id, "g1");
+  EXPECT_FALSE((*grants)[0].deliver);
+  EXPECT_EQ(scheduler_.HoldersOf("gpu4", 1), (std::vector<std::string>{"g1", "g2"}));
+  auto lead = scheduler_.Acquire("g1", 0);
+  ASSERT_TRUE(lead.ok());
+  ASSERT_EQ(lead->size(), 1u);
+  EXPECT_EQ((*lead)[0].kind, Transition::Kind::kMemberLease);
+  EXPECT_EQ((*lead)[0].first_rank, 0);
+  EXPECT_EQ((*lead)[0].rank_count, 2);
+  scheduler_.AddQueuedJob(Job("one", 0, "cuda", 1));
+  auto member = scheduler_.Acquire("g2", 0);
+  ASSERT_TRUE(member.ok());
+  ASSERT_EQ(member->size(), 1u);  // its member lease; no room left for "one"
+  EXPECT_EQ((*member)[0].first_rank, 2);
+  EXPECT_EQ(scheduler_.PhaseOf("one"), JobPhase::kQueued);
 }
 
 }  // namespace

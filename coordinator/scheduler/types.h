@@ -24,9 +24,11 @@ enum class OrderKind { kCancel, kAbandon };
 
 // What a job needs from a worker. device "cuda" needs a cuda worker; "cpu" runs on any
 // worker without taking GPUs; "auto" runs on any worker and takes `gpus` GPUs on a cuda one.
-// A job of several data-parallel ranks runs them all on one worker: ranks on GPUs take one GPU
-// each (and one slot for the job); ranks without a GPU take one slot each, since each is a
-// process with its own threads, so a 4-rank CPU job needs a worker with 4 free slots.
+// A job of several data-parallel ranks runs them on one worker when one has room: ranks on GPUs
+// take one GPU each (and one slot for the job); ranks without a GPU take one slot each, since
+// each is a process with its own threads, so a 4-rank CPU job needs a worker with 4 free slots.
+// When no single worker has room it is a multi-node gang: placed all-or-nothing across
+// workers of one kind, each member worker taking a contiguous range of ranks (scheduler.h).
 struct Requirements {
   std::string device = "auto";
   int gpus = 1;              // GPUs when placed on a cuda worker (a gang: all on one worker)
@@ -56,7 +58,10 @@ struct JobInit {
 };
 
 struct Transition {
-  enum class Kind { kGranted, kAttemptEnded, kCancelRequested };
+  // kGranted: an attempt starts (persisted). kMemberLease: a lease for one member of a
+  // multi-node gang whose attempt was granted earlier (not persisted: the attempt row exists).
+  // kMemberEnded: a member other than rank 0's finished its ranks (not persisted).
+  enum class Kind { kGranted, kAttemptEnded, kCancelRequested, kMemberLease, kMemberEnded };
   Kind kind = Kind::kGranted;
   std::string job_id;
   int attempt = 0;  // 0 for a job cancelled while queued (no attempt ended)
@@ -70,6 +75,14 @@ struct Transition {
   std::string reason;
   int infra_failures = 0;
   int job_failures = 0;
+  // kGranted / kMemberLease: the ranks the lease runs. world_size is the job's rank count;
+  // first_rank and rank_count the worker's contiguous share (0 and world_size on one worker).
+  int first_rank = 0;
+  int rank_count = 1;
+  int world_size = 1;
+  // kGranted: whether `worker_id` (the rank-0 member) gets its lease with this transition; false
+  // when another worker's request placed the gang, so the lease waits for its next Acquire.
+  bool deliver = true;
 };
 
 struct Order {

@@ -152,9 +152,9 @@ absl::Status Exchange(int send_fd, const char* send, size_t send_n, int recv_fd,
         recv_n -= static_cast<size_t>(got);
         last_progress = Clock::now();
       } else if (got == 0) {
-        return absl::InternalError(recv_peer + " closed the connection (did it exit?)");
+        return absl::UnavailableError(recv_peer + " closed the connection (did it exit?)");
       } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        return absl::InternalError(
+        return absl::UnavailableError(
             absl::StrCat("receiving from ", recv_peer, ": ", ErrnoText(errno)));
       }
     }
@@ -165,8 +165,9 @@ absl::Status Exchange(int send_fd, const char* send, size_t send_n, int recv_fd,
         send_n -= static_cast<size_t>(put);
         last_progress = Clock::now();
       } else if (put < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        return absl::InternalError(absl::StrCat("sending to ", send_peer, ": ", ErrnoText(errno),
-                                                errno == EPIPE ? " (did it exit?)" : ""));
+        return absl::UnavailableError(absl::StrCat("sending to ", send_peer, ": ",
+                                                   ErrnoText(errno),
+                                                   errno == EPIPE ? " (did it exit?)" : ""));
       }
     }
   }
@@ -331,15 +332,19 @@ class TcpCommunicator final : public Communicator {
       return absl::InvalidArgumentError("AllReduceSum: x is null");
     }
     if (!broken_.ok()) {
-      return absl::InternalError(
-          absl::StrCat("communicator unusable after an earlier error: ", broken_.message()));
+      return absl::Status(broken_.code(),
+                          absl::StrCat("communicator unusable after an earlier error: ",
+                                       broken_.message()));
     }
     if (world_size_ == 1) {
       return absl::OkStatus();
     }
     absl::Status s = Run(x, n);
     if (!s.ok()) {
-      broken_ = absl::InternalError(absl::StrCat("rank ", rank_, ": ", s.message()));
+      // The code is kept: UNAVAILABLE for a peer that is gone (its process or machine died, so
+      // the worker reports an infrastructure failure and the gang resumes from its checkpoint),
+      // INTERNAL for ranks that disagree.
+      broken_ = absl::Status(s.code(), absl::StrCat("rank ", rank_, ": ", s.message()));
       return broken_;
     }
     return absl::OkStatus();

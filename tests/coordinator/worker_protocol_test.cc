@@ -158,7 +158,7 @@ TEST_F(WorkerProtocolTest, MultiProcessCpuJobNeedsAWorkerWithThatManyFreeSlots) 
   const v1::Job waiting = GetJob(job_id);
   EXPECT_EQ(waiting.state(), v1::JOB_STATE_QUEUED);
   EXPECT_EQ(waiting.unplaceable(),
-            "it needs 4 free slots on one worker for its 4 CPU ranks; the largest worker has 2");
+            "it needs 4 free slots for its 4 CPU ranks; all registered workers together have 2");
   {  // ListJobs says the same of each queued job it returns
     v1::ListJobsRequest request;
     v1::ListJobsResponse response;

@@ -263,10 +263,15 @@ bool Agent::WaitForFreeSlot(int* free_slots) {
 }
 
 // The GPUs a job takes on this worker, as the coordinator's scheduler counts them
-// (Scheduler::ShareOn): none on a cpu worker or for a "cpu" job, else max(1, spec.gpus).
-int Agent::GpusFor(const v1::JobSpec& spec) const {
+// (Scheduler::ShareOn, MemberShare): none on a cpu worker or for a "cpu" job, else
+// max(1, spec.gpus), or the lease's rank_count for a member of a multi-node gang.
+int Agent::GpusFor(const v1::Lease& lease) const {
+  const v1::JobSpec& spec = lease.spec();
   if (options_.device_kind != "cuda" || spec.device() == "cpu") {
     return 0;
+  }
+  if (lease.rank_count() > 0 && lease.rank_count() < lease.world_size()) {
+    return lease.rank_count();
   }
   return std::max(1, spec.gpus());
 }
@@ -289,7 +294,7 @@ void Agent::StartJob(const v1::Lease& lease) {
     AwaitMutex::Lock lock(mu_);
     std::optional<std::vector<std::string>> gpus;
     if (!draining_ && static_cast<int>(slots_.size()) < options_.slots) {
-      gpus = gpus_.Take(GpusFor(lease.spec()));
+      gpus = gpus_.Take(GpusFor(lease));
     }
     if (gpus.has_value()) {
       auto slot = std::make_unique<Slot>();
@@ -325,7 +330,7 @@ void Agent::RunSlot(Slot* slot) {
       }
       std::optional<std::vector<std::string>> gpus;
       if (!next.empty() && !draining_) {
-        gpus = gpus_.Take(GpusFor(next.front().spec()));
+        gpus = gpus_.Take(GpusFor(next.front()));
       }
       if (!gpus.has_value()) {
         slot->finished = true;

@@ -86,7 +86,7 @@ class Agent {
   void StartJob(const sparsescale::v1::Lease& lease);
   void RunSlot(Slot* slot);
   void ReleaseLease(const sparsescale::v1::Lease& lease);
-  int GpusFor(const sparsescale::v1::JobSpec& spec) const;
+  int GpusFor(const sparsescale::v1::Lease& lease) const;
   JobRunnerOptions RunnerOptionsFor(const std::vector<std::string>& gpus) const;
   void ReapFinished();
   void DrainJobs();

@@ -27,6 +27,16 @@ namespace fs = std::filesystem;
 namespace v1 = sparsescale::v1;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// A lease for part of a multi-node gang's ranks (Lease.rank_count below world_size).
+bool IsGangMember(const v1::Lease& lease) {
+  return lease.world_size() > 1 && lease.rank_count() > 0 &&
+         lease.rank_count() < lease.world_size();
+}
+
+}  // namespace
+
 const char* JobEndName(JobEnd end) {
   switch (end) {
     case JobEnd::kSucceeded:
@@ -63,7 +73,11 @@ class JobRunner::Session {
         points_(runner.options_.points_batch_max, runner.options_.points_max_delay),
         logs_((dir_ / "job.log").string(), runner.options_.log_max_bytes,
               runner.options_.log_chunk_bytes),
-        backoff_(runner.options_.retry_initial, runner.options_.retry_max) {}
+        backoff_(runner.options_.retry_initial, runner.options_.retry_max) {
+    // Only the lease holding rank 0 reports (points and checkpoints come from rank 0 alone);
+    // another gang member's log stays on its worker, in job.log.
+    logs_enabled_ = runner.lease_.rank() == 0;
+  }
 
   JobEnd Run();
 
@@ -258,6 +272,12 @@ absl::StatusOr<Subprocess> JobRunner::Session::StartChild() {
   if (!o.advertise_address.empty()) {
     spawn.argv.push_back("--advertise-address");
     spawn.argv.push_back(o.advertise_address);
+  }
+  if (IsGangMember(r_.lease_)) {
+    spawn.argv.push_back("--first-rank");
+    spawn.argv.push_back(absl::StrCat(r_.lease_.rank()));
+    spawn.argv.push_back("--rank-count");
+    spawn.argv.push_back(absl::StrCat(r_.lease_.rank_count()));
   }
   spawn.extra_env = o.env;
   spawn.capture_stdout = true;

@@ -47,9 +47,11 @@ absl::StatusOr<std::vector<std::string>> GpusForRanks(int world_size, const char
 
 absl::StatusOr<RankGroup> RankGroup::Launch(const RankLaunchOptions& options) {
   RankGroup group;
+  group.first_rank_ = options.first_rank;
   std::error_code ec;
   std::filesystem::create_directories(options.log_dir, ec);
-  for (int r = 1; r < options.world_size; ++r) {
+  const int count = options.rank_count > 0 ? options.rank_count : options.world_size;
+  for (int r = options.first_rank + 1; r < options.first_rank + count; ++r) {
     SpawnOptions spawn;
     spawn.argv = options.argv;
     const std::string log =
@@ -64,7 +66,7 @@ absl::StatusOr<RankGroup> RankGroup::Launch(const RankLaunchOptions& options) {
       spawn.extra_env.push_back("SPARSESCALE_RENDEZVOUS=file:" + options.rendezvous_path);
     }
     if (!options.gpus.empty()) {
-      spawn.extra_env.push_back("CUDA_VISIBLE_DEVICES=" + options.gpus[static_cast<size_t>(r)]);
+      spawn.extra_env.push_back("CUDA_VISIBLE_DEVICES=" + options.gpus[static_cast<size_t>(r - options.first_rank)]);
     }
     absl::StatusOr<Subprocess> child = Subprocess::Spawn(spawn);
     if (!child.ok()) {
@@ -89,7 +91,7 @@ std::string RankGroup::Finish(std::chrono::milliseconds grace) {
     }
     if (!info->ok()) {
       const std::string last = LastLine(logs_[i]);
-      failures.push_back(absl::StrCat("rank ", i + 1, ": ", info->ToString(),
+      failures.push_back(absl::StrCat("rank ", first_rank_ + static_cast<int>(i) + 1, ": ", info->ToString(),
                                       last.empty() ? "" : " (" + last + ")"));
     }
   }

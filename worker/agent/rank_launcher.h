@@ -28,14 +28,19 @@ absl::StatusOr<std::vector<std::string>> GpusForRanks(int world_size, const char
 struct RankLaunchOptions {
   std::vector<std::string> argv;  // the job process's own command (argv[0]: executable)
   int world_size = 1;
+  // The ranks this job process runs: first_rank (itself) to first_rank + rank_count - 1; the
+  // launcher starts the others. rank_count 0: all world_size ranks (first_rank 0). A member of
+  // a multi-node gang runs a range (its lease's rank and rank_count).
+  int first_rank = 0;
+  int rank_count = 0;
   std::string rendezvous_path;    // file rank 0 writes its address to; empty: none (coordinator)
   std::string log_dir;            // rank<r>.log: each child's stdout and stderr
-  std::vector<std::string> gpus;  // per rank (GpusForRanks); empty for CPU jobs
+  std::vector<std::string> gpus;  // per local rank (GpusForRanks); empty for CPU jobs
 };
 
 class RankGroup {
  public:
-  // Starts ranks 1..world_size-1. Internal/NotFound when a child cannot be started (the ones
+  // Starts ranks first_rank+1 .. first_rank+rank_count-1. Internal/NotFound when a child cannot be started (the ones
   // already started are killed).
   static absl::StatusOr<RankGroup> Launch(const RankLaunchOptions& options);
 
@@ -46,6 +51,7 @@ class RankGroup {
   size_t size() const { return ranks_.size(); }
 
  private:
+  int first_rank_ = 0;
   std::vector<Subprocess> ranks_;
   std::vector<std::string> logs_;
 };

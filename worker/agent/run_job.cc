@@ -155,6 +155,8 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
   const std::string dir = options.out_dir + ".ranks";  // job files, next to the checkpoints
   RankLaunchOptions launch;
   launch.world_size = world;
+  launch.first_rank = options.first_rank;
+  launch.rank_count = options.rank_count > 0 ? options.rank_count : world;
   launch.log_dir = dir;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -163,7 +165,8 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
     fs::remove(launch.rendezvous_path, ec);  // never let a rank read a dead attempt's address
   }
   if (normalized.device() != "cpu") {
-    ASSIGN_OR_RETURN(launch.gpus, GpusForRanks(world, std::getenv("CUDA_VISIBLE_DEVICES")));
+    ASSIGN_OR_RETURN(launch.gpus, GpusForRanks(launch.rank_count,
+                                               std::getenv("CUDA_VISIBLE_DEVICES")));
   }
   ASSIGN_OR_RETURN(std::string exe, SelfExecutablePath());
   launch.argv = {exe,        "run-job",       "--spec",       options.spec_path,
@@ -188,7 +191,7 @@ absl::StatusOr<RankGroup> StartOtherRanks(const RunJobOptions& options,
   if (!launch.gpus.empty()) {
     ::setenv("CUDA_VISIBLE_DEVICES", launch.gpus[0].c_str(), 1);  // before CUDA starts
   }
-  train->rank = 0;
+  train->rank = options.first_rank;
   if (!launch.rendezvous_path.empty()) {
     train->rendezvous = "file:" + launch.rendezvous_path;
   }
@@ -237,8 +240,25 @@ int RunJob(const RunJobOptions& options) {
   sparsescale::v1::JobSpec normalized = *spec;
   spec::NormalizeJobSpec(&normalized);
   const int world = spec::DataParallelRanks(normalized);
+  if (options.rank_count > 0 &&
+      (options.first_rank < 0 || options.first_rank + options.rank_count > world)) {
+    const absl::Status bad = absl::InvalidArgumentError(
+        absl::StrCat("--rank-count: ranks ", options.first_rank, "..",
+                     options.first_rank + options.rank_count - 1, " are not ranks of a job of ",
+                     world));
+    LogError("%s", bad.message());
+    Emit(EncodeError(bad)).IgnoreError();
+    return 2;
+  }
+  if (options.rank_count > 0 && options.rank_count < world && !options.coordinator.enabled()) {
+    const absl::Status bad = absl::InvalidArgumentError(
+        "--rank-count: a member of a multi-node gang meets the others through --coordinator");
+    LogError("%s", bad.message());
+    Emit(EncodeError(bad)).IgnoreError();
+    return 2;
+  }
   std::error_code ec;
-  if (!other_rank) {
+  if (!other_rank && options.first_rank == 0) {
     fs::create_directories(options.upload_dir, ec);
   }
   trainer::TrainOptions train;
@@ -291,7 +311,9 @@ int RunJob(const RunJobOptions& options) {
     LogInfo("done: final train loss %.4f", summary->final_train_loss);
     return flushed.ok() && Emit(EncodeDone(ToSummary(*summary))).ok() ? 0 : 1;
   }
-  if (absl::IsCancelled(summary.status()) && g_stop_requested != 0) {
+  // A member of a multi-node gang other than rank 0's stops when rank 0 stops (a drain of rank
+  // 0's worker): it reports "stopped", so its worker releases the lease rather than failing it.
+  if (absl::IsCancelled(summary.status()) && (g_stop_requested != 0 || options.first_rank > 0)) {
     Emit(EncodeStopped(observer.last_checkpoint_step())).IgnoreError();
     return 0;
   }

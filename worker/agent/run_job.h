@@ -29,6 +29,12 @@ struct RunJobOptions {
   // The IPv4 address every rank's TCP ring binds and publishes (the daemon's
   // --advertise-address); empty: 127.0.0.1 (all ranks on this machine).
   std::string advertise_address;
+  // A member of a multi-node gang (its lease's rank and rank_count): this process is rank
+  // first_rank and starts ranks first_rank+1 .. first_rank+rank_count-1; the other members run
+  // the rest on their workers, and all meet through the coordinator (required). rank_count 0:
+  // all of the spec's ranks on this machine, this process rank 0.
+  int first_rank = 0;
+  int rank_count = 0;
 };
 
 // Runs the job. Returns the process exit code: 0 when done or stopped on request, 1 when
