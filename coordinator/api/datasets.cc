@@ -38,7 +38,7 @@ class ChunkDownloadReactor : public grpc::ServerWriteReactor<v1::DatasetChunk> {
       std::lock_guard<std::mutex> lock(mu_);
       action = NextActionLocked();  // the first read: the dataset's check, then chunk 0
     }
-    Run(action);
+    Run(this, action);
   }
 
   void OnWriteDone(bool ok) override {
@@ -53,7 +53,7 @@ class ChunkDownloadReactor : public grpc::ServerWriteReactor<v1::DatasetChunk> {
         action = NextActionLocked();
       }
     }
-    Run(action);
+    Run(this, action);
   }
 
   void OnDone() override {
@@ -100,17 +100,20 @@ class ChunkDownloadReactor : public grpc::ServerWriteReactor<v1::DatasetChunk> {
     return action;
   }
 
-  void Run(const Action& action) {
+  // Static: it touches the reactor only for an action that keeps it alive (a write or a read
+  // in flight, or a Finish not yet called).
+  static void Run(ChunkDownloadReactor* self, const Action& action) {
     if (action.write != nullptr) {
-      StartWrite(action.write);
-    }
-    if (action.finish) {
-      Finish(*action.finish);
+      self->StartWrite(action.write);
     }
     if (action.read_slot >= 0) {
-      v1::DatasetChunk* message = &messages_[action.read_slot];
-      core_->Read([this, message](store::Store& store) { return Load(store, message); },
-                  [this](absl::Status status) { OnRead(std::move(status)); });
+      v1::DatasetChunk* message = &self->messages_[action.read_slot];
+      self->core_->Read(
+          [self, message](store::Store& store) { return self->Load(store, message); },
+          [self](absl::Status status) { self->OnRead(std::move(status)); });
+    }
+    if (action.finish) {
+      self->Finish(*action.finish);  // last: OnDone may delete the reactor from here on
     }
   }
 
@@ -167,7 +170,7 @@ class ChunkDownloadReactor : public grpc::ServerWriteReactor<v1::DatasetChunk> {
       delete this;
       return;
     }
-    Run(action);
+    Run(this, action);  // with nothing to do, Run touches nothing (OnDone may have run)
   }
 
   CoordinatorCore* core_;
