@@ -28,7 +28,7 @@ void ResolveDataset(CoordinatorCore* core, v1::JobSpec* spec, std::string field,
                     CoordinatorCore::Done done);
 
 // WorkerService.DownloadChunks: the asked chunks of a ready dataset, in order, each read on
-// the read pool while the previous one is being sent.
+// the read pool (straight into the outgoing message) while the previous one is being sent.
 grpc::ServerWriteReactor<v1::DatasetChunk>* NewChunkDownloadReactor(
     CoordinatorCore* core, const v1::DownloadChunksRequest* request);
 

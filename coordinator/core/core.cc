@@ -106,8 +106,12 @@ absl::Status CoordinatorCore::OpenReaders(std::unique_ptr<store::Store> store) {
     histogram->Observe(seconds);
   };
   writer_ = std::make_unique<store::StoreWriter>(std::move(store), batching);
-  readers_ =
-      std::make_unique<store::ReaderPool>(options_.db_path, reader_options, options_.readers);
+  // The pool's connections read through a memory map (dataset chunks and checkpoint payloads
+  // are long overflow chains: a memcpy per page instead of a pread); the ledger reader, the
+  // checkpointer and the writer keep plain reads.
+  store::StoreOptions pool_options = reader_options;
+  pool_options.db.mmap_size_bytes = int64_t{64} << 30;
+  readers_ = std::make_unique<store::ReaderPool>(options_.db_path, pool_options, options_.readers);
   ASSIGN_OR_RETURN(checkpointer_, store::Checkpointer::Start(options_.db_path, reader_options.db,
                                                              store::CheckpointerOptions{}));
   return absl::OkStatus();

@@ -53,6 +53,9 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOp
   // a temporary file past 64 KiB: keep them in memory instead.
   std::string pragmas = absl::StrCat("PRAGMA cache_size = -", options.cache_size_kib,
                                      "; PRAGMA temp_store = MEMORY;");
+  if (options.mmap_size_bytes > 0) {
+    absl::StrAppend(&pragmas, "PRAGMA mmap_size = ", options.mmap_size_bytes, ";");
+  }
   if (!options.read_only) {
     // page_size must come before WAL mode, which fixes the page size of a new file.
     absl::StrAppend(&pragmas, "PRAGMA page_size = ", options.page_size_bytes,
@@ -211,6 +214,12 @@ std::string Query::Text(int column) const {
 std::string Query::BlobBytes(int column) const {
   const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
   return data ? std::string(data, sqlite3_column_bytes(stmt_, column)) : std::string();
+}
+
+std::string_view Query::BlobView(int column) const {
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+  return data ? std::string_view(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
+              : std::string_view();
 }
 
 bool Query::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }

@@ -34,6 +34,12 @@ struct DbOptions {
   // with bench/coordinator ingest: 4 KiB writes about a third of the WAL of 16 KiB at the same
   // throughput, so the WAL restarts (and their fsync stalls) are a third as frequent.
   int page_size_bytes = 4096;
+  // Bytes of the database file SQLite may read through a memory map instead of pread (PRAGMA
+  // mmap_size; SQLite caps it at its compile-time SQLITE_MAX_MMAP_SIZE, 2 GiB by default, and
+  // reads the rest as before); 0 = no map. The coordinator maps only its reader connections: a
+  // 4 MiB dataset chunk is 1,024 overflow pages, one pread each without the map. Writes always
+  // go through write() (SQLite does not write through the map), so the writer is unaffected.
+  int64_t mmap_size_bytes = 0;
   bool read_only = false;
 };
 
@@ -76,6 +82,9 @@ class Query {
   std::optional<double> OptionalDouble(int column) const;
   std::string Text(int column) const;
   std::string BlobBytes(int column) const;
+  // The column's bytes in place, without a copy: valid until the next Step, Reset or
+  // destruction of this Query (SQLite's own buffer).
+  std::string_view BlobView(int column) const;
   bool IsNull(int column) const;
 
  private:

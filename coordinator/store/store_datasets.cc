@@ -206,7 +206,7 @@ absl::Status VerifyDatasetFiles(Store& store, const std::vector<DatasetFileRow>&
                                                        file.chunks[j], " is not stored (put it "
                                                        "first)"));
       }
-      const std::string data = q.BlobBytes(0);
+      const std::string_view data = q.BlobView(0);
       bytes += static_cast<int64_t>(data.size());
       sha.Update(data);
     }
@@ -410,6 +410,21 @@ absl::StatusOr<std::optional<std::string>> ReadDatasetChunk(Store& store,
     return std::nullopt;
   }
   return q.BlobBytes(0);
+}
+
+absl::StatusOr<bool> ReadDatasetChunkInto(Store& store, const std::string& sha256,
+                                          std::string* out) {
+  ASSIGN_OR_RETURN(Query q,
+                   store.db()->Prepare("SELECT data FROM dataset_chunks WHERE sha256 = ?"));
+  q.Bind(1, sha256);
+  ASSIGN_OR_RETURN(const bool found, q.Step());
+  if (!found) {
+    out->clear();
+    return false;
+  }
+  const std::string_view data = q.BlobView(0);
+  out->assign(data.data(), data.size());
+  return true;
 }
 
 absl::StatusOr<bool> DatasetHasChunk(Store& store, const std::string& hash, const std::string& chunk) {

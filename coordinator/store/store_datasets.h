@@ -67,7 +67,8 @@ absl::StatusOr<std::vector<std::string>> MissingChunks(Store& store,
 absl::StatusOr<bool> PutDatasetChunk(Store& store, const std::string& name, const std::string& sha256,
                                      std::string_view data, int64_t now_unix_ms);
 // Reads every file's chunks and checks that they add up to the file's size and hash to its
-// sha256 (a read connection; the bytes were verified chunk by chunk when they were put).
+// sha256 (a read connection; the bytes were verified chunk by chunk when they were put). Each
+// chunk is hashed where SQLite holds it, one at a time: no copy, no whole file in memory.
 // InvalidArgument naming files[i].chunks[j] (not stored), files[i].size_bytes or
 // files[i].sha256.
 absl::Status VerifyDatasetFiles(Store& store, const std::vector<DatasetFileRow>& files);
@@ -100,6 +101,11 @@ struct DeleteOutcome {
 absl::StatusOr<DeleteOutcome> DeleteDataset(Store& store, const std::string& name_or_hash);
 // One stored chunk's bytes; nullopt when the store lacks it.
 absl::StatusOr<std::optional<std::string>> ReadDatasetChunk(Store& store, const std::string& sha256);
+// The same into *out (replacing its contents, reusing its capacity: one copy out of SQLite's
+// buffer, no allocation when *out already held a chunk as large). False when the store lacks
+// the chunk (*out is then empty).
+absl::StatusOr<bool> ReadDatasetChunkInto(Store& store, const std::string& sha256,
+                                          std::string* out);
 // Whether a ready dataset with `hash` references `chunk`.
 absl::StatusOr<bool> DatasetHasChunk(Store& store, const std::string& hash, const std::string& chunk);
 // Called for a job just inserted: records the dataset its spec names (jobs.dataset), which

@@ -24,6 +24,9 @@ namespace fs = std::filesystem;
 namespace v1 = sparsescale::v1;
 
 constexpr const char* kManifest = "manifest.pb";
+// A received chunk is hashed (twice: chunk and file) and written in pieces of this size, each
+// piece while it is still in the core's L2 cache.
+constexpr size_t kPassBytes = size_t{256} << 10;
 
 bool IsHash(const std::string& text) {
   if (text.size() != 64) {
@@ -353,26 +356,35 @@ absl::Status DatasetCache::DownloadFile(const std::string& hash, const v1::Datas
           (*data)[data->size() / 2] ^= 0x5a;  // fault injection (tests)
         }
       }
-      const std::string digest = Sha256Hex(*data);
+      // One pass over the chunk, piece by piece while the piece is in cache: the chunk's hash,
+      // the file's hash and the write. A damaged chunk leaves bytes in the .part file and in
+      // `whole`, but fails the file, which is then deleted and fetched again from scratch.
+      Sha256 piece_sha;
+      for (size_t offset = 0; offset < data->size(); offset += kPassBytes) {
+        const std::string_view piece =
+            std::string_view(*data).substr(offset, std::min(kPassBytes, data->size() - offset));
+        piece_sha.Update(piece);
+        whole.Update(piece);
+        size_t written = 0;
+        while (written < piece.size()) {
+          const ssize_t n = ::write(fd, piece.data() + written, piece.size() - written);
+          if (n < 0 && errno == EINTR) {
+            continue;
+          }
+          if (n < 0) {
+            return absl::InternalError(absl::StrCat("cannot write ", part, ": ",
+                                                    std::strerror(errno)));
+          }
+          written += static_cast<size_t>(n);
+        }
+      }
+      const std::string digest = Sha256::ToHex(piece_sha.Finish());
       if (digest != file.chunks(index)) {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.damaged_chunks;
         return absl::DataLossError(absl::StrCat(file.name(), ": chunk ", index,
                                                 " arrived damaged (sha256 ", digest, ", expected ",
                                                 file.chunks(index), ")"));
-      }
-      whole.Update(*data);
-      size_t written = 0;
-      while (written < data->size()) {
-        const ssize_t n = ::write(fd, data->data() + written, data->size() - written);
-        if (n < 0 && errno == EINTR) {
-          continue;
-        }
-        if (n < 0) {
-          return absl::InternalError(absl::StrCat("cannot write ", part, ": ",
-                                                  std::strerror(errno)));
-        }
-        written += static_cast<size_t>(n);
       }
       bytes += static_cast<int64_t>(data->size());
       ++index;
