@@ -130,9 +130,9 @@ class GangNetnsTest : public ::testing::Test {
     return address;
   }
 
-  // The coordinator on the bridge address; `hosts` workers, each alone in a namespace with one
-  // slot, advertising its own address to the ranks of the other hosts.
-  void StartCluster(int hosts) {
+  // The coordinator on the bridge address; `hosts` workers, each alone in a namespace with
+  // `slots` slots, advertising its own address to the ranks of the other hosts.
+  void StartCluster(int hosts, int slots = 1) {
     std::vector<std::string> addresses;
     for (int i = 0; i < hosts; ++i) {
       addresses.push_back(MakeHost(i));
@@ -158,7 +158,7 @@ class GangNetnsTest : public ::testing::Test {
       spawn.argv = {kIp,         "netns",       "exec",     namespaces_[i],
                     *bin,        "--coordinator", cluster_->address(),
                     "--name",    name,          "--device", "cpu",
-                    "--slots",   "1",           "--threads", "1",
+                    "--slots",   absl::StrCat(slots), "--threads", "1",
                     "--work-dir", (dir_ / name).string(),
                     "--advertise-address", addresses[i]};
       spawn.stderr_path = (dir_ / (name + ".log")).string();
@@ -234,6 +234,8 @@ class GangNetnsTest : public ::testing::Test {
     return names;
   }
 
+  void StartFourRanksAndFinish(const std::string& what);
+
   v1::JobSpec GangSpec(int ranks, int steps, int ckpt_every) {
     v1::JobSpec spec = e2e::TinySpec(shards_, steps, ckpt_every);
     spec.set_processes(ranks);
@@ -256,8 +258,9 @@ constexpr double kTolerance = 1e-4;
 TEST_F(GangNetnsTest, KilledMemberWorkerEndsTheAttemptAndTheGangResumesToOneCleanCurve) {
   StartCluster(3);
   ASSERT_FALSE(HasFatalFailure());
-  const int steps = 240;
-  const std::string gang = Submit(GangSpec(2, steps, 30), /*max_attempts=*/6);
+  // Long enough (a few seconds across the two hosts) to be killed between checkpoints.
+  const int steps = 3000;
+  const std::string gang = Submit(GangSpec(2, steps, 200), /*max_attempts=*/6);
   ASSERT_FALSE(gang.empty());
   // Both ranks are placed on two of the three one-slot hosts and train past a checkpoint.
   std::vector<std::string> holders;
@@ -265,7 +268,7 @@ TEST_F(GangNetnsTest, KilledMemberWorkerEndsTheAttemptAndTheGangResumesToOneClea
       [&] {
         auto j = client_->GetJob(gang);
         holders = Holders(gang);
-        return j.ok() && j->checkpoint_step() >= 30 && j->step() > j->checkpoint_step() &&
+        return j.ok() && j->checkpoint_step() >= 200 && j->step() > j->checkpoint_step() &&
                holders.size() == 2;
       },
       seconds(120)))
@@ -289,7 +292,7 @@ TEST_F(GangNetnsTest, KilledMemberWorkerEndsTheAttemptAndTheGangResumesToOneClea
   }
 
   // The same job as one process, on a surviving host.
-  const std::string single = Submit(e2e::TinySpec(shards_, steps, 30));
+  const std::string single = Submit(e2e::TinySpec(shards_, steps, 200));
   ASSERT_EQ(WaitFinal(single, seconds(180)), v1::JOB_STATE_SUCCEEDED) << Logs();
   const std::vector<v1::LossPoint> reference = Curve(single);
   ASSERT_EQ(reference.size(), curve.size());
@@ -303,14 +306,14 @@ TEST_F(GangNetnsTest, KilledMemberWorkerEndsTheAttemptAndTheGangResumesToOneClea
   EXPECT_LE(worst, kTolerance);
 }
 
-TEST_F(GangNetnsTest, FourRankGangAcrossFourHostsStartsAndFinishes) {
-  StartCluster(4);
-  ASSERT_FALSE(HasFatalFailure());
+// Submits a 4-rank, 40-step CPU job and measures its start: from the first moment the job is
+// seen RUNNING (its lease granted) to its first loss point (step 1 needs every rank's
+// gradients, so all four are training), as this client sees them polling GetJob every 100 ms
+// (so within ~100 ms). Prints the figure under `what` (bench/gang/start.sh reads it) and
+// checks that the job ends with its whole curve.
+void GangNetnsTest::StartFourRanksAndFinish(const std::string& what) {
   const std::string gang = Submit(GangSpec(4, 40, 20));
   ASSERT_FALSE(gang.empty());
-  // Gang start: from the first moment the job is seen RUNNING (its lease granted) to its first
-  // loss point (step 1 needs every rank's gradients, so all four are training), as this client
-  // sees them polling GetJob every 100 ms (so within ~100 ms).
   const auto submitted = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point leased{}, training{};
   ASSERT_TRUE(e2e::WaitFor(
@@ -332,14 +335,28 @@ TEST_F(GangNetnsTest, FourRankGangAcrossFourHostsStartsAndFinishes) {
       },
       seconds(120)))
       << Logs();
-  std::printf("gang start (4 CPU ranks on 4 hosts): submit to lease %lld ms, lease to all ranks "
-              "training %lld ms\n",
+  std::printf("gang start (%s): submit to lease %lld ms, lease to all ranks training %lld ms\n",
+              what.c_str(),
               static_cast<long long>(
                   std::chrono::duration_cast<milliseconds>(leased - submitted).count()),
               static_cast<long long>(
                   std::chrono::duration_cast<milliseconds>(training - leased).count()));
   ASSERT_EQ(WaitFinal(gang, seconds(120)), v1::JOB_STATE_SUCCEEDED) << Logs();
   EXPECT_EQ(Curve(gang).size(), 40u);
+}
+
+TEST_F(GangNetnsTest, FourRankGangAcrossFourHostsStartsAndFinishes) {
+  StartCluster(4);
+  ASSERT_FALSE(HasFatalFailure());
+  StartFourRanksAndFinish("4 CPU ranks on 4 hosts");
+}
+
+// The baseline of the gang-start figure: the same job on one host with 4 slots, its ranks
+// meeting over that host's loopback.
+TEST_F(GangNetnsTest, FourRankJobOnOneHostStartsAndFinishes) {
+  StartCluster(1, /*slots=*/4);
+  ASSERT_FALSE(HasFatalFailure());
+  StartFourRanksAndFinish("4 CPU ranks on 1 host");
 }
 
 }  // namespace

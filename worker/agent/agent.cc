@@ -357,7 +357,7 @@ void Agent::RunSlot(Slot* slot) {
 
 void Agent::ReleaseLease(const v1::Lease& lease) {
   v1::CompleteJobRequest request;
-  request.set_request_id(absl::StrCat("release-", lease.job_id(), "-", lease.attempt()));
+  request.set_request_id(AttemptEndRequestId("release", lease));
   request.set_worker_id(WorkerId());
   request.set_job_id(lease.job_id());
   request.set_attempt(lease.attempt());

@@ -37,6 +37,14 @@ bool IsGangMember(const v1::Lease& lease) {
 
 }  // namespace
 
+std::string AttemptEndRequestId(const char* kind, const v1::Lease& lease) {
+  std::string id = absl::StrCat(kind, "-", lease.job_id(), "-", lease.attempt());
+  if (lease.rank() > 0) {
+    absl::StrAppend(&id, "-r", lease.rank());
+  }
+  return id;
+}
+
 const char* JobEndName(JobEnd end) {
   switch (end) {
     case JobEnd::kSucceeded:
@@ -531,7 +539,7 @@ JobEnd JobRunner::Session::Finish(const ExitInfo& exit) {
 JobEnd JobRunner::Session::Complete(v1::JobState outcome, v1::FailureClass failure,
                                     const std::string& error) {
   v1::CompleteJobRequest request;
-  request.set_request_id(absl::StrCat("complete-", r_.job_id(), "-", r_.attempt()));
+  request.set_request_id(AttemptEndRequestId("complete", r_.lease_));
   request.set_worker_id(r_.worker_id_());
   request.set_job_id(r_.job_id());
   request.set_attempt(r_.attempt());

@@ -84,6 +84,12 @@ enum class JobEnd {
 
 const char* JobEndName(JobEnd end);
 
+// The request id of the CompleteJob call that ends (`kind` "complete") or gives back ("release")
+// the lease's attempt. Every member worker of a multi-node gang ends its own share of one
+// attempt, so a member whose ranks start after 0 gets its own id ("...-r<first rank>"); rank 0's
+// is the id of a one-worker job.
+std::string AttemptEndRequestId(const char* kind, const sparsescale::v1::Lease& lease);
+
 class JobRunner {
  public:
   // `worker_id` returns the current worker id (it changes when the worker re-registers).
