@@ -238,5 +238,19 @@ TEST_F(JobRunnerTest, ACoordinatorWithoutLogsStillGetsTheJobsResults) {
   EXPECT_EQ(rpc_.Log("job1", 2), "");
 }
 
+// Every member worker of a multi-node gang ends its own share of one attempt: their CompleteJob
+// calls must not share a request id, or the coordinator answers all but the first ALREADY_EXISTS.
+TEST(AttemptEndRequestIdTest, GangMembersGetTheirOwnIdAndRankZeroKeepsTheOneWorkerId) {
+  v1::Lease lease;
+  lease.set_job_id("j");
+  lease.set_attempt(3);
+  lease.set_world_size(4);
+  lease.set_rank_count(2);
+  EXPECT_EQ(AttemptEndRequestId("complete", lease), "complete-j-3");
+  lease.set_rank(2);
+  EXPECT_EQ(AttemptEndRequestId("complete", lease), "complete-j-3-r2");
+  EXPECT_EQ(AttemptEndRequestId("release", lease), "release-j-3-r2");
+}
+
 }  // namespace
 }  // namespace sparsescale::agent
