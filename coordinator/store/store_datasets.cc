@@ -451,4 +451,21 @@ absl::Status RecordJobDataset(Store& store, int64_t job_seq, const std::string& 
   return q.Bind(1, hash).Bind(2, job_seq).Run();
 }
 
+absl::Status RequireJobDataset(Store& store, int64_t job_seq, const std::string& job_id) {
+  ASSIGN_OR_RETURN(Query q, store.db()->Prepare("SELECT dataset FROM jobs WHERE seq = ?"));
+  q.Bind(1, job_seq);
+  ASSIGN_OR_RETURN(const bool found, q.Step());
+  if (!found || q.Text(0).empty()) {
+    return absl::OkStatus();
+  }
+  const std::string hash = q.Text(0);
+  ASSIGN_OR_RETURN(std::vector<DatasetRow> rows, FindByHash(store, hash));
+  if (rows.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data.dataset: job ", job_id, " reads dataset ", hash,
+        ", which was deleted; upload it again (same bytes, same hash) before retrying"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace sparsescale::store

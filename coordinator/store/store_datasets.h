@@ -112,5 +112,9 @@ absl::StatusOr<bool> DatasetHasChunk(Store& store, const std::string& hash, cons
 // must be a ready dataset's hash (FailedPrecondition naming data.dataset otherwise: it was
 // deleted after the submission resolved it). Specs without a dataset record nothing.
 absl::Status RecordJobDataset(Store& store, int64_t job_seq, const std::string& spec_bytes);
+// Called before a final job is queued again: the dataset its spec names (jobs.dataset) must
+// still be a ready dataset's (FailedPrecondition naming data.dataset and the job otherwise: it
+// was deleted once the job was final, and no worker could fetch it). Jobs reading paths pass.
+absl::Status RequireJobDataset(Store& store, int64_t job_seq, const std::string& job_id);
 
 }  // namespace sparsescale::store

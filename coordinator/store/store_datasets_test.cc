@@ -193,5 +193,29 @@ TEST_F(StoreDatasetsTest, DeleteIsRefusedWhileAQueuedOrRunningJobUsesTheBytes) {
   EXPECT_EQ(orphan.message().substr(0, 14), "data.dataset: ");
 }
 
+TEST_F(StoreDatasetsTest, AFinishedJobWhoseDatasetWasDeletedCannotBeRetried) {
+  std::vector<DatasetFileRow> files = {PutFile("d", "x.bin", {"tokens"})};
+  auto committed = CommitDatasetFiles(*store_, "d", files, 5);
+  ASSERT_TRUE(committed.ok());
+  const std::string hash = committed->dataset.hash;
+  AddJob("job-failed", hash, JobState::kFailed);
+  ASSERT_TRUE(DeleteDataset(*store_, "d").ok());  // allowed: no queued or running job uses it
+
+  auto refused = store_->RequeueFinalJob("job-failed", 20);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_EQ(refused.status().message().substr(0, 14), "data.dataset: ");
+  EXPECT_NE(refused.status().message().find("job-failed"), std::string::npos);
+  auto row = store_->FindJob("job-failed");
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->state, JobState::kFailed);  // nothing changed
+
+  // The same bytes uploaded again (same hash): the retry goes through.
+  std::vector<DatasetFileRow> again = {PutFile("d2", "x.bin", {"tokens"})};
+  ASSERT_TRUE(CommitDatasetFiles(*store_, "d2", again, 30).ok());
+  auto queued = store_->RequeueFinalJob("job-failed", 40);
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(queued->state, JobState::kQueued);
+}
+
 }  // namespace
 }  // namespace sparsescale::store

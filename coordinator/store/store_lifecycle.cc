@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "coordinator/store/store.h"
+#include "coordinator/store/store_datasets.h"
 
 namespace sparsescale::store {
 namespace {
@@ -52,6 +53,7 @@ absl::Status Store::Retryable(const JobRow& job) {
 absl::StatusOr<JobRow> Store::RequeueFinalJob(std::string_view job_id, int64_t now_unix_ms) {
   ASSIGN_OR_RETURN(JobRow job, RequireJob(job_id, "id"));
   RETURN_IF_ERROR(Retryable(job));
+  RETURN_IF_ERROR(RequireJobDataset(*this, job.seq, job.id));
   RETURN_IF_ERROR(SupersedePointsAfter(job.seq, job.checkpoint_step));
   ASSIGN_OR_RETURN(Query q, db_->Prepare("UPDATE jobs SET state = ?, infra_failures = 0, "
                                          "job_failures = 0, error = '', last_failure = 0, "
