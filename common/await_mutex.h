@@ -21,10 +21,9 @@ class AwaitMutex {
   class Lock {
    public:
     explicit Lock(AwaitMutex& mu) : mu_(mu), lock_(mu.mu_) {}
-    ~Lock() {
-      lock_.unlock();
-      mu_.cv_.notify_all();
-    }
+    // Notifies before unlocking: a waiter that wakes on its own (timeout, spurious) and then
+    // destroys the object holding this mutex cannot do so before notify_all is done with it.
+    ~Lock() { mu_.cv_.notify_all(); }
     Lock(const Lock&) = delete;
     Lock& operator=(const Lock&) = delete;
 
