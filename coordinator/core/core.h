@@ -308,6 +308,11 @@ class CoordinatorCore {
                             google::protobuf::RepeatedPtrField<v1::Lease>* leases,
                             int64_t now_unix_ms);
 
+  // CommitUpload once a --checkpoint-dir payload's file is flushed: the fencing check, then the
+  // commit on the writer.
+  void CommitSyncedUpload(std::string worker_id, v1::CheckpointInfo info, int64_t upload_id,
+                          Done done);
+
   // Rendezvous.
   void Publish(RendezvousSlot& slot, const std::string& unique_id);
   void AwaitUniqueId(const RendezvousKey& key, v1::RendezvousResponse* response, Done done,

@@ -320,6 +320,31 @@ void CoordinatorCore::AppendUpload(int64_t upload_id, int chunk, std::string dat
 
 void CoordinatorCore::CommitUpload(std::string worker_id, v1::CheckpointInfo info,
                                    int64_t upload_id, Done done) {
+  if (options_.store.checkpoint_dir.empty()) {
+    CommitSyncedUpload(std::move(worker_id), std::move(info), upload_id, std::move(done));
+    return;
+  }
+  // The payload file's fsync (seconds for gigabytes) runs on the read pool, so the writer's
+  // Publish finds nothing left to flush and other writes are not stalled behind it.
+  Read(
+      [upload_id](store::Store& store) {
+        return store.checkpoint_blobs().has_value()
+                   ? store.checkpoint_blobs()->SyncTmp(upload_id)
+                   : absl::OkStatus();
+      },
+      [this, worker_id = std::move(worker_id), info = std::move(info), upload_id,
+       done = std::move(done)](absl::Status synced) mutable {
+        if (!synced.ok()) {
+          AbortUpload(upload_id);
+          done(synced);
+          return;
+        }
+        CommitSyncedUpload(std::move(worker_id), std::move(info), upload_id, std::move(done));
+      });
+}
+
+void CoordinatorCore::CommitSyncedUpload(std::string worker_id, v1::CheckpointInfo info,
+                                         int64_t upload_id, Done done) {
   Decide decide = [this, worker_id = std::move(worker_id), info = std::move(info),
                    upload_id]() -> absl::StatusOr<Plan> {
     // The lease may have been reassigned while the payload streamed in.

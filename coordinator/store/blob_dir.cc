@@ -127,6 +127,18 @@ absl::Status BlobDir::AppendTmp(int64_t upload_id, int chunk, std::string_view d
   return WriteAll(f.fd, data, path);
 }
 
+absl::Status BlobDir::SyncTmp(int64_t upload_id) const {
+  const std::string path = TmpPath(upload_id);
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (f.fd < 0) {
+    return errno == ENOENT ? absl::OkStatus() : Errno("open", path);
+  }
+  if (::fsync(f.fd) != 0) {
+    return Errno("fsync", path);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BlobDir::Publish(int64_t upload_id, std::string_view sha256,
                               int64_t size_bytes) const {
   ASSIGN_OR_RETURN(const std::string final_path, PathFor(sha256));

@@ -9,7 +9,8 @@
 // size or sha256 differs from the row's, InvalidArgument for a sha256 that is not 64 lowercase
 // hex digits (never used as a file name).
 // Thread-safety: a BlobDir holds only its path; its methods may run on any thread. Writing an
-// upload's temporary file is the store writer's job (one thread).
+// upload's temporary file is the store writer's job (one thread); SyncTmp may run elsewhere
+// once the writes are done.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,9 @@ class BlobDir {
 
   // Appends `data` to the upload's temporary file (chunk 0 truncates it first).
   absl::Status AppendTmp(int64_t upload_id, int chunk, std::string_view data) const;
+  // fsync the upload's temporary file (absent is fine: an empty payload appends nothing). Run
+  // off the writer thread before the commit, it leaves Publish's own fsync nothing to flush.
+  absl::Status SyncTmp(int64_t upload_id) const;
   // fsync the temporary file, check its size, rename it to PathFor(sha256) (replacing a file of
   // the same sha256, which holds the same bytes or was damaged), fsync both directories.
   absl::Status Publish(int64_t upload_id, std::string_view sha256, int64_t size_bytes) const;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/sha256.h"
@@ -68,20 +69,9 @@ class CheckpointBlobTest : public testing::StoreFileTest {
   }
 
   std::string FileOf(const std::string& payload) const {
-    const std::string sha = Sha256Hex(payload);
-    return blob_dir_ + "/" + sha.substr(0, 2) + "/" + sha;
+    return testing::BlobFileOf(blob_dir_, payload);
   }
-
-  // Payload files (not tmp/) under the blob directory.
-  int CountFiles() const {
-    int n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(blob_dir_)) {
-      if (e.is_regular_file() && e.path().parent_path().filename() != "tmp") {
-        ++n;
-      }
-    }
-    return n;
-  }
+  int CountFiles() const { return testing::CountBlobFiles(blob_dir_); }
 
   int64_t CountChunkRows() {
     auto q = store_->db()->Prepare("SELECT COUNT(*) FROM checkpoint_chunks");
@@ -135,6 +125,28 @@ TEST_F(CheckpointBlobTest, StagedUploadIsOnlyATempFileAndAbortRemovesIt) {
   ASSERT_TRUE(store_->AbortCheckpoint(*id).ok());
   EXPECT_TRUE(fs::is_empty(blob_dir_ + "/tmp"));
   EXPECT_EQ(CountFiles(), 0);
+}
+
+TEST_F(CheckpointBlobTest, AnUploadFlushedFromAnotherThreadCommitsAsUsual) {
+  // What the coordinator does with a --checkpoint-dir: the writer appends, a read-pool thread
+  // (its own BlobDir over the same directory) flushes the file, then the writer commits.
+  const std::string payload(200'000, 'y');
+  const CheckpointRow meta = MetaOf("j", 7, payload);
+  auto id = store_->BeginCheckpoint(meta, 1000);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(store_->AppendCheckpointChunk(*id, 0, payload).ok());
+  auto other = BlobDir::Open(blob_dir_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::Status synced = absl::OkStatus();
+  std::thread([&] { synced = other->SyncTmp(*id); }).join();
+  ASSERT_TRUE(synced.ok()) << synced;
+  EXPECT_TRUE(other->SyncTmp(*id + 1000).ok());  // nothing appended yet: nothing to flush
+  ASSERT_TRUE(store_->CommitCheckpoint(*id).ok());
+  EXPECT_TRUE(fs::is_empty(blob_dir_ + "/tmp"));
+  auto latest = store_->FindCheckpoint("j", 0);
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->step, 7);
+  EXPECT_EQ(ReadAll(**latest), payload);
 }
 
 TEST_F(CheckpointBlobTest, ASha256ThatIsNotHexIsRefusedNamingTheField) {

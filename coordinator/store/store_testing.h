@@ -10,10 +10,26 @@
 #include <memory>
 #include <string>
 
+#include "common/sha256.h"
 #include "coordinator/store/store.h"
 #include "gtest/gtest.h"
 
 namespace sparsescale::store::testing {
+
+// Where a --checkpoint-dir `blob_dir` keeps `payload` (blob_dir.h's layout).
+inline std::string BlobFileOf(const std::string& blob_dir, const std::string& payload) {
+  const std::string sha = Sha256Hex(payload);
+  return blob_dir + "/" + sha.substr(0, 2) + "/" + sha;
+}
+
+// Payload files under a blob directory (tmp/ not counted).
+inline int CountBlobFiles(const std::string& blob_dir) {
+  int n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(blob_dir)) {
+    n += e.is_regular_file() && e.path().parent_path().filename() != "tmp" ? 1 : 0;
+  }
+  return n;
+}
 
 class StoreFileTest : public ::testing::Test {
  protected:
