@@ -163,6 +163,45 @@ void GetCurve(const HandlerContext& ctx, const HttpRequest& request, Reply reply
       });
 }
 
+namespace {
+
+// What a checkpoint download reads from, piece by piece (BodySource): the verified blob-dir
+// file, or the SQLite chunks in order. The server asks for one piece at a time, so a download
+// holds one piece in memory, whatever the checkpoint's size.
+struct CheckpointReadState {
+  store::CheckpointRow meta;
+  std::unique_ptr<store::BlobFile> file;  // set when the payload is in the blob directory
+  int next_chunk = 0;                     // SQLite: the next chunk to send
+};
+
+// Bytes per piece read from a blob-dir file.
+constexpr int64_t kFilePieceBytes = int64_t{1} << 20;
+
+// The piece at `offset` of the checkpoint (the server asks in order, from 0).
+absl::StatusOr<std::string> ReadCheckpointPiece(store::Store& store, CheckpointReadState& state,
+                                                int64_t offset) {
+  if (state.file != nullptr) {
+    ASSIGN_OR_RETURN(std::string data, state.file->ReadAt(offset, kFilePieceBytes));
+    if (data.empty()) {
+      return absl::DataLossError(absl::StrCat("checkpoint file ", state.file->path(),
+                                              " ended early at byte ", offset));
+    }
+    return data;
+  }
+  if (state.next_chunk >= state.meta.chunks) {
+    return absl::DataLossError(absl::StrCat("checkpoint of job ", state.meta.job_id, " at step ",
+                                            state.meta.step, " ended early at byte ", offset));
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> data,
+                   store.ReadCheckpointChunk(state.meta.id, state.next_chunk++));
+  if (!data.has_value()) {
+    return absl::AbortedError("the checkpoint was replaced during the download; retry");
+  }
+  return std::move(*data);
+}
+
+}  // namespace
+
 void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply reply) {
   const std::string job_id = request.params.at("id");
   int64_t step = 0;
@@ -173,9 +212,9 @@ void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply 
         "step"));
     return;
   }
-  auto payload = std::make_shared<std::string>();
+  auto state = std::make_shared<CheckpointReadState>();
   ctx.core->Read(
-      [job_id, step, payload](store::Store& store) -> absl::Status {
+      [job_id, step, state](store::Store& store) -> absl::Status {
         auto meta = store.FindCheckpoint(job_id, step);
         if (absl::IsNotFound(meta.status())) {
           return NotFoundJob("id", job_id);
@@ -185,35 +224,40 @@ void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply 
           return absl::NotFoundError(
               absl::StrCat("step: job ", job_id, " has no checkpoint at step ", step));
         }
-        if ((*meta)->stored_in == store::CheckpointStorage::kBlobDir) {
+        state->meta = **meta;
+        if (state->meta.stored_in == store::CheckpointStorage::kBlobDir) {
           // Verified (size, sha256) before any byte is served; DataLoss names the file.
-          ASSIGN_OR_RETURN(std::unique_ptr<store::BlobFile> file,
-                           store.OpenCheckpointFile(**meta));
-          ASSIGN_OR_RETURN(*payload, file->ReadAt(0, (*meta)->size_bytes));
-          return absl::OkStatus();
-        }
-        payload->reserve(static_cast<size_t>((*meta)->size_bytes));
-        for (int chunk = 0; chunk < (*meta)->chunks; ++chunk) {
-          ASSIGN_OR_RETURN(std::optional<std::string> data,
-                           store.ReadCheckpointChunk((*meta)->id, chunk));
-          if (!data.has_value()) {
-            return absl::UnavailableError("the checkpoint was replaced during the download; retry");
-          }
-          payload->append(*data);
+          ASSIGN_OR_RETURN(state->file, store.OpenCheckpointFile(state->meta));
         }
         return absl::OkStatus();
       },
-      [job_id, step, payload, reply](absl::Status s) {
+      [core = ctx.core, job_id, step, state, reply](absl::Status s) {
         if (!s.ok()) {
           reply(StatusResponse(s, absl::StartsWith(s.message(), "step") ? "step" : "id"));
           return;
         }
         HttpResponse response;
         response.content_type = "application/octet-stream";
-        response.body = std::move(*payload);
         response.headers.emplace_back(
             "Content-Disposition",
             absl::StrCat("attachment; filename=\"job-", job_id, "-step-", step, ".safetensors\""));
+        // The whole payload's sha256, for clients that check what they received.
+        response.headers.emplace_back("X-Checkpoint-Sha256", state->meta.sha256);
+        response.source = BodySource{
+            .size_bytes = state->meta.size_bytes,
+            .read =
+                [core, state](int64_t offset, BodySource::Piece done) {
+                  auto piece = std::make_shared<std::string>();
+                  core->Read(
+                      [state, offset, piece](store::Store& store) -> absl::Status {
+                        ASSIGN_OR_RETURN(*piece, ReadCheckpointPiece(store, *state, offset));
+                        return absl::OkStatus();
+                      },
+                      [piece, done](absl::Status read) {
+                        done(read.ok() ? absl::StatusOr<std::string>(std::move(*piece)) : read);
+                      });
+                },
+        };
         reply(std::move(response));
       });
 }

@@ -5,12 +5,15 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 namespace sparsescale::coordinator::http {
 
@@ -35,12 +38,25 @@ struct EventStream {
   std::chrono::milliseconds keep_alive{15'000};
 };
 
+// A body produced piece by piece, for answers too large to hold in memory (checkpoint
+// downloads): the server sends the headers with Content-Length: size_bytes, then calls `read`
+// for the piece at `offset`, one call at a time and in order, until size_bytes are sent. `done`
+// may run on any thread, with the next bytes (non-empty) or an error. After an error, empty
+// bytes or bytes past size_bytes the server closes the connection, so the client sees a body
+// shorter than its Content-Length.
+struct BodySource {
+  using Piece = std::function<void(absl::StatusOr<std::string>)>;
+  int64_t size_bytes = 0;
+  std::function<void(int64_t offset, Piece done)> read;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. ETag
   std::optional<EventStream> stream;                         // set: body is ignored
+  std::optional<BodySource> source;                          // set: body is ignored
 };
 
 // Answers a request exactly once, from any thread.

@@ -311,6 +311,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       Send(kEventStreamHead);
       return;
     }
+    if (response.source.has_value()) {
+      StartSource(std::move(response));
+      return;
+    }
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(response.status), 11);
     res->set(bhttp::field::server, "sparsescale-coordinator");
@@ -336,6 +340,72 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                          }
                          self->Read();
                        });
+  }
+
+  // A BodySource answer: the headers (with its Content-Length), then one piece at a time.
+  void StartSource(HttpResponse response) {
+    source_ = std::move(*response.source);
+    source_sent_ = 0;
+    std::string head = absl::StrCat("HTTP/1.1 ", response.status, " ",
+                                    std::string(bhttp::obsolete_reason(
+                                        static_cast<bhttp::status>(response.status))),
+                                    "\r\nServer: sparsescale-coordinator\r\n");
+    if (!response.content_type.empty()) {
+      absl::StrAppend(&head, "Content-Type: ", response.content_type, "\r\n");
+    }
+    for (const auto& [name, value] : response.headers) {
+      absl::StrAppend(&head, name, ": ", value, "\r\n");
+    }
+    absl::StrAppend(&head, "Content-Length: ", source_.size_bytes, "\r\n",
+                    keep_alive_ ? "" : "Connection: close\r\n", "\r\n");
+    WritePiece(std::move(head));
+  }
+
+  // Writes `bytes` (within the write timeout), then asks the source for the next piece; after
+  // the last one the connection reads the next request (or closes without keep-alive).
+  void WritePiece(std::string bytes) {
+    auto buffer = std::make_shared<std::string>(std::move(bytes));
+    Tcp().expires_after(server_->options.write_timeout);
+    net::async_write(stream_, net::buffer(*buffer),
+                     [self = this->shared_from_this(), buffer](beast::error_code ec, size_t) {
+                       if (ec || self->closing_) {
+                         self->Shut();
+                         return;
+                       }
+                       self->NextPiece();
+                     });
+  }
+
+  void NextPiece() {
+    if (source_sent_ == source_.size_bytes) {
+      source_ = BodySource{};
+      keep_alive_ ? Read() : Shut();
+      return;
+    }
+    Tcp().expires_never();  // the source's read may take a while; each write has a deadline
+    source_.read(source_sent_, [self = this->shared_from_this()](absl::StatusOr<std::string> piece) {
+      net::post(self->stream_.get_executor(), [self, piece = std::move(piece)]() mutable {
+        self->OnPiece(std::move(piece));
+      });
+    });
+  }
+
+  void OnPiece(absl::StatusOr<std::string> piece) {
+    if (closing_) {
+      return;
+    }
+    if (!piece.ok() || piece->empty() ||
+        static_cast<int64_t>(piece->size()) > source_.size_bytes - source_sent_) {
+      LogWarning("http: body of %d bytes to %s stopped at byte %d: %s", source_.size_bytes,
+                 PeerOf(Tcp()), source_sent_,
+                 piece.ok() ? std::string(piece->empty() ? "the source ended early"
+                                                         : "the source overran its size")
+                            : piece.status().ToString());
+      Shut();
+      return;
+    }
+    source_sent_ += static_cast<int64_t>(piece->size());
+    WritePiece(std::move(*piece));
   }
 
   // Half-closes, then reads and drops what the client still sends (kDrainBytes, kDrainTimeout)
@@ -414,6 +484,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   int64_t drained_ = 0;
   EventStream events_;
   std::chrono::steady_clock::time_point last_sent_;
+  BodySource source_;        // the answer being sent, when it is a BodySource
+  int64_t source_sent_ = 0;  // its bytes sent so far
 };
 
 void HttpServer::Impl::Register(const std::shared_ptr<SessionBase>& session) {

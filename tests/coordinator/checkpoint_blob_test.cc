@@ -6,7 +6,9 @@
 #include <thread>
 
 #include "common/sha256.h"
+#include "coordinator/store/store_testing.h"
 #include "tests/coordinator/coordinator_fixture.h"
+#include "tests/coordinator/http_client.h"
 
 namespace sparsescale::coordinator::testing {
 namespace {
@@ -30,18 +32,9 @@ class BlobCheckpointTest : public CoordinatorFixture {
   }
 
   std::string FileOf(const std::string& payload) const {
-    const std::string sha = Sha256Hex(payload);
-    return blob_dir_ + "/" + sha.substr(0, 2) + "/" + sha;
+    return store::testing::BlobFileOf(blob_dir_, payload);
   }
-
-  // Payload files under the blob directory (tmp/ not counted).
-  int CountFiles() const {
-    int n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(blob_dir_)) {
-      n += e.is_regular_file() && e.path().parent_path().filename() != "tmp" ? 1 : 0;
-    }
-    return n;
-  }
+  int CountFiles() const { return store::testing::CountBlobFiles(blob_dir_); }
 
   // A job submitted and leased to a new worker; returns {job, worker}.
   std::pair<std::string, std::string> LeasedJob(uint64_t seed = 1) {
@@ -109,6 +102,36 @@ TEST_F(BlobCheckpointTest, ADamagedFileAnswersDataLossNamingItsPathNeverItsBytes
   status = Download(job, 0, &downloaded);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS);
   EXPECT_NE(status.error_message().find("missing"), std::string::npos);
+}
+
+TEST_F(BlobCheckpointTest, TheDashboardServesAFileInPiecesAndRefusesADamagedOne) {
+  options().http_listen = "127.0.0.1:0";
+  StartServer();
+  const int port = server_->http_port();
+  auto [job, worker_id] = LeasedJob();
+  const std::string payload = Payload((5 << 20) + 12'345, 'h');  // six 1 MiB pieces
+  ASSERT_TRUE(Upload(worker_id, job, 1, 100, payload, 1 << 20).ok());
+  const std::string url = "/api/v1/jobs/" + job + "/checkpoints/100";
+  HttpConnection connection(port);
+  for (int round = 0; round < 2; ++round) {  // the connection stays usable after a streamed body
+    HttpAnswer download = connection.Get(url);
+    ASSERT_EQ(download.status, 200) << download.error << download.body.substr(0, 200);
+    EXPECT_EQ(download.headers["content-length"], std::to_string(payload.size()));
+    EXPECT_EQ(download.headers["x-checkpoint-sha256"], Sha256Hex(payload));
+    EXPECT_TRUE(download.body == payload) << "round " << round;
+  }
+  EXPECT_EQ(connection.Get("/api/v1/jobs/" + job).status, 200);
+
+  // Damaged: refused before any byte of it is sent, naming the file.
+  {
+    std::fstream f(FileOf(payload), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3'000'000);
+    f.put('!');
+  }
+  HttpAnswer damaged = HttpGet(port, url);
+  EXPECT_EQ(damaged.status, 500);
+  EXPECT_NE(damaged.body.find(FileOf(payload)), std::string::npos) << damaged.body;
+  EXPECT_EQ(damaged.headers["content-type"], "application/json");
 }
 
 TEST_F(BlobCheckpointTest, RetentionRemovesOldFilesAndResumeUsesTheNewest) {

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/sha256.h"
 #include "tests/coordinator/coordinator_fixture.h"
 #include "tests/coordinator/http_client.h"
 
@@ -159,6 +160,30 @@ TEST_F(DashboardTest, CheckpointDownloadsByteForByte) {
             std::string::npos);
   EXPECT_TRUE(download.body == payload);
   EXPECT_EQ(HttpGet(port_, "/api/v1/jobs/" + job + "/checkpoints/7").status, 404);
+}
+
+TEST_F(DashboardTest, ALargeCheckpointStreamsChunkByChunkOnAKeptConnection) {
+  // 3 MiB + a tail, uploaded in 256 KiB chunks: the answer is sent one stored chunk at a time.
+  std::string payload((3 << 20) + 999, '\0');
+  for (size_t i = 0; i < payload.size(); ++i) {
+    payload[i] = static_cast<char>((i * 2654435761u) >> 13);
+  }
+  const std::string job = Submit(TinySpec(4096, 5), "big").job().id();
+  worker_ = RegisterWorker("w1");
+  ASSERT_EQ(Acquire(worker_).size(), 1u);
+  ASSERT_TRUE(Upload(worker_, job, 1, 16, payload, 256 << 10).ok());
+  HttpConnection connection(port_);
+  for (int round = 0; round < 2; ++round) {
+    HttpAnswer download = connection.Get("/api/v1/jobs/" + job + "/checkpoints/16");
+    ASSERT_EQ(download.status, 200) << download.error << download.body.substr(0, 200);
+    EXPECT_EQ(download.headers["content-length"], std::to_string(payload.size()));
+    EXPECT_EQ(download.headers["x-checkpoint-sha256"], Sha256Hex(payload));
+    EXPECT_TRUE(download.body == payload) << "round " << round;
+  }
+  // Errors before the body are still JSON answers on the same connection.
+  HttpAnswer missing = connection.Get("/api/v1/jobs/" + job + "/checkpoints/17");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.Json()["error"]["parameter"], "step");
 }
 
 TEST_F(DashboardTest, CurveIsDownsampledOnTheServerKeepingTheLastPoint) {
