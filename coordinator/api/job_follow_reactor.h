@@ -60,8 +60,14 @@ class JobFollowReactor : public grpc::ServerWriteReactor<Message> {
   // The last step of the subclass's constructor: finishes at once with `valid` when it is an
   // error, else registers for the job's changes (when `watch`) and starts the first read.
   void Begin(const absl::Status& valid, bool watch) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // The first read counts as in flight before the watcher is registered: a change that
+      // lands in between is remembered (dirty_) and read after it, never by a second read.
+      busy_ = valid.ok();
+      finished_ = !valid.ok();
+    }
     if (!valid.ok()) {
-      finished_ = true;
       this->Finish(ToGrpcStatus(valid));
       return;
     }
@@ -69,7 +75,6 @@ class JobFollowReactor : public grpc::ServerWriteReactor<Message> {
       core_->AddWatcher(job_id_, bridge_);
       watching_ = true;
     }
-    busy_ = true;
     Refresh();
   }
 
