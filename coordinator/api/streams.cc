@@ -2,6 +2,7 @@
 // (server streams). Each keeps at most one read, write or store operation outstanding, so its
 // callbacks never run concurrently, and finishes exactly once.
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
@@ -11,6 +12,7 @@
 #include "coordinator/api/services.h"
 #include "coordinator/api/validate.h"
 #include "coordinator/core/proto_convert.h"
+#include "coordinator/store/checkpoint_reader.h"
 
 namespace sparsescale::coordinator {
 namespace {
@@ -144,7 +146,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::CheckpointUpload> {
 class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
  public:
   DownloadReactor(CoordinatorCore* core, const v1::DownloadCheckpointRequest* request)
-      : core_(core), skip_(request->offset()) {
+      : core_(core), offset_(request->offset()) {
     absl::Status valid = ValidateDownload(*request);
     if (!valid.ok()) {
       Finish(ToGrpcStatus(valid));
@@ -159,14 +161,14 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
                              step == 0 ? std::string() : absl::StrCat(" at step ", step)));
           }
           RETURN_IF_ERROR(meta.status());
-          meta_ = **meta;
-          if (skip_ > meta_.size_bytes) {
-            return absl::OutOfRangeError(absl::StrCat("offset: ", skip_, " is past the end of the ",
-                                                      meta_.size_bytes, "-byte checkpoint"));
+          if (offset_ > (*meta)->size_bytes) {
+            return absl::OutOfRangeError(absl::StrCat("offset: ", offset_,
+                                                      " is past the end of the ",
+                                                      (*meta)->size_bytes, "-byte checkpoint"));
           }
-          if (meta_.stored_in == store::CheckpointStorage::kBlobDir) {
-            ASSIGN_OR_RETURN(file_, store.OpenCheckpointFile(meta_));
-          }
+          ASSIGN_OR_RETURN(store::CheckpointReader reader,
+                           store::CheckpointReader::Open(store, **meta, offset_));
+          reader_.emplace(std::move(reader));
           return absl::OkStatus();
         },
         [this](absl::Status status) {
@@ -174,7 +176,7 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
             Finish(ToGrpcStatus(status));
             return;
           }
-          *message_.mutable_info() = CheckpointToProto(meta_);
+          *message_.mutable_info() = CheckpointToProto(reader_->meta());
           StartWrite(&message_);
         });
   }
@@ -184,67 +186,34 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::CheckpointChunk> {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
       return;
     }
-    if (file_ == nullptr ? next_chunk_ == meta_.chunks : skip_ >= meta_.size_bytes) {
+    if (reader_->done()) {
       Finish(grpc::Status::OK);
       return;
     }
     message_.Clear();
-    core_->Read([this](store::Store& store) { return NextData(store); },
-                [this](absl::Status status) {
-                  if (!status.ok()) {
-                    Finish(ToGrpcStatus(status));
-                  } else if (message_.data().empty()) {
-                    Finish(grpc::Status::OK);  // the offset was the end
-                  } else {
-                    StartWrite(&message_);
-                  }
-                });
+    core_->Read(
+        [this](store::Store& store) -> absl::Status {
+          ASSIGN_OR_RETURN(*message_.mutable_data(), reader_->Next(store));
+          return absl::OkStatus();
+        },
+        [this](absl::Status status) {
+          if (!status.ok()) {
+            Finish(ToGrpcStatus(status));
+          } else if (message_.data().empty()) {
+            Finish(grpc::Status::OK);  // nothing more stored
+          } else {
+            StartWrite(&message_);
+          }
+        });
   }
 
   void OnDone() override { delete this; }
 
  private:
-  // The next stored chunk into message_, past the first `skip_` bytes of the payload (a
-  // resumed download); empty data when nothing is left.
-  absl::Status NextData(store::Store& store) {
-    if (file_ != nullptr) {
-      ASSIGN_OR_RETURN(std::string data, file_->ReadAt(skip_, kFileBlockBytes));
-      if (data.empty() && skip_ < meta_.size_bytes) {
-        return absl::DataLossError(absl::StrCat("checkpoint file ", file_->path(),
-                                                " ended early at byte ", skip_));
-      }
-      skip_ += static_cast<int64_t>(data.size());
-      *message_.mutable_data() = std::move(data);
-      return absl::OkStatus();
-    }
-    while (next_chunk_ < meta_.chunks) {
-      ASSIGN_OR_RETURN(std::optional<std::string> data,
-                       store.ReadCheckpointChunk(meta_.id, next_chunk_++));
-      if (!data.has_value()) {
-        return absl::AbortedError("the checkpoint was replaced during the download; retry");
-      }
-      const auto size = static_cast<int64_t>(data->size());
-      if (skip_ >= size) {
-        skip_ -= size;
-        continue;
-      }
-      data->erase(0, static_cast<size_t>(skip_));
-      skip_ = 0;
-      *message_.mutable_data() = std::move(*data);
-      return absl::OkStatus();
-    }
-    return absl::OkStatus();
-  }
-
-  // Bytes per message read from a blob-dir file (well under gRPC's default 4 MiB receive limit).
-  static constexpr int64_t kFileBlockBytes = int64_t{1} << 20;
-
   CoordinatorCore* core_;
-  int64_t skip_;  // SQLite: bytes still to skip; file: the next offset to send
-  std::unique_ptr<store::BlobFile> file_;  // the verified payload, when in the blob directory
-  store::CheckpointRow meta_;
+  const int64_t offset_;  // where the client resumes (bytes it already has)
+  std::optional<store::CheckpointReader> reader_;  // set by the first read
   v1::CheckpointChunk message_;
-  int next_chunk_ = 0;
 };
 
 // Streams job events: the job on every state change, plus points committed since the last

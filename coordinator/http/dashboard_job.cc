@@ -10,6 +10,7 @@
 #include "coordinator/core/not_found.h"
 #include "coordinator/core/proto_convert.h"
 #include "coordinator/http/dashboard_handlers.h"
+#include "coordinator/store/checkpoint_reader.h"
 #include "spec/proto_json.h"
 
 namespace sparsescale::coordinator::http {
@@ -163,45 +164,6 @@ void GetCurve(const HandlerContext& ctx, const HttpRequest& request, Reply reply
       });
 }
 
-namespace {
-
-// What a checkpoint download reads from, piece by piece (BodySource): the verified blob-dir
-// file, or the SQLite chunks in order. The server asks for one piece at a time, so a download
-// holds one piece in memory, whatever the checkpoint's size.
-struct CheckpointReadState {
-  store::CheckpointRow meta;
-  std::unique_ptr<store::BlobFile> file;  // set when the payload is in the blob directory
-  int next_chunk = 0;                     // SQLite: the next chunk to send
-};
-
-// Bytes per piece read from a blob-dir file.
-constexpr int64_t kFilePieceBytes = int64_t{1} << 20;
-
-// The piece at `offset` of the checkpoint (the server asks in order, from 0).
-absl::StatusOr<std::string> ReadCheckpointPiece(store::Store& store, CheckpointReadState& state,
-                                                int64_t offset) {
-  if (state.file != nullptr) {
-    ASSIGN_OR_RETURN(std::string data, state.file->ReadAt(offset, kFilePieceBytes));
-    if (data.empty()) {
-      return absl::DataLossError(absl::StrCat("checkpoint file ", state.file->path(),
-                                              " ended early at byte ", offset));
-    }
-    return data;
-  }
-  if (state.next_chunk >= state.meta.chunks) {
-    return absl::DataLossError(absl::StrCat("checkpoint of job ", state.meta.job_id, " at step ",
-                                            state.meta.step, " ended early at byte ", offset));
-  }
-  ASSIGN_OR_RETURN(std::optional<std::string> data,
-                   store.ReadCheckpointChunk(state.meta.id, state.next_chunk++));
-  if (!data.has_value()) {
-    return absl::AbortedError("the checkpoint was replaced during the download; retry");
-  }
-  return std::move(*data);
-}
-
-}  // namespace
-
 void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply reply) {
   const std::string job_id = request.params.at("id");
   int64_t step = 0;
@@ -212,9 +174,10 @@ void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply 
         "step"));
     return;
   }
-  auto state = std::make_shared<CheckpointReadState>();
+  // Set by the first read (which verifies a blob-dir file), then read a piece per Next.
+  auto reader = std::make_shared<std::optional<store::CheckpointReader>>();
   ctx.core->Read(
-      [job_id, step, state](store::Store& store) -> absl::Status {
+      [job_id, step, reader](store::Store& store) -> absl::Status {
         auto meta = store.FindCheckpoint(job_id, step);
         if (absl::IsNotFound(meta.status())) {
           return NotFoundJob("id", job_id);
@@ -224,14 +187,14 @@ void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply 
           return absl::NotFoundError(
               absl::StrCat("step: job ", job_id, " has no checkpoint at step ", step));
         }
-        state->meta = **meta;
-        if (state->meta.stored_in == store::CheckpointStorage::kBlobDir) {
-          // Verified (size, sha256) before any byte is served; DataLoss names the file.
-          ASSIGN_OR_RETURN(state->file, store.OpenCheckpointFile(state->meta));
-        }
+        // A blob-dir file is verified (size, sha256) before any byte is served; DataLoss names
+        // the file.
+        ASSIGN_OR_RETURN(store::CheckpointReader opened,
+                         store::CheckpointReader::Open(store, **meta, 0));
+        reader->emplace(std::move(opened));
         return absl::OkStatus();
       },
-      [core = ctx.core, job_id, step, state, reply](absl::Status s) {
+      [core = ctx.core, job_id, step, reader, reply](absl::Status s) {
         if (!s.ok()) {
           reply(StatusResponse(s, absl::StartsWith(s.message(), "step") ? "step" : "id"));
           return;
@@ -242,15 +205,17 @@ void GetCheckpoint(const HandlerContext& ctx, const HttpRequest& request, Reply 
             "Content-Disposition",
             absl::StrCat("attachment; filename=\"job-", job_id, "-step-", step, ".safetensors\""));
         // The whole payload's sha256, for clients that check what they received.
-        response.headers.emplace_back("X-Checkpoint-Sha256", state->meta.sha256);
+        const store::CheckpointRow& meta = (*reader)->meta();
+        response.headers.emplace_back("X-Checkpoint-Sha256", meta.sha256);
         response.source = BodySource{
-            .size_bytes = state->meta.size_bytes,
+            .size_bytes = meta.size_bytes,
+            // The server asks in order from 0, as the reader reads: the offset is its position.
             .read =
-                [core, state](int64_t offset, BodySource::Piece done) {
+                [core, reader](int64_t /*offset*/, BodySource::Piece done) {
                   auto piece = std::make_shared<std::string>();
                   core->Read(
-                      [state, offset, piece](store::Store& store) -> absl::Status {
-                        ASSIGN_OR_RETURN(*piece, ReadCheckpointPiece(store, *state, offset));
+                      [reader, piece](store::Store& store) -> absl::Status {
+                        ASSIGN_OR_RETURN(*piece, (*reader)->Next(store));
                         return absl::OkStatus();
                       },
                       [piece, done](absl::Status read) {
