@@ -15,6 +15,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
@@ -315,16 +316,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       StartSource(std::move(response));
       return;
     }
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(response.status), 11);
-    res->set(bhttp::field::server, "sparsescale-coordinator");
-    if (!response.content_type.empty()) {
-      res->set(bhttp::field::content_type, response.content_type);
-    }
-    for (const auto& [name, value] : response.headers) {
-      res->set(name, value);
-    }
-    res->keep_alive(keep_alive_);
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    SetHead(response, *res);
     res->body() = std::move(response.body);
     res->prepare_payload();
     Tcp().expires_after(server_->options.write_timeout);
@@ -342,23 +335,32 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                        });
   }
 
+  // The status line and headers of every answer but an event stream: Server, Content-Type, the
+  // handler's extra headers, and Connection as the request asked.
+  template <class Body>
+  void SetHead(const HttpResponse& response, bhttp::response<Body>& res) const {
+    res.version(11);
+    res.result(static_cast<bhttp::status>(response.status));
+    res.set(bhttp::field::server, "sparsescale-coordinator");
+    if (!response.content_type.empty()) {
+      res.set(bhttp::field::content_type, response.content_type);
+    }
+    for (const auto& [name, value] : response.headers) {
+      res.set(name, value);
+    }
+    res.keep_alive(keep_alive_);
+  }
+
   // A BodySource answer: the headers (with its Content-Length), then one piece at a time.
   void StartSource(HttpResponse response) {
     source_ = std::move(*response.source);
     source_sent_ = 0;
-    std::string head = absl::StrCat("HTTP/1.1 ", response.status, " ",
-                                    std::string(bhttp::obsolete_reason(
-                                        static_cast<bhttp::status>(response.status))),
-                                    "\r\nServer: sparsescale-coordinator\r\n");
-    if (!response.content_type.empty()) {
-      absl::StrAppend(&head, "Content-Type: ", response.content_type, "\r\n");
-    }
-    for (const auto& [name, value] : response.headers) {
-      absl::StrAppend(&head, name, ": ", value, "\r\n");
-    }
-    absl::StrAppend(&head, "Content-Length: ", source_.size_bytes, "\r\n",
-                    keep_alive_ ? "" : "Connection: close\r\n", "\r\n");
-    WritePiece(std::move(head));
+    bhttp::response<bhttp::empty_body> head;
+    SetHead(response, head);
+    head.content_length(source_.size_bytes);
+    std::ostringstream text;
+    text << head.base();  // Beast writes the status line, the fields and the blank line
+    WritePiece(std::move(text).str());
   }
 
   // Writes `bytes` (within the write timeout), then asks the source for the next piece; after
@@ -383,11 +385,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return;
     }
     Tcp().expires_never();  // the source's read may take a while; each write has a deadline
-    source_.read(source_sent_, [self = this->shared_from_this()](absl::StatusOr<std::string> piece) {
-      net::post(self->stream_.get_executor(), [self, piece = std::move(piece)]() mutable {
-        self->OnPiece(std::move(piece));
-      });
-    });
+    source_.read(
+        source_sent_, [self = this->shared_from_this()](absl::StatusOr<std::string> piece) {
+          net::post(self->stream_.get_executor(), [self, piece = std::move(piece)]() mutable {
+            self->OnPiece(std::move(piece));
+          });
+        });
   }
 
   void OnPiece(absl::StatusOr<std::string> piece) {
