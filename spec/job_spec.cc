@@ -123,7 +123,17 @@ absl::Status ValidateOptim(const sparsescale::v1::OptimSpec& o) {
   RETURN_IF_ERROR(InRange("optim.beta1", o.beta1(), 0, 1, true));
   RETURN_IF_ERROR(InRange("optim.beta2", o.beta2(), 0, 1, true));
   RETURN_IF_ERROR(Positive("optim.eps", o.eps()));
-  return InRange("optim.grad_clip", o.grad_clip(), 0, 1e30, false);
+  RETURN_IF_ERROR(InRange("optim.grad_clip", o.grad_clip(), 0, 1e30, false));
+  if (o.has_lr_reference_width()) {
+    RETURN_IF_ERROR(Positive("optim.lr_reference_width", o.lr_reference_width()));
+  }
+  if (o.has_lr_width_power()) {
+    if (!o.has_lr_reference_width()) {
+      return Invalid("optim.lr_width_power", "needs optim.lr_reference_width");
+    }
+    RETURN_IF_ERROR(InRange("optim.lr_width_power", o.lr_width_power(), 0, 4, false));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidatePruning(const JobSpec& spec) {
@@ -295,6 +305,9 @@ void NormalizeJobSpec(JobSpec* spec) {
   }
   if (!optim->has_grad_clip()) {
     optim->set_grad_clip(1.0);
+  }
+  if (optim->has_lr_reference_width() && !optim->has_lr_width_power()) {
+    optim->set_lr_width_power(1.0);
   }
   auto* pruning = spec->mutable_pruning();
   if (pruning->structure() == sparsescale::v1::SPARSITY_STRUCTURE_UNSPECIFIED) {

@@ -165,6 +165,22 @@ TEST(JobSpecTest, MissingShardsAndBadFractionsAreRejected) {
   ExpectInvalid(spec, "device");
 }
 
+TEST(JobSpecTest, PerWidthLearningRateNeedsAPositiveReferenceAndAPowerInRange) {
+  JobSpec spec = Valid();
+  spec.mutable_optim()->set_lr_reference_width(32);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  spec.mutable_optim()->set_lr_reference_width(0);
+  ExpectInvalid(spec, "optim.lr_reference_width");
+  spec = Valid();
+  spec.mutable_optim()->set_lr_width_power(1);
+  ExpectInvalid(spec, "optim.lr_width_power");  // a power without a reference width
+  spec.mutable_optim()->set_lr_reference_width(32);
+  spec.mutable_optim()->set_lr_width_power(-1);
+  ExpectInvalid(spec, "optim.lr_width_power");
+  spec.mutable_optim()->set_lr_width_power(0.5);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+}
+
 TEST(JobSpecTest, HashIgnoresNameAndPlacementButNotTheJob) {
   JobSpec a = TinySpec("x.bin", 10);
   JobSpec b = a;
@@ -188,6 +204,12 @@ TEST(JobSpecTest, HashTreatsExplicitDefaultsAsUnset) {
   b.mutable_pruning()->set_power(3);
   b.mutable_model()->set_vocab(256);
   EXPECT_EQ(CanonicalJobSpecHash(a), CanonicalJobSpecHash(b));
+  JobSpec c = a;
+  c.mutable_optim()->set_lr_reference_width(32);
+  EXPECT_NE(CanonicalJobSpecHash(a), CanonicalJobSpecHash(c));  // a different learning rate
+  JobSpec d = c;
+  d.mutable_optim()->set_lr_width_power(1);
+  EXPECT_EQ(CanonicalJobSpecHash(c), CanonicalJobSpecHash(d));
 }
 
 // Cell ids are stored in existing databases: the canonical hash of a normalised spec must never

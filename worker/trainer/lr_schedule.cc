@@ -5,8 +5,19 @@
 
 namespace sparsescale::trainer {
 
-double LearningRate(const sparsescale::v1::OptimSpec& optim, int64_t step, int64_t total_steps) {
-  const double peak = optim.lr();
+double PeakLearningRate(const sparsescale::v1::JobSpec& spec) {
+  const auto& optim = spec.optim();
+  if (!optim.has_lr_reference_width() || optim.lr_reference_width() <= 0) {
+    return optim.lr();
+  }
+  const double power = optim.has_lr_width_power() ? optim.lr_width_power() : 1.0;
+  return optim.lr() * std::pow(optim.lr_reference_width() /
+                                   static_cast<double>(std::max(1, spec.model().width())),
+                               power);
+}
+
+double LearningRate(const sparsescale::v1::OptimSpec& optim, double peak, int64_t step,
+                    int64_t total_steps) {
   const auto warmup = static_cast<int64_t>(
       std::llround(optim.warmup_fraction() * static_cast<double>(total_steps)));
   if (step <= warmup) {

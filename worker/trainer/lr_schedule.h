@@ -8,7 +8,13 @@
 
 namespace sparsescale::trainer {
 
-// `step` is 1-based (the step about to be taken); `total_steps` >= 1.
-double LearningRate(const sparsescale::v1::OptimSpec& optim, int64_t step, int64_t total_steps);
+// The peak learning rate of a job: optim.lr, scaled by (lr_reference_width / model.width)^
+// lr_width_power when optim.lr_reference_width is set.
+double PeakLearningRate(const sparsescale::v1::JobSpec& spec);
+
+// The rate at `step` (1-based: the step about to be taken; `total_steps` >= 1) for a schedule
+// peaking at `peak`.
+double LearningRate(const sparsescale::v1::OptimSpec& optim, double peak, int64_t step,
+                    int64_t total_steps);
 
 }  // namespace sparsescale::trainer

@@ -544,6 +544,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     RETURN_IF_ERROR(AllReduceHost(&stop));
     stop_agreed_ = stop[0] > 0;
   }
+  const double peak_lr = PeakLearningRate(spec_);
   for (int64_t t = start_step_ + 1; t <= total_steps_; ++t) {
     if (world_ > 1 ? stop_agreed_ : observer_->StopRequested()) {
       if (options_.checkpoint_on_stop) {
@@ -551,7 +552,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       }
       return absl::CancelledError(absl::StrCat("training stopped on request after step ", t - 1));
     }
-    const double lr = LearningRate(spec_.optim(), t, total_steps_);
+    const double lr = LearningRate(spec_.optim(), peak_lr, t, total_steps_);
     ASSIGN_OR_RETURN(double loss, TrainOneStep(t, lr));
     const bool last = t == total_steps_;
     std::optional<double> eval;

@@ -130,14 +130,28 @@ TEST(TrainerTest, LearningRateSchedules) {
   o.set_warmup_fraction(0.1);
   o.set_min_lr_fraction(0.1);
   o.set_schedule(sparsescale::v1::LR_SCHEDULE_COSINE);
-  EXPECT_DOUBLE_EQ(LearningRate(o, 5, 100), 0.5);
-  EXPECT_DOUBLE_EQ(LearningRate(o, 10, 100), 1.0);
-  EXPECT_DOUBLE_EQ(LearningRate(o, 55, 100), 0.55);  // halfway down the cosine
-  EXPECT_DOUBLE_EQ(LearningRate(o, 100, 100), 0.1);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 1.0, 5, 100), 0.5);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 1.0, 10, 100), 1.0);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 1.0, 55, 100), 0.55);  // halfway down the cosine
+  EXPECT_DOUBLE_EQ(LearningRate(o, 1.0, 100, 100), 0.1);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 2.0, 55, 100), 1.1);  // the schedule scales with its peak
   o.set_schedule(sparsescale::v1::LR_SCHEDULE_INVERSE_SQRT);
-  EXPECT_DOUBLE_EQ(LearningRate(o, 40, 100), 0.5);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 1.0, 40, 100), 0.5);
   o.set_schedule(sparsescale::v1::LR_SCHEDULE_CONSTANT);
-  EXPECT_DOUBLE_EQ(LearningRate(o, 90, 100), 1.0);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 1.0, 90, 100), 1.0);
+}
+
+TEST(TrainerTest, PeakLearningRateScalesWithWidthWhenAReferenceIsSet) {
+  JobSpec spec;
+  spec.mutable_model()->set_width(64);
+  spec.mutable_optim()->set_lr(0.004);
+  EXPECT_DOUBLE_EQ(PeakLearningRate(spec), 0.004);  // no reference: lr as given
+  spec.mutable_optim()->set_lr_reference_width(32);
+  EXPECT_DOUBLE_EQ(PeakLearningRate(spec), 0.002);  // power 1 by default: lr * 32 / 64
+  spec.mutable_optim()->set_lr_width_power(0.5);
+  EXPECT_DOUBLE_EQ(PeakLearningRate(spec), 0.004 * std::sqrt(0.5));
+  spec.mutable_model()->set_width(8);
+  EXPECT_DOUBLE_EQ(PeakLearningRate(spec), 0.008);  // narrower than the reference: faster
 }
 
 TEST(TrainerTest, PruningCanStartFromADenseCheckpoint) {
