@@ -23,6 +23,7 @@
 #include "client/study_report.h"
 #include "common/status.h"
 #include "law/proto/law_proto.h"
+#include "law/sparsity_regime.h"
 #include "worker/trainer/shard.h"
 
 namespace sparsescale::client {
@@ -297,6 +298,11 @@ absl::Status FitAndReport(CoordinatorClient& client, const StudyConfig& config,
                              fit.runs(), fit.rmse(), 100 * fit.mean_relative_error(),
                              fit.starts_within_1pct(), fit.starts(), fit.minima(), fit.fit_id()));
   Print(out, "\n" + FormatHeldOutCheck(fit.held_out()));
+  if (const std::string regime =
+          law::FormatSparsityRegime(law::CheckSparsityRegime(RunsOfJobs(jobs)));
+      !regime.empty()) {
+    Print(out, "\n" + regime);
+  }
   if (const std::string structures = FormatStructureRefits(fit); !structures.empty()) {
     Print(out, "\n" + structures);
   }

@@ -172,6 +172,7 @@ absl::StatusOr<FitReport> FitRunRecords(const std::vector<RunRecord>& runs,
     }
   }
   report.runs_fitted = static_cast<int>(unstructured.size());
+  report.regime = CheckSparsityRegime(unstructured);
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(report.fit, FitLaw(unstructured, scales, request.fit));
   if (request.select_minimum) {
@@ -220,6 +221,9 @@ nlohmann::json FitReportToJson(const FitReport& report) {
   out["minima"] = MinimaJson(fit);
   out["chosen_minimum"] = fit.chosen_minimum;
   out["selection"] = SelectionJson(report.selection);
+  out["sparsity_regime"] = {{"pairs", report.regime.pairs},
+                            {"violations", report.regime.violations.size()},
+                            {"nonzeros_ratio", report.regime.nonzeros_ratio}};
   out["physical"] = report.options.physical;
   out["normalised"] = NormalisedJson(fit.norm);
   out["normalisation"] = {{"n_scale", report.scales.n_scale}, {"d_scale", report.scales.d_scale}};
@@ -311,6 +315,7 @@ std::string AnalysesText(const FitReport& report) {
   } else if (!report.extrapolation_error.empty()) {
     out += "leave-largest-out skipped: " + report.extrapolation_error + "\n";
   }
+  out += FormatSparsityRegime(report.regime);
   for (const StructureFit& s : report.structures) {
     out += absl::StrFormat("structure n:%d (%d runs incl. dense%s): objective %.4g", s.m, s.runs,
                            s.b_s_shared ? ", b_S shared" : "", s.objective);

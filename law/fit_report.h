@@ -13,6 +13,7 @@
 #include "law/fit_analysis.h"
 #include "law/fitter.h"
 #include "law/run_record.h"
+#include "law/sparsity_regime.h"
 
 namespace sparsescale::law {
 
@@ -42,6 +43,7 @@ struct FitReport {
   std::optional<ExtrapolationResult> extrapolation;
   std::string extrapolation_error;  // why leave-largest-out was skipped, if it was
   std::vector<StructureFit> structures;
+  SparsityRegime regime;  // whether the fitted runs rank sparser models lower, as the law does
 };
 
 // Fits the dense and unstructured runs, then runs the requested analyses. n:m runs only enter
