@@ -38,14 +38,7 @@ class CheckpointReaderTest : public testing::StoreFileTest {
     for (const std::string& c : chunks) {
       payload += c;
     }
-    CheckpointRow meta{.id = 0,
-                       .job_id = "j",
-                       .step = step,
-                       .attempt = 1,
-                       .size_bytes = static_cast<int64_t>(payload.size()),
-                       .sha256 = Sha256Hex(payload),
-                       .chunks = 0,
-                       .created_unix_ms = 0};
+    CheckpointRow meta = testing::CheckpointMetaOf("j", step, payload);
     auto id = store_->BeginCheckpoint(meta, 1000);
     EXPECT_TRUE(id.ok()) << id.status();
     for (size_t i = 0; i < chunks.size(); ++i) {

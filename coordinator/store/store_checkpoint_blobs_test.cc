@@ -18,17 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The row a worker's upload of `payload` as job `job`'s checkpoint at `step` begins with.
-CheckpointRow MetaOf(const std::string& job, int64_t step, const std::string& payload) {
-  return CheckpointRow{.id = 0,
-                       .job_id = job,
-                       .step = step,
-                       .attempt = 1,
-                       .size_bytes = static_cast<int64_t>(payload.size()),
-                       .sha256 = Sha256Hex(payload),
-                       .chunks = 0,
-                       .created_unix_ms = 0};
-}
+using testing::CheckpointMetaOf;
 
 class CheckpointBlobTest : public testing::StoreFileTest {
  protected:
@@ -57,7 +47,7 @@ class CheckpointBlobTest : public testing::StoreFileTest {
 
   // Uploads `payload` in two chunks as job `job`'s checkpoint at `step` and commits it.
   int64_t Upload(const std::string& job, int64_t step, const std::string& payload) {
-    const CheckpointRow meta = MetaOf(job, step, payload);
+    const CheckpointRow meta = CheckpointMetaOf(job, step, payload);
     auto id = store_->BeginCheckpoint(meta, 1000);
     EXPECT_TRUE(id.ok()) << id.status();
     const size_t half = payload.size() / 2;
@@ -115,7 +105,7 @@ TEST_F(CheckpointBlobTest, UploadBecomesOneVerifiedFileAndNoChunkRows) {
 
 TEST_F(CheckpointBlobTest, StagedUploadIsOnlyATempFileAndAbortRemovesIt) {
   const std::string payload = "staged bytes";
-  const CheckpointRow meta = MetaOf("j", 5, payload);
+  const CheckpointRow meta = CheckpointMetaOf("j", 5, payload);
   auto id = store_->BeginCheckpoint(meta, 1000);
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(store_->AppendCheckpointChunk(*id, 0, payload).ok());
@@ -131,7 +121,7 @@ TEST_F(CheckpointBlobTest, AnUploadFlushedFromAnotherThreadCommitsAsUsual) {
   // What the coordinator does with a --checkpoint-dir: the writer appends, a read-pool thread
   // (its own BlobDir over the same directory) flushes the file, then the writer commits.
   const std::string payload(200'000, 'y');
-  const CheckpointRow meta = MetaOf("j", 7, payload);
+  const CheckpointRow meta = CheckpointMetaOf("j", 7, payload);
   auto id = store_->BeginCheckpoint(meta, 1000);
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_TRUE(store_->AppendCheckpointChunk(*id, 0, payload).ok());
@@ -150,7 +140,7 @@ TEST_F(CheckpointBlobTest, AnUploadFlushedFromAnotherThreadCommitsAsUsual) {
 }
 
 TEST_F(CheckpointBlobTest, ASha256ThatIsNotHexIsRefusedNamingTheField) {
-  CheckpointRow meta = MetaOf("j", 5, "evil");
+  CheckpointRow meta = CheckpointMetaOf("j", 5, "evil");
   meta.sha256 = "../../etc/passwd";
   auto id = store_->BeginCheckpoint(meta, 1000);
   ASSERT_FALSE(id.ok());
@@ -199,7 +189,7 @@ TEST_F(CheckpointBlobTest, TheWriterRemovesAFileOnlyAfterTheCommitThatDroppedIts
   StoreWriter writer(std::move(store_), StoreWriterOptions{});
   const std::string payload = "thirty";
   absl::Status status = writer.RunSync([&](Store& store) -> absl::Status {
-    const CheckpointRow meta = MetaOf("j", 30, payload);
+    const CheckpointRow meta = CheckpointMetaOf("j", 30, payload);
     auto id = store.BeginCheckpoint(meta, 1000);
     RETURN_IF_ERROR(id.status());
     RETURN_IF_ERROR(store.AppendCheckpointChunk(*id, 0, payload));
@@ -273,7 +263,7 @@ TEST_F(CheckpointBlobTest, RowsStoredInSqliteBeforeStillServeFromSqlite) {
   store_.reset();
   {
     auto plain = OpenStore();  // no checkpoint_dir
-    const CheckpointRow meta = MetaOf("j", 10, "old");
+    const CheckpointRow meta = CheckpointMetaOf("j", 10, "old");
     auto id = plain->BeginCheckpoint(meta, 1000);
     ASSERT_TRUE(plain->AppendCheckpointChunk(*id, 0, "old").ok());
     ASSERT_TRUE(plain->CommitCheckpoint(*id).ok());
@@ -314,7 +304,7 @@ class CheckpointRetentionTest : public testing::OpenStoreTest {
   }
   void Upload(const std::string& job, int64_t step) {
     const std::string payload = job + std::to_string(step);
-    const CheckpointRow meta = MetaOf(job, step, payload);
+    const CheckpointRow meta = CheckpointMetaOf(job, step, payload);
     auto id = store_->BeginCheckpoint(meta, 1000);
     ASSERT_TRUE(id.ok());
     ASSERT_TRUE(store_->AppendCheckpointChunk(*id, 0, payload).ok());

@@ -16,6 +16,19 @@
 
 namespace sparsescale::store::testing {
 
+// The row a worker's upload of `payload` as job `job`'s checkpoint at `step` begins with.
+inline CheckpointRow CheckpointMetaOf(const std::string& job, int64_t step,
+                                      const std::string& payload) {
+  return CheckpointRow{.id = 0,
+                       .job_id = job,
+                       .step = step,
+                       .attempt = 1,
+                       .size_bytes = static_cast<int64_t>(payload.size()),
+                       .sha256 = Sha256Hex(payload),
+                       .chunks = 0,
+                       .created_unix_ms = 0};
+}
+
 // Where a --checkpoint-dir `blob_dir` keeps `payload` (blob_dir.h's layout).
 inline std::string BlobFileOf(const std::string& blob_dir, const std::string& payload) {
   const std::string sha = Sha256Hex(payload);
