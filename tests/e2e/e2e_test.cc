@@ -266,7 +266,7 @@ TEST_F(E2eTest, CancelReachesARunningJobWithinSeconds) {
 
 TEST_F(E2eTest, SigtermDrainReleasesTheLeaseAndTheJobFinishesElsewhere) {
   StartCluster(1);
-  v1::Job job = Submit(TinySpec(shards_, 10000, 100000));  // long enough to be mid-job
+  v1::Job job = Submit(TinySpec(shards_, 40000, 1000000));  // mid-job when drained
   ASSERT_TRUE(WaitFor([&] { return Job(job.id()).step() >= 20; }, seconds(60)));
   cluster_->SignalWorker(0, SIGTERM);
   std::optional<agent::ExitInfo> exit = cluster_->WaitWorker(0, milliseconds(30000));
